@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian packages pgvolley needs to build, test, demo and bench.
+# As root, missing packages are installed with apt-get; otherwise the exact
+# command to run is printed and the script fails.
+set -euo pipefail
+
+pkgs=(
+    build-essential cmake pkg-config clang-format
+    libpq-dev libpg-query-dev libprotobuf-c-dev libuv1-dev libjansson-dev
+    libmicrohttpd-dev libinih-dev libcmocka-dev
+    postgresql postgresql-contrib python3
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "pgvolley: missing Debian packages: ${missing[*]}" >&2
+    echo "pgvolley: run: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+fi
+
+echo "pgvolley: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+if ! apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; then
+    apt-get update >/dev/null
+    apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian's postgresql package creates and starts a default cluster; pgvolley
+# never uses it (it starts its own throwaway servers), so leave it alone.

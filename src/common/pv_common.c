@@ -1,0 +1,51 @@
+/* pv_common.c - error detail buffers, time, version strings. */
+#include "common/pv_common.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int pv_err_set(pv_err *err, int code, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+double pv_wall_time(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+char *pv_strdup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+const char *volley_version(void)
+{
+    return PV_VERSION;
+}
+
+const char *volley_strerror(int code)
+{
+    switch (code) {
+    case VOLLEY_OK: return "success";
+    case VOLLEY_ENOMEM: return "out of memory";
+    case VOLLEY_EINVAL: return "invalid argument";
+    case VOLLEY_EINPUT: return "malformed input";
+    case VOLLEY_EIO: return "input/output error";
+    case VOLLEY_ECONNECT: return "cannot connect to the server";
+    case VOLLEY_ESERVER: return "cannot start the throwaway server";
+    case VOLLEY_EINTR: return "interrupted";
+    case VOLLEY_ETIMEOUT: return "timed out";
+    }
+    return "unknown error";
+}

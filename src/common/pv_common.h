@@ -1,0 +1,51 @@
+/*
+ * pv_common.h - small things every module uses: error detail buffers,
+ * monotonic time, and the out-of-memory policy.
+ *
+ * Out-of-memory policy: library code returns VOLLEY_ENOMEM; only src/cli/
+ * turns it into a message and an exit code.
+ */
+#ifndef PV_COMMON_H
+#define PV_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "volley.h"
+
+#define PV_ERR_LEN 1024
+
+/* A caller-supplied error detail: one line, no trailing newline. */
+typedef struct pv_err {
+    char msg[PV_ERR_LEN];
+} pv_err;
+
+#define PV_PRINTF(f, a) __attribute__((format(printf, f, a)))
+
+/*
+ * Writes a formatted message into err (if err is not NULL) and returns code,
+ * so that `return pv_err_set(err, VOLLEY_EINPUT, "...")` reads naturally.
+ */
+int pv_err_set(pv_err *err, int code, const char *fmt, ...) PV_PRINTF(3, 4);
+
+/* Monotonic clock in nanoseconds. */
+static inline uint64_t pv_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Wall-clock time as seconds since the epoch (for report timestamps). */
+double pv_wall_time(void);
+
+/* strdup that tolerates NULL (returns NULL for NULL). */
+char *pv_strdup(const char *s);
+
+#define PV_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define PV_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define PV_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#endif /* PV_COMMON_H */
