@@ -1,0 +1,1236 @@
+/*
+ * pv_run.c - worker threads, per-thread pools and the per-connection state
+ * machine that drive a run.
+ *
+ * Ownership: each worker thread owns its loop, its connections, its
+ * executions and its statistics. The only shared state touched while the
+ * run goes on is a handful of atomics (the work counters, the stop flag and
+ * the progress counters); statistics are merged after the threads joined.
+ */
+#include "engine/pv_run.h"
+
+#include <libpq-fe.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+/* ---- types ------------------------------------------------------------ */
+
+/*
+ * Connection states (one enum, one dispatch in on_poll):
+ *   CS_CONNECTING  PQconnectPoll in progress; the timer enforces connect_timeout.
+ *   CS_IDLE        connected, in the idle list, watching for a server close.
+ *   CS_PREPARING   PQsendPrepare sent for the bound execution's query.
+ *   CS_BUSY        the execution's query sent; reading its results.
+ *   CS_CANCELLING  a cancel request went out (command timeout or stop); still
+ *                  reading results; the timer bounds the wait (then hard close).
+ */
+enum conn_state { CS_CONNECTING, CS_IDLE, CS_PREPARING, CS_BUSY, CS_CANCELLING };
+
+struct worker;
+
+struct exec {
+    struct exec *next; /* free list or pending FIFO */
+    uint32_t scen;     /* flat scenario index */
+    bool warm;         /* started during warmup: not counted */
+    bool interrupted;  /* cancelled by pv_run_stop: not counted */
+    bool timed_out;    /* command timeout passed and a cancel was sent */
+    bool failed;
+    uint64_t t_claim, t_send, deadline, rows;
+    char sqlstate[6];
+    char message[256];
+};
+
+struct conn {
+    struct worker *w;
+    PGconn *pg;
+    PGcancel *cancel;
+    uv_poll_t *poll; /* allocated per socket; freed in its close callback */
+    int fd;
+    int events;
+    uv_timer_t timer;
+    uv_work_t cancel_work;
+    enum conn_state state;
+    struct exec *exec;
+    uint8_t *prepared; /* bit per query: named statement exists */
+    uint64_t born_ns;
+    int index;                    /* position in w->conns */
+    struct conn *idle_prev, *idle_next;
+    bool in_idle, dead;
+    bool preparing; /* a PQsendPrepare is outstanding (even if cancelling) */
+    int refs; /* timer handle + cancel work in flight */
+    char cancel_err[256];
+};
+
+struct worker {
+    pv_run *run;
+    int id;
+    uv_loop_t loop;
+    uv_async_t wake;
+    uv_timer_t pool_timer;
+    bool wake_open; /* guarded by run->stop_mu */
+    uv_thread_t thread;
+
+    int slots, slots_free;
+    int pool_max, idle_cap;
+    struct conn **conns;
+    int nconns;
+    int nconnecting;
+    struct conn *idle_head;
+    int nidle;
+    int in_use, max_in_use;
+    struct exec *execs, *free_execs;
+    struct exec *pend_head, *pend_tail;
+    int npending;
+
+    bool connect_phase, no_more, stopping, finished;
+    uint64_t start_ns, measure_ns, end_ns, last_done_ns, connected_ns;
+
+    struct pv_stat *stats; /* one per flat scenario */
+    struct pv_pool_stats pool;
+    _Atomic uint64_t done, failed;
+    int rc; /* first internal error (VOLLEY_ENOMEM) */
+};
+
+struct scen_ref {
+    uint32_t query, scen;
+};
+
+struct pv_run {
+    struct pv_run_config cfg;
+    struct pv_run_result result;
+    size_t nscen;
+    struct scen_ref *scen;
+    uint64_t *cum; /* cum[i] = executions of scenarios 0..i (count-based) */
+    uint64_t total_items;
+    char (*stmt_names)[24];
+    size_t nqueries;
+
+    int nworkers;
+    struct worker *workers;
+    _Atomic uint64_t next_item, next_warm;
+    _Atomic int stop;
+    _Atomic int workers_left;
+    _Atomic int clock_started;
+    uv_barrier_t barrier;
+    uv_mutex_t stop_mu;
+    uint64_t t0;
+    bool started, joined, barrier_init;
+};
+
+/* ---- helpers ---------------------------------------------------------- */
+
+const char *pv_protocol_name(enum pv_protocol p)
+{
+    switch (p) {
+    case PV_PROTOCOL_PREPARED: return "prepared";
+    case PV_PROTOCOL_EXTENDED: return "extended";
+    case PV_PROTOCOL_SIMPLE: return "simple";
+    }
+    return "?";
+}
+
+void pv_run_config_defaults(struct pv_run_config *cfg)
+{
+    int c = cfg->concurrency > 0 ? cfg->concurrency : 1;
+    if (cfg->pool.size < 0)
+        cfg->pool.size = PV_MAX(1, c / 4);
+    if (cfg->pool.max_overflow < 0)
+        cfg->pool.max_overflow = c;
+    if (cfg->pool.timeout_s <= 0)
+        cfg->pool.timeout_s = 30;
+    if (cfg->pool.recycle_s <= 0)
+        cfg->pool.recycle_s = 3600;
+    if (cfg->pool.connect_timeout_s <= 0)
+        cfg->pool.connect_timeout_s = 30;
+    if (cfg->threads <= 0)
+        cfg->threads = 1;
+}
+
+static uint64_t ms_of(double s)
+{
+    return s <= 0 ? 0 : (uint64_t)(s * 1000.0 + 0.5);
+}
+
+/* One line of a (possibly multi-line) libpq message. */
+static void copy_line(char *dst, size_t cap, const char *msg)
+{
+    if (!msg || !*msg)
+        msg = "unknown error";
+    size_t n = strcspn(msg, "\n");
+    snprintf(dst, cap, "%.*s", (int)n, msg);
+}
+
+static void exec_fail(struct exec *e, const char *sqlstate, const char *msg)
+{
+    if (e->failed)
+        return; /* keep the first error of the execution */
+    e->failed = true;
+    snprintf(e->sqlstate, sizeof(e->sqlstate), "%s", sqlstate);
+    copy_line(e->message, sizeof(e->message), msg);
+}
+
+static void noop_notice(void *arg, const char *msg)
+{
+    (void)arg;
+    (void)msg;
+}
+
+/* ---- forward declarations -------------------------------------------- */
+
+static void conn_open(struct worker *w);
+static void conn_close(struct conn *c);
+static void conn_release(struct conn *c);
+static void exec_start(struct worker *w, struct conn *c, struct exec *e);
+static void exec_finish(struct worker *w, struct exec *e, uint64_t t_end);
+static void worker_fill(struct worker *w);
+static void worker_maybe_finish(struct worker *w);
+static void on_poll(uv_poll_t *h, int status, int events);
+
+/* ---- pending FIFO ----------------------------------------------------- */
+
+static void pend_push(struct worker *w, struct exec *e)
+{
+    e->next = NULL;
+    if (w->pend_tail)
+        w->pend_tail->next = e;
+    else
+        w->pend_head = e;
+    w->pend_tail = e;
+    w->npending++;
+}
+
+static struct exec *pend_pop(struct worker *w)
+{
+    struct exec *e = w->pend_head;
+    if (!e)
+        return NULL;
+    w->pend_head = e->next;
+    if (!w->pend_head)
+        w->pend_tail = NULL;
+    w->npending--;
+    return e;
+}
+
+static void on_pool_timer(uv_timer_t *t);
+
+/* Arms the pool timer for the oldest waiting execution (FIFO: the head). */
+static void pool_timer_arm(struct worker *w)
+{
+    if (!w->pend_head || w->finished) {
+        if (!w->finished)
+            uv_timer_stop(&w->pool_timer);
+        return;
+    }
+    uint64_t now = pv_now_ns();
+    uint64_t d = w->pend_head->deadline;
+    uint64_t ms = d > now ? (d - now + 999999) / 1000000 : 0;
+    uv_timer_start(&w->pool_timer, on_pool_timer, ms, 0);
+}
+
+static void on_pool_timer(uv_timer_t *t)
+{
+    struct worker *w = t->data;
+    uint64_t now = pv_now_ns();
+    char msg[160];
+    snprintf(msg, sizeof(msg), "pool timeout: no connection within %.3g s (pool size %d, overflow %d)",
+             w->run->cfg.pool.timeout_s, w->run->cfg.pool.size, w->run->cfg.pool.max_overflow);
+    while (w->pend_head && w->pend_head->deadline <= now) {
+        struct exec *e = pend_pop(w);
+        w->pool.timeouts++;
+        exec_fail(e, "PV001", msg);
+        e->t_send = now;
+        exec_finish(w, e, now);
+    }
+    pool_timer_arm(w);
+    worker_fill(w);
+}
+
+/* ---- idle list -------------------------------------------------------- */
+
+static void idle_push(struct worker *w, struct conn *c)
+{
+    c->idle_prev = NULL;
+    c->idle_next = w->idle_head;
+    if (w->idle_head)
+        w->idle_head->idle_prev = c;
+    w->idle_head = c;
+    c->in_idle = true;
+    w->nidle++;
+}
+
+static void idle_remove(struct worker *w, struct conn *c)
+{
+    if (!c->in_idle)
+        return;
+    if (c->idle_prev)
+        c->idle_prev->idle_next = c->idle_next;
+    else
+        w->idle_head = c->idle_next;
+    if (c->idle_next)
+        c->idle_next->idle_prev = c->idle_prev;
+    c->in_idle = false;
+    w->nidle--;
+}
+
+static struct conn *idle_pop(struct worker *w)
+{
+    struct conn *c = w->idle_head;
+    if (c)
+        idle_remove(w, c);
+    return c;
+}
+
+/* ---- connection lifetime ---------------------------------------------- */
+
+static void conn_unref(struct conn *c)
+{
+    if (--c->refs > 0)
+        return;
+    if (c->cancel)
+        PQfreeCancel(c->cancel);
+    free(c->prepared);
+    free(c);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    conn_unref(h->data);
+}
+
+static void on_poll_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static int conn_watch(struct conn *c, int events)
+{
+    int fd = PQsocket(c->pg);
+    if (fd < 0)
+        return -1;
+    if (c->poll && fd != c->fd) {
+        uv_close((uv_handle_t *)c->poll, on_poll_closed);
+        c->poll = NULL;
+    }
+    if (!c->poll) {
+        c->poll = malloc(sizeof(*c->poll));
+        if (!c->poll)
+            return -1;
+        if (uv_poll_init(&c->w->loop, c->poll, fd) != 0) {
+            free(c->poll);
+            c->poll = NULL;
+            return -1;
+        }
+        c->poll->data = c;
+        c->fd = fd;
+        c->events = 0;
+    }
+    if (events != c->events) {
+        if (uv_poll_start(c->poll, events, on_poll) != 0)
+            return -1;
+        c->events = events;
+    }
+    return 0;
+}
+
+/* Closes c now; whatever execution it carried must have been dealt with. */
+/* c stops carrying its execution; returns it. */
+static struct exec *conn_detach(struct conn *c)
+{
+    struct exec *e = c->exec;
+    if (e) {
+        c->exec = NULL;
+        c->w->in_use--;
+    }
+    return e;
+}
+
+static void conn_close(struct conn *c)
+{
+    struct worker *w = c->w;
+    if (c->dead)
+        return;
+    c->dead = true;
+    idle_remove(w, c);
+    if (c->state == CS_CONNECTING)
+        w->nconnecting--;
+    /* swap-remove from the connection array */
+    struct conn *last = w->conns[--w->nconns];
+    w->conns[c->index] = last;
+    last->index = c->index;
+    if (c->poll) {
+        uv_close((uv_handle_t *)c->poll, on_poll_closed);
+        c->poll = NULL;
+    }
+    if (c->state != CS_CONNECTING)
+        w->pool.closed++;
+    PQfinish(c->pg);
+    c->pg = NULL;
+    uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+}
+
+static void on_connect_timeout(uv_timer_t *t);
+static void conn_connect_step(struct conn *c);
+
+static void conn_open(struct worker *w)
+{
+    pv_run *r = w->run;
+    struct conn *c = calloc(1, sizeof(*c));
+    uint8_t *prepared = calloc((r->nqueries + 7) / 8 + 1, 1);
+    if (!c || !prepared) {
+        free(c);
+        free(prepared);
+        w->rc = VOLLEY_ENOMEM;
+        return;
+    }
+    c->w = w;
+    c->prepared = prepared;
+    c->fd = -1;
+    c->state = CS_CONNECTING;
+    uv_timer_init(&w->loop, &c->timer);
+    c->timer.data = c;
+    c->refs = 1;
+    c->index = w->nconns;
+    w->conns[w->nconns++] = c;
+    w->nconnecting++;
+    c->pg = PQconnectStartParams(pv_target_keywords(r->cfg.target),
+                                 pv_target_values(r->cfg.target), 0);
+    if (!c->pg) {
+        w->rc = VOLLEY_ENOMEM;
+        conn_close(c);
+        return;
+    }
+    PQsetNoticeProcessor(c->pg, noop_notice, NULL);
+    uint64_t ms = ms_of(r->cfg.pool.connect_timeout_s);
+    if (ms)
+        uv_timer_start(&c->timer, on_connect_timeout, ms, 0);
+    if (PQstatus(c->pg) == CONNECTION_BAD) {
+        conn_connect_step(c); /* reports the failure */
+        return;
+    }
+    /* As after PQconnectStart: behave as if PQconnectPoll said WRITING. */
+    if (conn_watch(c, UV_WRITABLE) != 0)
+        conn_connect_step(c);
+}
+
+/* A connection attempt ended in failure: fail the oldest waiting execution
+   with the reason (so a dead server cannot leave executions waiting). */
+static void conn_connect_failed(struct conn *c, const char *why)
+{
+    struct worker *w = c->w;
+    char msg[256];
+    copy_line(msg, sizeof(msg), why);
+    w->pool.connect_failed++;
+    conn_close(c);
+    if (w->connect_phase)
+        return;
+    /* Only fail an execution that has no other connection coming. */
+    if (w->npending > w->nconnecting) {
+        struct exec *e = pend_pop(w);
+        uint64_t now = pv_now_ns();
+        exec_fail(e, "08001", msg);
+        e->t_send = now;
+        exec_finish(w, e, now);
+        pool_timer_arm(w);
+        if (w->npending > w->nconnecting && w->nconns < w->pool_max && !w->stopping)
+            conn_open(w);
+    }
+    worker_fill(w);
+}
+
+static void on_connect_timeout(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    if (c->state == CS_CONNECTING)
+        conn_connect_failed(c, "connection timeout expired");
+}
+
+static void conn_connected(struct conn *c)
+{
+    struct worker *w = c->w;
+    uv_timer_stop(&c->timer);
+    PQsetnonblocking(c->pg, 1);
+    c->cancel = PQgetCancel(c->pg);
+    c->born_ns = pv_now_ns();
+    c->state = CS_IDLE;
+    w->nconnecting--;
+    w->pool.opened++;
+    if (conn_watch(c, UV_READABLE) != 0) {
+        conn_close(c);
+        return;
+    }
+    if (w->connect_phase) {
+        idle_push(w, c);
+        return;
+    }
+    conn_release(c);
+    worker_fill(w);
+}
+
+static void conn_connect_step(struct conn *c)
+{
+    switch (PQconnectPoll(c->pg)) {
+    case PGRES_POLLING_READING:
+        if (conn_watch(c, UV_READABLE) != 0)
+            conn_connect_failed(c, "cannot watch the connection's socket");
+        return;
+    case PGRES_POLLING_WRITING:
+        if (conn_watch(c, UV_WRITABLE) != 0)
+            conn_connect_failed(c, "cannot watch the connection's socket");
+        return;
+    case PGRES_POLLING_OK: conn_connected(c); return;
+    default: conn_connect_failed(c, PQerrorMessage(c->pg)); return;
+    }
+}
+
+/* A connection broke while carrying an execution (or while idle). */
+static void conn_lost(struct conn *c, const char *why)
+{
+    struct worker *w = c->w;
+    struct exec *e = conn_detach(c);
+    if (e) {
+        w->pool.lost++;
+        exec_fail(e, "08006", why ? why : PQerrorMessage(c->pg));
+    }
+    conn_close(c);
+    if (e)
+        exec_finish(w, e, pv_now_ns());
+    /* Executions waiting for a connection get a new one. */
+    if (w->npending > w->nconnecting && w->nconns < w->pool_max && !w->stopping)
+        conn_open(w);
+    worker_fill(w);
+}
+
+/* Gives c to the oldest waiting execution, keeps it idle, or closes it. */
+static void conn_release(struct conn *c)
+{
+    struct worker *w = c->w;
+    pv_run *r = w->run;
+    c->state = CS_IDLE;
+    if (w->pend_head && !w->stopping) {
+        if (c->born_ns + (uint64_t)(r->cfg.pool.recycle_s * 1e9) < pv_now_ns()) {
+            conn_close(c);
+            conn_open(w);
+            return;
+        }
+        struct exec *e = pend_pop(w);
+        pool_timer_arm(w);
+        exec_start(w, c, e);
+        return;
+    }
+    if (w->nidle >= w->idle_cap || w->stopping ||
+        c->born_ns + (uint64_t)(r->cfg.pool.recycle_s * 1e9) < pv_now_ns()) {
+        conn_close(c);
+        return;
+    }
+    idle_push(w, c);
+}
+
+/* ---- cancel ----------------------------------------------------------- */
+
+static void cancel_work(uv_work_t *req)
+{
+    struct conn *c = req->data;
+    /* PQcancel blocks (it opens a new connection): run off the loop. */
+    if (!PQcancel(c->cancel, c->cancel_err, sizeof(c->cancel_err)))
+        c->cancel_err[sizeof(c->cancel_err) - 1] = '\0';
+}
+
+static void cancel_done(uv_work_t *req, int status)
+{
+    (void)status;
+    conn_unref(req->data);
+}
+
+static void on_cancel_grace(uv_timer_t *t);
+
+/* Asks the server to cancel c's query; bounds the wait with grace_ms. */
+static void conn_cancel(struct conn *c, uint64_t grace_ms)
+{
+    c->state = CS_CANCELLING;
+    if (c->cancel) {
+        c->cancel_work.data = c;
+        c->refs++;
+        if (uv_queue_work(&c->w->loop, &c->cancel_work, cancel_work, cancel_done) != 0)
+            c->refs--;
+    }
+    uv_timer_start(&c->timer, on_cancel_grace, grace_ms, 0);
+}
+
+static void on_cancel_grace(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    if (c->state != CS_CANCELLING || !c->exec)
+        return;
+    struct exec *e = c->exec;
+    if (e->timed_out && !e->interrupted) {
+        exec_fail(e, "PV002",
+                  "command timeout: the server did not answer the cancel request; "
+                  "connection closed");
+    }
+    struct worker *w = c->w;
+    conn_detach(c);
+    conn_close(c);
+    exec_finish(w, e, pv_now_ns());
+    worker_fill(w);
+}
+
+static void on_command_timeout(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    if ((c->state != CS_BUSY && c->state != CS_PREPARING) || !c->exec)
+        return;
+    c->exec->timed_out = true;
+    conn_cancel(c, 5000);
+}
+
+/* ---- executions ------------------------------------------------------- */
+
+static const struct pv_query *query_of(const pv_run *r, uint32_t scen, const struct pv_scenario **s)
+{
+    const struct scen_ref *ref = &r->scen[scen];
+    const struct pv_query *q = pv_workload_query(r->cfg.workload, ref->query);
+    *s = &q->scenarios[ref->scen];
+    return q;
+}
+
+static int conn_flush(struct conn *c)
+{
+    int f = PQflush(c->pg);
+    if (f < 0)
+        return -1;
+    return conn_watch(c, f ? UV_READABLE | UV_WRITABLE : UV_READABLE);
+}
+
+static void exec_send(struct worker *w, struct conn *c)
+{
+    pv_run *r = w->run;
+    struct exec *e = c->exec;
+    const struct pv_scenario *s;
+    uint32_t qi = r->scen[e->scen].query;
+    const struct pv_query *q = query_of(r, e->scen, &s);
+    const char *const *values = (const char *const *)s->values;
+    int ok;
+
+    e->t_send = pv_now_ns();
+    switch (r->cfg.protocol) {
+    case PV_PROTOCOL_PREPARED:
+        if (!(c->prepared[qi / 8] & (1u << (qi % 8)))) {
+            ok = PQsendPrepare(c->pg, r->stmt_names[qi], q->sql, q->nparams, NULL);
+            c->state = CS_PREPARING;
+            c->preparing = true;
+            goto sent;
+        }
+        ok = PQsendQueryPrepared(c->pg, r->stmt_names[qi], s->nparams, values, NULL, NULL, 0);
+        break;
+    case PV_PROTOCOL_EXTENDED:
+        ok = PQsendQueryParams(c->pg, q->sql, s->nparams, NULL, values, NULL, NULL, 0);
+        break;
+    default: ok = PQsendQuery(c->pg, q->sql); break;
+    }
+    c->state = CS_BUSY;
+sent:
+    if (!ok || conn_flush(c) != 0) {
+        conn_lost(c, NULL);
+        return;
+    }
+    uint64_t ms = ms_of(r->cfg.command_timeout_s);
+    if (ms)
+        uv_timer_start(&c->timer, on_command_timeout, ms, 0);
+}
+
+static void exec_start(struct worker *w, struct conn *c, struct exec *e)
+{
+    uint64_t now = pv_now_ns();
+    c->exec = e;
+    w->in_use++;
+    if (w->in_use > w->max_in_use)
+        w->max_in_use = w->in_use;
+    if (!e->warm && now >= e->t_claim)
+        pv_hist_record(w->pool.acquire_wait, now - e->t_claim);
+    exec_send(w, c);
+}
+
+/* Records e (unless warm or interrupted) and frees its slot. */
+static void exec_finish(struct worker *w, struct exec *e, uint64_t t_end)
+{
+    uint64_t lat = t_end >= e->t_send ? t_end - e->t_send : 0;
+    if (!e->warm && !e->interrupted) {
+        struct pv_stat *st = &w->stats[e->scen];
+        int rc = e->failed ? pv_stat_fail(st, lat, e->sqlstate, e->message)
+                           : pv_stat_ok(st, lat, e->rows);
+        if (rc != 0)
+            w->rc = rc;
+        atomic_store_explicit(&w->done, atomic_load_explicit(&w->done, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+        if (e->failed)
+            atomic_store_explicit(&w->failed,
+                                  atomic_load_explicit(&w->failed, memory_order_relaxed) + 1,
+                                  memory_order_relaxed);
+        if (t_end > w->last_done_ns)
+            w->last_done_ns = t_end;
+    }
+    e->next = w->free_execs;
+    w->free_execs = e;
+    w->slots_free++;
+}
+
+static void handle_result(struct conn *c, PGresult *res)
+{
+    struct exec *e = c->exec;
+    switch (PQresultStatus(res)) {
+    case PGRES_TUPLES_OK:
+    case PGRES_SINGLE_TUPLE: e->rows += (uint64_t)PQntuples(res); break;
+    case PGRES_COMMAND_OK:
+        if (c->state != CS_PREPARING)
+            e->rows += strtoull(PQcmdTuples(res), NULL, 10);
+        break;
+    case PGRES_EMPTY_QUERY: break;
+    case PGRES_COPY_IN: PQputCopyEnd(c->pg, "pgvolley sends no COPY data"); break;
+    case PGRES_COPY_OUT:
+    case PGRES_COPY_BOTH:
+        exec_fail(e, "0A000", "COPY TO STDOUT is not supported in a workload");
+        break;
+    default: {
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+        if (!msg)
+            msg = PQresultErrorMessage(res);
+        if (e->timed_out && !e->interrupted && state && strcmp(state, "57014") == 0) {
+            char buf[128];
+            snprintf(buf, sizeof(buf), "command timeout after %.3g s: query cancelled on the server",
+                     c->w->run->cfg.command_timeout_s);
+            exec_fail(e, state, buf);
+        } else {
+            exec_fail(e, state && *state ? state : "08006", msg);
+        }
+        break;
+    }
+    }
+}
+
+/* The last result of the current request arrived. */
+static void request_done(struct conn *c)
+{
+    struct worker *w = c->w;
+    pv_run *r = w->run;
+    struct exec *e = c->exec;
+    uint64_t now = pv_now_ns();
+    uv_timer_stop(&c->timer);
+
+    if (c->preparing) {
+        c->preparing = false;
+        if (!e->failed) {
+            /* the statement exists now, even if a cancel raced with it */
+            uint32_t qi = r->scen[e->scen].query;
+            c->prepared[qi / 8] |= (uint8_t)(1u << (qi % 8));
+            if (c->state == CS_PREPARING) {
+                exec_send(w, c);
+                return;
+            }
+        }
+    }
+    if (PQstatus(c->pg) == CONNECTION_BAD) {
+        conn_lost(c, NULL);
+        return;
+    }
+    if (c->state == CS_CANCELLING && e->timed_out && !e->interrupted && !e->failed) {
+        /* finished just as the timeout passed: it still exceeded it */
+        char buf[128];
+        snprintf(buf, sizeof(buf), "command timeout after %.3g s", r->cfg.command_timeout_s);
+        exec_fail(e, "57014", buf);
+    }
+    /* after a stop request e->interrupted is set: nothing is recorded */
+    conn_detach(c);
+    conn_release(c);
+    exec_finish(w, e, now);
+    worker_fill(w);
+}
+
+static void conn_read(struct conn *c)
+{
+    if (!PQconsumeInput(c->pg)) {
+        if (c->exec)
+            conn_lost(c, NULL);
+        else
+            conn_close(c);
+        return;
+    }
+    if (!c->exec) {
+        /* idle: a notice, or the server closing the connection */
+        if (PQstatus(c->pg) == CONNECTION_BAD)
+            conn_close(c);
+        return;
+    }
+    while (!PQisBusy(c->pg)) {
+        PGresult *res = PQgetResult(c->pg);
+        if (!res) {
+            request_done(c);
+            return;
+        }
+        handle_result(c, res);
+        bool copy_out = PQresultStatus(res) == PGRES_COPY_OUT;
+        PQclear(res);
+        if (copy_out) {
+            conn_lost(c, "COPY TO STDOUT is not supported in a workload");
+            return;
+        }
+    }
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    struct conn *c = h->data;
+    if (c->state == CS_CONNECTING) {
+        conn_connect_step(c);
+        return;
+    }
+    if (status < 0) {
+        conn_lost(c, uv_strerror(status));
+        return;
+    }
+    if ((events & UV_WRITABLE) && conn_flush(c) != 0) {
+        conn_lost(c, NULL);
+        return;
+    }
+    if (events & UV_READABLE)
+        conn_read(c);
+}
+
+/* ---- work claiming ---------------------------------------------------- */
+
+static bool claim(struct worker *w, uint32_t *scen, bool *warm)
+{
+    pv_run *r = w->run;
+    if (atomic_load_explicit(&r->stop, memory_order_relaxed))
+        return false;
+    bool timed = r->cfg.duration_s > 0;
+    if (w->measure_ns > w->start_ns || timed) {
+        uint64_t now = pv_now_ns();
+        if (now < w->measure_ns) {
+            uint64_t k = atomic_fetch_add_explicit(&r->next_warm, 1, memory_order_relaxed);
+            *scen = (uint32_t)(k % r->nscen);
+            *warm = true;
+            return true;
+        }
+        if (timed && now >= w->end_ns)
+            return false;
+    }
+    *warm = false;
+    uint64_t k = atomic_fetch_add_explicit(&r->next_item, 1, memory_order_relaxed);
+    if (timed) {
+        *scen = (uint32_t)(k % r->nscen);
+        return true;
+    }
+    if (k >= r->total_items)
+        return false;
+    /* first scenario whose cumulative count exceeds k */
+    size_t lo = 0, hi = r->nscen - 1;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (r->cum[mid] > k)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    *scen = (uint32_t)lo;
+    return true;
+}
+
+static void worker_fill(struct worker *w)
+{
+    while (w->slots_free > 0 && !w->stopping && !w->no_more && w->rc == 0) {
+        uint32_t scen;
+        bool warm;
+        if (!claim(w, &scen, &warm)) {
+            w->no_more = true;
+            break;
+        }
+        struct exec *e = w->free_execs;
+        w->free_execs = e->next;
+        w->slots_free--;
+        memset(e, 0, sizeof(*e));
+        e->scen = scen;
+        e->warm = warm;
+        e->t_claim = pv_now_ns();
+        struct conn *c = idle_pop(w);
+        if (c) {
+            exec_start(w, c, e);
+            continue;
+        }
+        e->deadline = e->t_claim + (uint64_t)(w->run->cfg.pool.timeout_s * 1e9);
+        pend_push(w, e);
+        if (w->npending > w->nconnecting && w->nconns < w->pool_max)
+            conn_open(w);
+        if (w->npending == 1)
+            pool_timer_arm(w);
+    }
+    worker_maybe_finish(w);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void worker_maybe_finish(struct worker *w)
+{
+    if (w->finished || w->connect_phase)
+        return;
+    bool done = (w->no_more || w->stopping || w->rc != 0) && w->slots_free == w->slots &&
+                w->npending == 0;
+    if (!done)
+        return;
+    w->finished = true;
+    while (w->nconns > 0)
+        conn_close(w->conns[w->nconns - 1]);
+    uv_close((uv_handle_t *)&w->pool_timer, on_handle_closed);
+    uv_mutex_lock(&w->run->stop_mu);
+    w->wake_open = false;
+    uv_close((uv_handle_t *)&w->wake, on_handle_closed);
+    uv_mutex_unlock(&w->run->stop_mu);
+}
+
+/* Stop requested: drop waiting executions, cancel those in flight. */
+static void worker_begin_stop(struct worker *w)
+{
+    if (w->stopping)
+        return;
+    w->stopping = true;
+    struct exec *e;
+    while ((e = pend_pop(w)) != NULL) {
+        e->interrupted = true;
+        exec_finish(w, e, pv_now_ns());
+    }
+    for (int i = w->nconns - 1; i >= 0; i--) {
+        struct conn *c = w->conns[i];
+        if (c->state == CS_CONNECTING) {
+            conn_close(c);
+        } else if (c->exec) {
+            c->exec->interrupted = true;
+            if (c->state != CS_CANCELLING)
+                conn_cancel(c, 2000);
+        }
+    }
+    worker_maybe_finish(w);
+}
+
+static void on_wake(uv_async_t *a)
+{
+    struct worker *w = a->data;
+    if (atomic_load(&w->run->stop))
+        worker_begin_stop(w);
+}
+
+/* ---- threads ---------------------------------------------------------- */
+
+static void worker_main(void *arg)
+{
+    struct worker *w = arg;
+    pv_run *r = w->run;
+
+    /* Phase 1: open the connections the slots need, all at once. */
+    w->connect_phase = true;
+    int initial = PV_MIN(w->slots, w->pool_max);
+    for (int i = 0; i < initial && w->rc == 0; i++)
+        conn_open(w);
+    while (w->nconnecting > 0 && !atomic_load(&r->stop))
+        uv_run(&w->loop, UV_RUN_ONCE);
+    w->connected_ns = pv_now_ns();
+    w->connect_phase = false;
+    /* the idle list's extra connections beyond idle_cap stay: they are in use soon */
+
+    /* Phase 2: everyone connected; start the clock together. */
+    uv_barrier_wait(&r->barrier);
+    w->start_ns = pv_now_ns();
+    w->measure_ns = w->start_ns + (uint64_t)(r->cfg.warmup_s * 1e9);
+    w->end_ns = w->measure_ns + (uint64_t)(r->cfg.duration_s * 1e9);
+    atomic_store(&r->clock_started, 1);
+    if (atomic_load(&r->stop))
+        worker_begin_stop(w);
+    worker_fill(w);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    if (atomic_fetch_sub(&r->workers_left, 1) == 1 && r->cfg.on_done)
+        r->cfg.on_done(r->cfg.on_done_arg);
+}
+
+static int split(int total, int parts, int i)
+{
+    return total / parts + (i < total % parts ? 1 : 0);
+}
+
+int pv_run_create(const struct pv_run_config *cfg, pv_run **out, pv_err *err)
+{
+    if (!cfg->target || !cfg->workload || pv_workload_count(cfg->workload) == 0)
+        return pv_err_set(err, VOLLEY_EINVAL, "nothing to run");
+    if (cfg->concurrency < 1 || cfg->concurrency > 10000)
+        return pv_err_set(err, VOLLEY_EINVAL, "concurrency must be between 1 and 10000, not %d",
+                          cfg->concurrency);
+    if (cfg->pool.size < 1 || cfg->pool.max_overflow < 0)
+        return pv_err_set(err, VOLLEY_EINVAL,
+                          "pool size must be at least 1 and overflow at least 0");
+    if ((long)cfg->pool.size + cfg->pool.max_overflow > 100000)
+        return pv_err_set(err, VOLLEY_EINVAL, "pool size + overflow is too large");
+    if (cfg->duration_s < 0 || cfg->warmup_s < 0 || cfg->command_timeout_s < 0)
+        return pv_err_set(err, VOLLEY_EINVAL, "durations and timeouts cannot be negative");
+    const pv_workload *wl = cfg->workload;
+    size_t nq = pv_workload_count(wl);
+    if (cfg->protocol == PV_PROTOCOL_SIMPLE) {
+        for (size_t i = 0; i < nq; i++) {
+            const struct pv_query *q = pv_workload_query(wl, i);
+            if (q->nparams > 0)
+                return pv_err_set(err, VOLLEY_EINVAL,
+                                  "%s: a query with parameters needs --protocol extended or "
+                                  "prepared (parameters are never spliced into SQL text)",
+                                  q->path);
+        }
+    }
+
+    pv_run *r = calloc(1, sizeof(*r));
+    if (!r)
+        return VOLLEY_ENOMEM;
+    if (uv_mutex_init(&r->stop_mu) != 0) {
+        free(r);
+        return VOLLEY_ENOMEM;
+    }
+    r->cfg = *cfg;
+    r->nqueries = nq;
+    r->nscen = pv_workload_scenario_count(wl);
+    r->scen = calloc(r->nscen, sizeof(*r->scen));
+    r->cum = calloc(r->nscen, sizeof(*r->cum));
+    r->stmt_names = calloc(nq, sizeof(*r->stmt_names));
+    r->result.queries = calloc(nq, sizeof(*r->result.queries));
+    if (!r->scen || !r->cum || !r->stmt_names || !r->result.queries)
+        goto oom;
+    size_t k = 0;
+    uint64_t cum = 0;
+    for (size_t i = 0; i < nq; i++) {
+        const struct pv_query *q = pv_workload_query(wl, i);
+        snprintf(r->stmt_names[i], sizeof(r->stmt_names[i]), "pgvolley_%zu", i);
+        r->result.queries[i].query = q;
+        for (size_t j = 0; j < q->nscenarios; j++, k++) {
+            r->scen[k].query = (uint32_t)i;
+            r->scen[k].scen = (uint32_t)j;
+            cum += q->scenarios[j].exec_count;
+            r->cum[k] = cum;
+        }
+    }
+    r->total_items = cum;
+
+    int c = cfg->concurrency;
+    int pool_total = cfg->pool.size + cfg->pool.max_overflow;
+    int nw = PV_MIN(PV_MAX(cfg->threads, 1), c);
+    nw = PV_MIN(nw, pool_total);
+    r->nworkers = nw;
+    r->workers = calloc((size_t)nw, sizeof(*r->workers));
+    if (!r->workers)
+        goto oom;
+    for (int i = 0; i < nw; i++) {
+        struct worker *w = &r->workers[i];
+        w->run = r;
+        w->id = i;
+        w->slots = w->slots_free = split(c, nw, i);
+        w->pool_max = split(pool_total, nw, i);
+        w->idle_cap = PV_MAX(1, split(cfg->pool.size, nw, i));
+        w->conns = calloc((size_t)w->pool_max, sizeof(*w->conns));
+        w->execs = calloc((size_t)w->slots, sizeof(*w->execs));
+        w->stats = calloc(r->nscen, sizeof(*w->stats));
+        if (!w->conns || !w->execs || !w->stats)
+            goto oom;
+        for (int j = 0; j < w->slots; j++) {
+            w->execs[j].next = w->free_execs;
+            w->free_execs = &w->execs[j];
+        }
+        for (size_t j = 0; j < r->nscen; j++)
+            if (pv_stat_init(&w->stats[j]) != 0)
+                goto oom;
+        if (pv_hist_create(&w->pool.acquire_wait) != 0)
+            goto oom;
+    }
+    *out = r;
+    return 0;
+
+oom:
+    r->started = true; /* nothing to stop */
+    r->joined = true;
+    pv_run_destroy(r);
+    return VOLLEY_ENOMEM;
+}
+
+int pv_run_start(pv_run *r, pv_err *err)
+{
+    if (uv_barrier_init(&r->barrier, (unsigned)r->nworkers) != 0)
+        return pv_err_set(err, VOLLEY_EIO, "cannot create a thread barrier");
+    r->barrier_init = true;
+    r->t0 = pv_now_ns();
+    r->result.started_at = pv_wall_time();
+    atomic_store(&r->workers_left, r->nworkers);
+    for (int i = 0; i < r->nworkers; i++) {
+        struct worker *w = &r->workers[i];
+        if (uv_loop_init(&w->loop) != 0)
+            return pv_err_set(err, VOLLEY_EIO, "cannot create an event loop");
+        uv_async_init(&w->loop, &w->wake, on_wake);
+        w->wake.data = w;
+        uv_timer_init(&w->loop, &w->pool_timer);
+        w->pool_timer.data = w;
+        w->wake_open = true;
+    }
+    for (int i = 0; i < r->nworkers; i++) {
+        if (uv_thread_create(&r->workers[i].thread, worker_main, &r->workers[i]) != 0) {
+            /* cannot happen in practice; threads already started would wait
+               at the barrier forever, so this is fatal for the process */
+            return pv_err_set(err, VOLLEY_EIO, "cannot start worker thread %d", i);
+        }
+    }
+    r->started = true;
+    return 0;
+}
+
+void pv_run_stop(pv_run *r)
+{
+    atomic_store(&r->stop, 1);
+    uv_mutex_lock(&r->stop_mu);
+    for (int i = 0; i < r->nworkers; i++)
+        if (r->workers[i].wake_open)
+            uv_async_send(&r->workers[i].wake);
+    uv_mutex_unlock(&r->stop_mu);
+}
+
+void pv_run_progress(const pv_run *r, struct pv_progress *p)
+{
+    memset(p, 0, sizeof(*p));
+    for (int i = 0; i < r->nworkers; i++) {
+        p->done += atomic_load_explicit(&r->workers[i].done, memory_order_relaxed);
+        p->failed += atomic_load_explicit(&r->workers[i].failed, memory_order_relaxed);
+    }
+    p->total = r->cfg.duration_s > 0 ? 0 : r->total_items;
+    p->connecting = !atomic_load(&((pv_run *)r)->clock_started);
+    if (!p->connecting && r->nworkers > 0) {
+        /* start_ns of worker 0 is written before clock_started is set */
+        const struct worker *w = &r->workers[0];
+        uint64_t now = pv_now_ns();
+        p->warming_up = now < w->measure_ns;
+        p->elapsed_s = now > w->measure_ns ? (double)(now - w->measure_ns) / 1e9 : 0;
+    }
+}
+
+int pv_run_wait(pv_run *r, pv_err *err)
+{
+    if (r->joined)
+        return 0;
+    for (int i = 0; i < r->nworkers; i++) {
+        uv_thread_join(&r->workers[i].thread);
+        uv_loop_close(&r->workers[i].loop);
+    }
+    r->joined = true;
+
+    struct pv_run_result *res = &r->result;
+    res->concurrency = r->cfg.concurrency;
+    res->threads = r->nworkers;
+    res->pool = r->cfg.pool;
+    res->command_timeout_s = r->cfg.command_timeout_s;
+    res->protocol = r->cfg.protocol;
+    res->duration_s = r->cfg.duration_s;
+    res->warmup_s = r->cfg.warmup_s;
+    res->interrupted = atomic_load(&r->stop) != 0;
+
+    int rc = pv_stat_init(&res->total);
+    if (rc == 0)
+        rc = pv_hist_create(&res->pool_stats.acquire_wait);
+    size_t k = 0;
+    for (size_t i = 0; rc == 0 && i < r->nqueries; i++) {
+        struct pv_query_result *qr = &res->queries[i];
+        const struct pv_query *q = qr->query;
+        rc = pv_stat_init(&qr->stat);
+        if (rc == 0) {
+            qr->scenarios = calloc(q->nscenarios, sizeof(*qr->scenarios));
+            rc = qr->scenarios ? 0 : VOLLEY_ENOMEM;
+        }
+        for (size_t j = 0; rc == 0 && j < q->nscenarios; j++, k++) {
+            struct pv_scenario_result *sr = &qr->scenarios[j];
+            sr->scenario = &q->scenarios[j];
+            rc = pv_stat_init(&sr->stat);
+            for (int t = 0; rc == 0 && t < r->nworkers; t++)
+                rc = pv_stat_merge(&sr->stat, &r->workers[t].stats[k]);
+            if (rc == 0)
+                rc = pv_stat_merge(&qr->stat, &sr->stat);
+            pv_stat_sort_errors(&sr->stat);
+        }
+        if (rc == 0)
+            rc = pv_stat_merge(&res->total, &qr->stat);
+        pv_stat_sort_errors(&qr->stat);
+    }
+    pv_stat_sort_errors(&res->total);
+
+    uint64_t first = UINT64_MAX, last = 0, connected = 0;
+    struct pv_pool_stats *ps = &res->pool_stats;
+    for (int t = 0; rc == 0 && t < r->nworkers; t++) {
+        struct worker *w = &r->workers[t];
+        if (w->rc != 0)
+            rc = w->rc;
+        ps->opened += w->pool.opened;
+        ps->closed += w->pool.closed;
+        ps->connect_failed += w->pool.connect_failed;
+        ps->lost += w->pool.lost;
+        ps->timeouts += w->pool.timeouts;
+        ps->max_in_use += (uint64_t)w->max_in_use;
+        if (rc == 0)
+            rc = pv_hist_merge(ps->acquire_wait, w->pool.acquire_wait);
+        if (w->measure_ns && w->measure_ns < first)
+            first = w->measure_ns;
+        if (w->last_done_ns > last)
+            last = w->last_done_ns;
+        if (w->connected_ns > connected)
+            connected = w->connected_ns;
+    }
+    ps->connect_s = connected > r->t0 ? (double)(connected - r->t0) / 1e9 : 0;
+    res->wall_s = (first != UINT64_MAX && last > first) ? (double)(last - first) / 1e9 : 0;
+    if (rc != 0)
+        return pv_err_set(err, rc, "out of memory while merging statistics");
+    return 0;
+}
+
+const struct pv_run_result *pv_run_result(const pv_run *r)
+{
+    return &r->result;
+}
+
+void pv_run_destroy(pv_run *r)
+{
+    if (!r)
+        return;
+    if (r->started && !r->joined) {
+        pv_run_stop(r);
+        pv_run_wait(r, NULL);
+    }
+    for (int i = 0; r->workers && i < r->nworkers; i++) {
+        struct worker *w = &r->workers[i];
+        for (size_t j = 0; w->stats && j < r->nscen; j++)
+            pv_stat_fini(&w->stats[j]);
+        free(w->stats);
+        free(w->execs);
+        free(w->conns);
+        pv_hist_destroy(w->pool.acquire_wait);
+    }
+    free(r->workers);
+    struct pv_run_result *res = &r->result;
+    for (size_t i = 0; res->queries && i < r->nqueries; i++) {
+        struct pv_query_result *qr = &res->queries[i];
+        for (size_t j = 0; qr->scenarios && j < qr->query->nscenarios; j++)
+            pv_stat_fini(&qr->scenarios[j].stat);
+        free(qr->scenarios);
+        pv_stat_fini(&qr->stat);
+    }
+    free(res->queries);
+    pv_stat_fini(&res->total);
+    pv_hist_destroy(res->pool_stats.acquire_wait);
+    if (r->barrier_init)
+        uv_barrier_destroy(&r->barrier);
+    uv_mutex_destroy(&r->stop_mu);
+    free(r->scen);
+    free(r->cum);
+    free(r->stmt_names);
+    free(r);
+}

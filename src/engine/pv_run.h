@@ -1,0 +1,148 @@
+/*
+ * pv_run.h - one run of a workload at one concurrency level: worker threads,
+ * each with its own libuv loop over non-blocking libpq connections, a
+ * connection pool per thread, and per-thread statistics merged at the end.
+ *
+ * The concurrency limit is the number of executions in flight. It is split
+ * evenly over the threads, and so is the pool (pool_size + max_overflow
+ * connections at most). Before the clock starts, each thread opens the
+ * connections its slots need, all at once; the time until all are up is
+ * reported as pool.connect_s. Executions are claimed from a shared counter
+ * (one atomic add each; no lock on the hot path): count-based runs take
+ * every scenario's EXEC_COUNT executions in file order, time-based runs take
+ * the scenarios round-robin until the time is up.
+ *
+ * Latency of an execution = from sending the query until its last result
+ * arrived. Time spent waiting for a connection is measured apart
+ * (pool.acquire_wait). A failed execution is counted with its SQLSTATE and
+ * never stops the others; a lost connection is replaced on the next acquire.
+ */
+#ifndef PV_RUN_H
+#define PV_RUN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/pv_common.h"
+#include "engine/pv_target.h"
+#include "stats/pv_stat.h"
+#include "workload/pv_workload.h"
+
+enum pv_protocol {
+    PV_PROTOCOL_PREPARED = 0, /* named prepared statements, prepared once per connection */
+    PV_PROTOCOL_EXTENDED,     /* extended protocol, unnamed statement each time */
+    PV_PROTOCOL_SIMPLE,       /* simple query protocol (no parameters allowed) */
+};
+
+const char *pv_protocol_name(enum pv_protocol p);
+
+/* Pool settings after defaults have been applied (see pv_run_config_defaults). */
+struct pv_pool_config {
+    int size;              /* connections kept idle at most */
+    int max_overflow;      /* extra connections beyond size */
+    double timeout_s;      /* wait for a connection at most this long */
+    double recycle_s;      /* close connections older than this on release */
+    double connect_timeout_s;
+};
+
+struct pv_run_config {
+    const pv_target *target;     /* borrowed */
+    const pv_workload *workload; /* borrowed */
+    int concurrency;             /* 1..10000 */
+    int threads;                 /* 1..; more threads than concurrency are not used */
+    struct pv_pool_config pool;  /* size/max_overflow < 0 = seed defaults */
+    double command_timeout_s;    /* 0 = none; cancelled on the server when it passes */
+    enum pv_protocol protocol;
+    double duration_s;           /* 0 = count-based (EXEC_COUNT), else time-based */
+    double warmup_s;             /* executions started before this are not counted */
+    /* Called once, from a worker thread, when the run has finished (for a
+       uv_async_send into the caller's loop). May be NULL. */
+    void (*on_done)(void *arg);
+    void *on_done_arg;
+};
+
+/** Fills the seed's defaults: pool size max(1, c/4), overflow c, 30 s, 3600 s, ... */
+void pv_run_config_defaults(struct pv_run_config *cfg);
+
+struct pv_pool_stats {
+    uint64_t opened;          /* successful connects */
+    uint64_t closed;          /* connections closed (recycled, overflow, lost, end) */
+    uint64_t connect_failed;  /* failed connection attempts */
+    uint64_t lost;            /* connections that broke while in use */
+    uint64_t timeouts;        /* executions that waited longer than pool.timeout_s */
+    uint64_t max_in_use;      /* most connections in use at once (sum over threads) */
+    double connect_s;         /* start until the initial connections were up */
+    pv_hist *acquire_wait;    /* ns from slot to connection, every execution */
+};
+
+struct pv_scenario_result {
+    const struct pv_scenario *scenario; /* borrowed from the workload */
+    struct pv_stat stat;
+};
+
+struct pv_query_result {
+    const struct pv_query *query; /* borrowed from the workload */
+    struct pv_stat stat;          /* all its scenarios */
+    struct pv_scenario_result *scenarios;
+};
+
+/* Everything a report needs about one run. Owned by the pv_run. */
+struct pv_run_result {
+    int concurrency;
+    int threads; /* threads actually used */
+    struct pv_pool_config pool;
+    double command_timeout_s;
+    enum pv_protocol protocol;
+    double duration_s, warmup_s;
+    bool interrupted;   /* stopped by pv_run_stop before the end */
+    double started_at;  /* wall-clock start (epoch seconds) */
+    double wall_s;      /* clock start until the last counted execution ended */
+    struct pv_stat total;
+    size_t nqueries;
+    struct pv_query_result *queries;
+    struct pv_pool_stats pool_stats;
+};
+
+/* A consistent-enough snapshot for progress display (read without locks). */
+struct pv_progress {
+    uint64_t done;      /* counted executions finished */
+    uint64_t failed;
+    uint64_t total;     /* count-based: executions planned; time-based: 0 */
+    double elapsed_s;   /* since the clock started (0 while connecting) */
+    bool warming_up;
+    bool connecting;
+};
+
+typedef struct pv_run pv_run;
+
+/**
+ * Validates cfg and prepares a run (no thread, no connection yet).
+ * @return 0, VOLLEY_EINVAL (err says which setting) or VOLLEY_ENOMEM.
+ */
+int pv_run_create(const struct pv_run_config *cfg, pv_run **out, pv_err *err);
+
+/**
+ * Starts the worker threads and returns. cfg->on_done is called once when
+ * the run ends (also after pv_run_stop).
+ * @return 0 or VOLLEY_ENOMEM / VOLLEY_EIO (threads could not start; on_done
+ *         is then never called).
+ */
+int pv_run_start(pv_run *r, pv_err *err);
+
+/** Asks the run to stop: no new executions; those in flight are cancelled
+    and not counted. Thread-safe; callable from any thread. */
+void pv_run_stop(pv_run *r);
+
+/** Waits for the threads and merges their statistics. @return 0 or VOLLEY_ENOMEM. */
+int pv_run_wait(pv_run *r, pv_err *err);
+
+/** Progress counters; callable from any thread while the run goes on. */
+void pv_run_progress(const pv_run *r, struct pv_progress *p);
+
+/** The merged result; valid after pv_run_wait, until pv_run_destroy. */
+const struct pv_run_result *pv_run_result(const pv_run *r);
+
+/** Stops (if needed), waits, frees. NULL is a no-op. */
+void pv_run_destroy(pv_run *r);
+
+#endif /* PV_RUN_H */

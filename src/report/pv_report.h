@@ -1,0 +1,50 @@
+/*
+ * pv_report.h - writers for the result of `pgvolley run`: a terminal table
+ * (seed 002's summary layout), JSON (schema "pgvolley.report/1", documented
+ * in docs/report-schema.md) and Markdown.
+ *
+ * One model in, text out: every writer appends to a pv_buf and never
+ * prints; the caller writes the buffer (atomically, for files). Nothing a
+ * writer emits can contain a password: the model holds none.
+ *
+ * A report holds one run, or several for a concurrency sweep (-c 1,5,10):
+ * the table then has a row per level, JSON has "sweep": true and "runs".
+ */
+#ifndef PV_REPORT_H
+#define PV_REPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/pv_buf.h"
+#include "engine/pv_run.h"
+#include "engine/pv_target.h"
+
+struct pv_report {
+    const struct pv_target_info *target;      /* borrowed */
+    size_t nruns;                             /* >= 1 */
+    const struct pv_run_result *const *runs;  /* borrowed, in sweep order */
+    bool sweep;                               /* several concurrency levels asked for */
+    bool interrupted;                         /* stopped by Ctrl-C: partial */
+    double started_at;                        /* epoch seconds */
+};
+
+/** Pretty-printed JSON with a trailing newline. @return 0 or VOLLEY_ENOMEM. */
+int pv_report_json(const struct pv_report *r, pv_buf *out);
+
+/**
+ * Terminal table: per file and per scenario rows (name, executions, ok,
+ * failed, avg, p50, p95, p99, max ms, QPS), a total row, a summary block
+ * (executions, sequential time = sum of latencies, wall time, speedup,
+ * throughput, pool) and errors by SQLSTATE. For a sweep: one row per level.
+ * @return 0 or VOLLEY_ENOMEM.
+ */
+int pv_report_table(const struct pv_report *r, pv_buf *out);
+
+/** The same content as the table, as GitHub-flavoured Markdown. */
+int pv_report_markdown(const struct pv_report *r, pv_buf *out);
+
+/** Queries per second of n executions over wall_s (0 when wall_s is 0). */
+double pv_report_qps(uint64_t n, double wall_s);
+
+#endif /* PV_REPORT_H */
