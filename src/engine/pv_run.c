@@ -105,7 +105,7 @@ struct pv_run {
     struct scen_ref *scen;
     uint64_t *cum; /* cum[i] = executions of scenarios 0..i (count-based) */
     uint64_t total_items;
-    char (*stmt_names)[24];
+    char (*stmt_names)[32];
     size_t nqueries;
 
     int nworkers;

@@ -75,7 +75,7 @@ static uint64_t bucket_lo(uint32_t band, uint32_t sub)
 /* Largest value of bucket (band, sub), ignoring the top bucket's clamping. */
 static uint64_t bucket_hi(uint32_t band, uint32_t sub)
 {
-    return bucket_lo(band, sub) + ((uint64_t)1 << shift_of(band)) - (band != 0);
+    return bucket_lo(band, sub) + ((uint64_t)1 << shift_of(band)) - 1;
 }
 
 static bool is_top_bucket(uint32_t band, uint32_t sub)

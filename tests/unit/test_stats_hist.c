@@ -396,61 +396,72 @@ static void test_iterator_buckets_match_values(void **state)
     pv_hist_destroy(h);
 }
 
+/* Asserts that x and y hold the same values: exact figures, buckets, percentiles. */
+static void assert_same_hist(const pv_hist *x, const pv_hist *y)
+{
+    assert_int_equal(pv_hist_count(x), pv_hist_count(y));
+    assert_int_equal(pv_hist_min(x), pv_hist_min(y));
+    assert_int_equal(pv_hist_max(x), pv_hist_max(y));
+    assert_true(pv_hist_sum(x) == pv_hist_sum(y));
+    assert_true(pv_hist_mean(x) == pv_hist_mean(y));
+    assert_close(pv_hist_stddev(x), pv_hist_stddev(y), 1e-12);
+    for (double q = 0; q <= 100; q += 0.25)
+        assert_int_equal(pv_hist_percentile(x, q), pv_hist_percentile(y, q));
+
+    struct pv_hist_iter ix, iy;
+    pv_hist_iter_init(&ix);
+    pv_hist_iter_init(&iy);
+    while (pv_hist_iter_next(y, &iy)) {
+        assert_true(pv_hist_iter_next(x, &ix));
+        assert_int_equal(ix.lo_ns, iy.lo_ns);
+        assert_int_equal(ix.hi_ns, iy.hi_ns);
+        assert_int_equal(ix.count, iy.count);
+    }
+    assert_false(pv_hist_iter_next(x, &ix));
+}
+
 static void test_merge_halves(void **state)
 {
     (void)state;
-    size_t n = 50000;
+    size_t n = 50000, half = n / 2;
     uint64_t *v = malloc(n * sizeof(*v));
     assert_non_null(v);
     uint64_t rng = 99;
     for (size_t i = 0; i < n; i++) {
         /* the halves differ in range, so dst must allocate bands it lacks */
-        v[i] = i < n / 2 ? 100 * US + rng_next(&rng) % (900 * US)
-                         : 5 * MS + (uint64_t)(-log(rng_unit(&rng)) * 20e6);
+        v[i] = i < half ? 100 * US + rng_next(&rng) % (900 * US)
+                        : 5 * MS + (uint64_t)(-log(rng_unit(&rng)) * 20e6);
     }
-    pv_hist *all = new_hist(), *a = new_hist(), *b = new_hist(), *empty = new_hist();
+    pv_hist *all = new_hist(), *empty = new_hist();
+    pv_hist *lo = new_hist(), *hi = new_hist(), *lo2 = new_hist(), *hi2 = new_hist();
     record_all(all, v, n);
-    record_all(a, v, n / 2);
-    record_all(b, v + n / 2, n - n / 2);
+    record_all(lo, v, half);
+    record_all(lo2, v, half);
+    record_all(hi, v + half, n - half);
+    record_all(hi2, v + half, n - half);
 
-    assert_int_equal(pv_hist_merge(a, b), 0);
-    assert_int_equal(pv_hist_merge(a, empty), 0);  /* no-op */
-    assert_int_equal(pv_hist_count(b), n - n / 2); /* src unchanged */
-
-    assert_int_equal(pv_hist_count(a), pv_hist_count(all));
-    assert_int_equal(pv_hist_min(a), pv_hist_min(all));
-    assert_int_equal(pv_hist_max(a), pv_hist_max(all));
-    assert_true(pv_hist_sum(a) == pv_hist_sum(all));
-    assert_true(pv_hist_mean(a) == pv_hist_mean(all));
-    assert_close(pv_hist_stddev(a), pv_hist_stddev(all), 1e-12);
-    for (double q = 0; q <= 100; q += 0.25)
-        assert_int_equal(pv_hist_percentile(a, q), pv_hist_percentile(all, q));
-
-    struct pv_hist_iter ia, iall;
-    pv_hist_iter_init(&ia);
-    pv_hist_iter_init(&iall);
-    while (pv_hist_iter_next(all, &iall)) {
-        assert_true(pv_hist_iter_next(a, &ia));
-        assert_int_equal(ia.lo_ns, iall.lo_ns);
-        assert_int_equal(ia.hi_ns, iall.hi_ns);
-        assert_int_equal(ia.count, iall.count);
-    }
-    assert_false(pv_hist_iter_next(a, &ia));
+    /* both directions: dst gains a larger max in one, a smaller min in the other */
+    assert_int_equal(pv_hist_merge(lo, hi), 0);
+    assert_int_equal(pv_hist_merge(hi2, lo2), 0);
+    assert_int_equal(pv_hist_merge(lo, empty), 0); /* no-op */
+    assert_int_equal(pv_hist_count(hi), n - half); /* src unchanged */
+    assert_int_equal(pv_hist_count(lo2), half);
+    assert_same_hist(lo, all);
+    assert_same_hist(hi2, all);
 
     /* merging into an empty histogram copies everything */
     assert_int_equal(pv_hist_merge(empty, all), 0);
-    assert_int_equal(pv_hist_count(empty), n);
-    assert_int_equal(pv_hist_min(empty), pv_hist_min(all));
-    assert_int_equal(pv_hist_max(empty), pv_hist_max(all));
+    assert_same_hist(empty, all);
     assert_true(pv_hist_stddev(empty) == pv_hist_stddev(all));
-    assert_int_equal(pv_hist_percentile(empty, 99.9), pv_hist_percentile(all, 99.9));
 
-    check_against_sorted(a, v, n);
+    check_against_sorted(lo, v, n);
     free(v);
     pv_hist_destroy(all);
-    pv_hist_destroy(a);
-    pv_hist_destroy(b);
     pv_hist_destroy(empty);
+    pv_hist_destroy(lo);
+    pv_hist_destroy(hi);
+    pv_hist_destroy(lo2);
+    pv_hist_destroy(hi2);
 }
 
 static void test_stddev_large_offset(void **state)

@@ -1,0 +1,43 @@
+/*
+ * cli_run.h - `pgvolley run` as a function, so that the demo runs the same
+ * code path a user does.
+ */
+#ifndef PV_CLI_RUN_H
+#define PV_CLI_RUN_H
+
+#include "cli/cli.h"
+#include "engine/pv_run.h"
+
+#define CLI_MAX_LEVELS 64
+
+enum cli_format { CLI_FORMAT_TABLE, CLI_FORMAT_JSON, CLI_FORMAT_MARKDOWN };
+
+struct cli_run_opts {
+    const char *dsn;  /* NULL = libpq defaults */
+    bool ephemeral;
+    int levels[CLI_MAX_LEVELS];
+    int nlevels;
+    int threads;
+    double duration_s, warmup_s;
+    long exec_count; /* default for files without EXEC_COUNT */
+    int pool_size, max_overflow;
+    double pool_timeout_s, pool_recycle_s, command_timeout_s, connect_timeout_s;
+    enum pv_protocol protocol;
+    enum cli_format format;
+    const char *output;  /* JSON report file, or NULL */
+    double progress_s;   /* periodic progress lines; 0 = bar on a TTY only */
+    bool quiet;
+    char **paths;
+    int npaths;
+};
+
+void cli_run_opts_defaults(struct cli_run_opts *o);
+
+/**
+ * Loads the workload, checks the server, runs every level and writes the
+ * report. conninfo overrides o->dsn (used with a throwaway server).
+ * @return the exit code.
+ */
+int cli_run_workload(const struct cli_run_opts *o, const char *conninfo);
+
+#endif /* PV_CLI_RUN_H */

@@ -1,0 +1,161 @@
+/*
+ * cmd_demo.c - `pgvolley demo`: a throwaway server, sample data, and the
+ * examples run through the same code path as `pgvolley run`.
+ */
+#include <libpq-fe.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/cli_run.h"
+#include "pgtmp/pv_pgtmp.h"
+
+static const char demo_help[] =
+    "Usage: pgvolley demo [--examples DIR] [-j N]\n"
+    "\n"
+    "Starts a throwaway PostgreSQL, creates a sample 'customer' table (100000 rows)\n"
+    "and runs the example workloads in examples/:\n"
+    "  customer_lookup.sql  seed 000's parameterised point lookup, at -c 1,5,10\n"
+    "  parallel_sleep.sql   seed 001's parallel sleep proof (1+2+3+1+2 s of\n"
+    "                       pg_sleep) at -c 1 and -c 5: 9 s in a row, ~3 s at once\n"
+    "then prints their reports and removes the server. Takes about 20 seconds.\n"
+    "\n"
+    "  --examples DIR  where the example files are (default: the source tree's)\n"
+    "  -j N            worker threads (default: number of CPUs)\n";
+
+static const char demo_sql[] =
+    "CREATE TABLE customer (\n"
+    "  c_customer_sk integer PRIMARY KEY,\n"
+    "  c_customer_id char(16) NOT NULL,\n"
+    "  c_first_name text NOT NULL,\n"
+    "  c_last_name text NOT NULL,\n"
+    "  c_email_address text NOT NULL,\n"
+    "  c_birth_year integer NOT NULL);\n"
+    "INSERT INTO customer\n"
+    "  SELECT g, 'AAAAAAAA' || chr(65 + g % 16) || 'AAAAAAA', 'First' || g, 'Last' || g,\n"
+    "         'user' || g || '@example.com', 1940 + g % 60\n"
+    "  FROM generate_series(1, 100000) AS g;\n"
+    "ANALYZE customer;\n";
+
+static bool is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* examples/ next to the binary's source tree, or ../share/pgvolley/examples. */
+static const char *find_examples(char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/examples", PV_SOURCE_DIR);
+    if (is_dir(buf))
+        return buf;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(buf, cap, "%s/../share/pgvolley/examples", exe);
+            if (is_dir(buf))
+                return buf;
+        }
+    }
+    return NULL;
+}
+
+static int load_sample_data(const char *conninfo)
+{
+    PGconn *c = PQconnectdb(conninfo);
+    if (PQstatus(c) != CONNECTION_OK) {
+        cli_error("cannot connect to the throwaway server: %s", PQerrorMessage(c));
+        PQfinish(c);
+        return CLI_EXIT_CONNECT;
+    }
+    PGresult *r = PQexec(c, demo_sql);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        cli_error("cannot create the sample data: %s", PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+    return ok ? CLI_EXIT_OK : CLI_EXIT_INTERNAL;
+}
+
+static int demo_step(const char *title, const char *dir, const char *file, const char *levels,
+                     int threads, const char *conninfo)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
+    printf("\n=== %s ===\n$ pgvolley run -c %s %s\n\n", title, levels, path);
+    fflush(stdout);
+    struct cli_run_opts o;
+    cli_run_opts_defaults(&o);
+    o.nlevels = 0;
+    for (const char *p = levels; *p;) {
+        o.levels[o.nlevels++] = (int)strtol(p, (char **)&p, 10);
+        if (*p == ',')
+            p++;
+    }
+    o.threads = threads;
+    char *paths[] = {path};
+    o.paths = paths;
+    o.npaths = 1;
+    return cli_run_workload(&o, conninfo);
+}
+
+int cmd_demo(int argc, char **argv)
+{
+    const char *examples = NULL;
+    int threads = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            fputs(demo_help, stdout);
+            return CLI_EXIT_OK;
+        } else if (strcmp(argv[i], "--examples") == 0 && i + 1 < argc) {
+            examples = argv[++i];
+        } else if (strcmp(argv[i], "-j") == 0 && i + 1 < argc) {
+            long v;
+            if (cli_parse_int(argv[++i], 1, 1024, &v) != 0)
+                return cli_usage_error("demo", "-j takes 1..1024, not '%s'", argv[i]);
+            threads = (int)v;
+        } else {
+            return cli_usage_error("demo", "unknown argument '%s'", argv[i]);
+        }
+    }
+    char buf[PATH_MAX];
+    if (!examples)
+        examples = find_examples(buf, sizeof(buf));
+    if (!examples || !is_dir(examples)) {
+        cli_error("cannot find the examples directory; pass --examples DIR");
+        return CLI_EXIT_USAGE;
+    }
+
+    cli_signals_install();
+    fputs("pgvolley demo: starting a throwaway PostgreSQL...\n", stderr);
+    pv_err err = {{0}};
+    pv_pgtmp *tmp = NULL;
+    if (pv_pgtmp_start(NULL, &tmp, &err) != 0) {
+        cli_error("%s", err.msg);
+        return CLI_EXIT_CONNECT;
+    }
+    printf("Throwaway PostgreSQL at %s (removed at exit)\n", pv_pgtmp_conninfo(tmp));
+    fputs("pgvolley demo: creating table customer (100000 rows)...\n", stderr);
+    int code = load_sample_data(pv_pgtmp_conninfo(tmp));
+    if (code == CLI_EXIT_OK && !cli_signalled)
+        code = demo_step("Point lookups with bound parameters: 4 scenarios x 40 executions",
+                         examples, "customer_lookup.sql", "1,5,10", threads,
+                         pv_pgtmp_conninfo(tmp));
+    if (code == CLI_EXIT_OK && !cli_signalled)
+        code = demo_step("Parallel sleep proof: 1+2+3+1+2 s of pg_sleep, one after another "
+                         "(c=1) and all at once (c=5)",
+                         examples, "parallel_sleep.sql", "1,5", threads, pv_pgtmp_conninfo(tmp));
+    if (cli_signalled)
+        code = CLI_EXIT_INTERRUPTED;
+    pv_pgtmp_stop(tmp);
+    if (code == CLI_EXIT_OK)
+        printf("\nDone. Write your own workload file (see README.md) and run:\n"
+               "  pgvolley run --ephemeral your.sql    or    pgvolley run -d DSN your.sql\n");
+    return code;
+}

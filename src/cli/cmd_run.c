@@ -1,0 +1,564 @@
+/* cmd_run.c - `pgvolley run`: options, the run loop, progress and reports. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "cli/cli_run.h"
+#include "common/pv_buf.h"
+#include "pgtmp/pv_pgtmp.h"
+#include "report/pv_report.h"
+#include "workload/pv_workload.h"
+
+static const char run_help[] =
+    "Usage: pgvolley run [OPTIONS] FILE|DIR...\n"
+    "\n"
+    "Runs annotated SQL workload files concurrently and reports latency percentiles,\n"
+    "throughput and errors by SQLSTATE. A directory means its *.sql files, sorted.\n"
+    "\n"
+    "Workload file header comments (seed format):\n"
+    "  -- PARAMETERS: [[1, \"a\"], [2, \"b\"]]   one scenario per parameter set\n"
+    "  -- EXEC_COUNT: 40                      executions per scenario (default 5)\n"
+    "  %s placeholders become $1..$n; values are bound, never spliced into SQL.\n"
+    "\n"
+    "Target:\n"
+    "  -d, --dsn DSN            libpq connection string or URI (default: libpq's\n"
+    "                           PGHOST, PGPORT, PGUSER, PGDATABASE, ~/.pgpass ...)\n"
+    "      --ephemeral          start a throwaway PostgreSQL for this run\n"
+    "\n"
+    "Load:\n"
+    "  -c, --concurrency N[,N]  executions in flight, 1..10000 (default 10); a list\n"
+    "                           such as 1,5,10,50 runs a sweep, one row per level\n"
+    "  -j, --threads N          worker threads, each with its own event loop\n"
+    "                           (default: number of CPUs)\n"
+    "  -T, --duration SEC       time-based run: scenarios round-robin for SEC seconds\n"
+    "                           (default: count-based, EXEC_COUNT per scenario)\n"
+    "      --warmup SEC         run SEC seconds first, left out of the statistics\n"
+    "      --exec-count N       EXEC_COUNT for files that do not set one (default 5)\n"
+    "      --protocol P         prepared (default), extended or simple (as pgbench -M;\n"
+    "                           simple cannot bind parameters)\n"
+    "\n"
+    "Pool and timeouts:\n"
+    "      --pool-size N        idle connections kept (default max(1, c/4))\n"
+    "      --max-overflow N     connections beyond the pool size (default c)\n"
+    "      --pool-timeout SEC   wait for a connection at most SEC (default 30)\n"
+    "      --pool-recycle SEC   replace connections older than SEC (default 3600)\n"
+    "      --command-timeout SEC  cancel a query on the server after SEC (default 30;\n"
+    "                           0 = none)\n"
+    "      --connect-timeout SEC  give up a connection attempt after SEC (default 30)\n"
+    "\n"
+    "Output:\n"
+    "  -f, --format F           table (default), json or markdown, on stdout\n"
+    "  -o, --output FILE        also write the JSON report to FILE (atomically)\n"
+    "      --progress SEC       print a progress line to stderr every SEC seconds\n"
+    "                           (default: a live bar when stderr is a terminal)\n"
+    "  -q, --quiet              no progress output\n"
+    "  -h, --help               show this help\n"
+    "\n"
+    "Exit codes: 0 all executions succeeded, 1 some failed, 2 bad usage or input\n"
+    "(nothing ran), 3 cannot connect, 4 internal error, 130 interrupted (the partial\n"
+    "report is still written).\n";
+
+void cli_run_opts_defaults(struct cli_run_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->levels[0] = 10;
+    o->nlevels = 1;
+    o->threads = 0;
+    o->exec_count = 5;
+    o->pool_size = -1;
+    o->max_overflow = -1;
+    o->pool_timeout_s = 30;
+    o->pool_recycle_s = 3600;
+    o->command_timeout_s = 30;
+    o->connect_timeout_s = 30;
+    o->protocol = PV_PROTOCOL_PREPARED;
+    o->format = CLI_FORMAT_TABLE;
+}
+
+/* ---- the run loop ----------------------------------------------------- */
+
+struct loopctx {
+    uv_loop_t loop;
+    uv_signal_t sigint, sigterm;
+    uv_timer_t tick;
+    uv_async_t done;
+    pv_run *run;
+    bool interrupted;
+    bool bar;          /* live progress bar on stderr */
+    double every_s;    /* periodic progress lines */
+    bool quiet;
+    uint64_t last_done;
+    uint64_t last_ns;
+    uint64_t next_line_ns;
+    int level;
+    bool bar_drawn;
+};
+
+static void on_run_done(void *arg)
+{
+    struct loopctx *x = arg;
+    uv_async_send(&x->done);
+}
+
+static void on_done_async(uv_async_t *a)
+{
+    uv_stop(a->loop);
+}
+
+static void on_sig(uv_signal_t *s, int signum)
+{
+    struct loopctx *x = s->data;
+    (void)signum;
+    cli_signalled = 1;
+    if (x->interrupted) {
+        fputs("\npgvolley: interrupted again; exiting now\n", stderr);
+        _exit(CLI_EXIT_INTERRUPTED);
+    }
+    x->interrupted = true;
+    if (!x->quiet)
+        fputs("\npgvolley: interrupted; stopping (Ctrl-C again to exit at once)\n", stderr);
+    if (x->run)
+        pv_run_stop(x->run);
+}
+
+static void draw_progress(struct loopctx *x, bool final)
+{
+    struct pv_progress p;
+    pv_run_progress(x->run, &p);
+    uint64_t now = pv_now_ns();
+    double dt = (double)(now - x->last_ns) / 1e9;
+    double qps = dt > 0 ? (double)(p.done - x->last_done) / dt : 0;
+    if (x->bar) {
+        char left[64];
+        int width = 24, fill = 0;
+        if (p.connecting) {
+            snprintf(left, sizeof(left), "connecting");
+        } else if (p.warming_up) {
+            snprintf(left, sizeof(left), "warming up");
+        } else if (p.total) {
+            fill = (int)((double)width * (double)p.done / (double)p.total);
+            snprintf(left, sizeof(left), "%llu/%llu", (unsigned long long)p.done,
+                     (unsigned long long)p.total);
+        } else {
+            fill = 0;
+            snprintf(left, sizeof(left), "%.1f s", p.elapsed_s);
+        }
+        char bar[32];
+        for (int i = 0; i < width; i++)
+            bar[i] = i < fill ? '#' : '.';
+        bar[width] = '\0';
+        fprintf(stderr, "\r\033[K c=%-5d [%s] %s  %.0f q/s  %llu errors", x->level, bar, left, qps,
+                (unsigned long long)p.failed);
+        if (final)
+            fputs("\r\033[K", stderr);
+        x->bar_drawn = !final;
+        fflush(stderr);
+    } else if (x->every_s > 0 && !final) {
+        fprintf(stderr,
+                "progress: c=%d %.1f s, %llu executions%s%llu, %.1f q/s, %llu errors\n",
+                x->level, p.elapsed_s, (unsigned long long)p.done, p.total ? " of " : "",
+                (unsigned long long)p.total, qps, (unsigned long long)p.failed);
+    }
+    x->last_done = p.done;
+    x->last_ns = now;
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct loopctx *x = t->data;
+    if (x->run)
+        draw_progress(x, false);
+}
+
+static void close_cb(uv_handle_t *h)
+{
+    (void)h;
+}
+
+/* Runs one level to its end (or Ctrl-C). The run is left for pv_run_wait. */
+static int loop_run(struct loopctx *x, pv_run *run, pv_err *err)
+{
+    x->run = run;
+    x->last_done = 0;
+    x->last_ns = pv_now_ns();
+    int rc = pv_run_start(run, err);
+    if (rc != 0)
+        return rc;
+    if (cli_signalled && !x->interrupted) {
+        x->interrupted = true;
+        pv_run_stop(run);
+    }
+    if (x->bar || x->every_s > 0) {
+        uint64_t ms = x->bar ? 200 : (uint64_t)(x->every_s * 1000);
+        uv_timer_start(&x->tick, on_tick, ms, ms);
+    }
+    uv_run(&x->loop, UV_RUN_DEFAULT);
+    uv_timer_stop(&x->tick);
+    if (x->bar)
+        draw_progress(x, true);
+    return 0;
+}
+
+/* ---- report ----------------------------------------------------------- */
+
+static int write_report(const struct cli_run_opts *o, const struct pv_report *rep)
+{
+    pv_buf out = PV_BUF_INIT;
+    int rc;
+    switch (o->format) {
+    case CLI_FORMAT_JSON: rc = pv_report_json(rep, &out); break;
+    case CLI_FORMAT_MARKDOWN: rc = pv_report_markdown(rep, &out); break;
+    default: rc = pv_report_table(rep, &out); break;
+    }
+    if (rc == 0) {
+        fwrite(out.data, 1, out.len, stdout);
+        fflush(stdout);
+    }
+    if (rc == 0 && o->output) {
+        pv_buf_reset(&out);
+        rc = pv_report_json(rep, &out);
+        if (rc == 0 && cli_write_atomic(o->output, out.data, out.len) != 0) {
+            cli_error("cannot write the report to %s: %s", o->output, strerror(errno));
+            pv_buf_fini(&out);
+            return CLI_EXIT_INTERNAL;
+        }
+    }
+    pv_buf_fini(&out);
+    if (rc != 0) {
+        cli_error("cannot render the report: %s", volley_strerror(rc));
+        return CLI_EXIT_INTERNAL;
+    }
+    return CLI_EXIT_OK;
+}
+
+int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
+{
+    pv_err err = {{0}};
+    pv_workload *wl = NULL;
+    pv_target *target = NULL;
+    pv_run *runs[CLI_MAX_LEVELS] = {0};
+    const struct pv_run_result *results[CLI_MAX_LEVELS];
+    int nruns = 0;
+    int code = CLI_EXIT_OK;
+    struct loopctx x;
+    bool loop_ready = false;
+
+    struct pv_workload_opts wopts = {0};
+    wopts.default_exec_count = (uint64_t)o->exec_count;
+    int rc = pv_workload_create(&wopts, &wl);
+    if (rc != 0) {
+        cli_error("%s", volley_strerror(rc));
+        return CLI_EXIT_INTERNAL;
+    }
+    /* All files are validated before the first query is sent. */
+    for (int i = 0; i < o->npaths; i++) {
+        rc = pv_workload_add_path(wl, o->paths[i], &err);
+        if (rc != 0) {
+            cli_error("%s", err.msg);
+            code = cli_exit_for(rc == VOLLEY_EIO ? VOLLEY_EINPUT : rc);
+            goto out;
+        }
+    }
+
+    rc = pv_target_create(conninfo ? conninfo : o->dsn, o->connect_timeout_s, "pgvolley",
+                          &target, &err);
+    if (rc != 0) {
+        if (rc == VOLLEY_ECONNECT)
+            cli_error("cannot connect to the server: %s", err.msg);
+        else
+            cli_error("%s", rc == VOLLEY_ENOMEM ? volley_strerror(rc) : err.msg);
+        code = rc == VOLLEY_EINVAL ? CLI_EXIT_USAGE : cli_exit_for(rc);
+        goto out;
+    }
+
+    memset(&x, 0, sizeof(x));
+    uv_loop_init(&x.loop);
+    uv_signal_init(&x.loop, &x.sigint);
+    uv_signal_init(&x.loop, &x.sigterm);
+    x.sigint.data = x.sigterm.data = &x;
+    uv_signal_start(&x.sigint, on_sig, SIGINT);
+    uv_signal_start(&x.sigterm, on_sig, SIGTERM);
+    uv_timer_init(&x.loop, &x.tick);
+    x.tick.data = &x;
+    uv_async_init(&x.loop, &x.done, on_done_async);
+    x.quiet = o->quiet;
+    x.bar = !o->quiet && o->progress_s <= 0 && isatty(STDERR_FILENO);
+    x.every_s = o->quiet ? 0 : o->progress_s;
+    loop_ready = true;
+    if (cli_signalled)
+        x.interrupted = true;
+
+    for (int i = 0; i < o->nlevels && !x.interrupted; i++) {
+        struct pv_run_config cfg;
+        memset(&cfg, 0, sizeof(cfg));
+        cfg.target = target;
+        cfg.workload = wl;
+        cfg.concurrency = o->levels[i];
+        cfg.threads = o->threads > 0 ? o->threads : cli_ncpu();
+        cfg.pool.size = o->pool_size;
+        cfg.pool.max_overflow = o->max_overflow;
+        cfg.pool.timeout_s = o->pool_timeout_s;
+        cfg.pool.recycle_s = o->pool_recycle_s;
+        cfg.pool.connect_timeout_s = o->connect_timeout_s;
+        cfg.command_timeout_s = o->command_timeout_s;
+        cfg.protocol = o->protocol;
+        cfg.duration_s = o->duration_s;
+        cfg.warmup_s = o->warmup_s;
+        cfg.on_done = on_run_done;
+        cfg.on_done_arg = &x;
+        pv_run_config_defaults(&cfg);
+        rc = pv_run_create(&cfg, &runs[nruns], &err);
+        if (rc != 0) {
+            cli_error("%s", rc == VOLLEY_ENOMEM ? volley_strerror(rc) : err.msg);
+            code = cli_exit_for(rc);
+            goto out;
+        }
+        pv_run *run = runs[nruns++];
+        x.level = cfg.concurrency;
+        rc = loop_run(&x, run, &err);
+        if (rc == 0)
+            rc = pv_run_wait(run, &err);
+        x.run = NULL;
+        if (rc != 0) {
+            cli_error("%s", err.msg);
+            code = cli_exit_for(rc);
+            goto out;
+        }
+        results[nruns - 1] = pv_run_result(run);
+    }
+
+    if (nruns > 0) {
+        struct pv_report rep = {
+            .target = pv_target_info(target),
+            .nruns = (size_t)nruns,
+            .runs = results,
+            .sweep = o->nlevels > 1,
+            .interrupted = x.interrupted,
+            .started_at = results[0]->started_at,
+        };
+        code = write_report(o, &rep);
+        if (code == CLI_EXIT_OK) {
+            for (int i = 0; i < nruns; i++)
+                if (results[i]->total.failed > 0)
+                    code = CLI_EXIT_FAILED;
+        }
+    }
+    if (x.interrupted && code != CLI_EXIT_INTERNAL)
+        code = CLI_EXIT_INTERRUPTED;
+
+out:
+    for (int i = 0; i < nruns; i++)
+        pv_run_destroy(runs[i]);
+    if (loop_ready) {
+        uv_close((uv_handle_t *)&x.sigint, close_cb);
+        uv_close((uv_handle_t *)&x.sigterm, close_cb);
+        uv_close((uv_handle_t *)&x.tick, close_cb);
+        uv_close((uv_handle_t *)&x.done, close_cb);
+        uv_run(&x.loop, UV_RUN_DEFAULT);
+        uv_loop_close(&x.loop);
+        cli_signals_install(); /* libuv restored the default handlers */
+    }
+    pv_target_destroy(target);
+    pv_workload_destroy(wl);
+    return code;
+}
+
+/* ---- options ---------------------------------------------------------- */
+
+enum {
+    OPT_EPHEMERAL = 256,
+    OPT_WARMUP,
+    OPT_EXEC_COUNT,
+    OPT_PROTOCOL,
+    OPT_POOL_SIZE,
+    OPT_MAX_OVERFLOW,
+    OPT_POOL_TIMEOUT,
+    OPT_POOL_RECYCLE,
+    OPT_COMMAND_TIMEOUT,
+    OPT_CONNECT_TIMEOUT,
+    OPT_PROGRESS,
+};
+
+static const struct option run_options[] = {
+    {"command-timeout", required_argument, NULL, OPT_COMMAND_TIMEOUT},
+    {"concurrency", required_argument, NULL, 'c'},
+    {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
+    {"dsn", required_argument, NULL, 'd'},
+    {"duration", required_argument, NULL, 'T'},
+    {"ephemeral", no_argument, NULL, OPT_EPHEMERAL},
+    {"exec-count", required_argument, NULL, OPT_EXEC_COUNT},
+    {"format", required_argument, NULL, 'f'},
+    {"help", no_argument, NULL, 'h'},
+    {"max-overflow", required_argument, NULL, OPT_MAX_OVERFLOW},
+    {"output", required_argument, NULL, 'o'},
+    {"pool-recycle", required_argument, NULL, OPT_POOL_RECYCLE},
+    {"pool-size", required_argument, NULL, OPT_POOL_SIZE},
+    {"pool-timeout", required_argument, NULL, OPT_POOL_TIMEOUT},
+    {"progress", required_argument, NULL, OPT_PROGRESS},
+    {"protocol", required_argument, NULL, OPT_PROTOCOL},
+    {"quiet", no_argument, NULL, 'q'},
+    {"threads", required_argument, NULL, 'j'},
+    {"warmup", required_argument, NULL, OPT_WARMUP},
+    {NULL, 0, NULL, 0},
+};
+
+static int parse_levels(const char *s, struct cli_run_opts *o)
+{
+    o->nlevels = 0;
+    const char *p = s;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        char buf[32];
+        long v;
+        if (n == 0 || n >= sizeof(buf) || o->nlevels >= CLI_MAX_LEVELS)
+            return -1;
+        memcpy(buf, p, n);
+        buf[n] = '\0';
+        if (cli_parse_int(buf, 1, 10000, &v) != 0)
+            return -1;
+        o->levels[o->nlevels++] = (int)v;
+        if (!comma)
+            break;
+        p = comma + 1;
+        if (!*p)
+            return -1;
+    }
+    return o->nlevels > 0 ? 0 : -1;
+}
+
+#define SEC_MAX (365.0 * 24 * 3600)
+
+int cmd_run(int argc, char **argv)
+{
+    struct cli_run_opts o;
+    cli_run_opts_defaults(&o);
+    long v;
+    double d;
+    int ch;
+    optind = 1;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":c:d:f:hj:o:qT:", run_options, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            if (parse_levels(optarg, &o) != 0)
+                return cli_usage_error("run",
+                                       "-c/--concurrency takes numbers from 1 to 10000, "
+                                       "comma-separated (at most %d), not '%s'",
+                                       CLI_MAX_LEVELS, optarg);
+            break;
+        case 'd': o.dsn = optarg; break;
+        case 'f':
+            if (strcmp(optarg, "table") == 0)
+                o.format = CLI_FORMAT_TABLE;
+            else if (strcmp(optarg, "json") == 0)
+                o.format = CLI_FORMAT_JSON;
+            else if (strcmp(optarg, "markdown") == 0 || strcmp(optarg, "md") == 0)
+                o.format = CLI_FORMAT_MARKDOWN;
+            else
+                return cli_usage_error("run", "--format is table, json or markdown, not '%s'",
+                                       optarg);
+            break;
+        case 'h': fputs(run_help, stdout); return CLI_EXIT_OK;
+        case 'j':
+            if (cli_parse_int(optarg, 1, 1024, &v) != 0)
+                return cli_usage_error("run", "-j/--threads takes 1..1024, not '%s'", optarg);
+            o.threads = (int)v;
+            break;
+        case 'o': o.output = optarg; break;
+        case 'q': o.quiet = true; break;
+        case 'T':
+            if (cli_parse_seconds(optarg, 0.001, SEC_MAX, &d) != 0)
+                return cli_usage_error("run", "-T/--duration takes seconds > 0, not '%s'",
+                                       optarg);
+            o.duration_s = d;
+            break;
+        case OPT_EPHEMERAL: o.ephemeral = true; break;
+        case OPT_WARMUP:
+            if (cli_parse_seconds(optarg, 0, SEC_MAX, &d) != 0)
+                return cli_usage_error("run", "--warmup takes seconds >= 0, not '%s'", optarg);
+            o.warmup_s = d;
+            break;
+        case OPT_EXEC_COUNT:
+            if (cli_parse_int(optarg, 1, 1000000000, &v) != 0)
+                return cli_usage_error("run", "--exec-count takes 1..1000000000, not '%s'",
+                                       optarg);
+            o.exec_count = v;
+            break;
+        case OPT_PROTOCOL:
+            if (strcmp(optarg, "prepared") == 0)
+                o.protocol = PV_PROTOCOL_PREPARED;
+            else if (strcmp(optarg, "extended") == 0)
+                o.protocol = PV_PROTOCOL_EXTENDED;
+            else if (strcmp(optarg, "simple") == 0)
+                o.protocol = PV_PROTOCOL_SIMPLE;
+            else
+                return cli_usage_error(
+                    "run", "--protocol is prepared, extended or simple, not '%s'", optarg);
+            break;
+        case OPT_POOL_SIZE:
+            if (cli_parse_int(optarg, 1, 50000, &v) != 0)
+                return cli_usage_error("run", "--pool-size takes 1..50000, not '%s'", optarg);
+            o.pool_size = (int)v;
+            break;
+        case OPT_MAX_OVERFLOW:
+            if (cli_parse_int(optarg, 0, 50000, &v) != 0)
+                return cli_usage_error("run", "--max-overflow takes 0..50000, not '%s'", optarg);
+            o.max_overflow = (int)v;
+            break;
+        case OPT_POOL_TIMEOUT:
+        case OPT_POOL_RECYCLE:
+        case OPT_CONNECT_TIMEOUT:
+            if (cli_parse_seconds(optarg, 0.001, SEC_MAX, &d) != 0)
+                return cli_usage_error("run", "%s takes seconds > 0, not '%s'", argv[optind - 1],
+                                       optarg);
+            if (ch == OPT_POOL_TIMEOUT)
+                o.pool_timeout_s = d;
+            else if (ch == OPT_POOL_RECYCLE)
+                o.pool_recycle_s = d;
+            else
+                o.connect_timeout_s = d;
+            break;
+        case OPT_COMMAND_TIMEOUT:
+            if (cli_parse_seconds(optarg, 0, SEC_MAX, &d) != 0)
+                return cli_usage_error("run", "--command-timeout takes seconds >= 0, not '%s'",
+                                       optarg);
+            o.command_timeout_s = d;
+            break;
+        case OPT_PROGRESS:
+            if (cli_parse_seconds(optarg, 0.1, SEC_MAX, &d) != 0)
+                return cli_usage_error("run", "--progress takes seconds >= 0.1, not '%s'",
+                                       optarg);
+            o.progress_s = d;
+            break;
+        case ':':
+            return cli_usage_error("run", "option '%s' needs a value", argv[optind - 1]);
+        default: return cli_usage_error("run", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        return cli_usage_error("run", "no workload file or directory given");
+    if (o.dsn && o.ephemeral)
+        return cli_usage_error("run", "--dsn and --ephemeral cannot be used together");
+    o.paths = argv + optind;
+    o.npaths = argc - optind;
+
+    cli_signals_install();
+    if (!o.ephemeral)
+        return cli_run_workload(&o, NULL);
+
+    pv_err err = {{0}};
+    pv_pgtmp *tmp = NULL;
+    if (!o.quiet)
+        fputs("pgvolley: starting a throwaway PostgreSQL...\n", stderr);
+    int rc = pv_pgtmp_start(NULL, &tmp, &err);
+    if (rc != 0) {
+        cli_error("%s", err.msg);
+        return CLI_EXIT_CONNECT;
+    }
+    int code = cli_signalled ? CLI_EXIT_INTERRUPTED : cli_run_workload(&o, pv_pgtmp_conninfo(tmp));
+    pv_pgtmp_stop(tmp);
+    return code;
+}

@@ -1,0 +1,50 @@
+/* main.c - pgvolley's entry point: dispatches to one cmd_<name>.c per command. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const char usage[] =
+    "pgvolley - run many PostgreSQL queries at once, measure them honestly, report.\n"
+    "\n"
+    "Usage: pgvolley COMMAND [OPTIONS] [ARGS]\n"
+    "\n"
+    "Commands:\n"
+    "  run        run annotated SQL workload files concurrently and report latency,\n"
+    "             throughput and errors by SQLSTATE\n"
+    "  demo       start a throwaway PostgreSQL, load sample data, run the examples\n"
+    "  ephemeral  start a throwaway PostgreSQL for a command (or until stdin closes)\n"
+    "\n"
+    "Options:\n"
+    "  -h, --help     show this help (also: pgvolley COMMAND --help)\n"
+    "  -V, --version  show the version\n"
+    "\n"
+    "Exit codes: 0 all executions succeeded, 1 some failed, 2 bad usage or input,\n"
+    "3 cannot connect or server unavailable, 4 internal error, 130 interrupted.\n";
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage, stdout);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("pgvolley %s\n", volley_version());
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(cmd, "run") == 0)
+        return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "demo") == 0)
+        return cmd_demo(argc - 1, argv + 1);
+    if (strcmp(cmd, "ephemeral") == 0)
+        return cmd_ephemeral(argc - 1, argv + 1);
+    fprintf(stderr, "pgvolley: unknown command '%s'\nTry 'pgvolley --help'.\n", cmd);
+    return CLI_EXIT_USAGE;
+}
