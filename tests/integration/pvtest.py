@@ -1,0 +1,104 @@
+"""Shared harness for pgvolley's integration tests (Python stdlib only).
+
+Starts one throwaway PostgreSQL per test module with the project's own
+`pgvolley ephemeral` (no mock of libpq or the server), runs SQL with psql,
+and runs `pgvolley` as a user would: files in, JSON out."""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+PGVOLLEY = os.environ.get("PGVOLLEY") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "pgvolley")
+
+
+def find_psql():
+    p = shutil.which("psql")
+    if p:
+        return p
+    for d in sorted(os.listdir("/usr/lib/postgresql"), reverse=True):
+        c = f"/usr/lib/postgresql/{d}/bin/psql"
+        if os.path.exists(c):
+            return c
+    raise RuntimeError("psql not found")
+
+
+class Server:
+    """A throwaway server for the life of a test class."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen([PGVOLLEY, "ephemeral"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        self.dsn = self.proc.stdout.readline().strip()
+        self.uri = self.proc.stdout.readline().strip()
+        if not self.dsn:
+            self.proc.wait(timeout=30)
+            raise RuntimeError("pgvolley ephemeral did not start a server")
+        self.psql_bin = find_psql()
+
+    def sql(self, query):
+        """Runs query with psql; returns stdout rows (unaligned, tuples only)."""
+        out = subprocess.run([self.psql_bin, "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1",
+                              "-d", self.dsn, "-c", query],
+                             check=True, capture_output=True, text=True, timeout=60)
+        return out.stdout.strip()
+
+    def stop(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+class Result:
+    def __init__(self, cp):
+        self.code = cp.returncode
+        self.stdout = cp.stdout
+        self.stderr = cp.stderr
+
+    def json(self):
+        return json.loads(self.stdout)
+
+
+class ServerTest(unittest.TestCase):
+    """Base class: one server per class, a temp dir per test."""
+    server = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="pgvolley-it-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def write(self, name, text):
+        path = os.path.join(self.dir, name)
+        with open(path, "w" if isinstance(text, str) else "wb") as f:
+            f.write(text)
+        return path
+
+    def pgvolley(self, *args, dsn=True, timeout=120):
+        cmd = [PGVOLLEY] + list(args)
+        if dsn and args and args[0] == "run":
+            cmd[2:2] = ["-d", self.server.dsn]
+        cp = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        return Result(cp)
+
+    def run_json(self, *args, expect=0, timeout=120):
+        r = self.pgvolley("run", "-q", "-f", "json", *args, timeout=timeout)
+        self.assertEqual(r.code, expect, f"exit code; stderr: {r.stderr}")
+        return r.json()
+
+
+def scenario(rep, file_index, name):
+    for s in rep["queries"][file_index]["scenarios"]:
+        if s["name"] == name:
+            return s
+    raise KeyError(name)

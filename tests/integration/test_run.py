@@ -1,0 +1,283 @@
+"""`pgvolley run` against a real throwaway PostgreSQL: counts, percentiles,
+isolated failures, timeouts cancelled on the server, parallelism, sweeps,
+formats, exit codes."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from pvtest import PGVOLLEY, ServerTest, scenario  # noqa: E402
+
+CUSTOMER = """\
+-- PARAMETERS: [[1, "AAAAAAAABAAAAAAA", 100], [2, "AAAAAAAACAAAAAAA", 50], [3, "AAAAAAAADAAAAAAA", 200], [4, "AAAAAAAAEAAAAAAA", 1000]]
+-- EXEC_COUNT: 40
+
+SELECT * FROM customer
+WHERE c_customer_sk = %s
+  AND c_customer_id = %s
+LIMIT %s;
+"""
+
+
+class RunTest(ServerTest):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.server.sql(
+            "CREATE TABLE customer (c_customer_sk int PRIMARY KEY, c_customer_id char(16));"
+            "INSERT INTO customer SELECT g, 'AAAAAAAA' || chr(65 + g % 16) || 'AAAAAAA' "
+            "FROM generate_series(1, 1000) g;"
+            "CREATE TABLE sink (v int);")
+
+    def check_latency(self, lat):
+        self.assertLessEqual(lat["min"], lat["p50"])
+        self.assertLessEqual(lat["p50"], lat["p90"])
+        self.assertLessEqual(lat["p90"], lat["p95"])
+        self.assertLessEqual(lat["p95"], lat["p99"])
+        self.assertLessEqual(lat["p99"], lat["p999"])
+        self.assertLessEqual(lat["p999"], lat["max"])
+        self.assertGreater(lat["min"], 0)
+        self.assertLessEqual(lat["min"], lat["avg"])
+        self.assertLessEqual(lat["avg"], lat["max"])
+
+    def test_counts_per_scenario(self):
+        f = self.write("customer.sql", CUSTOMER)
+        rep = self.run_json("-c", "10", "-j", "2", f)
+        self.assertEqual(rep["schema"], "pgvolley.report/1")
+        s = rep["summary"]
+        self.assertEqual(s["executions"], 160)
+        self.assertEqual(s["succeeded"], 160)
+        self.assertEqual(s["failed"], 0)
+        self.assertEqual(len(rep["queries"]), 1)
+        q = rep["queries"][0]
+        self.assertEqual(q["executions"], 160)
+        self.assertEqual([x["name"] for x in q["scenarios"]],
+                         ["scenario_1", "scenario_2", "scenario_3", "scenario_4"])
+        for sc in q["scenarios"]:
+            self.assertEqual(sc["executions"], 40)
+            self.assertEqual(sc["succeeded"], 40)
+            self.assertEqual(sc["rows"], 40)  # each key matches exactly one row
+            self.check_latency(sc["latency_ms"])
+        self.assertEqual(scenario(rep, 0, "scenario_2")["parameters"],
+                         [2, "AAAAAAAACAAAAAAA", 50])
+        self.check_latency(s["latency_ms"])
+        self.assertAlmostEqual(s["speedup"], s["sum_latency_s"] / s["wall_s"], places=3)
+        self.assertAlmostEqual(s["qps"], s["executions"] / s["wall_s"], delta=s["qps"] * 1e-3)
+        self.assertEqual(rep["config"]["concurrency"], 10)
+        self.assertEqual(rep["target"]["dbname"], "postgres")
+
+    def test_exec_count_default_and_option(self):
+        f = self.write("one.sql", "SELECT 1;\n")
+        rep = self.run_json(f)
+        self.assertEqual(rep["summary"]["executions"], 5)
+        rep = self.run_json("--exec-count", "7", f)
+        self.assertEqual(rep["summary"]["executions"], 7)
+
+    def test_failures_isolated_with_sqlstate(self):
+        f = self.write("div.sql", "-- PARAMETERS: [[1], [0], [2]]\n-- EXEC_COUNT: 6\n"
+                       "SELECT 10 / %s::int;\n")
+        g = self.write("ok.sql", "SELECT 1;\n")
+        rep = self.run_json("-c", "4", f, g, expect=1)
+        self.assertEqual(rep["summary"]["executions"], 18 + 5)
+        self.assertEqual(rep["summary"]["failed"], 6)
+        self.assertEqual(scenario(rep, 0, "scenario_1")["succeeded"], 6)
+        bad = scenario(rep, 0, "scenario_2")
+        self.assertEqual(bad["failed"], 6)
+        self.assertEqual(bad["succeeded"], 0)
+        self.assertEqual(bad["errors"][0]["sqlstate"], "22012")
+        self.assertIn("division by zero", bad["errors"][0]["message"])
+        self.assertEqual(scenario(rep, 0, "scenario_3")["failed"], 0)
+        self.assertEqual(rep["queries"][1]["failed"], 0)
+        self.assertEqual(rep["errors"], [{"sqlstate": "22012", "message": "division by zero",
+                                          "count": 6}])
+
+    def test_missing_table_fails_every_execution(self):
+        f = self.write("missing.sql", "SELECT * FROM no_such_table;\n")
+        for proto in ("prepared", "extended", "simple"):
+            rep = self.run_json("--protocol", proto, f, expect=1)
+            self.assertEqual(rep["summary"]["failed"], 5, proto)
+            self.assertEqual(rep["errors"][0]["sqlstate"], "42P01", proto)
+
+    def test_timeout_cancels_on_server(self):
+        f = self.write("sleep.sql", "-- PARAMETERS: [[60]]\n-- EXEC_COUNT: 3\n"
+                       "SELECT pg_sleep(%s) /* pgvolley-timeout-test */;\n")
+        t0 = time.monotonic()
+        rep = self.run_json("-c", "3", "--command-timeout", "0.5", f, expect=1)
+        self.assertLess(time.monotonic() - t0, 15)
+        self.assertEqual(rep["summary"]["failed"], 3)
+        self.assertEqual(rep["errors"][0]["sqlstate"], "57014")
+        self.assertIn("timeout", rep["errors"][0]["message"])
+        left = self.server.sql("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                               "AND query LIKE '%pgvolley-timeout-test%' "
+                               "AND pid <> pg_backend_pid()")
+        self.assertEqual(left, "0")
+
+    def test_connection_usable_after_timeout(self):
+        # c=1 with one connection: the cancelled connection must serve the next query
+        f = self.write("mix.sql", "-- PARAMETERS: [[5], [0]]\n-- EXEC_COUNT: 2\n"
+                       "SELECT pg_sleep(%s);\n")
+        rep = self.run_json("-c", "1", "--pool-size", "1", "--max-overflow", "0",
+                            "--command-timeout", "0.3", f, expect=1)
+        self.assertEqual(scenario(rep, 0, "scenario_1")["failed"], 2)
+        self.assertEqual(scenario(rep, 0, "scenario_2")["succeeded"], 2)
+        self.assertEqual(rep["pool"]["opened"], 1)
+
+    def test_parallel_sleeps_beat_their_sum(self):
+        f = self.write("sleeps.sql", "-- PARAMETERS: [[1], [1], [1], [1], [1], [1]]\n"
+                       "-- EXEC_COUNT: 1\nSELECT pg_sleep(%s);\n")
+        rep = self.run_json("-c", "6", f)
+        s = rep["summary"]
+        self.assertEqual(s["succeeded"], 6)
+        self.assertGreaterEqual(s["sum_latency_s"], 6.0)
+        self.assertLess(s["wall_s"], 2.0)
+        self.assertGreater(s["speedup"], 3.0)
+
+    def test_time_based_with_warmup(self):
+        f = self.write("t.sql", "-- PARAMETERS: [[1], [2]]\nSELECT %s::int;\n")
+        t0 = time.monotonic()
+        rep = self.run_json("-T", "1.5", "--warmup", "0.5", "-c", "2", f)
+        elapsed = time.monotonic() - t0
+        s = rep["summary"]
+        self.assertGreater(s["executions"], 10)
+        self.assertGreaterEqual(s["wall_s"], 1.4)
+        self.assertLess(s["wall_s"], 2.0)
+        self.assertGreaterEqual(elapsed, 1.9)
+        a = scenario(rep, 0, "scenario_1")["executions"]
+        b = scenario(rep, 0, "scenario_2")["executions"]
+        self.assertLessEqual(abs(a - b), 4)  # round-robin
+        self.assertEqual(rep["config"]["mode"], "time")
+
+    def test_sweep(self):
+        f = self.write("s.sql", "-- EXEC_COUNT: 20\nSELECT 1;\n")
+        rep = self.run_json("-c", "1,2,4", f)
+        self.assertTrue(rep["sweep"])
+        self.assertEqual([r["config"]["concurrency"] for r in rep["runs"]], [1, 2, 4])
+        for r in rep["runs"]:
+            self.assertEqual(r["summary"]["executions"], 20)
+        t = self.pgvolley("run", "-q", "-c", "1,2,4", f)
+        self.assertEqual(t.code, 0, t.stderr)
+        self.assertIn("Concurrency", t.stdout)
+
+    def test_formats_and_output_file(self):
+        f = self.write("one.sql", "SELECT 1;\n")
+        out = os.path.join(self.dir, "report.json")
+        t = self.pgvolley("run", "-q", "-o", out, f)
+        self.assertEqual(t.code, 0, t.stderr)
+        for word in ("Executions", "p95", "Speedup", "Wall time", "Sequential time"):
+            self.assertIn(word, t.stdout)
+        with open(out) as fh:
+            rep = json.load(fh)
+        self.assertEqual(rep["summary"]["executions"], 5)
+        m = self.pgvolley("run", "-q", "-f", "markdown", f)
+        self.assertEqual(m.code, 0, m.stderr)
+        self.assertIn("| ", m.stdout)
+        self.assertIn("---", m.stdout)
+
+    def test_bound_parameters_not_spliced(self):
+        evil = "x'); INSERT INTO sink VALUES (666); --"
+        f = self.write("inj.sql", "-- PARAMETERS: [[" + json.dumps(evil) + "]]\n"
+                       "-- EXEC_COUNT: 1\nSELECT length(%s::text);\n")
+        rep = self.run_json(f)
+        self.assertEqual(rep["summary"]["succeeded"], 1)
+        self.assertEqual(self.server.sql("SELECT count(*) FROM sink"), "0")
+
+    def test_percent_s_in_literal_is_text(self):
+        f = self.write("lit.sql", "-- PARAMETERS: [[\"a\"]]\n-- EXEC_COUNT: 1\n"
+                       "SELECT '%s' || %s AS v, $$%s$$ AS w /* %s */;\n")
+        rep = self.run_json(f)
+        self.assertEqual(rep["summary"]["succeeded"], 1)
+        self.assertEqual(rep["queries"][0]["parameters_count"], 1)
+
+    def test_lost_connection_replaced(self):
+        f = self.write("kill.sql", "-- EXEC_COUNT: 4\n"
+                       "SELECT pg_terminate_backend(pg_backend_pid());\n")
+        g = self.write("after.sql", "-- EXEC_COUNT: 3\nSELECT 1;\n")
+        rep = self.run_json("-c", "1", f, g, expect=1)
+        self.assertEqual(rep["queries"][0]["failed"], 4)
+        self.assertEqual(rep["queries"][1]["succeeded"], 3)
+        self.assertGreaterEqual(rep["pool"]["opened"], 5)
+        self.assertIn(rep["errors"][0]["sqlstate"], ("57P01", "08006"))
+
+    def test_pool_timeout(self):
+        f = self.write("slow.sql", "-- PARAMETERS: [[1]]\n-- EXEC_COUNT: 3\n"
+                       "SELECT pg_sleep(%s);\n")
+        rep = self.run_json("-c", "3", "-j", "1", "--pool-size", "1", "--max-overflow", "0",
+                            "--pool-timeout", "0.3", f, expect=1)
+        self.assertEqual(rep["summary"]["succeeded"], 1)
+        self.assertEqual(rep["summary"]["failed"], 2)
+        self.assertEqual(rep["errors"][0]["sqlstate"], "PV001")
+        self.assertEqual(rep["pool"]["timeouts"], 2)
+
+    def test_password_never_printed(self):
+        uri = self.server.uri.replace("postgres@", "postgres:s3cretPW@")
+        f = self.write("one.sql", "SELECT 1;\n")
+        for fmt in ("json", "table", "markdown"):
+            r = self.pgvolley("run", "-d", uri, "-f", fmt, "--progress", "0.1", f, dsn=False)
+            self.assertEqual(r.code, 0, r.stderr)
+            self.assertNotIn("s3cretPW", r.stdout + r.stderr)
+        bad = uri.replace("127.0.0.1", "127.0.0.1:1").split("@")[0] + "@127.0.0.1:1/x"
+        r = self.pgvolley("run", "-d", bad, f, dsn=False)
+        self.assertEqual(r.code, 3)
+        self.assertNotIn("s3cretPW", r.stdout + r.stderr)
+
+    def test_cannot_connect_exit_3(self):
+        f = self.write("one.sql", "SELECT 1;\n")
+        r = self.pgvolley("run", "-d", "host=127.0.0.1 port=1 connect_timeout=2", f, dsn=False)
+        self.assertEqual(r.code, 3)
+        self.assertIn("cannot connect", r.stderr)
+        self.assertEqual(r.stdout, "")
+
+    def test_simple_protocol_refuses_parameters(self):
+        f = self.write("p.sql", "-- PARAMETERS: [[1]]\nSELECT %s;\n")
+        r = self.pgvolley("run", "--protocol", "simple", f)
+        self.assertEqual(r.code, 2)
+        self.assertIn("p.sql", r.stderr)
+        g = self.write("q.sql", "SELECT 1;\n")
+        rep = self.run_json("--protocol", "simple", g)
+        self.assertEqual(rep["summary"]["succeeded"], 5)
+        rep = self.run_json("--protocol", "extended", f)
+        self.assertEqual(rep["summary"]["succeeded"], 5)
+
+    def test_interrupt_writes_partial_report(self):
+        f = self.write("long.sql", "-- PARAMETERS: [[0.2]]\n-- EXEC_COUNT: 1000\n"
+                       "SELECT pg_sleep(%s);\n")
+        out = os.path.join(self.dir, "partial.json")
+        p = subprocess.Popen([PGVOLLEY, "run", "-q", "-d", self.server.dsn, "-c", "2",
+                              "-f", "json", "-o", out, f],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        stdout, _ = p.communicate(timeout=20)
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertEqual(p.returncode, 130)
+        rep = json.loads(stdout)
+        self.assertTrue(rep["interrupted"])
+        self.assertGreater(rep["summary"]["executions"], 0)
+        self.assertLess(rep["summary"]["executions"], 1000)
+        self.assertEqual(rep["summary"]["failed"], 0)  # cancelled ones are not counted
+        with open(out) as fh:
+            self.assertTrue(json.load(fh)["interrupted"])
+
+
+class EphemeralRunTest(unittest.TestCase):
+    def test_run_ephemeral(self):
+        import tempfile
+        d = tempfile.mkdtemp(prefix="pgvolley-it-")
+        f = os.path.join(d, "one.sql")
+        with open(f, "w") as fh:
+            fh.write("-- EXEC_COUNT: 3\nSELECT version();\n")
+        cp = subprocess.run([PGVOLLEY, "run", "--ephemeral", "-q", "-f", "json", f],
+                            capture_output=True, text=True, timeout=120)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        rep = json.loads(cp.stdout)
+        self.assertEqual(rep["summary"]["succeeded"], 3)
+        self.assertTrue(rep["target"]["server_version"])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
