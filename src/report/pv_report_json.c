@@ -1,0 +1,366 @@
+/*
+ * pv_report_json.c - the JSON report, schema "pgvolley.report/1".
+ *
+ * The tree is built with jansson and dumped once. Counts are JSON integers,
+ * times are reals (seconds, or milliseconds where the key says _ms); a
+ * figure that cannot be computed (no wall time, nothing succeeded) is 0,
+ * never NaN or Infinity, which JSON cannot carry.
+ */
+#include "report/pv_report.h"
+
+#include <assert.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SCHEMA "pgvolley.report/1"
+
+/*
+ * Building the tree: every jansson constructor may return NULL when memory
+ * runs out. Rather than test each call, the setters below accept NULL
+ * (jansson's *_new setters do, and release the value when they fail) and
+ * note the failure in jb.oom, checked once at the end.
+ */
+struct jb {
+    bool oom;
+};
+
+static void put(struct jb *b, json_t *obj, const char *key, json_t *v)
+{
+    if (!v || json_object_set_new(obj, key, v) != 0)
+        b->oom = true;
+}
+
+static void push(struct jb *b, json_t *arr, json_t *v)
+{
+    if (!v || json_array_append_new(arr, v) != 0)
+        b->oom = true;
+}
+
+static json_t *jreal(double d)
+{
+    return json_real(isfinite(d) ? d : 0.0);
+}
+
+static json_t *jcount(uint64_t n)
+{
+    return json_integer(n > (uint64_t)INT64_MAX ? INT64_MAX : (json_int_t)n);
+}
+
+/* Length of the valid UTF-8 sequence at p (n bytes left), or 0 if invalid. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+    unsigned c = p[0], cp, min;
+    size_t len;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2, cp = c & 0x1F, min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+        len = 3, cp = c & 0x0F, min = 0x800;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4, cp = c & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+/*
+ * A JSON string of the first n bytes of s. JSON strings are UTF-8, but file
+ * names and server messages (client_encoding) need not be: invalid bytes
+ * become U+FFFD rather than losing the report.
+ */
+static json_t *jstrn(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        size_t k = utf8_seq(p + i, n - i);
+        if (k == 0 || p[i] == 0)
+            break;
+        i += k;
+    }
+    if (i == n)
+        return json_stringn(s, n);
+
+    pv_buf clean = PV_BUF_INIT;
+    for (i = 0; i < n;) {
+        size_t k = p[i] ? utf8_seq(p + i, n - i) : 0;
+        if (k == 0) {
+            pv_buf_puts(&clean, "\xEF\xBF\xBD");
+            i++;
+        } else {
+            pv_buf_append(&clean, p + i, k);
+            i += k;
+        }
+    }
+    json_t *v = pv_buf_ok(&clean) == 0 ? json_stringn(pv_buf_str(&clean), clean.len) : NULL;
+    pv_buf_fini(&clean);
+    return v;
+}
+
+static json_t *jstr(const char *s)
+{
+    return s ? jstrn(s, strlen(s)) : json_string("");
+}
+
+/* A fixed-size field of pv_target_info, which may fill its array. */
+#define JFIELD(f) jstrn((f), strnlen((f), sizeof(f)))
+
+static double speedup(const struct pv_stat *s, double wall_s)
+{
+    if (!(wall_s > 0) || !isfinite(wall_s))
+        return 0;
+    return (double)s->sum_ns / 1e9 / wall_s;
+}
+
+/* ---- pieces ----------------------------------------------------------- */
+
+static json_t *latency_json(struct jb *b, const struct pv_stat *s)
+{
+    struct pv_latency_ms l;
+    pv_stat_latency(s, &l);
+    json_t *o = json_object();
+    put(b, o, "min", jreal(l.min));
+    put(b, o, "avg", jreal(l.avg));
+    put(b, o, "stddev", jreal(l.stddev));
+    put(b, o, "p50", jreal(l.p50));
+    put(b, o, "p90", jreal(l.p90));
+    put(b, o, "p95", jreal(l.p95));
+    put(b, o, "p99", jreal(l.p99));
+    put(b, o, "p999", jreal(l.p999));
+    put(b, o, "max", jreal(l.max));
+    return o;
+}
+
+static int cmp_err(const void *a, const void *b)
+{
+    const struct pv_errstat *x = *(const struct pv_errstat *const *)a;
+    const struct pv_errstat *y = *(const struct pv_errstat *const *)b;
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    return strcmp(x->sqlstate, y->sqlstate);
+}
+
+/* [{"sqlstate","message","count"}] by count, descending (s is borrowed
+   from the run and left as it is). */
+static json_t *errors_json(struct jb *b, const struct pv_stat *s)
+{
+    json_t *arr = json_array();
+    if (s->nerrors == 0)
+        return arr;
+    const struct pv_errstat **v = malloc(s->nerrors * sizeof(*v));
+    if (!v) {
+        b->oom = true;
+        return arr;
+    }
+    for (size_t i = 0; i < s->nerrors; i++)
+        v[i] = &s->errors[i];
+    qsort(v, s->nerrors, sizeof(*v), cmp_err);
+    for (size_t i = 0; i < s->nerrors; i++) {
+        json_t *e = json_object();
+        put(b, e, "sqlstate", JFIELD(v[i]->sqlstate));
+        put(b, e, "message", jstr(v[i]->message));
+        put(b, e, "count", jcount(v[i]->count));
+        push(b, arr, e);
+    }
+    free(v);
+    return arr;
+}
+
+/* The figures every group has: counts, throughput and latency. */
+static void stat_fields(struct jb *b, json_t *o, const struct pv_stat *s, double wall_s)
+{
+    put(b, o, "executions", jcount(pv_stat_executions(s)));
+    put(b, o, "succeeded", jcount(s->succeeded));
+    put(b, o, "failed", jcount(s->failed));
+    put(b, o, "rows", jcount(s->rows));
+    put(b, o, "qps", jreal(pv_report_qps(pv_stat_executions(s), wall_s)));
+    put(b, o, "sum_latency_s", jreal((double)s->sum_ns / 1e9));
+}
+
+/*
+ * A scenario's parameter set, parsed back from the workload's compact JSON.
+ * Integers beyond 64 bits are kept as reals; text that does not parse at
+ * all (it always should) is kept as a string rather than dropped.
+ */
+static json_t *params_json(const char *text)
+{
+    if (!text)
+        return json_array();
+    json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+    if (!v)
+        v = json_loads(text, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, NULL);
+    return v ? v : jstr(text);
+}
+
+static json_t *scenario_json(struct jb *b, const struct pv_scenario_result *sr, double wall_s)
+{
+    json_t *o = json_object();
+    put(b, o, "name", jstr(sr->scenario->name));
+    put(b, o, "parameters", params_json(sr->scenario->params_json));
+    stat_fields(b, o, &sr->stat, wall_s);
+    put(b, o, "latency_ms", latency_json(b, &sr->stat));
+    put(b, o, "errors", errors_json(b, &sr->stat));
+    return o;
+}
+
+static json_t *query_json(struct jb *b, const struct pv_query_result *qr, double wall_s)
+{
+    const struct pv_query *q = qr->query;
+    json_t *o = json_object();
+    put(b, o, "file", jstr(q->path));
+    put(b, o, "name", jstr(q->name));
+    put(b, o, "sql", jstr(q->sql));
+    put(b, o, "parameters_count", json_integer(q->nparams));
+    stat_fields(b, o, &qr->stat, wall_s);
+    put(b, o, "latency_ms", latency_json(b, &qr->stat));
+    put(b, o, "errors", errors_json(b, &qr->stat));
+    json_t *arr = json_array();
+    for (size_t i = 0; i < q->nscenarios; i++)
+        push(b, arr, scenario_json(b, &qr->scenarios[i], wall_s));
+    put(b, o, "scenarios", arr);
+    return o;
+}
+
+static json_t *config_json(struct jb *b, const struct pv_run_result *run)
+{
+    json_t *o = json_object();
+    put(b, o, "concurrency", json_integer(run->concurrency));
+    put(b, o, "threads", json_integer(run->threads));
+    put(b, o, "protocol", json_string(pv_protocol_name(run->protocol)));
+    put(b, o, "mode", json_string(run->duration_s > 0 ? "time" : "count"));
+    put(b, o, "duration_s", jreal(run->duration_s));
+    put(b, o, "warmup_s", jreal(run->warmup_s));
+    put(b, o, "command_timeout_s", jreal(run->command_timeout_s));
+    json_t *p = json_object();
+    put(b, p, "size", json_integer(run->pool.size));
+    put(b, p, "max_overflow", json_integer(run->pool.max_overflow));
+    put(b, p, "timeout_s", jreal(run->pool.timeout_s));
+    put(b, p, "recycle_s", jreal(run->pool.recycle_s));
+    put(b, p, "connect_timeout_s", jreal(run->pool.connect_timeout_s));
+    put(b, o, "pool", p);
+    return o;
+}
+
+static json_t *pool_json(struct jb *b, const struct pv_pool_stats *ps)
+{
+    json_t *o = json_object();
+    put(b, o, "opened", jcount(ps->opened));
+    put(b, o, "closed", jcount(ps->closed));
+    put(b, o, "connect_failed", jcount(ps->connect_failed));
+    put(b, o, "lost", jcount(ps->lost));
+    put(b, o, "timeouts", jcount(ps->timeouts));
+    put(b, o, "max_in_use", jcount(ps->max_in_use));
+    put(b, o, "connect_s", jreal(ps->connect_s));
+    /* Only the histogram of a pv_stat is read by pv_stat_latency. */
+    struct pv_stat wait = {0};
+    wait.latency = ps->acquire_wait;
+    put(b, o, "acquire_wait_ms", latency_json(b, &wait));
+    return o;
+}
+
+/* config, summary, queries, errors and pool of one run, into o. */
+static void run_fields(struct jb *b, json_t *o, const struct pv_run_result *run)
+{
+    put(b, o, "config", config_json(b, run));
+
+    json_t *sum = json_object();
+    stat_fields(b, sum, &run->total, run->wall_s);
+    put(b, sum, "wall_s", jreal(run->wall_s));
+    put(b, sum, "speedup", jreal(speedup(&run->total, run->wall_s)));
+    put(b, sum, "latency_ms", latency_json(b, &run->total));
+    put(b, o, "summary", sum);
+
+    json_t *qs = json_array();
+    for (size_t i = 0; i < run->nqueries; i++)
+        push(b, qs, query_json(b, &run->queries[i], run->wall_s));
+    put(b, o, "queries", qs);
+    put(b, o, "errors", errors_json(b, &run->total));
+    put(b, o, "pool", pool_json(b, &run->pool_stats));
+}
+
+static json_t *target_json(struct jb *b, const struct pv_target_info *t)
+{
+    if (!t)
+        return json_null();
+    json_t *o = json_object();
+    put(b, o, "host", JFIELD(t->host));
+    put(b, o, "port", json_integer(t->port));
+    put(b, o, "dbname", JFIELD(t->dbname));
+    put(b, o, "user", JFIELD(t->user));
+    put(b, o, "server_version", JFIELD(t->server_version));
+    put(b, o, "server_version_num", json_integer(t->server_version_num));
+    return o;
+}
+
+/* UTC ISO 8601 to the second, e.g. "2026-11-23T11:33:04Z". */
+static json_t *iso8601(double epoch_s)
+{
+    char text[40] = "1970-01-01T00:00:00Z";
+    struct tm tm;
+    if (isfinite(epoch_s) && epoch_s >= 0 && epoch_s < 253402300800.0) { /* year 10000 */
+        time_t t = (time_t)epoch_s;
+        if (gmtime_r(&t, &tm))
+            strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    }
+    return json_string(text);
+}
+
+/* ---- the report ------------------------------------------------------- */
+
+int pv_report_json(const struct pv_report *r, pv_buf *out)
+{
+    assert(r && r->nruns >= 1 && r->runs);
+    struct jb b = {false};
+    bool interrupted = r->interrupted;
+    for (size_t i = 0; i < r->nruns; i++)
+        interrupted = interrupted || r->runs[i]->interrupted;
+
+    json_t *root = json_object();
+    put(&b, root, "schema", json_string(SCHEMA));
+    json_t *tool = json_object();
+    put(&b, tool, "name", json_string("pgvolley"));
+    put(&b, tool, "version", json_string(volley_version()));
+    put(&b, root, "tool", tool);
+    put(&b, root, "target", target_json(&b, r->target));
+    put(&b, root, "started_at", iso8601(r->started_at));
+    put(&b, root, "interrupted", json_boolean(interrupted));
+
+    if (r->sweep || r->nruns > 1) {
+        put(&b, root, "sweep", json_true());
+        json_t *runs = json_array();
+        for (size_t i = 0; i < r->nruns; i++) {
+            json_t *o = json_object();
+            put(&b, o, "interrupted", json_boolean(r->runs[i]->interrupted));
+            run_fields(&b, o, r->runs[i]);
+            push(&b, runs, o);
+        }
+        put(&b, root, "runs", runs);
+    } else {
+        run_fields(&b, root, r->runs[0]);
+    }
+
+    char *text = NULL;
+    if (!b.oom)
+        text = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
+    json_decref(root);
+    if (!text)
+        return VOLLEY_ENOMEM;
+    pv_buf_puts(out, text);
+    pv_buf_putc(out, '\n');
+    free(text);
+    return pv_buf_ok(out);
+}
