@@ -1,0 +1,79 @@
+/*
+ * fuzz_workload.c - libFuzzer harness for pv_workload_add_text, which takes
+ * in pv_sqlscan, the PARAMETERS pre-scan, jansson and the value conversion.
+ * Not built by CMake. From the source root:
+ *
+ *   clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
+ *       -DPV_VERSION='"fuzz"' -Iinclude -Isrc tests/fuzz/fuzz_workload.c \
+ *       src/workload/pv_workload.c src/workload/pv_sqlscan.c src/common/pv_common.c \
+ *       src/common/pv_buf.c -lpg_query -ljansson -o fuzz_workload
+ *   mkdir -p corpus && cp -r tests/data/workload corpus/
+ *   ./fuzz_workload -max_total_time=60 corpus
+ *
+ * The first input byte picks small limits, so that they are reached too;
+ * the rest is the file's text. Besides the sanitizers' findings, a broken
+ * contract (a multi-line message, a scenario that does not match its
+ * query) stops the run.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "workload/pv_workload.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check(int ok)
+{
+    if (!ok)
+        abort();
+}
+
+static void check_query(const struct pv_query *q)
+{
+    check(q->sql && q->path && q->name && q->nscenarios > 0 && q->nparams >= 0);
+    check(strcmp(q->path, "fuzz.sql") == 0 && strcmp(q->name, "fuzz.sql") == 0);
+    for (size_t i = 0; i < q->nscenarios; i++) {
+        const struct pv_scenario *sc = &q->scenarios[i];
+        check(sc->name && sc->params_json && sc->nparams == q->nparams);
+        check(sc->exec_count == q->exec_count && sc->exec_count > 0);
+        check(sc->params_json[0] == '[' && !strchr(sc->params_json, '\n'));
+        for (int k = 0; k < sc->nparams; k++)
+            (void)(sc->values[k] ? strlen(sc->values[k]) : 0);
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size == 0)
+        return 0;
+    struct pv_workload_opts opts = {0};
+    if (data[0] & 1)
+        opts.max_json_depth = 3;
+    if (data[0] & 2)
+        opts.max_line_bytes = 64;
+    if (data[0] & 4)
+        opts.max_exec_count = 1000;
+    if (data[0] & 8)
+        opts.default_exec_count = 2;
+
+    pv_workload *w = NULL;
+    if (pv_workload_create(&opts, &w) != 0)
+        return 0;
+    pv_err err;
+    memset(&err, 0, sizeof(err));
+    int rc = pv_workload_add_text(w, "fuzz.sql", (const char *)data + 1, size - 1, &err);
+    if (rc == 0) {
+        check(pv_workload_count(w) == 1);
+        check_query(pv_workload_query(w, 0));
+        check(pv_workload_scenario_count(w) == pv_workload_query(w, 0)->nscenarios);
+    } else {
+        check(rc == VOLLEY_EINPUT || rc == VOLLEY_ENOMEM);
+        check(pv_workload_count(w) == 0);
+        check(strncmp(err.msg, "fuzz.sql:", 9) == 0);
+        check(!strchr(err.msg, '\n') && !strchr(err.msg, '\r'));
+    }
+    pv_workload_destroy(w);
+    return 0;
+}
