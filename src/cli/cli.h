@@ -14,11 +14,11 @@
 
 /* Documented exit codes (README, --help). */
 enum cli_exit {
-    CLI_EXIT_OK = 0,          /* every execution succeeded */
-    CLI_EXIT_FAILED = 1,      /* some executions failed */
-    CLI_EXIT_USAGE = 2,       /* bad usage or bad input; nothing ran */
-    CLI_EXIT_CONNECT = 3,     /* cannot connect / server unavailable */
-    CLI_EXIT_INTERNAL = 4,    /* out of memory, cannot write the report */
+    CLI_EXIT_OK = 0,            /* every execution succeeded */
+    CLI_EXIT_FAILED = 1,        /* some executions failed */
+    CLI_EXIT_USAGE = 2,         /* bad usage or bad input; nothing ran */
+    CLI_EXIT_CONNECT = 3,       /* cannot connect / server unavailable */
+    CLI_EXIT_INTERNAL = 4,      /* out of memory, cannot write the report */
     CLI_EXIT_INTERRUPTED = 130, /* Ctrl-C; a partial report was still written */
 };
 

@@ -13,7 +13,7 @@
 enum cli_format { CLI_FORMAT_TABLE, CLI_FORMAT_JSON, CLI_FORMAT_MARKDOWN };
 
 struct cli_run_opts {
-    const char *dsn;  /* NULL = libpq defaults */
+    const char *dsn; /* NULL = libpq defaults */
     bool ephemeral;
     int levels[CLI_MAX_LEVELS];
     int nlevels;
@@ -24,8 +24,8 @@ struct cli_run_opts {
     double pool_timeout_s, pool_recycle_s, command_timeout_s, connect_timeout_s;
     enum pv_protocol protocol;
     enum cli_format format;
-    const char *output;  /* JSON report file, or NULL */
-    double progress_s;   /* periodic progress lines; 0 = bar on a TTY only */
+    const char *output; /* JSON report file, or NULL */
+    double progress_s;  /* periodic progress lines; 0 = bar on a TTY only */
     bool quiet;
     char **paths;
     int npaths;

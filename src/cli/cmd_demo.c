@@ -58,8 +58,8 @@ static const char *find_examples(char *buf, size_t cap)
         char *slash = strrchr(exe, '/');
         if (slash) {
             *slash = '\0';
-            snprintf(buf, cap, "%s/../share/pgvolley/examples", exe);
-            if (is_dir(buf))
+            int n2 = snprintf(buf, cap, "%s/../share/pgvolley/examples", exe);
+            if (n2 > 0 && (size_t)n2 < cap && is_dir(buf))
                 return buf;
         }
     }
@@ -144,9 +144,9 @@ int cmd_demo(int argc, char **argv)
     fputs("pgvolley demo: creating table customer (100000 rows)...\n", stderr);
     int code = load_sample_data(pv_pgtmp_conninfo(tmp));
     if (code == CLI_EXIT_OK && !cli_signalled)
-        code = demo_step("Point lookups with bound parameters: 4 scenarios x 40 executions",
-                         examples, "customer_lookup.sql", "1,5,10", threads,
-                         pv_pgtmp_conninfo(tmp));
+        code =
+            demo_step("Point lookups with bound parameters: 4 scenarios x 40 executions", examples,
+                      "customer_lookup.sql", "1,5,10", threads, pv_pgtmp_conninfo(tmp));
     if (code == CLI_EXIT_OK && !cli_signalled)
         code = demo_step("Parallel sleep proof: 1+2+3+1+2 s of pg_sleep, one after another "
                          "(c=1) and all at once (c=5)",

@@ -86,8 +86,8 @@ struct loopctx {
     uv_async_t done;
     pv_run *run;
     bool interrupted;
-    bool bar;          /* live progress bar on stderr */
-    double every_s;    /* periodic progress lines */
+    bool bar;       /* live progress bar on stderr */
+    double every_s; /* periodic progress lines */
     bool quiet;
     uint64_t last_done;
     uint64_t last_ns;
@@ -156,8 +156,7 @@ static void draw_progress(struct loopctx *x, bool final)
         x->bar_drawn = !final;
         fflush(stderr);
     } else if (x->every_s > 0 && !final) {
-        fprintf(stderr,
-                "progress: c=%d %.1f s, %llu executions%s%llu, %.1f q/s, %llu errors\n",
+        fprintf(stderr, "progress: c=%d %.1f s, %llu executions%s%llu, %.1f q/s, %llu errors\n",
                 x->level, p.elapsed_s, (unsigned long long)p.done, p.total ? " of " : "",
                 (unsigned long long)p.total, qps, (unsigned long long)p.failed);
     }
@@ -262,8 +261,8 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
         }
     }
 
-    rc = pv_target_create(conninfo ? conninfo : o->dsn, o->connect_timeout_s, "pgvolley",
-                          &target, &err);
+    rc = pv_target_create(conninfo ? conninfo : o->dsn, o->connect_timeout_s, "pgvolley", &target,
+                          &err);
     if (rc != 0) {
         if (rc == VOLLEY_ECONNECT)
             cli_error("cannot connect to the server: %s", err.msg);
@@ -471,8 +470,7 @@ int cmd_run(int argc, char **argv)
         case 'q': o.quiet = true; break;
         case 'T':
             if (cli_parse_seconds(optarg, 0.001, SEC_MAX, &d) != 0)
-                return cli_usage_error("run", "-T/--duration takes seconds > 0, not '%s'",
-                                       optarg);
+                return cli_usage_error("run", "-T/--duration takes seconds > 0, not '%s'", optarg);
             o.duration_s = d;
             break;
         case OPT_EPHEMERAL: o.ephemeral = true; break;
@@ -483,8 +481,7 @@ int cmd_run(int argc, char **argv)
             break;
         case OPT_EXEC_COUNT:
             if (cli_parse_int(optarg, 1, 1000000000, &v) != 0)
-                return cli_usage_error("run", "--exec-count takes 1..1000000000, not '%s'",
-                                       optarg);
+                return cli_usage_error("run", "--exec-count takes 1..1000000000, not '%s'", optarg);
             o.exec_count = v;
             break;
         case OPT_PROTOCOL:
@@ -529,12 +526,10 @@ int cmd_run(int argc, char **argv)
             break;
         case OPT_PROGRESS:
             if (cli_parse_seconds(optarg, 0.1, SEC_MAX, &d) != 0)
-                return cli_usage_error("run", "--progress takes seconds >= 0.1, not '%s'",
-                                       optarg);
+                return cli_usage_error("run", "--progress takes seconds >= 0.1, not '%s'", optarg);
             o.progress_s = d;
             break;
-        case ':':
-            return cli_usage_error("run", "option '%s' needs a value", argv[optind - 1]);
+        case ':': return cli_usage_error("run", "option '%s' needs a value", argv[optind - 1]);
         default: return cli_usage_error("run", "unknown option '%s'", argv[optind - 1]);
         }
     }

@@ -18,7 +18,10 @@ typedef struct pv_buf {
     int oom; /* set once an allocation failed; later appends are no-ops */
 } pv_buf;
 
-#define PV_BUF_INIT {NULL, 0, 0, 0}
+#define PV_BUF_INIT                                                                                \
+    {                                                                                              \
+        NULL, 0, 0, 0                                                                              \
+    }
 
 void pv_buf_init(pv_buf *b);
 void pv_buf_fini(pv_buf *b);

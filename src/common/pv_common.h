@@ -45,7 +45,7 @@ double pv_wall_time(void);
 char *pv_strdup(const char *s);
 
 #define PV_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define PV_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define PV_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define PV_MIN(a, b)    ((a) < (b) ? (a) : (b))
+#define PV_MAX(a, b)    ((a) > (b) ? (a) : (b))
 
 #endif /* PV_COMMON_H */

@@ -56,11 +56,11 @@ struct conn {
     struct exec *exec;
     uint8_t *prepared; /* bit per query: named statement exists */
     uint64_t born_ns;
-    int index;                    /* position in w->conns */
+    int index; /* position in w->conns */
     struct conn *idle_prev, *idle_next;
     bool in_idle, dead;
     bool preparing; /* a PQsendPrepare is outstanding (even if cancelling) */
-    int refs; /* timer handle + cancel work in flight */
+    int refs;       /* timer handle + cancel work in flight */
     char cancel_err[256];
 };
 
@@ -235,7 +235,8 @@ static void on_pool_timer(uv_timer_t *t)
     struct worker *w = t->data;
     uint64_t now = pv_now_ns();
     char msg[160];
-    snprintf(msg, sizeof(msg), "pool timeout: no connection within %.3g s (pool size %d, overflow %d)",
+    snprintf(msg, sizeof(msg),
+             "pool timeout: no connection within %.3g s (pool size %d, overflow %d)",
              w->run->cfg.pool.timeout_s, w->run->cfg.pool.size, w->run->cfg.pool.max_overflow);
     while (w->pend_head && w->pend_head->deadline <= now) {
         struct exec *e = pend_pop(w);
@@ -395,8 +396,8 @@ static void conn_open(struct worker *w)
     c->index = w->nconns;
     w->conns[w->nconns++] = c;
     w->nconnecting++;
-    c->pg = PQconnectStartParams(pv_target_keywords(r->cfg.target),
-                                 pv_target_values(r->cfg.target), 0);
+    c->pg =
+        PQconnectStartParams(pv_target_keywords(r->cfg.target), pv_target_values(r->cfg.target), 0);
     if (!c->pg) {
         w->rc = VOLLEY_ENOMEM;
         conn_close(c);
@@ -700,7 +701,8 @@ static void handle_result(struct conn *c, PGresult *res)
             msg = PQresultErrorMessage(res);
         if (e->timed_out && !e->interrupted && state && strcmp(state, "57014") == 0) {
             char buf[128];
-            snprintf(buf, sizeof(buf), "command timeout after %.3g s: query cancelled on the server",
+            snprintf(buf, sizeof(buf),
+                     "command timeout after %.3g s: query cancelled on the server",
                      c->w->run->cfg.command_timeout_s);
             exec_fail(e, state, buf);
         } else {
@@ -879,8 +881,8 @@ static void worker_maybe_finish(struct worker *w)
 {
     if (w->finished || w->connect_phase)
         return;
-    bool done = (w->no_more || w->stopping || w->rc != 0) && w->slots_free == w->slots &&
-                w->npending == 0;
+    bool done =
+        (w->no_more || w->stopping || w->rc != 0) && w->slots_free == w->slots && w->npending == 0;
     if (!done)
         return;
     w->finished = true;
@@ -997,6 +999,7 @@ int pv_run_create(const struct pv_run_config *cfg, pv_run **out, pv_err *err)
     }
     r->cfg = *cfg;
     r->nqueries = nq;
+    r->result.nqueries = nq;
     r->nscen = pv_workload_scenario_count(wl);
     r->scen = calloc(r->nscen, sizeof(*r->scen));
     r->cum = calloc(r->nscen, sizeof(*r->cum));

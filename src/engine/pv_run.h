@@ -38,10 +38,10 @@ const char *pv_protocol_name(enum pv_protocol p);
 
 /* Pool settings after defaults have been applied (see pv_run_config_defaults). */
 struct pv_pool_config {
-    int size;              /* connections kept idle at most */
-    int max_overflow;      /* extra connections beyond size */
-    double timeout_s;      /* wait for a connection at most this long */
-    double recycle_s;      /* close connections older than this on release */
+    int size;         /* connections kept idle at most */
+    int max_overflow; /* extra connections beyond size */
+    double timeout_s; /* wait for a connection at most this long */
+    double recycle_s; /* close connections older than this on release */
     double connect_timeout_s;
 };
 
@@ -53,8 +53,8 @@ struct pv_run_config {
     struct pv_pool_config pool;  /* size/max_overflow < 0 = seed defaults */
     double command_timeout_s;    /* 0 = none; cancelled on the server when it passes */
     enum pv_protocol protocol;
-    double duration_s;           /* 0 = count-based (EXEC_COUNT), else time-based */
-    double warmup_s;             /* executions started before this are not counted */
+    double duration_s; /* 0 = count-based (EXEC_COUNT), else time-based */
+    double warmup_s;   /* executions started before this are not counted */
     /* Called once, from a worker thread, when the run has finished (for a
        uv_async_send into the caller's loop). May be NULL. */
     void (*on_done)(void *arg);
@@ -65,14 +65,14 @@ struct pv_run_config {
 void pv_run_config_defaults(struct pv_run_config *cfg);
 
 struct pv_pool_stats {
-    uint64_t opened;          /* successful connects */
-    uint64_t closed;          /* connections closed (recycled, overflow, lost, end) */
-    uint64_t connect_failed;  /* failed connection attempts */
-    uint64_t lost;            /* connections that broke while in use */
-    uint64_t timeouts;        /* executions that waited longer than pool.timeout_s */
-    uint64_t max_in_use;      /* most connections in use at once (sum over threads) */
-    double connect_s;         /* start until the initial connections were up */
-    pv_hist *acquire_wait;    /* ns from slot to connection, every execution */
+    uint64_t opened;         /* successful connects */
+    uint64_t closed;         /* connections closed (recycled, overflow, lost, end) */
+    uint64_t connect_failed; /* failed connection attempts */
+    uint64_t lost;           /* connections that broke while in use */
+    uint64_t timeouts;       /* executions that waited longer than pool.timeout_s */
+    uint64_t max_in_use;     /* most connections in use at once (sum over threads) */
+    double connect_s;        /* start until the initial connections were up */
+    pv_hist *acquire_wait;   /* ns from slot to connection, every execution */
 };
 
 struct pv_scenario_result {
@@ -94,9 +94,9 @@ struct pv_run_result {
     double command_timeout_s;
     enum pv_protocol protocol;
     double duration_s, warmup_s;
-    bool interrupted;   /* stopped by pv_run_stop before the end */
-    double started_at;  /* wall-clock start (epoch seconds) */
-    double wall_s;      /* clock start until the last counted execution ended */
+    bool interrupted;  /* stopped by pv_run_stop before the end */
+    double started_at; /* wall-clock start (epoch seconds) */
+    double wall_s;     /* clock start until the last counted execution ended */
     struct pv_stat total;
     size_t nqueries;
     struct pv_query_result *queries;
@@ -105,10 +105,10 @@ struct pv_run_result {
 
 /* A consistent-enough snapshot for progress display (read without locks). */
 struct pv_progress {
-    uint64_t done;      /* counted executions finished */
+    uint64_t done; /* counted executions finished */
     uint64_t failed;
-    uint64_t total;     /* count-based: executions planned; time-based: 0 */
-    double elapsed_s;   /* since the clock started (0 while connecting) */
+    uint64_t total;   /* count-based: executions planned; time-based: 0 */
+    double elapsed_s; /* since the clock started (0 while connecting) */
     bool warming_up;
     bool connecting;
 };

@@ -27,9 +27,9 @@
 #include "common/pv_common.h"
 
 struct pv_pgtmp_opts {
-    const char *bindir;      /* NULL = find it */
-    int max_connections;     /* 0 = 1100 */
-    double start_timeout_s;  /* 0 = 60 */
+    const char *bindir;                /* NULL = find it */
+    int max_connections;               /* 0 = 1100 */
+    double start_timeout_s;            /* 0 = 60 */
     const char *const *extra_settings; /* NULL-terminated "name=value" list, or NULL */
 };
 

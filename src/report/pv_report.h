@@ -21,12 +21,12 @@
 #include "engine/pv_target.h"
 
 struct pv_report {
-    const struct pv_target_info *target;      /* borrowed */
-    size_t nruns;                             /* >= 1 */
-    const struct pv_run_result *const *runs;  /* borrowed, in sweep order */
-    bool sweep;                               /* several concurrency levels asked for */
-    bool interrupted;                         /* stopped by Ctrl-C: partial */
-    double started_at;                        /* epoch seconds */
+    const struct pv_target_info *target;     /* borrowed */
+    size_t nruns;                            /* >= 1 */
+    const struct pv_run_result *const *runs; /* borrowed, in sweep order */
+    bool sweep;                              /* several concurrency levels asked for */
+    bool interrupted;                        /* stopped by Ctrl-C: partial */
+    double started_at;                       /* epoch seconds */
 };
 
 /** Pretty-printed JSON with a trailing newline. @return 0 or VOLLEY_ENOMEM. */

@@ -78,9 +78,9 @@ uint64_t pv_hist_percentile(const pv_hist *h, double q);
 /** Iterator over non-empty buckets, in increasing value order. */
 struct pv_hist_iter {
     /* output of each step */
-    uint64_t lo_ns;  /* smallest value that falls into this bucket */
-    uint64_t hi_ns;  /* largest value that falls into this bucket */
-    uint64_t count;  /* values recorded in this bucket */
+    uint64_t lo_ns; /* smallest value that falls into this bucket */
+    uint64_t hi_ns; /* largest value that falls into this bucket */
+    uint64_t count; /* values recorded in this bucket */
     /* private */
     uint32_t band;
     uint32_t sub;

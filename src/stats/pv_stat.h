@@ -55,8 +55,7 @@ int pv_stat_ok(struct pv_stat *s, uint64_t latency_ns, uint64_t rows);
  * recorded as "XX000") and message (copied the first time a code is seen).
  * @return 0 or VOLLEY_ENOMEM.
  */
-int pv_stat_fail(struct pv_stat *s, uint64_t latency_ns, const char *sqlstate,
-                 const char *message);
+int pv_stat_fail(struct pv_stat *s, uint64_t latency_ns, const char *sqlstate, const char *message);
 
 /** dst += src. @return 0 or VOLLEY_ENOMEM. */
 int pv_stat_merge(struct pv_stat *dst, const struct pv_stat *src);

@@ -19,11 +19,11 @@
 #include "common/pv_common.h"
 
 struct pv_sqlscan {
-    char *sql;          /* the SQL with %s rewritten to $n (malloc'ed; the
-                           input unchanged when there was no %s) */
-    int nparams;        /* %s count, or the highest $n used */
-    int n_statements;   /* statements found (0 = only comments/whitespace) */
-    int percent_s;      /* 1 if %s placeholders were found, 0 for $n style */
+    char *sql;        /* the SQL with %s rewritten to $n (malloc'ed; the
+                         input unchanged when there was no %s) */
+    int nparams;      /* %s count, or the highest $n used */
+    int n_statements; /* statements found (0 = only comments/whitespace) */
+    int percent_s;    /* 1 if %s placeholders were found, 0 for $n style */
 };
 
 /**

@@ -38,22 +38,22 @@ struct pv_workload_opts {
 };
 
 struct pv_scenario {
-    char *name;            /* "scenario_1", ... */
+    char *name; /* "scenario_1", ... */
     int nparams;
-    char **values;         /* nparams text values; NULL entry = SQL NULL */
-    char *params_json;     /* this parameter set as compact JSON ("[]" if none) */
+    char **values;     /* nparams text values; NULL entry = SQL NULL */
+    char *params_json; /* this parameter set as compact JSON ("[]" if none) */
     uint64_t exec_count;
 };
 
 struct pv_query {
-    char *path;            /* the file as given/found, e.g. "examples/x.sql" */
-    char *name;            /* basename, e.g. "x.sql" */
-    char *sql;             /* the statement as sent (with $n), trailing ';'
-                              and surrounding whitespace removed */
+    char *path; /* the file as given/found, e.g. "examples/x.sql" */
+    char *name; /* basename, e.g. "x.sql" */
+    char *sql;  /* the statement as sent (with $n), trailing ';'
+                   and surrounding whitespace removed */
     int nparams;
     size_t nscenarios;
     struct pv_scenario *scenarios;
-    uint64_t exec_count;   /* EXEC_COUNT that applied */
+    uint64_t exec_count; /* EXEC_COUNT that applied */
 };
 
 typedef struct pv_workload pv_workload;
