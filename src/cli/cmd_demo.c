@@ -17,7 +17,8 @@ static const char demo_help[] =
     "\n"
     "Starts a throwaway PostgreSQL, creates a sample 'customer' table (100000 rows)\n"
     "and runs the example workloads in examples/:\n"
-    "  customer_lookup.sql  seed 000's parameterised point lookup, at -c 1,5,10\n"
+    "  customer_lookup.sql  seed 000's parameterised point lookup, at -c 1,5,10,\n"
+    "                       then for 3 seconds at -c 10\n"
     "  parallel_sleep.sql   seed 001's parallel sleep proof (1+2+3+1+2 s of\n"
     "                       pg_sleep) at -c 1 and -c 5: 9 s in a row, ~3 s at once\n"
     "then prints their reports and removes the server. Takes about 20 seconds.\n"
@@ -84,14 +85,21 @@ static int load_sample_data(const char *conninfo)
 }
 
 static int demo_step(const char *title, const char *dir, const char *file, const char *levels,
-                     int threads, const char *conninfo)
+                     double duration_s, int threads, const char *conninfo)
 {
-    char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/%s", dir, file);
-    printf("\n=== %s ===\n$ pgvolley run -c %s %s\n\n", title, levels, path);
+    char path[PATH_MAX], dur[64] = "";
+    int n = snprintf(path, sizeof(path), "%s/%s", dir, file);
+    if (n < 0 || (size_t)n >= sizeof(path)) {
+        cli_error("examples path too long: %s", dir);
+        return CLI_EXIT_USAGE;
+    }
+    if (duration_s > 0)
+        snprintf(dur, sizeof(dur), " -T %.3g", duration_s);
+    printf("\n=== %s ===\n$ pgvolley run -c %s%s %s\n\n", title, levels, dur, path);
     fflush(stdout);
     struct cli_run_opts o;
     cli_run_opts_defaults(&o);
+    o.duration_s = duration_s;
     o.nlevels = 0;
     for (const char *p = levels; *p;) {
         o.levels[o.nlevels++] = (int)strtol(p, (char **)&p, 10);
@@ -143,14 +151,22 @@ int cmd_demo(int argc, char **argv)
     printf("Throwaway PostgreSQL at %s (removed at exit)\n", pv_pgtmp_conninfo(tmp));
     fputs("pgvolley demo: creating table customer (100000 rows)...\n", stderr);
     int code = load_sample_data(pv_pgtmp_conninfo(tmp));
-    if (code == CLI_EXIT_OK && !cli_signalled)
-        code =
-            demo_step("Point lookups with bound parameters: 4 scenarios x 40 executions", examples,
-                      "customer_lookup.sql", "1,5,10", threads, pv_pgtmp_conninfo(tmp));
-    if (code == CLI_EXIT_OK && !cli_signalled)
-        code = demo_step("Parallel sleep proof: 1+2+3+1+2 s of pg_sleep, one after another "
-                         "(c=1) and all at once (c=5)",
-                         examples, "parallel_sleep.sql", "1,5", threads, pv_pgtmp_conninfo(tmp));
+    static const struct {
+        const char *title, *file, *levels;
+        double duration_s;
+    } steps[] = {
+        {"Point lookups with bound parameters: 4 scenarios x 40 executions, at three "
+         "concurrency levels",
+         "customer_lookup.sql", "1,5,10", 0},
+        {"The same lookups for 3 seconds, scenarios round-robin, at c=10", "customer_lookup.sql",
+         "10", 3},
+        {"Parallel sleep proof: 1+2+3+1+2 s of pg_sleep, one after another (c=1) and all at "
+         "once (c=5)",
+         "parallel_sleep.sql", "1,5", 0},
+    };
+    for (size_t i = 0; i < PV_ARRAY_LEN(steps) && code == CLI_EXIT_OK && !cli_signalled; i++)
+        code = demo_step(steps[i].title, examples, steps[i].file, steps[i].levels,
+                         steps[i].duration_s, threads, pv_pgtmp_conninfo(tmp));
     if (cli_signalled)
         code = CLI_EXIT_INTERRUPTED;
     pv_pgtmp_stop(tmp);
