@@ -47,6 +47,9 @@ static const char run_help[] =
     "      --command-timeout SEC  cancel a query on the server after SEC (default 30;\n"
     "                           0 = none)\n"
     "      --connect-timeout SEC  give up a connection attempt after SEC (default 30)\n"
+    "      --retries N          retry an execution up to N times after a transient\n"
+    "                           error (08xxx connection errors, 40001, 40P01, 57P01,\n"
+    "                           57P03), with exponential backoff and jitter (default 0)\n"
     "\n"
     "Output:\n"
     "  -f, --format F           table (default), json or markdown, on stdout\n"
@@ -305,6 +308,7 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
         cfg.protocol = o->protocol;
         cfg.duration_s = o->duration_s;
         cfg.warmup_s = o->warmup_s;
+        cfg.retries = o->retries;
         cfg.on_done = on_run_done;
         cfg.on_done_arg = &x;
         pv_run_config_defaults(&cfg);
@@ -378,6 +382,7 @@ enum {
     OPT_COMMAND_TIMEOUT,
     OPT_CONNECT_TIMEOUT,
     OPT_PROGRESS,
+    OPT_RETRIES,
 };
 
 static const struct option run_options[] = {
@@ -398,6 +403,7 @@ static const struct option run_options[] = {
     {"progress", required_argument, NULL, OPT_PROGRESS},
     {"protocol", required_argument, NULL, OPT_PROTOCOL},
     {"quiet", no_argument, NULL, 'q'},
+    {"retries", required_argument, NULL, OPT_RETRIES},
     {"threads", required_argument, NULL, 'j'},
     {"warmup", required_argument, NULL, OPT_WARMUP},
     {NULL, 0, NULL, 0},
@@ -523,6 +529,11 @@ int cmd_run(int argc, char **argv)
                 return cli_usage_error("run", "--command-timeout takes seconds >= 0, not '%s'",
                                        optarg);
             o.command_timeout_s = d;
+            break;
+        case OPT_RETRIES:
+            if (cli_parse_int(optarg, 0, 100, &v) != 0)
+                return cli_usage_error("run", "--retries takes 0..100, not '%s'", optarg);
+            o.retries = (int)v;
             break;
         case OPT_PROGRESS:
             if (cli_parse_seconds(optarg, 0.1, SEC_MAX, &d) != 0)

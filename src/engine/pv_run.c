@@ -38,6 +38,7 @@ struct exec {
     bool interrupted;  /* cancelled by pv_run_stop: not counted */
     bool timed_out;    /* command timeout passed and a cancel was sent */
     bool failed;
+    int attempts; /* retries done so far */
     uint64_t t_claim, t_send, deadline, rows;
     char sqlstate[6];
     char message[256];
@@ -84,6 +85,9 @@ struct worker {
     struct exec *execs, *free_execs;
     struct exec *pend_head, *pend_tail;
     int npending;
+    struct exec *retry_head; /* waiting out a backoff (unsorted; rare) */
+    uv_timer_t retry_timer;
+    uint64_t rng; /* xorshift state for backoff jitter */
 
     bool connect_phase, no_more, stopping, finished;
     uint64_t start_ns, measure_ns, end_ns, last_done_ns, connected_ns;
@@ -654,9 +658,85 @@ static void exec_start(struct worker *w, struct conn *c, struct exec *e)
     exec_send(w, c);
 }
 
-/* Records e (unless warm or interrupted) and frees its slot. */
+static bool retryable(const char *sqlstate)
+{
+    return strncmp(sqlstate, "08", 2) == 0 || strcmp(sqlstate, "40001") == 0 ||
+           strcmp(sqlstate, "40P01") == 0 || strcmp(sqlstate, "57P01") == 0 ||
+           strcmp(sqlstate, "57P03") == 0;
+}
+
+static void on_retry_timer(uv_timer_t *t);
+
+static void retry_timer_arm(struct worker *w)
+{
+    if (w->finished)
+        return;
+    if (!w->retry_head) {
+        uv_timer_stop(&w->retry_timer);
+        return;
+    }
+    uint64_t due = UINT64_MAX, now = pv_now_ns();
+    for (struct exec *e = w->retry_head; e; e = e->next)
+        due = PV_MIN(due, e->deadline);
+    uv_timer_start(&w->retry_timer, on_retry_timer, due > now ? (due - now + 999999) / 1000000 : 0,
+                   0);
+}
+
+/*
+ * A transient failure with attempts left: keep the slot, wait a backoff of
+ * 10 ms * 2^attempt (at most 1 s) times a jitter in [0.5, 1.5), then try
+ * again on any connection. Returns false when e must be finished instead.
+ */
+static bool exec_retry(struct worker *w, struct exec *e)
+{
+    if (!e->failed || e->interrupted || w->stopping || e->attempts >= w->run->cfg.retries ||
+        !retryable(e->sqlstate))
+        return false;
+    e->attempts++;
+    if (!e->warm)
+        w->stats[e->scen].retries++;
+    w->rng ^= w->rng << 13;
+    w->rng ^= w->rng >> 7;
+    w->rng ^= w->rng << 17;
+    uint64_t base = 10000000ull << PV_MIN(e->attempts - 1, 6);
+    base = PV_MIN(base, 1000000000ull);
+    uint64_t jitter = base / 2 + w->rng % (base + 1);
+    e->deadline = pv_now_ns() + jitter;
+    e->next = w->retry_head;
+    w->retry_head = e;
+    retry_timer_arm(w);
+    return true;
+}
+
+static void exec_acquire(struct worker *w, struct exec *e);
+
+static void on_retry_timer(uv_timer_t *t)
+{
+    struct worker *w = t->data;
+    uint64_t now = pv_now_ns();
+    struct exec **pp = &w->retry_head;
+    while (*pp) {
+        struct exec *e = *pp;
+        if (e->deadline > now) {
+            pp = &e->next;
+            continue;
+        }
+        *pp = e->next;
+        e->failed = e->timed_out = false;
+        e->rows = 0;
+        e->sqlstate[0] = e->message[0] = '\0';
+        e->t_claim = pv_now_ns();
+        exec_acquire(w, e);
+    }
+    retry_timer_arm(w);
+    worker_fill(w);
+}
+
+/* Records e (unless warm or interrupted) and frees its slot - or retries it. */
 static void exec_finish(struct worker *w, struct exec *e, uint64_t t_end)
 {
+    if (exec_retry(w, e))
+        return;
     uint64_t lat = t_end >= e->t_send ? t_end - e->t_send : 0;
     if (!e->warm && !e->interrupted) {
         struct pv_stat *st = &w->stats[e->scen];
@@ -857,19 +937,25 @@ static void worker_fill(struct worker *w)
         e->scen = scen;
         e->warm = warm;
         e->t_claim = pv_now_ns();
-        struct conn *c = idle_pop(w);
-        if (c) {
-            exec_start(w, c, e);
-            continue;
-        }
-        e->deadline = e->t_claim + (uint64_t)(w->run->cfg.pool.timeout_s * 1e9);
-        pend_push(w, e);
-        if (w->npending > w->nconnecting && w->nconns < w->pool_max)
-            conn_open(w);
-        if (w->npending == 1)
-            pool_timer_arm(w);
+        exec_acquire(w, e);
     }
     worker_maybe_finish(w);
+}
+
+/* Gives e an idle connection, or queues it (opening one if the pool may). */
+static void exec_acquire(struct worker *w, struct exec *e)
+{
+    struct conn *c = idle_pop(w);
+    if (c) {
+        exec_start(w, c, e);
+        return;
+    }
+    e->deadline = e->t_claim + (uint64_t)(w->run->cfg.pool.timeout_s * 1e9);
+    pend_push(w, e);
+    if (w->npending > w->nconnecting && w->nconns < w->pool_max)
+        conn_open(w);
+    if (w->npending == 1)
+        pool_timer_arm(w);
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -889,6 +975,7 @@ static void worker_maybe_finish(struct worker *w)
     while (w->nconns > 0)
         conn_close(w->conns[w->nconns - 1]);
     uv_close((uv_handle_t *)&w->pool_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&w->retry_timer, on_handle_closed);
     uv_mutex_lock(&w->run->stop_mu);
     w->wake_open = false;
     uv_close((uv_handle_t *)&w->wake, on_handle_closed);
@@ -903,6 +990,11 @@ static void worker_begin_stop(struct worker *w)
     w->stopping = true;
     struct exec *e;
     while ((e = pend_pop(w)) != NULL) {
+        e->interrupted = true;
+        exec_finish(w, e, pv_now_ns());
+    }
+    while ((e = w->retry_head) != NULL) {
+        w->retry_head = e->next;
         e->interrupted = true;
         exec_finish(w, e, pv_now_ns());
     }
@@ -975,6 +1067,8 @@ int pv_run_create(const struct pv_run_config *cfg, pv_run **out, pv_err *err)
                           "pool size must be at least 1 and overflow at least 0");
     if ((long)cfg->pool.size + cfg->pool.max_overflow > 100000)
         return pv_err_set(err, VOLLEY_EINVAL, "pool size + overflow is too large");
+    if (cfg->retries < 0 || cfg->retries > 100)
+        return pv_err_set(err, VOLLEY_EINVAL, "retries must be between 0 and 100");
     if (cfg->duration_s < 0 || cfg->warmup_s < 0 || cfg->command_timeout_s < 0)
         return pv_err_set(err, VOLLEY_EINVAL, "durations and timeouts cannot be negative");
     const pv_workload *wl = cfg->workload;
@@ -1078,6 +1172,9 @@ int pv_run_start(pv_run *r, pv_err *err)
         w->wake.data = w;
         uv_timer_init(&w->loop, &w->pool_timer);
         w->pool_timer.data = w;
+        uv_timer_init(&w->loop, &w->retry_timer);
+        w->retry_timer.data = w;
+        w->rng = 0x9E3779B97F4A7C15ull ^ ((uint64_t)(i + 1) * 0xBF58476D1CE4E5B9ull) ^ r->t0;
         w->wake_open = true;
     }
     for (int i = 0; i < r->nworkers; i++) {
@@ -1137,6 +1234,7 @@ int pv_run_wait(pv_run *r, pv_err *err)
     res->protocol = r->cfg.protocol;
     res->duration_s = r->cfg.duration_s;
     res->warmup_s = r->cfg.warmup_s;
+    res->retries = r->cfg.retries;
     res->interrupted = atomic_load(&r->stop) != 0;
 
     int rc = pv_stat_init(&res->total);

@@ -55,6 +55,8 @@ struct pv_run_config {
     enum pv_protocol protocol;
     double duration_s; /* 0 = count-based (EXEC_COUNT), else time-based */
     double warmup_s;   /* executions started before this are not counted */
+    int retries;       /* extra attempts after a transient error (08xxx, 40001, 40P01,
+                          57P01, 57P03), exponential backoff with jitter; 0 = none */
     /* Called once, from a worker thread, when the run has finished (for a
        uv_async_send into the caller's loop). May be NULL. */
     void (*on_done)(void *arg);
@@ -94,6 +96,7 @@ struct pv_run_result {
     double command_timeout_s;
     enum pv_protocol protocol;
     double duration_s, warmup_s;
+    int retries;
     bool interrupted;  /* stopped by pv_run_stop before the end */
     double started_at; /* wall-clock start (epoch seconds) */
     double wall_s;     /* clock start until the last counted execution ended */

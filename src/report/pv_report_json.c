@@ -189,6 +189,7 @@ static void stat_fields(struct jb *b, json_t *o, const struct pv_stat *s, double
     put(b, o, "rows", jcount(s->rows));
     put(b, o, "qps", jreal(pv_report_qps(pv_stat_executions(s), wall_s)));
     put(b, o, "sum_latency_s", jreal((double)s->sum_ns / 1e9));
+    put(b, o, "retries", jcount(s->retries));
 }
 
 /*
@@ -245,6 +246,7 @@ static json_t *config_json(struct jb *b, const struct pv_run_result *run)
     put(b, o, "duration_s", jreal(run->duration_s));
     put(b, o, "warmup_s", jreal(run->warmup_s));
     put(b, o, "command_timeout_s", jreal(run->command_timeout_s));
+    put(b, o, "retries", json_integer(run->retries));
     json_t *p = json_object();
     put(b, p, "size", json_integer(run->pool.size));
     put(b, p, "max_overflow", json_integer(run->pool.max_overflow));

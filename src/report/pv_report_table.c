@@ -381,6 +381,9 @@ static int table_single(pv_buf *o, const struct pv_report *r)
                   " timeouts, %" PRIu64 " lost\n",
                   "Pool:", run->pool_stats.opened, fin(run->pool_stats.connect_s), fin(wl.p99),
                   run->pool_stats.timeouts, run->pool_stats.lost);
+    if (run->retries > 0)
+        pv_buf_printf(o, "  %-17s%" PRIu64 " (at most %d per execution)\n",
+                      "Retries:", run->total.retries, run->retries);
     return table_errors(o, r, false);
 }
 

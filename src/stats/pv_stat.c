@@ -72,6 +72,7 @@ int pv_stat_merge(struct pv_stat *dst, const struct pv_stat *src)
     dst->failed += src->failed;
     dst->rows += src->rows;
     dst->sum_ns += src->sum_ns;
+    dst->retries += src->retries;
     int rc = pv_hist_merge(dst->latency, src->latency);
     for (size_t i = 0; rc == 0 && i < src->nerrors; i++)
         rc = add_error(dst, src->errors[i].sqlstate, src->errors[i].message, src->errors[i].count);

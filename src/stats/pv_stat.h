@@ -7,6 +7,8 @@
  *   pv_hist_count(latency) == succeeded     (latency is of successful executions)
  *   sum_ns == sum of the latencies of all executions, failed ones included
  *   sum over errors[i].count == failed
+ *   an execution retried after a transient error counts once, with the
+ *   outcome and latency of its last attempt; retries counts the extra attempts
  *
  * A pv_stat is owned by one thread while it records; groups are combined
  * with pv_stat_merge afterwards.
@@ -29,8 +31,9 @@ struct pv_errstat {
 struct pv_stat {
     uint64_t succeeded;
     uint64_t failed;
-    uint64_t rows;   /* rows returned (or affected) by successful executions */
-    uint64_t sum_ns; /* latency of every execution, ok or failed */
+    uint64_t rows;    /* rows returned (or affected) by successful executions */
+    uint64_t sum_ns;  /* latency of every execution, ok or failed */
+    uint64_t retries; /* extra attempts after transient errors (not executions) */
     pv_hist *latency;
     struct pv_errstat *errors;
     size_t nerrors;

@@ -202,6 +202,27 @@ class RunTest(ServerTest):
         self.assertGreaterEqual(rep["pool"]["opened"], 5)
         self.assertIn(rep["errors"][0]["sqlstate"], ("57P01", "08006"))
 
+    def test_retries_transient_errors(self):
+        # every odd attempt kills its own backend (57P01): one retry each succeeds
+        self.server.sql("CREATE SEQUENCE flaky")
+        f = self.write("flaky.sql", "-- EXEC_COUNT: 4\n"
+                       "SELECT CASE WHEN nextval('flaky') % 2 = 1 "
+                       "THEN pg_terminate_backend(pg_backend_pid())::int ELSE 1 END;\n")
+        rep = self.run_json("-c", "1", "--retries", "1", f)
+        s = rep["summary"]
+        self.assertEqual((s["executions"], s["succeeded"], s["failed"]), (4, 4, 0))
+        self.assertEqual(s["retries"], 4)
+        self.assertEqual(rep["config"]["retries"], 1)
+        # a permanent error is not retried; a transient one gives up after N tries
+        g = self.write("kill.sql", "-- EXEC_COUNT: 2\n"
+                       "SELECT pg_terminate_backend(pg_backend_pid());\n")
+        h = self.write("div.sql", "-- EXEC_COUNT: 2\nSELECT 1/0;\n")
+        rep = self.run_json("-c", "1", "--retries", "2", g, h, expect=1)
+        self.assertEqual(rep["queries"][0]["failed"], 2)
+        self.assertEqual(rep["queries"][0]["retries"], 4)
+        self.assertEqual(rep["queries"][1]["failed"], 2)
+        self.assertEqual(rep["queries"][1]["retries"], 0)
+
     def test_pool_timeout(self):
         f = self.write("slow.sql", "-- PARAMETERS: [[1]]\n-- EXEC_COUNT: 3\n"
                        "SELECT pg_sleep(%s);\n")
