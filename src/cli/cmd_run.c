@@ -96,6 +96,7 @@ struct loopctx {
     uint64_t last_ns;
     uint64_t next_line_ns;
     int level;
+    double duration_s; /* time-based runs: for the bar */
     bool bar_drawn;
 };
 
@@ -145,8 +146,9 @@ static void draw_progress(struct loopctx *x, bool final)
             snprintf(left, sizeof(left), "%llu/%llu", (unsigned long long)p.done,
                      (unsigned long long)p.total);
         } else {
-            fill = 0;
-            snprintf(left, sizeof(left), "%.1f s", p.elapsed_s);
+            double f = x->duration_s > 0 ? p.elapsed_s / x->duration_s : 0;
+            fill = (int)((double)width * (f > 1 ? 1 : f));
+            snprintf(left, sizeof(left), "%.1f/%.4g s", p.elapsed_s, x->duration_s);
         }
         char bar[32];
         for (int i = 0; i < width; i++)
@@ -288,6 +290,7 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
     x.quiet = o->quiet;
     x.bar = !o->quiet && o->progress_s <= 0 && isatty(STDERR_FILENO);
     x.every_s = o->quiet ? 0 : o->progress_s;
+    x.duration_s = o->duration_s;
     loop_ready = true;
     if (cli_signalled)
         x.interrupted = true;
