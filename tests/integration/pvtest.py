@@ -73,7 +73,7 @@ class ServerTest(unittest.TestCase):
         cls.server.stop()
 
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="pgvolley-it-")
+        self.dir = tempfile.mkdtemp(prefix="pvtest-")
 
     def tearDown(self):
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -288,12 +288,12 @@ class RunTest(ServerTest):
 class EphemeralRunTest(unittest.TestCase):
     def test_run_ephemeral(self):
         import tempfile
-        d = tempfile.mkdtemp(prefix="pgvolley-it-")
-        f = os.path.join(d, "one.sql")
-        with open(f, "w") as fh:
-            fh.write("-- EXEC_COUNT: 3\nSELECT version();\n")
-        cp = subprocess.run([PGVOLLEY, "run", "--ephemeral", "-q", "-f", "json", f],
-                            capture_output=True, text=True, timeout=120)
+        with tempfile.TemporaryDirectory(prefix="pvtest-") as d:
+            f = os.path.join(d, "one.sql")
+            with open(f, "w") as fh:
+                fh.write("-- EXEC_COUNT: 3\nSELECT version();\n")
+            cp = subprocess.run([PGVOLLEY, "run", "--ephemeral", "-q", "-f", "json", f],
+                                capture_output=True, text=True, timeout=120)
         self.assertEqual(cp.returncode, 0, cp.stderr)
         rep = json.loads(cp.stdout)
         self.assertEqual(rep["summary"]["succeeded"], 3)
