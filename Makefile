@@ -6,7 +6,7 @@ BUILD  ?= build
 ASAN   ?= build-asan
 CMAKE  ?= cmake
 
-.PHONY: all deps build asan check check-fast demo bench format format-check clean
+.PHONY: all deps build asan check check-fast demo bench format format-check lint clean
 
 all: build
 
@@ -26,7 +26,7 @@ asan: deps $(ASAN)/CMakeCache.txt
 	$(CMAKE) --build $(ASAN) -j $(JOBS)
 
 # Every test, in the normal build and in the sanitizer build.
-check: build asan format-check
+check: build asan format-check lint
 	cd $(BUILD) && ctest --output-on-failure -j 2
 	cd $(ASAN) && ctest --output-on-failure -j 2
 
@@ -47,6 +47,11 @@ format-check:
 	@bad=$$(for f in $$(git ls-files '*.c' '*.h'); do \
 	    clang-format --dry-run -Werror $$f >/dev/null 2>&1 || echo $$f; done); \
 	if [ -n "$$bad" ]; then echo "not clang-formatted (run make format):" $$bad; exit 1; fi
+
+# Banned functions (STYLE.md): unbounded or error-swallowing libc calls.
+lint:
+	@if git grep -nE '\b(sprintf|vsprintf|strcpy|strcat|strtok|atoi|gets)[[:space:]]*\(' -- src include tests/unit; \
+	then echo "banned function used (see docs/STYLE.md)"; exit 1; fi
 
 clean:
 	rm -rf $(BUILD) $(ASAN)

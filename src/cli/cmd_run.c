@@ -161,9 +161,12 @@ static void draw_progress(struct loopctx *x, bool final)
         x->bar_drawn = !final;
         fflush(stderr);
     } else if (x->every_s > 0 && !final) {
-        fprintf(stderr, "progress: c=%d %.1f s, %llu executions%s%llu, %.1f q/s, %llu errors\n",
-                x->level, p.elapsed_s, (unsigned long long)p.done, p.total ? " of " : "",
-                (unsigned long long)p.total, qps, (unsigned long long)p.failed);
+        char of[40] = "";
+        if (p.total)
+            snprintf(of, sizeof(of), " of %llu", (unsigned long long)p.total);
+        fprintf(stderr, "progress: c=%d %.1f s, %llu executions%s, %.1f q/s, %llu errors\n",
+                x->level, p.elapsed_s, (unsigned long long)p.done, of, qps,
+                (unsigned long long)p.failed);
     }
     x->last_done = p.done;
     x->last_ns = now;
@@ -262,6 +265,16 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
         if (rc != 0) {
             cli_error("%s", err.msg);
             code = cli_exit_for(rc == VOLLEY_EIO ? VOLLEY_EINPUT : rc);
+            goto out;
+        }
+    }
+    for (size_t i = 0; o->protocol == PV_PROTOCOL_SIMPLE && i < pv_workload_count(wl); i++) {
+        const struct pv_query *q = pv_workload_query(wl, i);
+        if (q->nparams > 0) {
+            cli_error("%s: a query with parameters needs --protocol extended or prepared "
+                      "(parameters are never spliced into SQL text)",
+                      q->path);
+            code = CLI_EXIT_USAGE;
             goto out;
         }
     }

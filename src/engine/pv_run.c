@@ -245,6 +245,8 @@ static void on_pool_timer(uv_timer_t *t)
     while (w->pend_head && w->pend_head->deadline <= now) {
         struct exec *e = pend_pop(w);
         w->pool.timeouts++;
+        if (!e->warm)
+            pv_hist_record(w->pool.acquire_wait, now - e->t_claim);
         exec_fail(e, "PV001", msg);
         e->t_send = now;
         exec_finish(w, e, now);
@@ -698,7 +700,7 @@ static bool exec_retry(struct worker *w, struct exec *e)
     w->rng ^= w->rng << 13;
     w->rng ^= w->rng >> 7;
     w->rng ^= w->rng << 17;
-    uint64_t base = 10000000ull << PV_MIN(e->attempts - 1, 6);
+    uint64_t base = 10000000ull << PV_MIN(e->attempts - 1, 7);
     base = PV_MIN(base, 1000000000ull);
     uint64_t jitter = base / 2 + w->rng % (base + 1);
     e->deadline = pv_now_ns() + jitter;
@@ -769,7 +771,10 @@ static void handle_result(struct conn *c, PGresult *res)
             e->rows += strtoull(PQcmdTuples(res), NULL, 10);
         break;
     case PGRES_EMPTY_QUERY: break;
-    case PGRES_COPY_IN: PQputCopyEnd(c->pg, "pgvolley sends no COPY data"); break;
+    case PGRES_COPY_IN:
+        exec_fail(e, "0A000", "COPY FROM STDIN is not supported in a workload");
+        PQputCopyEnd(c->pg, "pgvolley sends no COPY data");
+        break;
     case PGRES_COPY_OUT:
     case PGRES_COPY_BOTH:
         exec_fail(e, "0A000", "COPY TO STDOUT is not supported in a workload");

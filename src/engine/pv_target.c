@@ -102,15 +102,15 @@ int pv_target_create(const char *conninfo, double connect_timeout_s, const char 
     PQconninfoFree(opts);
     if (rc != 0)
         goto fail;
-    if (!get_param(t, "application_name") && application_name &&
-        (rc = add_param(t, "fallback_application_name", application_name)) != 0)
-        goto fail;
-    if (!get_param(t, "connect_timeout") && connect_timeout_s > 0) {
+    if (!get_param(t, "application_name") && application_name)
+        rc = add_param(t, "fallback_application_name", application_name);
+    if (rc == 0 && !get_param(t, "connect_timeout") && connect_timeout_s > 0) {
         char buf[32];
         snprintf(buf, sizeof(buf), "%d", (int)(connect_timeout_s + 0.999));
-        if ((rc = add_param(t, "connect_timeout", buf)) != 0)
-            goto fail;
+        rc = add_param(t, "connect_timeout", buf);
     }
+    if (rc != 0)
+        goto fail;
 
     PGconn *c = PQconnectdbParams(t->keywords, t->values, 0);
     if (!c) {

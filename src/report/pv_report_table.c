@@ -202,8 +202,14 @@ static void config_line(pv_buf *o, const struct pv_report *r)
     pv_buf_puts(o, "Config: concurrency ");
     for (size_t i = 0; i < r->nruns; i++)
         pv_buf_printf(o, "%s%d", i ? "," : "", r->runs[i]->concurrency);
-    pv_buf_printf(o, ", threads %d, protocol %s, pool ", first->threads,
-                  pv_protocol_name(first->protocol));
+    /* Threads used depend on the level too (never more than c). */
+    pv_buf_puts(o, ", threads ");
+    for (size_t i = 0; i < r->nruns; i++) {
+        if (i > 0 && r->runs[i]->threads == r->runs[i - 1]->threads)
+            continue;
+        pv_buf_printf(o, "%s%d", i ? "," : "", r->runs[i]->threads);
+    }
+    pv_buf_printf(o, ", protocol %s, pool ", pv_protocol_name(first->protocol));
     /* The seed's pool defaults depend on the level: show each distinct one. */
     for (size_t i = 0; i < r->nruns; i++) {
         const struct pv_pool_config *p = &r->runs[i]->pool;
