@@ -1,0 +1,58 @@
+/*
+ * pv_guard.h - the read-only guard's first line of defence: PostgreSQL's own
+ * parser (libpg_query) reads the query and refuses anything that is not a
+ * single read-only statement.
+ *
+ * Accepted: exactly one statement of a read-only kind - SELECT (including
+ * VALUES, TABLE and set operations), SHOW, and EXPLAIN without ANALYZE of
+ * such a query - with no data-modifying CTE (INSERT/UPDATE/DELETE/MERGE in
+ * WITH), no SELECT INTO, no locking clause (FOR UPDATE/SHARE ...), and no
+ * call of a function on the deny-list (or, in allow-list mode, of a function
+ * not on the allow-list). Everything else is refused with the reason:
+ * transaction control (BEGIN/COMMIT/ROLLBACK/SET TRANSACTION), SET/RESET,
+ * DO, COPY, CALL, DDL, DML, LISTEN/NOTIFY, PREPARE/EXECUTE, LOCK, VACUUM ...
+ *
+ * This is defence in depth, not the only line: the executor also runs each
+ * query alone in the extended protocol inside a READ ONLY transaction that
+ * is always rolled back, with a statement timeout, and resets the session.
+ *
+ * Function names are compared case-insensitively on the last part of the
+ * qualified name (pg_catalog.set_config and SET_CONFIG are both set_config).
+ */
+#ifndef PV_GUARD_H
+#define PV_GUARD_H
+
+#include "common/pv_common.h"
+
+enum pv_guard_mode {
+    PV_GUARD_DENYLIST = 0, /* refuse the functions of pv_guard_denied_functions() */
+    PV_GUARD_ALLOWLIST,    /* refuse every function not in opts->allow */
+};
+
+struct pv_guard_opts {
+    enum pv_guard_mode mode;
+    const char *const *allow; /* NULL-terminated lower-case names (allow-list mode) */
+};
+
+/**
+ * Checks that sql is one read-only statement.
+ * @param opts NULL for the deny-list defaults.
+ * @param err on refusal, one line starting with the reason, e.g.
+ *        "not read-only: data-modifying CTE (DELETE)",
+ *        "not read-only: function set_config() is not allowed (changes configuration)",
+ *        "not read-only: 2 statements; send one statement per query",
+ *        "syntax error at or near \"SELEC\" (line 1, column 1)".
+ * @return 0 (accepted), VOLLEY_EINPUT (refused or does not parse) or VOLLEY_ENOMEM.
+ */
+int pv_guard_check(const char *sql, const struct pv_guard_opts *opts, pv_err *err);
+
+/** One deny-list entry: a function name and why it is denied. */
+struct pv_guard_denied {
+    const char *name; /* lower case, without schema; a trailing '*' matches a prefix */
+    const char *why;  /* e.g. "signals or terminates backends" */
+};
+
+/** The documented deny-list, terminated by an entry with name == NULL. */
+const struct pv_guard_denied *pv_guard_denied_functions(void);
+
+#endif /* PV_GUARD_H */
