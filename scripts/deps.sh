@@ -8,7 +8,7 @@ pkgs=(
     build-essential cmake pkg-config clang-format
     libpq-dev libpg-query-dev libprotobuf-c-dev libuv1-dev libjansson-dev
     libmicrohttpd-dev libinih-dev libcmocka-dev
-    postgresql postgresql-contrib python3
+    postgresql postgresql-contrib python3 nodejs npm
 )
 
 missing=()
