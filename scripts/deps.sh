@@ -8,7 +8,7 @@ pkgs=(
     build-essential cmake pkg-config clang-format
     libpq-dev libpg-query-dev libprotobuf-c-dev libuv1-dev libjansson-dev
     libmicrohttpd-dev libinih-dev libcmocka-dev
-    postgresql postgresql-contrib python3 nodejs npm
+    postgresql postgresql-contrib python3
 )
 
 missing=()
@@ -17,6 +17,10 @@ for p in "${pkgs[@]}"; do
         missing+=("$p")
     fi
 done
+# Node.js and npm (for the MCP SDK end-to-end test) may come from elsewhere
+# than Debian's packages; only install Debian's when the commands are absent.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then

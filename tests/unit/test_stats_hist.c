@@ -11,6 +11,12 @@
 
 #include "stats/pv_hist.h"
 
+/* mallinfo2 (glibc >= 2.33) lets test_memory_follows_values see the heap. */
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+#include <malloc.h>
+#define HAVE_MALLINFO2 1
+#endif
+
 #define US 1000ull
 #define MS 1000000ull
 #define S  1000000000ull
@@ -539,15 +545,194 @@ static void test_percentile_rank_edges(void **state)
     pv_hist_destroy(h);
 }
 
+/* The value at sub-bucket s of band b (see the layout in pv_hist.c). */
+static uint64_t bucket_value(unsigned band, unsigned sub)
+{
+    return band == 0 ? sub : (uint64_t)(1024 + sub) << (band - 1);
+}
+
+static void test_sparse_buckets(void **state)
+{
+    (void)state;
+    /*
+     * Values on both sides of every multiple of 16 sub-buckets (so on every
+     * storage block boundary, whatever the block size) in a few bands, with
+     * gaps between them; a band's first and last buckets; the top bucket
+     * (values of the top band above 1 h are left out). The iterator must
+     * report exactly these buckets, in order.
+     */
+    static const unsigned bands[] = {0, 1, 2, 11, 20, 31, 32};
+    uint64_t v[2000];
+    size_t n = 0;
+    for (size_t b = 0; b < PV_ARRAY_LEN(bands); b++) {
+        for (unsigned s = 16; s < 1024; s += 48) {
+            v[n++] = bucket_value(bands[b], s - 1);
+            v[n++] = bucket_value(bands[b], s);
+        }
+        v[n++] = bucket_value(bands[b], 0);
+        v[n++] = bucket_value(bands[b], 1023);
+    }
+    v[n++] = PV_HIST_MAX_NS - PV_HIST_MAX_NS % bucket_width(PV_HIST_MAX_NS); /* top bucket */
+    qsort(v, n, sizeof(*v), cmp_u64);
+    size_t uniq = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] <= PV_HIST_MAX_NS && (uniq == 0 || v[uniq - 1] != v[i]))
+            v[uniq++] = v[i];
+    }
+    n = uniq;
+    assert_true(v[n - 1] + bucket_width(v[n - 1]) > PV_HIST_MAX_NS); /* the top bucket */
+
+    pv_hist *h = new_hist();
+    for (size_t i = n; i-- > 0;) /* descending: blocks appear out of order */
+        assert_int_equal(pv_hist_record(h, v[i]), 0);
+    struct pv_hist_iter it;
+    pv_hist_iter_init(&it);
+    for (size_t i = 0; i < n; i++) {
+        assert_true(pv_hist_iter_next(h, &it));
+        assert_int_equal(it.lo_ns, v[i]); /* each value is its bucket's lowest */
+        assert_int_equal(it.count, 1);
+        if (i == n - 1)
+            assert_true(it.hi_ns == UINT64_MAX); /* the top bucket is open-ended */
+        else
+            assert_int_equal(it.hi_ns, v[i] + bucket_width(v[i]) - 1);
+    }
+    assert_false(pv_hist_iter_next(h, &it));
+    /* rank i+1 is the i-th value's bucket, whose midpoint is within one width */
+    for (size_t i = 0; i < n; i++) {
+        double q = (double)(i + 1) * 100.0 / (double)n;
+        uint64_t got = pv_hist_percentile(h, q);
+        assert_true(got >= v[i] && got - v[i] < bucket_width(v[i]));
+    }
+    check_against_sorted(h, v, n);
+    pv_hist_destroy(h);
+}
+
+static void test_merge_sparse(void **state)
+{
+    (void)state;
+    /*
+     * dst and src touch different buckets of the same bands, each has
+     * buckets the other lacks, and src holds zeroed buckets left by a reset:
+     * the merge must equal recording everything into one histogram.
+     */
+    pv_hist *dst = new_hist(), *src = new_hist(), *all = new_hist(), *empty = new_hist();
+    for (unsigned s = 0; s < 1024; s += 100) {
+        assert_int_equal(pv_hist_record(src, bucket_value(20, s)), 0); /* discarded below */
+        assert_int_equal(pv_hist_record(src, bucket_value(5, s)), 0);
+    }
+    pv_hist_reset(src);
+    uint64_t a[] = {bucket_value(11, 0), bucket_value(11, 500), bucket_value(12, 1023), 7};
+    uint64_t b[] = {bucket_value(11, 1), bucket_value(11, 900), bucket_value(20, 300), 9000};
+    record_all(dst, a, PV_ARRAY_LEN(a));
+    record_all(src, b, PV_ARRAY_LEN(b));
+    record_all(all, a, PV_ARRAY_LEN(a));
+    record_all(all, b, PV_ARRAY_LEN(b));
+    assert_int_equal(pv_hist_merge(dst, src), 0);
+    assert_same_hist(dst, all);
+    assert_int_equal(iter_total(dst), PV_ARRAY_LEN(a) + PV_ARRAY_LEN(b));
+
+    /* into an empty histogram: exactly src, none of its zeroed buckets */
+    assert_int_equal(pv_hist_merge(empty, src), 0);
+    assert_same_hist(empty, src);
+    assert_int_equal(iter_total(empty), PV_ARRAY_LEN(b));
+
+    /* a reset histogram merged anywhere changes nothing */
+    pv_hist_reset(src);
+    assert_int_equal(pv_hist_merge(dst, src), 0);
+    assert_same_hist(dst, all);
+    pv_hist_destroy(dst);
+    pv_hist_destroy(src);
+    pv_hist_destroy(all);
+    pv_hist_destroy(empty);
+}
+
+#ifdef HAVE_MALLINFO2
+static size_t heap_in_use(void)
+{
+    return mallinfo2().uordblks;
+}
+#endif
+
+static void test_memory_follows_values(void **state)
+{
+    (void)state;
+#ifndef HAVE_MALLINFO2
+    skip();
+#else
+    /*
+     * pgvolley keeps a histogram per parameter set and thread, most holding
+     * a handful of values: those must cost about 1 KiB, not 8 KiB per band.
+     * Sanitizers and valgrind replace malloc, so glibc's figures stay at 0
+     * there: skip then.
+     */
+    enum { H = 1000 };
+    size_t probe_base = heap_in_use();
+    void *probe = malloc(4096);
+    assert_non_null(probe);
+    bool visible = heap_in_use() != probe_base;
+    free(probe);
+    if (!visible)
+        skip();
+
+    pv_hist **hs = calloc(H, sizeof(*hs));
+    assert_non_null(hs);
+    size_t base = heap_in_use();
+    for (size_t i = 0; i < H; i++)
+        assert_int_equal(pv_hist_create(&hs[i]), 0);
+    size_t created = heap_in_use();
+    assert_true((created - base) / H < 512); /* creating allocates only the struct */
+
+    uint64_t rng = 3, v0 = 0;
+    for (size_t i = 0; i < H; i++) {
+        uint64_t v = 200 * US + rng_next(&rng) % (100 * US);
+        assert_int_equal(pv_hist_record(hs[i], v), 0);
+        assert_int_equal(pv_hist_record(hs[i], v + 100), 0); /* a bucket or two away */
+        if (i == 0)
+            v0 = v;
+    }
+    size_t recorded = heap_in_use();
+    assert_true((recorded - created) / H < 1024);
+
+    /* merging them all allocates only the blocks their values occupy */
+    pv_hist *total = new_hist();
+    size_t before_merge = heap_in_use();
+    for (size_t i = 0; i < H; i++)
+        assert_int_equal(pv_hist_merge(total, hs[i]), 0);
+    assert_true(heap_in_use() - before_merge < 16 * 1024); /* 2 bands, ~21 blocks: ~6 KiB */
+    assert_int_equal(pv_hist_count(total), 2 * H);
+    assert_int_equal(iter_total(total), 2 * H);
+
+    /* reset keeps the blocks; recording into them again allocates nothing */
+    pv_hist_reset(hs[0]);
+    size_t after_reset = heap_in_use();
+    assert_int_equal(pv_hist_record(hs[0], v0), 0);
+    assert_int_equal(heap_in_use(), after_reset);
+
+    for (size_t i = 0; i < H; i++)
+        pv_hist_destroy(hs[i]);
+    pv_hist_destroy(total);
+    free(hs);
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_empty),          cmocka_unit_test(test_uniform),
-        cmocka_unit_test(test_constant),       cmocka_unit_test(test_bimodal),
-        cmocka_unit_test(test_exponential),    cmocka_unit_test(test_small_values_exact),
-        cmocka_unit_test(test_above_one_hour), cmocka_unit_test(test_iterator_buckets_match_values),
-        cmocka_unit_test(test_merge_halves),   cmocka_unit_test(test_stddev_large_offset),
-        cmocka_unit_test(test_reset),          cmocka_unit_test(test_percentile_rank_edges),
+        cmocka_unit_test(test_empty),
+        cmocka_unit_test(test_uniform),
+        cmocka_unit_test(test_constant),
+        cmocka_unit_test(test_bimodal),
+        cmocka_unit_test(test_exponential),
+        cmocka_unit_test(test_small_values_exact),
+        cmocka_unit_test(test_above_one_hour),
+        cmocka_unit_test(test_iterator_buckets_match_values),
+        cmocka_unit_test(test_merge_halves),
+        cmocka_unit_test(test_stddev_large_offset),
+        cmocka_unit_test(test_reset),
+        cmocka_unit_test(test_percentile_rank_edges),
+        cmocka_unit_test(test_sparse_buckets),
+        cmocka_unit_test(test_merge_sparse),
+        cmocka_unit_test(test_memory_follows_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
