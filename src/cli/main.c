@@ -13,6 +13,9 @@ static const char usage[] =
     "Commands:\n"
     "  run        run annotated SQL workload files concurrently and report latency,\n"
     "             throughput and errors by SQLSTATE\n"
+    "  multi      run many read-only queries at once (JSON in; Markdown or JSON out)\n"
+    "  mcp        serve datasets to LLM clients over MCP (stdio or Streamable HTTP),\n"
+    "             read-only\n"
     "  demo       start a throwaway PostgreSQL, load sample data, run the examples\n"
     "  ephemeral  start a throwaway PostgreSQL for a command (or until stdin closes)\n"
     "\n"
@@ -45,6 +48,10 @@ int main(int argc, char **argv)
         return cmd_demo(argc - 1, argv + 1);
     if (strcmp(cmd, "ephemeral") == 0)
         return cmd_ephemeral(argc - 1, argv + 1);
+    if (strcmp(cmd, "multi") == 0)
+        return cmd_multi(argc - 1, argv + 1);
+    if (strcmp(cmd, "mcp") == 0)
+        return cmd_mcp(argc - 1, argv + 1);
     fprintf(stderr, "pgvolley: unknown command '%s'\nTry 'pgvolley --help'.\n", cmd);
     return CLI_EXIT_USAGE;
 }
