@@ -86,7 +86,10 @@ typedef struct pv_batch pv_batch;
 /**
  * Starts a batch. results must have room for n and stays owned by the
  * caller (filled by the engine; read it after on_done or pv_batch_wait).
+ * The queries' strings must stay valid until the batch is done.
  * @param max_concurrency queries in flight at most (>= 1).
+ * @param out receives the handle for pv_batch_cancel/pv_batch_wait; or NULL
+ *        for a detached batch, freed by the engine right after on_done.
  * @return 0 (callbacks will be called), VOLLEY_EINVAL (bad dataset index,
  *         n == 0) or VOLLEY_ENOMEM (callbacks never called).
  */
@@ -98,7 +101,8 @@ int pv_batch_submit(pv_batch_engine *e, const struct pv_bquery *q, size_t n, int
     are cancelled on the server. Thread-safe; any time before pv_batch_wait. */
 void pv_batch_cancel(pv_batch *b);
 
-/** Waits until the batch is done and frees the handle (not the results). */
+/** Waits until the batch is done and frees the handle (not the results).
+    Never call it from a callback (they run on the engine thread). */
 void pv_batch_wait(pv_batch *b);
 
 /** submit + wait. @return as pv_batch_submit. */
