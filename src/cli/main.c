@@ -48,6 +48,12 @@ int main(int argc, char **argv)
         return cmd_demo(argc - 1, argv + 1);
     if (strcmp(cmd, "ephemeral") == 0)
         return cmd_ephemeral(argc - 1, argv + 1);
+    if (strcmp(cmd, "multi") == 0)
+        return cmd_multi(argc - 1, argv + 1);
+#ifdef PV_WITH_MCP
+    if (strcmp(cmd, "mcp") == 0)
+        return cmd_mcp(argc - 1, argv + 1);
+#endif
     fprintf(stderr, "pgvolley: unknown command '%s'\nTry 'pgvolley --help'.\n", cmd);
     return CLI_EXIT_USAGE;
 }

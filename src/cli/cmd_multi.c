@@ -1,0 +1,220 @@
+/* cmd_multi.c - `pgvolley multi`: many read-only queries in one call. */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "common/pv_buf.h"
+#include "multi/pv_batch.h"
+#include "multi/pv_datasets.h"
+#include "multi/pv_multi.h"
+
+static const char multi_help[] =
+    "Usage: pgvolley multi [--datasets FILE | -d DSN] [OPTIONS] INPUT.json|-\n"
+    "\n"
+    "Runs many read-only queries at once and prints one combined result.\n"
+    "INPUT is {\"queries\": [{\"dataset\": \"NAME\", \"query\": \"SELECT ...\", \"label\": "
+    "\"...\"}]};\n"
+    "\"dataset_id\" (the dataset's position in the file, from 1) is accepted instead\n"
+    "of \"dataset\", and a query without either goes to the only dataset when there is\n"
+    "one. Every query is checked by the read-only guard (one statement, SELECT/SHOW/\n"
+    "EXPLAIN only, no data-modifying CTE, no denied function), then runs alone in a\n"
+    "READ ONLY transaction that is always rolled back, with the dataset's statement\n"
+    "timeout and row cap.\n"
+    "\n"
+    "  -D, --datasets FILE      datasets file (INI: [name] with dsn, description,\n"
+    "                           max_rows, statement_timeout_ms, ...; see README)\n"
+    "  -d, --dsn DSN            one dataset called 'default' instead\n"
+    "  -f, --format F           markdown (default) or json\n"
+    "      --max-queries N      refuse inputs with more than N queries (default 30)\n"
+    "      --max-concurrency N  queries in flight at most (default 10)\n"
+    "      --allow-functions L  allow-list mode: only these functions may be called\n"
+    "                           (comma-separated, e.g. count,sum,avg,lower)\n"
+    "      --allow-superuser    serve datasets through a superuser role anyway (the\n"
+    "                           guard holds, but a superuser could undo it)\n"
+    "  -h, --help               show this help\n"
+    "\n"
+    "Exit codes: 0 all queries succeeded, 1 some failed (their errors are in the\n"
+    "output), 2 bad usage or input (nothing ran), 4 internal error.\n";
+
+enum { OPT_MAXQ = 256, OPT_MAXC, OPT_ALLOW_SU, OPT_ALLOW_FN };
+
+static const struct option multi_options[] = {
+    {"allow-functions", required_argument, NULL, OPT_ALLOW_FN},
+    {"allow-superuser", no_argument, NULL, OPT_ALLOW_SU},
+    {"datasets", required_argument, NULL, 'D'},
+    {"dsn", required_argument, NULL, 'd'},
+    {"format", required_argument, NULL, 'f'},
+    {"help", no_argument, NULL, 'h'},
+    {"max-concurrency", required_argument, NULL, OPT_MAXC},
+    {"max-queries", required_argument, NULL, OPT_MAXQ},
+    {NULL, 0, NULL, 0},
+};
+
+/* Splits a comma-separated list into a NULL-terminated lower-case array. */
+static char **split_list(const char *s)
+{
+    size_t n = 1;
+    for (const char *p = s; *p; p++)
+        n += *p == ',';
+    char **v = calloc(n + 1, sizeof(char *));
+    char *copy = strdup(s);
+    if (!v || !copy) {
+        free(v);
+        free(copy);
+        return NULL;
+    }
+    size_t k = 0;
+    for (char *p = copy; p;) {
+        char *comma = strchr(p, ',');
+        if (comma)
+            *comma = '\0';
+        for (char *c = p; *c; c++)
+            if (*c >= 'A' && *c <= 'Z')
+                *c = (char)(*c - 'A' + 'a');
+        if (*p)
+            v[k++] = p;
+        p = comma ? comma + 1 : NULL;
+    }
+    if (k == 0) {
+        free(copy);
+        free(v);
+        return NULL;
+    }
+    return v; /* v[0] owns the copy */
+}
+
+int cmd_multi(int argc, char **argv)
+{
+    const char *dsfile = NULL, *dsn = NULL, *fnlist = NULL;
+    bool json_out = false, allow_su = false;
+    long maxq = PV_MULTI_MAX_QUERIES, maxc = PV_MULTI_MAX_CONCURRENCY;
+    int ch;
+    optind = 1;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":D:d:f:h", multi_options, NULL)) != -1) {
+        switch (ch) {
+        case 'D': dsfile = optarg; break;
+        case 'd': dsn = optarg; break;
+        case 'f':
+            if (strcmp(optarg, "json") == 0)
+                json_out = true;
+            else if (strcmp(optarg, "markdown") == 0 || strcmp(optarg, "md") == 0)
+                json_out = false;
+            else
+                return cli_usage_error("multi", "--format is markdown or json, not '%s'", optarg);
+            break;
+        case 'h': fputs(multi_help, stdout); return CLI_EXIT_OK;
+        case OPT_MAXQ:
+            if (cli_parse_int(optarg, 1, 1000, &maxq) != 0)
+                return cli_usage_error("multi", "--max-queries takes 1..1000, not '%s'", optarg);
+            break;
+        case OPT_MAXC:
+            if (cli_parse_int(optarg, 1, 100, &maxc) != 0)
+                return cli_usage_error("multi", "--max-concurrency takes 1..100, not '%s'", optarg);
+            break;
+        case OPT_ALLOW_SU: allow_su = true; break;
+        case OPT_ALLOW_FN: fnlist = optarg; break;
+        case ':': return cli_usage_error("multi", "option '%s' needs a value", argv[optind - 1]);
+        default: return cli_usage_error("multi", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind != argc - 1)
+        return cli_usage_error("multi", "give exactly one INPUT file (or - for stdin)");
+    if (!!dsfile == !!dsn)
+        return cli_usage_error("multi", "give either --datasets FILE or -d DSN");
+    const char *input = argv[optind];
+
+    pv_err err = {{0}};
+    pv_datasets *ds = NULL;
+    int rc = dsfile ? pv_datasets_load(dsfile, &ds, &err) : pv_datasets_from_dsn(dsn, &ds, &err);
+    if (rc != 0) {
+        cli_error("%s", rc == VOLLEY_ENOMEM ? volley_strerror(rc) : err.msg);
+        return rc == VOLLEY_ENOMEM ? CLI_EXIT_INTERNAL : CLI_EXIT_USAGE;
+    }
+
+    json_error_t jerr;
+    json_t *root = strcmp(input, "-") == 0 ? json_loadf(stdin, JSON_REJECT_DUPLICATES, &jerr)
+                                           : json_load_file(input, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        if (jerr.line < 1)
+            cli_error("%s: %s", input, jerr.text);
+        else
+            cli_error("%s:%d:%d: %s", input, jerr.line, jerr.column, jerr.text);
+        pv_datasets_destroy(ds);
+        return CLI_EXIT_USAGE;
+    }
+    struct pv_multi_request req;
+    rc = pv_multi_request_parse(root, ds, (size_t)maxq, &req, &err);
+    json_decref(root);
+    if (rc != 0) {
+        cli_error("%s: %s", input, rc == VOLLEY_ENOMEM ? volley_strerror(rc) : err.msg);
+        pv_datasets_destroy(ds);
+        return rc == VOLLEY_ENOMEM ? CLI_EXIT_INTERNAL : CLI_EXIT_USAGE;
+    }
+
+    struct pv_batch_opts bo = {0};
+    bo.allow_superuser = allow_su;
+    char **allow = NULL;
+    if (fnlist) {
+        allow = split_list(fnlist);
+        if (!allow) {
+            pv_multi_request_fini(&req);
+            pv_datasets_destroy(ds);
+            return cli_usage_error("multi", "--allow-functions needs at least one name");
+        }
+        bo.guard.mode = PV_GUARD_ALLOWLIST;
+        bo.guard.allow = (const char *const *)allow;
+    }
+    int code = CLI_EXIT_OK;
+    pv_batch_engine *eng = NULL;
+    struct pv_bresult *res = calloc(req.n, sizeof(*res));
+    rc = res ? pv_batch_engine_create(ds, &bo, &eng, &err) : VOLLEY_ENOMEM;
+    if (rc == 0) {
+        uint64_t t0 = pv_now_ns();
+        rc = pv_batch_run(eng, req.queries, req.n, (int)maxc, res, &err);
+        double wall_ms = (double)(pv_now_ns() - t0) / 1e6;
+        if (rc == 0) {
+            pv_buf out = PV_BUF_INIT;
+            if (json_out) {
+                json_t *j = pv_multi_json(&req, res, ds, wall_ms);
+                char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(10)) : NULL;
+                if (text) {
+                    pv_buf_puts(&out, text);
+                    pv_buf_putc(&out, '\n');
+                } else {
+                    rc = VOLLEY_ENOMEM;
+                }
+                free(text);
+                json_decref(j);
+            } else if (pv_multi_markdown(&req, res, ds, wall_ms, &out) != 0) {
+                rc = VOLLEY_ENOMEM;
+            }
+            if (rc == 0 && pv_buf_ok(&out) == 0) {
+                fwrite(out.data, 1, out.len, stdout);
+                fflush(stdout);
+            }
+            pv_buf_fini(&out);
+            for (size_t i = 0; i < req.n; i++)
+                if (!res[i].ok)
+                    code = CLI_EXIT_FAILED;
+        }
+    }
+    if (rc != 0) {
+        cli_error("%s", rc == VOLLEY_ENOMEM ? volley_strerror(rc) : err.msg);
+        code = cli_exit_for(rc);
+    }
+    pv_batch_engine_destroy(eng);
+    for (size_t i = 0; res && i < req.n; i++)
+        pv_bresult_fini(&res[i]);
+    free(res);
+    if (allow) {
+        free(allow[0]);
+        free(allow);
+    }
+    pv_multi_request_fini(&req);
+    pv_datasets_destroy(ds);
+    return code;
+}
