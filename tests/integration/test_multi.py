@@ -201,6 +201,19 @@ class MultiTest(ServerTest):
         for r in rep["results"]:
             self.assertTrue(r["ok"], f"{r['label']}: {r['error']}")
 
+    def test_batch_api_example(self):
+        exe = os.environ.get("PV_BATCH_EXAMPLE")
+        if not exe:
+            self.skipTest("PV_BATCH_EXAMPLE not set (run through ctest)")
+        cp = subprocess.run([exe, self.shop_admin], capture_output=True, text=True, timeout=60)
+        self.assertEqual(cp.returncode, 1, cp.stderr)  # one query is wrong on purpose
+        lines = cp.stdout.splitlines()
+        self.assertEqual(len(lines), 4)
+        self.assertRegex(lines[0], r"^tables +ok, 1 row\(s\)")
+        self.assertIn("week_ago", lines[1])
+        self.assertIn("failed (42P01)", lines[2])
+        self.assertIn("failed (25006)", lines[3])
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
