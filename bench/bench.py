@@ -90,6 +90,8 @@ def main():
         cpu_us = statistics.median(r[2] / r[1] * 1e6 for r in rows)
         return qps, cpu_us
 
+    multi_rows = bench_multi()
+
     pb_qps, pb_cpu = summary(pb)
     pv_qps, pv_cpu = summary(pv)
     print()
@@ -99,6 +101,30 @@ def main():
     print(f"{'pgbench -S -M prepared':<28}{pb_qps:>12.0f}{pb_cpu:>22.2f}")
     print(f"{'pgvolley run (prepared)':<28}{pv_qps:>12.0f}{pv_cpu:>22.2f}")
     print(f"{'ratio pgvolley/pgbench':<28}{pv_qps / pb_qps:>12.2f}{pv_cpu / pb_cpu:>22.2f}")
+    walls, seqs = multi_rows
+    print()
+    print("pgvolley multi: 30 x SELECT pg_sleep(0.1) at concurrency 10 (ideal: 3 rounds = 300 ms),"
+          " 5 calls")
+    print(f"  wall ms: median {statistics.median(walls):.1f}, max {max(walls):.1f}; "
+          f"over ideal: median {statistics.median(walls) - 300:.1f} ms, "
+          f"max {max(walls) - 300:.1f} ms (target <= 20)")
+    print(f"  sequential (sum of query times): median {statistics.median(seqs):.0f} ms")
+
+
+def bench_multi():
+    """30 queries of ~100 ms at concurrency 10 through `pgvolley multi`: the
+    ideal schedule is 3 rounds = 300 ms; report how far above it we land."""
+    q = {"queries": [{"query": "SELECT pg_sleep(0.1)", "label": f"q{i}"} for i in range(30)]}
+    walls, seqs = [], []
+    for _ in range(5):
+        out = subprocess.run([PGVOLLEY, "multi", "--allow-superuser", "-d",
+                              os.environ["PGVOLLEY_DSN"], "-f", "json", "-"],
+                             input=json.dumps(q), check=True, capture_output=True, text=True)
+        rep = json.loads(out.stdout)
+        assert rep["succeeded"] == 30, rep
+        walls.append(rep["wall_ms"])
+        seqs.append(sum(r["ms"] for r in rep["results"]))
+    return walls, seqs
 
 
 if __name__ == "__main__":
