@@ -223,6 +223,13 @@ class RunTest(ServerTest):
         self.assertEqual(rep["queries"][1]["failed"], 2)
         self.assertEqual(rep["queries"][1]["retries"], 0)
 
+    def test_large_results_streamed(self):
+        f = self.write("big.sql", "-- EXEC_COUNT: 3\n"
+                       "SELECT g, repeat('x', 50) FROM generate_series(1, 300000) g;\n")
+        rep = self.run_json("-c", "1", f)
+        self.assertEqual(rep["summary"]["rows"], 900000)
+        self.assertEqual(rep["summary"]["succeeded"], 3)
+
     def test_pool_timeout(self):
         f = self.write("slow.sql", "-- PARAMETERS: [[1]]\n-- EXEC_COUNT: 3\n"
                        "SELECT pg_sleep(%s);\n")
