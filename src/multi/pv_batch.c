@@ -106,6 +106,7 @@ struct pv_batch_engine {
     struct pv_batch *active; /* engine thread only */
     bool stop;               /* guarded by mu */
     bool closing;
+    uint64_t completions; /* batches completed so far (see schedule) */
     struct pool *pools;
     size_t npools;
 };
@@ -764,6 +765,7 @@ static void batch_complete(struct pv_batch *b)
             break;
         }
     }
+    e->completions++;
     if (b->cb.on_done)
         b->cb.on_done(b->cb.arg);
     if (b->detached) {
@@ -903,13 +905,20 @@ static void batch_cancel_now(struct pv_batch *b)
 
 static void maybe_shutdown(struct pv_batch_engine *e);
 
+/*
+ * Starts what may start. A batch can complete (and be freed by its waiter)
+ * inside job_start or batch_cancel_now - even another batch than the one at
+ * hand, through a failed connect - so after any completion the walk starts
+ * again from the head and never touches a batch pointer it held before.
+ */
 static void schedule(struct pv_batch_engine *e)
 {
-    for (struct pv_batch *b = e->active, *next; b; b = next) {
-        next = b->next;
+again:
+    for (struct pv_batch *b = e->active; b; b = b->next) {
+        uint64_t seen = e->completions;
         if (atomic_load(&b->cancel) && !b->cancel_done) {
             batch_cancel_now(b);
-            continue;
+            goto again;
         }
         for (size_t i = 0; i < b->n && b->running < b->max_conc; i++) {
             if (b->started[i])
@@ -917,10 +926,9 @@ static void schedule(struct pv_batch_engine *e)
             struct pool *p = &e->pools[b->q[i].dataset];
             if (p->running + p->nwaiting >= p->d->max_concurrency)
                 continue;
-            bool last = b->done + 1 == b->n;
             job_start(b, i);
-            if (last && b->done == b->n)
-                break; /* completed (and possibly freed) */
+            if (e->completions != seen)
+                goto again;
         }
     }
     maybe_shutdown(e);
