@@ -7,6 +7,7 @@
  * never NaN or Infinity, which JSON cannot carry.
  */
 #include "report/pv_report.h"
+#include "common/pv_utf8.h"
 
 #include <assert.h>
 #include <jansson.h>
@@ -49,34 +50,6 @@ static json_t *jcount(uint64_t n)
     return json_integer(n > (uint64_t)INT64_MAX ? INT64_MAX : (json_int_t)n);
 }
 
-/* Length of the valid UTF-8 sequence at p (n bytes left), or 0 if invalid. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-    unsigned c = p[0], cp, min;
-    size_t len;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2, cp = c & 0x1F, min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-        len = 3, cp = c & 0x0F, min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4, cp = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
 /*
  * A JSON string of the first n bytes of s. JSON strings are UTF-8, but file
  * names and server messages (client_encoding) need not be: invalid bytes
@@ -87,7 +60,7 @@ static json_t *jstrn(const char *s, size_t n)
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < n) {
-        size_t k = utf8_seq(p + i, n - i);
+        size_t k = pv_utf8_seq(p + i, n - i);
         if (k == 0 || p[i] == 0)
             break;
         i += k;
@@ -97,7 +70,7 @@ static json_t *jstrn(const char *s, size_t n)
 
     pv_buf clean = PV_BUF_INIT;
     for (i = 0; i < n;) {
-        size_t k = p[i] ? utf8_seq(p + i, n - i) : 0;
+        size_t k = p[i] ? pv_utf8_seq(p + i, n - i) : 0;
         if (k == 0) {
             pv_buf_puts(&clean, "\xEF\xBF\xBD");
             i++;

@@ -9,6 +9,7 @@
  * cursor or break a row. Widths are counted in code points.
  */
 #include "report/pv_report.h"
+#include "common/pv_utf8.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -84,41 +85,13 @@ static bool is_sweep(const struct pv_report *r)
 
 /* ---- text ------------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at p (n bytes left), or 0 if invalid. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-    unsigned c = p[0], cp, min;
-    size_t len;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2, cp = c & 0x1F, min = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-        len = 3, cp = c & 0x0F, min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4, cp = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
 /* Columns s takes (code points; an invalid byte counts as one). */
 static size_t text_width(const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t n = strlen(s), w = 0;
     for (size_t i = 0; i < n; w++) {
-        size_t k = utf8_seq(p + i, n - i);
+        size_t k = pv_utf8_seq(p + i, n - i);
         i += k ? k : 1;
     }
     return w;
@@ -129,7 +102,7 @@ static size_t text_width(const char *s)
 static void put_cp(pv_buf *o, const char *s, size_t n, size_t *i, bool markdown)
 {
     const unsigned char *p = (const unsigned char *)s + *i;
-    size_t k = utf8_seq(p, n - *i);
+    size_t k = pv_utf8_seq(p, n - *i);
     if (k == 0) {
         pv_buf_putc(o, '?');
         *i += 1;

@@ -18,6 +18,7 @@
  * span.
  */
 #include "workload/pv_workload.h"
+#include "common/pv_utf8.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -168,38 +169,6 @@ static int relay_scan_error(const struct file *f, int rc, const pv_err *e, size_
 
 /* ---- content checks ------------------------------------------------------- */
 
-/* Length of the well-formed UTF-8 sequence at s (n > 0 bytes left), or 0. */
-static size_t utf8_seq_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t k;
-    if (c < 0x80)
-        return 1;
-    if (c < 0xC2)
-        return 0; /* continuation byte or overlong 2-byte form */
-    else if (c < 0xE0)
-        k = 2;
-    else if (c < 0xF0)
-        k = 3;
-    else if (c < 0xF5)
-        k = 4;
-    else
-        return 0;
-    if (n < k)
-        return 0;
-    for (size_t i = 1; i < k; i++) {
-        if (!is_cont_byte(s[i]))
-            return 0;
-    }
-    if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xF0 && s[1] < 0x90))
-        return 0; /* overlong */
-    if (c == 0xED && s[1] >= 0xA0)
-        return 0; /* UTF-16 surrogate */
-    if (c == 0xF4 && s[1] >= 0x90)
-        return 0; /* beyond U+10FFFF */
-    return k;
-}
-
 static int check_content(const struct file *f)
 {
     const unsigned char *s = (const unsigned char *)f->text;
@@ -216,7 +185,7 @@ static int check_content(const struct file *f)
             return fail(f, VOLLEY_EINPUT, line, 0, "line is longer than %zu bytes", max_line);
         if (s[i] == 0)
             return fail_at(f, i, "binary content (NUL byte)");
-        size_t k = utf8_seq_len(s + i, f->len - i);
+        size_t k = pv_utf8_seq(s + i, f->len - i);
         if (k == 0)
             return fail_at(f, i, "binary content (invalid UTF-8)");
         i += k;
