@@ -16,6 +16,8 @@
 #include <string.h>
 #include <uv.h>
 
+#include "engine/pv_pgwatch.h"
+
 /* ---- types ------------------------------------------------------------ */
 
 /* Results of at most this many rows may be read whole (see exec_send). */
@@ -51,9 +53,7 @@ struct conn {
     struct worker *w;
     PGconn *pg;
     PGcancel *cancel;
-    uv_poll_t *poll; /* allocated per socket; freed in its close callback */
-    int fd;
-    int events;
+    struct pv_pgwatch watch;
     uv_timer_t timer;
     uv_work_t cancel_work;
     enum conn_state state;
@@ -162,28 +162,13 @@ static uint64_t ms_of(double s)
     return s <= 0 ? 0 : (uint64_t)(s * 1000.0 + 0.5);
 }
 
-/* One line of a (possibly multi-line) libpq message. */
-static void copy_line(char *dst, size_t cap, const char *msg)
-{
-    if (!msg || !*msg)
-        msg = "unknown error";
-    size_t n = strcspn(msg, "\n");
-    snprintf(dst, cap, "%.*s", (int)n, msg);
-}
-
 static void exec_fail(struct exec *e, const char *sqlstate, const char *msg)
 {
     if (e->failed)
         return; /* keep the first error of the execution */
     e->failed = true;
     snprintf(e->sqlstate, sizeof(e->sqlstate), "%s", sqlstate);
-    copy_line(e->message, sizeof(e->message), msg);
-}
-
-static void noop_notice(void *arg, const char *msg)
-{
-    (void)arg;
-    (void)msg;
+    pv_first_line(e->message, sizeof(e->message), msg);
 }
 
 /* ---- forward declarations -------------------------------------------- */
@@ -311,39 +296,9 @@ static void on_timer_closed(uv_handle_t *h)
     conn_unref(h->data);
 }
 
-static void on_poll_closed(uv_handle_t *h)
-{
-    free(h);
-}
-
 static int conn_watch(struct conn *c, int events)
 {
-    int fd = PQsocket(c->pg);
-    if (fd < 0)
-        return -1;
-    if (c->poll && fd != c->fd) {
-        uv_close((uv_handle_t *)c->poll, on_poll_closed);
-        c->poll = NULL;
-    }
-    if (!c->poll) {
-        c->poll = malloc(sizeof(*c->poll));
-        if (!c->poll)
-            return -1;
-        if (uv_poll_init(&c->w->loop, c->poll, fd) != 0) {
-            free(c->poll);
-            c->poll = NULL;
-            return -1;
-        }
-        c->poll->data = c;
-        c->fd = fd;
-        c->events = 0;
-    }
-    if (events != c->events) {
-        if (uv_poll_start(c->poll, events, on_poll) != 0)
-            return -1;
-        c->events = events;
-    }
-    return 0;
+    return pv_pgwatch_set(&c->watch, &c->w->loop, c->pg, events, on_poll, c);
 }
 
 /* Closes c now; whatever execution it carried must have been dealt with. */
@@ -371,10 +326,7 @@ static void conn_close(struct conn *c)
     struct conn *last = w->conns[--w->nconns];
     w->conns[c->index] = last;
     last->index = c->index;
-    if (c->poll) {
-        uv_close((uv_handle_t *)c->poll, on_poll_closed);
-        c->poll = NULL;
-    }
+    pv_pgwatch_close(&c->watch);
     if (c->state != CS_CONNECTING)
         w->pool.closed++;
     PQfinish(c->pg);
@@ -398,7 +350,7 @@ static void conn_open(struct worker *w)
     }
     c->w = w;
     c->prepared = prepared;
-    c->fd = -1;
+    c->watch.fd = -1;
     c->state = CS_CONNECTING;
     uv_timer_init(&w->loop, &c->timer);
     c->timer.data = c;
@@ -413,7 +365,7 @@ static void conn_open(struct worker *w)
         conn_close(c);
         return;
     }
-    PQsetNoticeProcessor(c->pg, noop_notice, NULL);
+    PQsetNoticeProcessor(c->pg, pv_notice_ignore, NULL);
     uint64_t ms = ms_of(r->cfg.pool.connect_timeout_s);
     if (ms)
         uv_timer_start(&c->timer, on_connect_timeout, ms, 0);
@@ -432,7 +384,7 @@ static void conn_connect_failed(struct conn *c, const char *why)
 {
     struct worker *w = c->w;
     char msg[256];
-    copy_line(msg, sizeof(msg), why);
+    pv_first_line(msg, sizeof(msg), why);
     w->pool.connect_failed++;
     conn_close(c);
     if (w->connect_phase)

@@ -1,5 +1,6 @@
 /* pv_target.c - connection parameters and the blocking probe. */
 #include "engine/pv_target.h"
+#include "engine/pv_pgwatch.h"
 
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -70,13 +71,6 @@ static void copy_str(char *dst, size_t cap, const char *src)
     snprintf(dst, cap, "%s", src ? src : "");
 }
 
-/* One line of libpq's (possibly multi-line) message, without the newline. */
-static void first_line(char *dst, size_t cap, const char *msg)
-{
-    size_t n = strcspn(msg ? msg : "", "\n");
-    snprintf(dst, cap, "%.*s", (int)n, msg ? msg : "");
-}
-
 int pv_target_create(const char *conninfo, double connect_timeout_s, const char *application_name,
                      pv_target **out, pv_err *err)
 {
@@ -89,7 +83,7 @@ int pv_target_create(const char *conninfo, double connect_timeout_s, const char 
     PQconninfoOption *opts = PQconninfoParse(conninfo ? conninfo : "", &perr);
     if (!opts) {
         char line[512];
-        first_line(line, sizeof(line), perr ? perr : "out of memory");
+        pv_first_line(line, sizeof(line), perr ? perr : "out of memory");
         rc = perr ? pv_err_set(err, VOLLEY_EINVAL, "invalid connection string: %s", line)
                   : VOLLEY_ENOMEM;
         PQfreemem(perr);
@@ -119,7 +113,7 @@ int pv_target_create(const char *conninfo, double connect_timeout_s, const char 
     }
     if (PQstatus(c) != CONNECTION_OK) {
         char line[512];
-        first_line(line, sizeof(line), PQerrorMessage(c));
+        pv_first_line(line, sizeof(line), PQerrorMessage(c));
         rc = pv_err_set(err, VOLLEY_ECONNECT, "%s", line);
         PQfinish(c);
         goto fail;

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <uv.h>
 
+#include "engine/pv_pgwatch.h"
+
 /* ---- types ------------------------------------------------------------ */
 
 /*
@@ -37,8 +39,7 @@ struct bconn {
     struct pool *pool;
     PGconn *pg;
     PGcancel *cancel;
-    uv_poll_t *poll;
-    int fd, events;
+    struct pv_pgwatch watch;
     uv_timer_t timer;
     uv_work_t cancel_work;
     enum bc_state state;
@@ -113,14 +114,6 @@ struct pv_batch_engine {
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static void copy_line(char *dst, size_t cap, const char *msg)
-{
-    if (!msg || !*msg)
-        msg = "unknown error";
-    size_t n = strcspn(msg, "\n");
-    snprintf(dst, cap, "%.*s", (int)n, msg);
-}
-
 static void res_fail(struct pv_bresult *r, const char *sqlstate, const char *msg)
 {
     if (!r->ok && r->message)
@@ -128,7 +121,7 @@ static void res_fail(struct pv_bresult *r, const char *sqlstate, const char *msg
     r->ok = false;
     snprintf(r->sqlstate, sizeof(r->sqlstate), "%s", sqlstate);
     char line[1024];
-    copy_line(line, sizeof(line), msg);
+    pv_first_line(line, sizeof(line), msg);
     free(r->message);
     r->message = strdup(line);
 }
@@ -201,39 +194,9 @@ static void on_timer_closed(uv_handle_t *h)
     conn_unref(h->data);
 }
 
-static void on_poll_closed(uv_handle_t *h)
-{
-    free(h);
-}
-
 static int conn_watch(struct bconn *c, int events)
 {
-    int fd = PQsocket(c->pg);
-    if (fd < 0)
-        return -1;
-    if (c->poll && fd != c->fd) {
-        uv_close((uv_handle_t *)c->poll, on_poll_closed);
-        c->poll = NULL;
-    }
-    if (!c->poll) {
-        c->poll = malloc(sizeof(*c->poll));
-        if (!c->poll)
-            return -1;
-        if (uv_poll_init(&c->pool->e->loop, c->poll, fd) != 0) {
-            free(c->poll);
-            c->poll = NULL;
-            return -1;
-        }
-        c->poll->data = c;
-        c->fd = fd;
-        c->events = 0;
-    }
-    if (events != c->events) {
-        if (uv_poll_start(c->poll, events, on_poll) != 0)
-            return -1;
-        c->events = events;
-    }
-    return 0;
+    return pv_pgwatch_set(&c->watch, &c->pool->e->loop, c->pg, events, on_poll, c);
 }
 
 static void idle_remove(struct pool *p, struct bconn *c)
@@ -266,10 +229,7 @@ static void conn_close(struct bconn *c)
         c->all_next->all_prev = c->all_prev;
     if (c->job)
         c->job->c = NULL;
-    if (c->poll) {
-        uv_close((uv_handle_t *)c->poll, on_poll_closed);
-        c->poll = NULL;
-    }
+    pv_pgwatch_close(&c->watch);
     PQfinish(c->pg);
     c->pg = NULL;
     uv_close((uv_handle_t *)&c->timer, on_timer_closed);
@@ -292,7 +252,7 @@ static void connect_failed(struct bconn *c, const char *sqlstate, const char *wh
 {
     struct pool *p = c->pool;
     char msg[512];
-    copy_line(msg, sizeof(msg), why);
+    pv_first_line(msg, sizeof(msg), why);
     conn_close(c);
     if (p->nwaiting > p->nconnecting) {
         struct job *j = wait_pop(p);
@@ -370,19 +330,13 @@ static void conn_connect_step(struct bconn *c)
     }
 }
 
-static void noop_notice(void *arg, const char *msg)
-{
-    (void)arg;
-    (void)msg;
-}
-
 static void pool_open(struct pool *p)
 {
     struct bconn *c = calloc(1, sizeof(*c));
     if (!c)
         return;
     c->pool = p;
-    c->fd = -1;
+    c->watch.fd = -1;
     c->state = BC_CONNECTING;
     c->refs = 1;
     uv_timer_init(&p->e->loop, &c->timer);
@@ -398,7 +352,7 @@ static void pool_open(struct pool *p)
         connect_failed(c, "08001", "out of memory");
         return;
     }
-    PQsetNoticeProcessor(c->pg, noop_notice, NULL);
+    PQsetNoticeProcessor(c->pg, pv_notice_ignore, NULL);
     uv_timer_start(&c->timer, on_connect_timeout, (uint64_t)p->d->connect_timeout_s * 1000, 0);
     if (PQstatus(c->pg) == CONNECTION_BAD || conn_watch(c, UV_WRITABLE) != 0)
         conn_connect_step(c);
