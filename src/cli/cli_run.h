@@ -21,6 +21,7 @@ struct cli_run_opts {
     double duration_s, warmup_s;
     long exec_count; /* default for files without EXEC_COUNT */
     int retries;
+    int pipeline;
     int pool_size, max_overflow;
     double pool_timeout_s, pool_recycle_s, command_timeout_s, connect_timeout_s;
     enum pv_protocol protocol;

@@ -38,6 +38,10 @@ static const char run_help[] =
     "      --exec-count N       EXEC_COUNT for files that do not set one (default 5)\n"
     "      --protocol P         prepared (default), extended or simple (as pgbench -M;\n"
     "                           simple cannot bind parameters)\n"
+    "      --pipeline N         send up to N queries on a connection before reading\n"
+    "                           their results (libpq pipeline mode, one sync per\n"
+    "                           pipeline; an error aborts the rest of its pipeline,\n"
+    "                           counted as PV003); latency stays per query\n"
     "\n"
     "Pool and timeouts:\n"
     "      --pool-size N        idle connections kept (default max(1, c/4))\n"
@@ -325,6 +329,7 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
         cfg.duration_s = o->duration_s;
         cfg.warmup_s = o->warmup_s;
         cfg.retries = o->retries;
+        cfg.pipeline = o->pipeline;
         cfg.on_done = on_run_done;
         cfg.on_done_arg = &x;
         pv_run_config_defaults(&cfg);
@@ -399,6 +404,7 @@ enum {
     OPT_CONNECT_TIMEOUT,
     OPT_PROGRESS,
     OPT_RETRIES,
+    OPT_PIPELINE,
 };
 
 static const struct option run_options[] = {
@@ -413,6 +419,7 @@ static const struct option run_options[] = {
     {"help", no_argument, NULL, 'h'},
     {"max-overflow", required_argument, NULL, OPT_MAX_OVERFLOW},
     {"output", required_argument, NULL, 'o'},
+    {"pipeline", required_argument, NULL, OPT_PIPELINE},
     {"pool-recycle", required_argument, NULL, OPT_POOL_RECYCLE},
     {"pool-size", required_argument, NULL, OPT_POOL_SIZE},
     {"pool-timeout", required_argument, NULL, OPT_POOL_TIMEOUT},
@@ -545,6 +552,11 @@ int cmd_run(int argc, char **argv)
                 return cli_usage_error("run", "--command-timeout takes seconds >= 0, not '%s'",
                                        optarg);
             o.command_timeout_s = d;
+            break;
+        case OPT_PIPELINE:
+            if (cli_parse_int(optarg, 1, 1000, &v) != 0)
+                return cli_usage_error("run", "--pipeline takes 1..1000, not '%s'", optarg);
+            o.pipeline = (int)v;
             break;
         case OPT_RETRIES:
             if (cli_parse_int(optarg, 0, 100, &v) != 0)

@@ -43,7 +43,8 @@ struct exec {
     bool interrupted;  /* cancelled by pv_run_stop: not counted */
     bool timed_out;    /* command timeout passed and a cancel was sent */
     bool failed;
-    int attempts; /* retries done so far */
+    bool prep_pending; /* pipeline: a prepare's result comes before this query's */
+    int attempts;      /* retries done so far */
     uint64_t t_claim, t_send, deadline, rows;
     char sqlstate[6];
     char message[256];
@@ -64,7 +65,11 @@ struct conn {
     struct conn *idle_prev, *idle_next;
     bool in_idle, dead;
     bool preparing; /* a PQsendPrepare is outstanding (even if cancelling) */
-    int refs;       /* timer handle + cancel work in flight */
+    /* pipeline mode (--pipeline N > 1): the executions sent in one pipeline,
+       in order; c->exec is unused then */
+    struct exec *pq_head, *pq_tail;
+    int npq;
+    int refs; /* timer handle + cancel work in flight */
     char cancel_err[256];
 };
 
@@ -181,6 +186,11 @@ static void exec_finish(struct worker *w, struct exec *e, uint64_t t_end);
 static void worker_fill(struct worker *w);
 static void worker_maybe_finish(struct worker *w);
 static void on_poll(uv_poll_t *h, int status, int events);
+static bool pipelined(const pv_run *r);
+static void pipe_abandon(struct conn *c, const char *sqlstate, const char *why);
+static void pipe_start(struct worker *w, struct conn *c, struct exec *e);
+static void pipe_push(struct conn *c, struct exec *e);
+static void pipe_send(struct worker *w, struct conn *c);
 
 /* ---- pending FIFO ----------------------------------------------------- */
 
@@ -415,6 +425,10 @@ static void conn_connected(struct conn *c)
     struct worker *w = c->w;
     uv_timer_stop(&c->timer);
     PQsetnonblocking(c->pg, 1);
+    if (pipelined(w->run) && !PQenterPipelineMode(c->pg)) {
+        conn_connect_failed(c, "cannot enter pipeline mode");
+        return;
+    }
     c->cancel = PQgetCancel(c->pg);
     c->born_ns = pv_now_ns();
     c->state = CS_IDLE;
@@ -452,6 +466,14 @@ static void conn_connect_step(struct conn *c)
 static void conn_lost(struct conn *c, const char *why)
 {
     struct worker *w = c->w;
+    if (pipelined(w->run) && (c->state == CS_BUSY || c->state == CS_CANCELLING)) {
+        w->pool.lost++;
+        pipe_abandon(c, "08006", why ? why : PQerrorMessage(c->pg));
+        if (w->npending > w->nconnecting && w->nconns < w->pool_max && !w->stopping)
+            conn_open(w);
+        worker_fill(w);
+        return;
+    }
     struct exec *e = conn_detach(c);
     if (e) {
         w->pool.lost++;
@@ -476,6 +498,10 @@ static void conn_release(struct conn *c)
         if (c->born_ns + (uint64_t)(r->cfg.pool.recycle_s * 1e9) < pv_now_ns()) {
             conn_close(c);
             conn_open(w);
+            return;
+        }
+        if (pipelined(r)) {
+            pipe_start(w, c, NULL);
             return;
         }
         struct exec *e = pend_pop(w);
@@ -525,6 +551,17 @@ static void conn_cancel(struct conn *c, uint64_t grace_ms)
 static void on_cancel_grace(uv_timer_t *t)
 {
     struct conn *c = t->data;
+    if (c->state == CS_CANCELLING && pipelined(c->w->run)) {
+        struct worker *w = c->w;
+        for (struct exec *e = c->pq_head; e; e = e->next)
+            if (e->timed_out && !e->interrupted)
+                exec_fail(e, "PV002",
+                          "command timeout: the server did not answer the cancel request; "
+                          "connection closed");
+        pipe_abandon(c, NULL, NULL);
+        worker_fill(w);
+        return;
+    }
     if (c->state != CS_CANCELLING || !c->exec)
         return;
     struct exec *e = c->exec;
@@ -543,6 +580,12 @@ static void on_cancel_grace(uv_timer_t *t)
 static void on_command_timeout(uv_timer_t *t)
 {
     struct conn *c = t->data;
+    if (c->state == CS_BUSY && c->npq > 0) {
+        for (struct exec *e = c->pq_head; e; e = e->next)
+            e->timed_out = true;
+        conn_cancel(c, 5000);
+        return;
+    }
     if ((c->state != CS_BUSY && c->state != CS_PREPARING) || !c->exec)
         return;
     c->exec->timed_out = true;
@@ -612,8 +655,184 @@ sent:
         uv_timer_start(&c->timer, on_command_timeout, ms, 0);
 }
 
+/* ---- pipeline mode ---------------------------------------------------- */
+
+static bool pipelined(const pv_run *r)
+{
+    return r->cfg.pipeline > 1;
+}
+
+static void pipe_push(struct conn *c, struct exec *e)
+{
+    e->next = NULL;
+    if (c->pq_tail)
+        c->pq_tail->next = e;
+    else
+        c->pq_head = e;
+    c->pq_tail = e;
+    c->npq++;
+}
+
+static struct exec *pipe_pop(struct conn *c)
+{
+    struct exec *e = c->pq_head;
+    if (e) {
+        c->pq_head = e->next;
+        if (!c->pq_head)
+            c->pq_tail = NULL;
+        c->npq--;
+    }
+    return e;
+}
+
+/* Fails every execution of c's pipeline (why = NULL: they were interrupted
+   or already failed) and closes c. */
+static void pipe_abandon(struct conn *c, const char *sqlstate, const char *why)
+{
+    struct worker *w = c->w;
+    struct exec *e;
+    uint64_t now = pv_now_ns();
+    if (c->state == CS_BUSY || c->state == CS_CANCELLING)
+        w->in_use--; /* a pipeline was in flight (see pipe_send) */
+    conn_close(c);
+    while ((e = pipe_pop(c)) != NULL) {
+        if (why && !e->interrupted)
+            exec_fail(e, sqlstate, why);
+        exec_finish(w, e, now);
+    }
+}
+
+/*
+ * Sends c's queued executions as one pipeline: for each, its statement's
+ * prepare if this connection lacks it, then the query; one sync at the end.
+ * An error aborts the rest of the pipeline (counted as PV003); the sync
+ * brings the connection back.
+ */
+static void pipe_send(struct worker *w, struct conn *c)
+{
+    pv_run *r = w->run;
+    uint64_t now = pv_now_ns();
+    w->in_use++;
+    if (w->in_use > w->max_in_use)
+        w->max_in_use = w->in_use;
+    for (struct exec *e = c->pq_head; e; e = e->next) {
+        const struct pv_scenario *s;
+        uint32_t qi = r->scen[e->scen].query;
+        const struct pv_query *q = query_of(r, e->scen, &s);
+        const char *const *values = (const char *const *)s->values;
+        int ok = 1;
+        if (!e->warm && now >= e->t_claim)
+            pv_hist_record(w->pool.acquire_wait, now - e->t_claim);
+        e->t_send = now;
+        if (r->cfg.protocol == PV_PROTOCOL_PREPARED) {
+            if (!(c->prepared[qi / 8] & (1u << (qi % 8)))) {
+                ok = PQsendPrepare(c->pg, r->stmt_names[qi], q->sql, q->nparams, NULL);
+                c->prepared[qi / 8] |= (uint8_t)(1u << (qi % 8)); /* undone if it fails */
+                e->prep_pending = true;
+            }
+            ok = ok &&
+                 PQsendQueryPrepared(c->pg, r->stmt_names[qi], s->nparams, values, NULL, NULL, 0);
+        } else {
+            ok = PQsendQueryParams(c->pg, q->sql, s->nparams, NULL, values, NULL, NULL, 0);
+        }
+        if (!ok) {
+            w->pool.lost++;
+            pipe_abandon(c, "08006", PQerrorMessage(c->pg));
+            worker_fill(w);
+            return;
+        }
+    }
+    c->state = CS_BUSY;
+    if (!PQpipelineSync(c->pg) || conn_flush(c) != 0) {
+        w->pool.lost++;
+        pipe_abandon(c, "08006", PQerrorMessage(c->pg));
+        worker_fill(w);
+        return;
+    }
+    uint64_t ms = ms_of(r->cfg.command_timeout_s);
+    if (ms)
+        uv_timer_start(&c->timer, on_command_timeout, ms, 0);
+}
+
+/* Starts a pipeline on idle connection c: e (may be NULL) first, then
+   executions waiting for a connection, up to --pipeline of them. */
+static void pipe_start(struct worker *w, struct conn *c, struct exec *e)
+{
+    if (e)
+        pipe_push(c, e);
+    while (c->npq < w->run->cfg.pipeline && w->pend_head)
+        pipe_push(c, pend_pop(w));
+    pool_timer_arm(w);
+    pipe_send(w, c);
+}
+
+static void handle_result(struct conn *c, struct exec *e, PGresult *res);
+
+/* Reads what arrived for c's pipeline. */
+static void pipe_read(struct conn *c)
+{
+    struct worker *w = c->w;
+    pv_run *r = w->run;
+    while (c->npq > 0 && !PQisBusy(c->pg)) {
+        PGresult *res = PQgetResult(c->pg);
+        struct exec *e = c->pq_head;
+        if (!res) {
+            /* the end of one command's results */
+            if (e->prep_pending) {
+                e->prep_pending = false;
+                if (e->failed) {
+                    uint32_t qi = r->scen[e->scen].query;
+                    c->prepared[qi / 8] &= (uint8_t) ~(1u << (qi % 8));
+                }
+                continue;
+            }
+            e = pipe_pop(c);
+            if (c->npq == 0) {
+                /* the sync's result comes next; read it before releasing */
+                c->pq_head = c->pq_tail = NULL;
+            }
+            exec_finish(w, e, pv_now_ns());
+            if (c->npq == 0)
+                break;
+            continue;
+        }
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_PIPELINE_ABORTED)
+            exec_fail(e, "PV003", "pipeline aborted: an earlier query in the same pipeline failed");
+        else if (st != PGRES_PIPELINE_SYNC)
+            handle_result(c, e, res);
+        PQclear(res);
+    }
+    if (c->npq > 0)
+        return;
+    /* every execution is done: wait for the sync, then release */
+    while (!PQisBusy(c->pg)) {
+        PGresult *res = PQgetResult(c->pg);
+        if (!res)
+            break;
+        ExecStatusType st = PQresultStatus(res);
+        PQclear(res);
+        if (st == PGRES_PIPELINE_SYNC) {
+            uv_timer_stop(&c->timer);
+            w->in_use--;
+            if (PQstatus(c->pg) == CONNECTION_BAD) {
+                conn_close(c);
+            } else {
+                c->state = CS_IDLE;
+                conn_release(c);
+            }
+            worker_fill(w);
+            return;
+        }
+    }
+}
+
 static void exec_start(struct worker *w, struct conn *c, struct exec *e)
 {
+    if (pipelined(w->run)) {
+        pipe_start(w, c, e);
+        return;
+    }
     uint64_t now = pv_now_ns();
     c->exec = e;
     w->in_use++;
@@ -726,14 +945,13 @@ static void exec_finish(struct worker *w, struct exec *e, uint64_t t_end)
     w->slots_free++;
 }
 
-static void handle_result(struct conn *c, PGresult *res)
+static void handle_result(struct conn *c, struct exec *e, PGresult *res)
 {
-    struct exec *e = c->exec;
     switch (PQresultStatus(res)) {
     case PGRES_TUPLES_OK:
     case PGRES_SINGLE_TUPLE: e->rows += (uint64_t)PQntuples(res); break;
     case PGRES_COMMAND_OK:
-        if (c->state != CS_PREPARING)
+        if (c->state != CS_PREPARING && !e->prep_pending)
             e->rows += strtoull(PQcmdTuples(res), NULL, 10);
         break;
     case PGRES_EMPTY_QUERY: break;
@@ -805,10 +1023,15 @@ static void request_done(struct conn *c)
 static void conn_read(struct conn *c)
 {
     if (!PQconsumeInput(c->pg)) {
-        if (c->exec)
+        if (c->exec || c->npq > 0 || (pipelined(c->w->run) && c->state != CS_IDLE))
             conn_lost(c, NULL);
         else
             conn_close(c);
+        return;
+    }
+    if (pipelined(c->w->run) && c->state != CS_IDLE) {
+        /* executions in flight, or only the pipeline's sync still to come */
+        pipe_read(c);
         return;
     }
     if (!c->exec) {
@@ -823,7 +1046,7 @@ static void conn_read(struct conn *c)
             request_done(c);
             return;
         }
-        handle_result(c, res);
+        handle_result(c, c->exec, res);
         bool copy_out = PQresultStatus(res) == PGRES_COPY_OUT;
         PQclear(res);
         if (copy_out) {
@@ -892,24 +1115,48 @@ static bool claim(struct worker *w, uint32_t *scen, bool *warm)
     return true;
 }
 
+/* Claims the next execution into a free slot, or NULL when there is none. */
+static struct exec *worker_claim(struct worker *w)
+{
+    uint32_t scen;
+    bool warm;
+    if (w->slots_free == 0 || w->stopping || w->no_more || w->rc != 0)
+        return NULL;
+    if (!claim(w, &scen, &warm)) {
+        w->no_more = true;
+        return NULL;
+    }
+    struct exec *e = w->free_execs;
+    w->free_execs = e->next;
+    w->slots_free--;
+    memset(e, 0, sizeof(*e));
+    e->scen = scen;
+    e->warm = warm;
+    e->t_claim = pv_now_ns();
+    return e;
+}
+
 static void worker_fill(struct worker *w)
 {
-    while (w->slots_free > 0 && !w->stopping && !w->no_more && w->rc == 0) {
-        uint32_t scen;
-        bool warm;
-        if (!claim(w, &scen, &warm)) {
-            w->no_more = true;
-            break;
+    struct exec *e;
+    if (pipelined(w->run)) {
+        /* fill each idle connection with a whole pipeline before sending */
+        struct conn *c;
+        while (w->slots_free > 0 && (c = idle_pop(w)) != NULL) {
+            while (c->npq < w->run->cfg.pipeline && w->pend_head)
+                pipe_push(c, pend_pop(w));
+            while (c->npq < w->run->cfg.pipeline && (e = worker_claim(w)) != NULL)
+                pipe_push(c, e);
+            if (c->npq == 0) {
+                idle_push(w, c);
+                break;
+            }
+            pool_timer_arm(w);
+            pipe_send(w, c);
         }
-        struct exec *e = w->free_execs;
-        w->free_execs = e->next;
-        w->slots_free--;
-        memset(e, 0, sizeof(*e));
-        e->scen = scen;
-        e->warm = warm;
-        e->t_claim = pv_now_ns();
-        exec_acquire(w, e);
     }
+    while ((e = worker_claim(w)) != NULL)
+        exec_acquire(w, e);
     worker_maybe_finish(w);
 }
 
@@ -923,7 +1170,9 @@ static void exec_acquire(struct worker *w, struct exec *e)
     }
     e->deadline = e->t_claim + (uint64_t)(w->run->cfg.pool.timeout_s * 1e9);
     pend_push(w, e);
-    if (w->npending > w->nconnecting && w->nconns < w->pool_max)
+    /* a connection on its way serves one execution, or a pipeline of them */
+    int per = pipelined(w->run) ? w->run->cfg.pipeline : 1;
+    if (w->npending > w->nconnecting * per && w->nconns < w->pool_max)
         conn_open(w);
     if (w->npending == 1)
         pool_timer_arm(w);
@@ -977,6 +1226,11 @@ static void worker_begin_stop(struct worker *w)
             c->exec->interrupted = true;
             if (c->state != CS_CANCELLING)
                 conn_cancel(c, 2000);
+        } else if (c->npq > 0) {
+            for (struct exec *x = c->pq_head; x; x = x->next)
+                x->interrupted = true;
+            if (c->state != CS_CANCELLING)
+                conn_cancel(c, 2000);
         }
     }
     worker_maybe_finish(w);
@@ -998,7 +1252,8 @@ static void worker_main(void *arg)
 
     /* Phase 1: open the connections the slots need, all at once. */
     w->connect_phase = true;
-    int initial = PV_MIN(w->slots, w->pool_max);
+    int per = pipelined(r) ? r->cfg.pipeline : 1;
+    int initial = PV_MIN((w->slots + per - 1) / per, w->pool_max);
     for (int i = 0; i < initial && w->rc == 0; i++)
         conn_open(w);
     while (w->nconnecting > 0 && !atomic_load(&r->stop))
@@ -1038,6 +1293,12 @@ int pv_run_create(const struct pv_run_config *cfg, pv_run **out, pv_err *err)
                           "pool size must be at least 1 and overflow at least 0");
     if ((long)cfg->pool.size + cfg->pool.max_overflow > 100000)
         return pv_err_set(err, VOLLEY_EINVAL, "pool size + overflow is too large");
+    if (cfg->pipeline < 0 || cfg->pipeline > 1000)
+        return pv_err_set(err, VOLLEY_EINVAL, "pipeline depth must be between 1 and 1000");
+    if (cfg->pipeline > 1 && cfg->protocol == PV_PROTOCOL_SIMPLE)
+        return pv_err_set(err, VOLLEY_EINVAL,
+                          "--pipeline needs --protocol extended or prepared (libpq pipelines "
+                          "only the extended protocol)");
     if (cfg->retries < 0 || cfg->retries > 100)
         return pv_err_set(err, VOLLEY_EINVAL, "retries must be between 0 and 100");
     if (cfg->duration_s < 0 || cfg->warmup_s < 0 || cfg->command_timeout_s < 0)
@@ -1207,6 +1468,7 @@ int pv_run_wait(pv_run *r, pv_err *err)
     res->duration_s = r->cfg.duration_s;
     res->warmup_s = r->cfg.warmup_s;
     res->retries = r->cfg.retries;
+    res->pipeline = r->cfg.pipeline > 1 ? r->cfg.pipeline : 1;
     res->interrupted = atomic_load(&r->stop) != 0;
 
     int rc = pv_stat_init(&res->total);

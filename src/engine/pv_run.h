@@ -55,6 +55,8 @@ struct pv_run_config {
     enum pv_protocol protocol;
     double duration_s; /* 0 = count-based (EXEC_COUNT), else time-based */
     double warmup_s;   /* executions started before this are not counted */
+    int pipeline;      /* > 1: send up to this many queries per connection before reading
+                          (libpq pipeline mode, one sync per pipeline); 0 or 1 = off */
     int retries;       /* extra attempts after a transient error (08xxx, 40001, 40P01,
                           57P01, 57P03), exponential backoff with jitter; 0 = none */
     /* Called once, from a worker thread, when the run has finished (for a
@@ -97,6 +99,7 @@ struct pv_run_result {
     enum pv_protocol protocol;
     double duration_s, warmup_s;
     int retries;
+    int pipeline;      /* 1 = off */
     bool interrupted;  /* stopped by pv_run_stop before the end */
     double started_at; /* wall-clock start (epoch seconds) */
     double wall_s;     /* clock start until the last counted execution ended */

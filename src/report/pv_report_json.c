@@ -220,6 +220,7 @@ static json_t *config_json(struct jb *b, const struct pv_run_result *run)
     put(b, o, "warmup_s", jreal(run->warmup_s));
     put(b, o, "command_timeout_s", jreal(run->command_timeout_s));
     put(b, o, "retries", json_integer(run->retries));
+    put(b, o, "pipeline", json_integer(run->pipeline));
     json_t *p = json_object();
     put(b, p, "size", json_integer(run->pool.size));
     put(b, p, "max_overflow", json_integer(run->pool.max_overflow));

@@ -182,7 +182,10 @@ static void config_line(pv_buf *o, const struct pv_report *r)
             continue;
         pv_buf_printf(o, "%s%d", i ? "," : "", r->runs[i]->threads);
     }
-    pv_buf_printf(o, ", protocol %s, pool ", pv_protocol_name(first->protocol));
+    pv_buf_printf(o, ", protocol %s", pv_protocol_name(first->protocol));
+    if (first->pipeline > 1)
+        pv_buf_printf(o, ", pipeline %d", first->pipeline);
+    pv_buf_puts(o, ", pool ");
     /* The seed's pool defaults depend on the level: show each distinct one. */
     for (size_t i = 0; i < r->nruns; i++) {
         const struct pv_pool_config *p = &r->runs[i]->pool;

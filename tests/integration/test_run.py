@@ -230,6 +230,50 @@ class RunTest(ServerTest):
         self.assertEqual(rep["summary"]["rows"], 900000)
         self.assertEqual(rep["summary"]["succeeded"], 3)
 
+    def test_pipeline_counts_and_throughput_shape(self):
+        f = self.write("pl.sql", CUSTOMER)
+        rep = self.run_json("-c", "10", "-j", "2", "--pipeline", "5", f)
+        self.assertEqual(rep["summary"]["executions"], 160)
+        self.assertEqual(rep["summary"]["succeeded"], 160)
+        self.assertEqual(rep["config"]["pipeline"], 5)
+        self.assertLessEqual(rep["pool"]["opened"], 2)  # 10 in flight over 2 pipelines
+        for sc in rep["queries"][0]["scenarios"]:
+            self.assertEqual(sc["rows"], 40)
+            self.check_latency(sc["latency_ms"])
+
+    def test_pipeline_error_aborts_the_rest_and_recovers(self):
+        # one connection, pipelines of 4: [s1 x4] [s1 s1 s2 s2] [s2 x4]
+        f = self.write("plerr.sql", "-- PARAMETERS: [[0], [1]]\n-- EXEC_COUNT: 6\n"
+                       "SELECT 10 / %s::int;\n")
+        rep = self.run_json("-c", "4", "-j", "1", "--pipeline", "4", f, expect=1)
+        s1 = scenario(rep, 0, "scenario_1")
+        s2 = scenario(rep, 0, "scenario_2")
+        self.assertEqual(s1["failed"], 6)
+        self.assertEqual({e["sqlstate"]: e["count"] for e in s1["errors"]},
+                         {"22012": 2, "PV003": 4})
+        self.assertEqual((s2["succeeded"], s2["failed"]), (4, 2))
+        self.assertEqual(s2["errors"][0]["sqlstate"], "PV003")
+        self.assertEqual(rep["pool"]["opened"], 1)
+        r = self.pgvolley("run", "--pipeline", "2", "--protocol", "simple",
+                          self.write("x.sql", "SELECT 1;\n"))
+        self.assertEqual(r.code, 2)
+
+    def test_pipeline_timeout_cancels(self):
+        f = self.write("plsleep.sql", "-- PARAMETERS: [[30]]\n-- EXEC_COUNT: 4\n"
+                       "SELECT pg_sleep(%s) /* pgvolley-pipeline-timeout */;\n")
+        t0 = time.monotonic()
+        rep = self.run_json("-c", "4", "-j", "1", "--pipeline", "4", "--command-timeout", "0.5",
+                            f, expect=1)
+        self.assertLess(time.monotonic() - t0, 15)
+        self.assertEqual(rep["summary"]["failed"], 4)
+        codes = {e["sqlstate"]: e["count"] for e in rep["errors"]}
+        self.assertEqual(codes.get("57014"), 1)
+        self.assertEqual(codes.get("PV003"), 3)
+        left = self.server.sql("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                               "AND query LIKE '%pgvolley-pipeline-timeout%' "
+                               "AND pid <> pg_backend_pid()")
+        self.assertEqual(left, "0")
+
     def test_pool_timeout(self):
         f = self.write("slow.sql", "-- PARAMETERS: [[1]]\n-- EXEC_COUNT: 3\n"
                        "SELECT pg_sleep(%s);\n")
