@@ -1,0 +1,267 @@
+/*
+ * cmd_mcp.c - `pgvolley mcp`: serve datasets to LLM clients over MCP, on
+ * stdio or Streamable HTTP, read-only.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "common/pv_buf.h"
+#include "mcp/pv_mcp.h"
+#include "multi/pv_batch.h"
+#include "multi/pv_datasets.h"
+
+static const char mcp_help[] =
+    "Usage: pgvolley mcp [--datasets FILE | -d DSN] [--http ADDR:PORT] [OPTIONS]\n"
+    "\n"
+    "Serves PostgreSQL datasets to LLM clients over the Model Context Protocol,\n"
+    "read-only: every query is checked by PostgreSQL's own parser (one SELECT-like\n"
+    "statement only), runs alone in a READ ONLY transaction that is rolled back,\n"
+    "with the dataset's statement timeout and row limit. Superuser roles are refused.\n"
+    "\n"
+    "Datasets:\n"
+    "      --datasets FILE      the datasets file (INI: [name] dsn=, description=,\n"
+    "                           max_rows=, statement_timeout_ms=, max_concurrency=,\n"
+    "                           pool_min=, pool_max=, idle_lifetime_s=,\n"
+    "                           connect_timeout_s=)\n"
+    "  -d, --dsn DSN            one dataset called \"default\" with this libpq\n"
+    "                           connection string or URI (without either: libpq's\n"
+    "                           PGHOST, PGPORT, PGUSER, PGDATABASE ... defaults)\n"
+    "\n"
+    "Transport:\n"
+    "  (default)                stdio: newline-delimited JSON-RPC on stdin/stdout,\n"
+    "                           logs on stderr; ends at end of input\n"
+    "      --http ADDR:PORT     Streamable HTTP on http://ADDR:PORT/mcp (ADDR\n"
+    "                           defaults to 127.0.0.1; [::1]:PORT for IPv6; PORT 0\n"
+    "                           picks a free port); ends on SIGINT/SIGTERM\n"
+    "      --token-file FILE    (HTTP) require \"Authorization: Bearer TOKEN\" with\n"
+    "                           the token read from FILE (env PGVOLLEY_MCP_TOKEN\n"
+    "                           sets it too); recommended beyond loopback\n"
+    "\n"
+    "Options:\n"
+    "      --allow-superuser    allow a superuser role (refused by default)\n"
+    "      --schema-ttl SEC     cache schemas for SEC seconds (default 300)\n"
+    "  -h, --help               show this help\n"
+    "\n"
+    "Tools (all read-only):\n"
+    "  list_available_datasets  the datasets: names, descriptions, row limits\n"
+    "  get_dataset_schema       tables, columns, types, keys, row estimates\n"
+    "  query_dataset            one read-only query\n"
+    "  get_dataset_sample       the first rows of a table (1..100, default 5)\n"
+    "  execute_multi_query      up to 30 queries in parallel, one Markdown report\n"
+    "                           plus structured JSON; progress notifications\n"
+    "  get_context              level 0 guide, 1 datasets, 2 tables, 3 full schema\n"
+    "\n"
+    "HTTP security: Origin must be a loopback origin when present (else 403);\n"
+    "bodies over 1 MiB get 413; sessions carry a random Mcp-Session-Id.\n"
+    "\n"
+    "Exit codes: 0 clean shutdown, 2 bad usage or input, 3 cannot bind or listen,\n"
+    "4 internal error.\n";
+
+enum {
+    OPT_DATASETS = 256,
+    OPT_HTTP,
+    OPT_TOKEN_FILE,
+    OPT_ALLOW_SUPERUSER,
+    OPT_SCHEMA_TTL,
+};
+
+static const struct option mcp_options[] = {
+    {"allow-superuser", no_argument, NULL, OPT_ALLOW_SUPERUSER},
+    {"datasets", required_argument, NULL, OPT_DATASETS},
+    {"dsn", required_argument, NULL, 'd'},
+    {"help", no_argument, NULL, 'h'},
+    {"http", required_argument, NULL, OPT_HTTP},
+    {"schema-ttl", required_argument, NULL, OPT_SCHEMA_TTL},
+    {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+    {NULL, 0, NULL, 0},
+};
+
+/* "ADDR:PORT", "[v6]:PORT", ":PORT" or "PORT" -> host (malloc'ed) and port. */
+static int parse_listen(const char *s, char **host, int *port)
+{
+    const char *colon = strrchr(s, ':');
+    const char *port_s = colon ? colon + 1 : s;
+    long p;
+    if (cli_parse_int(port_s, 0, 65535, &p) != 0)
+        return -1;
+    *port = (int)p;
+    if (!colon || colon == s) {
+        *host = strdup("127.0.0.1");
+        return *host ? 0 : -1;
+    }
+    const char *h = s;
+    size_t len = (size_t)(colon - s);
+    if (h[0] == '[') {
+        if (len < 3 || h[len - 1] != ']')
+            return -1;
+        h++;
+        len -= 2;
+    } else if (memchr(h, ':', len)) {
+        return -1; /* an IPv6 address needs brackets */
+    }
+    *host = strndup(h, len);
+    return *host ? 0 : -1;
+}
+
+/* The token from FILE: its first line, surrounding blanks removed. */
+static char *read_token(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        cli_error("cannot read %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n = getline(&line, &cap, f);
+    fclose(f);
+    if (n <= 0) {
+        free(line);
+        cli_error("%s: the token file is empty", path);
+        return NULL;
+    }
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' ' ||
+                     line[n - 1] == '\t'))
+        line[--n] = '\0';
+    size_t skip = strspn(line, " \t");
+    memmove(line, line + skip, (size_t)n - skip + 1);
+    if (!line[0]) {
+        free(line);
+        cli_error("%s: the token file is empty", path);
+        return NULL;
+    }
+    return line;
+}
+
+static bool is_loopback(const char *host)
+{
+    return strcmp(host, "127.0.0.1") == 0 || strcmp(host, "::1") == 0 ||
+           strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0;
+}
+
+int cmd_mcp(int argc, char **argv)
+{
+    const char *datasets_path = NULL, *dsn = NULL, *http = NULL, *token_file = NULL;
+    struct pv_batch_opts bopts = {0};
+    struct pv_mcp_opts mopts = {0};
+    int ch;
+    optind = 1;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":d:h", mcp_options, NULL)) != -1) {
+        switch (ch) {
+        case 'h': fputs(mcp_help, stdout); return CLI_EXIT_OK;
+        case 'd': dsn = optarg; break;
+        case OPT_DATASETS: datasets_path = optarg; break;
+        case OPT_HTTP: http = optarg; break;
+        case OPT_TOKEN_FILE: token_file = optarg; break;
+        case OPT_ALLOW_SUPERUSER: bopts.allow_superuser = true; break;
+        case OPT_SCHEMA_TTL:
+            if (cli_parse_seconds(optarg, 1, 86400 * 7, &mopts.schema_ttl_s) != 0)
+                return cli_usage_error("mcp", "--schema-ttl takes 1..604800 seconds, not '%s'",
+                                       optarg);
+            break;
+        case ':': return cli_usage_error("mcp", "option '%s' needs an argument", argv[optind - 1]);
+        default: return cli_usage_error("mcp", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error("mcp", "unexpected argument '%s'", argv[optind]);
+    if (datasets_path && dsn)
+        return cli_usage_error("mcp", "give either --datasets or --dsn, not both");
+
+    char *host = NULL;
+    int port = 0;
+    if (http && parse_listen(http, &host, &port) != 0)
+        return cli_usage_error("mcp", "--http takes ADDR:PORT (e.g. 127.0.0.1:8080), not '%s'",
+                               http);
+    char *token = NULL;
+    const char *env_token = getenv("PGVOLLEY_MCP_TOKEN");
+    if (token_file) {
+        if (!http) {
+            free(host);
+            return cli_usage_error("mcp", "--token-file needs --http");
+        }
+        token = read_token(token_file);
+        if (!token) {
+            free(host);
+            return CLI_EXIT_USAGE;
+        }
+    } else if (http && env_token && *env_token) {
+        token = strdup(env_token);
+    }
+
+    int code = CLI_EXIT_OK;
+    pv_err err = {{0}};
+    pv_datasets *ds = NULL;
+    pv_batch_engine *engine = NULL;
+    pv_mcp *m = NULL;
+    int rc = datasets_path ? pv_datasets_load(datasets_path, &ds, &err)
+                           : pv_datasets_from_dsn(dsn ? dsn : "", &ds, &err);
+    if (rc != 0) {
+        cli_error("%s", rc == VOLLEY_ENOMEM ? volley_strerror(rc) : err.msg);
+        code = rc == VOLLEY_ENOMEM ? CLI_EXIT_INTERNAL : CLI_EXIT_USAGE;
+        goto out;
+    }
+    rc = pv_batch_engine_create(ds, &bopts, &engine, &err);
+    if (rc != 0) {
+        cli_error("cannot start the engine: %s", err.msg[0] ? err.msg : volley_strerror(rc));
+        code = CLI_EXIT_INTERNAL;
+        goto out;
+    }
+    rc = pv_mcp_create(ds, engine, &mopts, &m);
+    if (rc != 0) {
+        cli_error("cannot start the MCP server: %s", volley_strerror(rc));
+        code = CLI_EXIT_INTERNAL;
+        goto out;
+    }
+    cli_signals_install();
+
+    if (!http) {
+        fprintf(stderr, "pgvolley mcp: serving %zu dataset%s on stdio\n", pv_datasets_count(ds),
+                pv_datasets_count(ds) == 1 ? "" : "s");
+        rc = pv_mcp_serve_stdio(m, 0, 1, &cli_signalled, &err);
+        if (rc != 0) {
+            cli_error("%s", err.msg[0] ? err.msg : volley_strerror(rc));
+            code = cli_exit_for(rc);
+        }
+        goto out;
+    }
+
+    struct pv_mcp_http_opts hopts = {.host = host, .port = port, .token = token};
+    pv_mcp_http *h = NULL;
+    rc = pv_mcp_http_start(m, &hopts, &h, &err);
+    if (rc != 0) {
+        cli_error("%s", err.msg[0] ? err.msg : volley_strerror(rc));
+        code = rc == VOLLEY_EINVAL ? CLI_EXIT_USAGE
+               : rc == VOLLEY_EIO  ? CLI_EXIT_CONNECT
+                                   : CLI_EXIT_INTERNAL;
+        goto out;
+    }
+    bool v6 = strchr(host, ':') != NULL;
+    if (!token && !is_loopback(host))
+        fprintf(stderr, "pgvolley mcp: warning: listening beyond loopback without a token "
+                        "(see --token-file)\n");
+    fprintf(stderr, "pgvolley mcp: listening on http://%s%s%s:%d/mcp\n", v6 ? "[" : "", host,
+            v6 ? "]" : "", pv_mcp_http_port(h));
+    while (!cli_signalled) {
+        struct timespec ts = {0, 200 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    fprintf(stderr, "pgvolley mcp: shutting down\n");
+    pv_mcp_http_stop(h);
+
+out:
+    pv_mcp_destroy(m);
+    pv_batch_engine_destroy(engine);
+    pv_datasets_destroy(ds);
+    if (token) {
+        explicit_bzero(token, strlen(token));
+        free(token);
+    }
+    free(host);
+    return code;
+}

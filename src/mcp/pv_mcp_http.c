@@ -1,0 +1,748 @@
+/*
+ * pv_mcp_http.c - the Streamable HTTP transport (MCP 2025-06-18 / 2025-03-26)
+ * on libmicrohttpd: one endpoint, /mcp.
+ *
+ *   POST   a JSON-RPC message or batch. Only notifications/responses: 202,
+ *          no body. Requests: 200 with the answer as application/json, or as
+ *          text/event-stream (progress notifications, then the answer) when
+ *          the client accepts it and a tools/call asked for progress.
+ *          initialize (without Mcp-Session-Id) creates a session and answers
+ *          with its id in Mcp-Session-Id; later requests without the header
+ *          get 400, with an unknown one 404.
+ *   DELETE ends the session named by Mcp-Session-Id (its running tool calls
+ *          are cancelled).
+ *   GET    405: we offer no server-initiated stream (allowed by the spec).
+ *
+ * Every request: an Origin header, when present, must be a loopback origin
+ * (http(s)://localhost, 127.0.0.1 or [::1], any port), else 403 (DNS
+ * rebinding); with a token, "Authorization: Bearer TOKEN" (compared in
+ * constant time), else 401; MCP-Protocol-Version, when present, must be one
+ * we speak, else 400; bodies above max_body get 413.
+ *
+ * Threads: MHD's thread per connection. A POST that carries requests waits
+ * in its own connection thread (application/json) or in its response
+ * reader (text/event-stream) for the answers, so a long tool call holds up
+ * only its own connection.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/pv_buf.h"
+#include "mcp/pv_jsonrpc.h"
+#include "mcp/pv_mcp.h"
+
+#define DEFAULT_MAX_BODY   (1u << 20)
+#define DEFAULT_MAX_CONN   64
+#define MAX_SESSIONS       1024
+#define SESSION_IDLE_S     3600.0
+#define CONNECTION_TIMEOUT 300
+#define SESSION_ID_BYTES   16
+#define DISCARD_LIMIT      (64u << 20) /* oversized bodies up to this are read, then refused */
+#define STOP_GRACE_S       5           /* for running requests to be answered at shutdown */
+
+struct http_session {
+    struct http_session *next;
+    char id[2 * SESSION_ID_BYTES + 1];
+    pv_mcp_session *s;
+    int refs;  /* the table's + one per request using it; under h->mu */
+    bool gone; /* removed from the table */
+    uint64_t used_ns;
+};
+
+struct pv_mcp_http {
+    pv_mcp *m;
+    struct MHD_Daemon *d;
+    int listen_fd;
+    int port;
+    char *token;
+    size_t max_body;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* active reached 0 */
+    struct http_session *sessions;
+    size_t nsessions;
+    size_t active; /* requests begun and not yet completed */
+};
+
+/* Per HTTP request (MHD's con_cls). */
+struct req {
+    pv_buf body;
+    size_t received; /* body bytes, also those dropped */
+    bool too_large;
+};
+
+/* The answers to one POST: filled by the sink, read by the handler (JSON)
+   or the response reader (SSE). */
+struct hx {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int refs; /* the sink's (until done) + the handler's or the response's */
+    bool stream;
+    bool done;
+    pv_buf out;
+    size_t off;
+};
+
+/* ==== exchanges ======================================================== */
+
+static struct hx *hx_new(bool stream)
+{
+    struct hx *x = calloc(1, sizeof(*x));
+    if (!x)
+        return NULL;
+    pthread_mutex_init(&x->mu, NULL);
+    pthread_cond_init(&x->cv, NULL);
+    x->refs = 2;
+    x->stream = stream;
+    pv_buf_init(&x->out);
+    return x;
+}
+
+static void hx_unref(struct hx *x)
+{
+    pthread_mutex_lock(&x->mu);
+    bool last = --x->refs == 0;
+    pthread_mutex_unlock(&x->mu);
+    if (!last)
+        return;
+    pv_buf_fini(&x->out);
+    pthread_cond_destroy(&x->cv);
+    pthread_mutex_destroy(&x->mu);
+    free(x);
+}
+
+static void hx_send(void *arg, json_t *msg, bool notification)
+{
+    struct hx *x = arg;
+    if (notification && !x->stream)
+        return; /* no stream to carry it */
+    char *text = pv_jrpc_dump(msg);
+    if (!text)
+        return;
+    pthread_mutex_lock(&x->mu);
+    if (x->stream)
+        pv_buf_printf(&x->out, "event: message\ndata: %s\n\n", text);
+    else
+        pv_buf_puts(&x->out, text);
+    pthread_cond_broadcast(&x->cv);
+    pthread_mutex_unlock(&x->mu);
+    free(text);
+}
+
+static void hx_done(void *arg)
+{
+    struct hx *x = arg;
+    pthread_mutex_lock(&x->mu);
+    x->done = true;
+    pthread_cond_broadcast(&x->cv);
+    pthread_mutex_unlock(&x->mu);
+    hx_unref(x);
+}
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    struct hx *x = cls;
+    pthread_mutex_lock(&x->mu);
+    while (x->off == x->out.len && !x->done)
+        pthread_cond_wait(&x->cv, &x->mu);
+    if (x->off == x->out.len) {
+        pthread_mutex_unlock(&x->mu);
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    size_t n = PV_MIN(max, x->out.len - x->off);
+    memcpy(buf, x->out.data + x->off, n);
+    x->off += n;
+    if (x->off == x->out.len) {
+        pv_buf_reset(&x->out);
+        x->off = 0;
+    }
+    pthread_mutex_unlock(&x->mu);
+    return (ssize_t)n;
+}
+
+static void sse_free(void *cls)
+{
+    hx_unref(cls);
+}
+
+/* ==== sessions ========================================================= */
+
+static struct http_session *session_find(pv_mcp_http *h, const char *id)
+{
+    pthread_mutex_lock(&h->mu);
+    struct http_session *hs = h->sessions;
+    while (hs && strcmp(hs->id, id) != 0)
+        hs = hs->next;
+    if (hs) {
+        hs->refs++;
+        hs->used_ns = pv_now_ns();
+    }
+    pthread_mutex_unlock(&h->mu);
+    return hs;
+}
+
+/* Drops a reference; under h->mu. Returns the session to release, if any. */
+static pv_mcp_session *session_unref_locked(struct http_session *hs)
+{
+    if (--hs->refs > 0)
+        return NULL;
+    pv_mcp_session *s = hs->s;
+    free(hs);
+    return s;
+}
+
+static void session_unref(pv_mcp_http *h, struct http_session *hs)
+{
+    pthread_mutex_lock(&h->mu);
+    pv_mcp_session *s = session_unref_locked(hs);
+    pthread_mutex_unlock(&h->mu);
+    pv_mcp_session_release(s);
+}
+
+/* Unlinks a session from the table; under h->mu. */
+static void session_unlink_locked(pv_mcp_http *h, struct http_session *hs)
+{
+    for (struct http_session **p = &h->sessions; *p; p = &(*p)->next) {
+        if (*p == hs) {
+            *p = hs->next;
+            h->nsessions--;
+            hs->gone = true;
+            return;
+        }
+    }
+}
+
+/*
+ * Registers an initialized session under a fresh random id. Sessions idle
+ * for an hour are ended first. Returns NULL when the table is full or the
+ * id cannot be made.
+ */
+static struct http_session *session_add(pv_mcp_http *h, pv_mcp_session *s)
+{
+    unsigned char rnd[SESSION_ID_BYTES];
+    size_t got = 0;
+    while (got < sizeof(rnd)) {
+        ssize_t n = getrandom(rnd + got, sizeof(rnd) - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return NULL;
+        got += (size_t)n;
+    }
+    struct http_session *hs = calloc(1, sizeof(*hs));
+    if (!hs)
+        return NULL;
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < sizeof(rnd); i++) {
+        hs->id[2 * i] = hex[rnd[i] >> 4];
+        hs->id[2 * i + 1] = hex[rnd[i] & 15];
+    }
+    hs->s = s;
+    hs->refs = 1;
+    hs->used_ns = pv_now_ns();
+
+    pv_mcp_session *expired[16];
+    size_t nexp = 0;
+    pthread_mutex_lock(&h->mu);
+    uint64_t now = pv_now_ns();
+    for (struct http_session *o = h->sessions, *next; o && nexp < PV_ARRAY_LEN(expired); o = next) {
+        next = o->next;
+        if (o->refs == 1 && (double)(now - o->used_ns) / 1e9 > SESSION_IDLE_S) {
+            session_unlink_locked(h, o);
+            expired[nexp++] = session_unref_locked(o);
+        }
+    }
+    bool full = h->nsessions >= MAX_SESSIONS;
+    if (!full) {
+        hs->next = h->sessions;
+        h->sessions = hs;
+        h->nsessions++;
+    }
+    pthread_mutex_unlock(&h->mu);
+    for (size_t i = 0; i < nexp; i++)
+        pv_mcp_session_release(expired[i]);
+    if (full) {
+        free(hs);
+        return NULL;
+    }
+    return hs;
+}
+
+/* ==== request checks =================================================== */
+
+static const char *header(struct MHD_Connection *c, const char *name)
+{
+    return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+}
+
+/* http(s)://localhost|127.0.0.1|[::1] with an optional :port, nothing else. */
+static bool origin_ok(const char *o)
+{
+    static const char *const schemes[] = {"http://", "https://"};
+    static const char *const hosts[] = {"localhost", "127.0.0.1", "[::1]"};
+    for (size_t i = 0; i < PV_ARRAY_LEN(schemes); i++) {
+        size_t sl = strlen(schemes[i]);
+        if (strncasecmp(o, schemes[i], sl) != 0)
+            continue;
+        for (size_t j = 0; j < PV_ARRAY_LEN(hosts); j++) {
+            size_t hl = strlen(hosts[j]);
+            const char *p = o + sl;
+            if (strncasecmp(p, hosts[j], hl) != 0)
+                continue;
+            p += hl;
+            if (*p == ':') {
+                p++;
+                size_t digits = 0;
+                while (*p >= '0' && *p <= '9') {
+                    p++;
+                    digits++;
+                }
+                if (digits == 0 || digits > 5)
+                    return false;
+            }
+            if (*p == '/')
+                p++;
+            return *p == '\0';
+        }
+    }
+    return false;
+}
+
+/* Constant-time comparison (time depends only on the secret's length). */
+static bool secret_equal(const char *given, const char *secret)
+{
+    size_t gl = strlen(given), sl = strlen(secret);
+    unsigned char d = gl != sl;
+    for (size_t i = 0; i < sl; i++)
+        d |= (unsigned char)((i < gl ? given[i] : 0) ^ secret[i]);
+    return d == 0;
+}
+
+static bool auth_ok(pv_mcp_http *h, struct MHD_Connection *c)
+{
+    if (!h->token)
+        return true;
+    const char *a = header(c, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!a || strncasecmp(a, "Bearer ", 7) != 0)
+        return false;
+    a += 7;
+    while (*a == ' ')
+        a++;
+    return secret_equal(a, h->token);
+}
+
+static bool accepts(struct MHD_Connection *c, const char *type)
+{
+    const char *a = header(c, MHD_HTTP_HEADER_ACCEPT);
+    return a && strcasestr(a, type) != NULL;
+}
+
+/* ==== responses ======================================================== */
+
+static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const char *ctype,
+                               const char *body, size_t len, const char *hname, const char *hvalue)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)(body ? body : ""), MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    if (ctype)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    if (hname)
+        MHD_add_response_header(r, hname, hvalue);
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* An HTTP-level failure with a JSON-RPC error body (as the SDKs send). */
+static enum MHD_Result respond_error(struct MHD_Connection *c, unsigned status, int code,
+                                     const char *msg, const char *hname, const char *hvalue)
+{
+    json_t *e = pv_jrpc_error(NULL, code, msg, NULL);
+    char *text = e ? pv_jrpc_dump(e) : NULL;
+    json_decref(e);
+    enum MHD_Result r = respond(c, status, "application/json", text ? text : "",
+                                text ? strlen(text) : 0, hname, hvalue);
+    free(text);
+    return r;
+}
+
+/* ==== methods ========================================================== */
+
+static enum MHD_Result do_delete(pv_mcp_http *h, struct MHD_Connection *c)
+{
+    const char *sid = header(c, "Mcp-Session-Id");
+    if (!sid)
+        return respond_error(c, MHD_HTTP_BAD_REQUEST, -32000,
+                             "Bad Request: Mcp-Session-Id header is required", NULL, NULL);
+    struct http_session *hs = session_find(h, sid);
+    if (!hs)
+        return respond_error(c, MHD_HTTP_NOT_FOUND, -32001, "Session not found", NULL, NULL);
+    pthread_mutex_lock(&h->mu);
+    bool table_ref = !hs->gone;
+    if (table_ref)
+        session_unlink_locked(h, hs);
+    pthread_mutex_unlock(&h->mu);
+    pv_mcp_session_cancel(hs->s);
+    if (table_ref)
+        session_unref(h, hs);
+    session_unref(h, hs);
+    return respond(c, MHD_HTTP_OK, NULL, NULL, 0, NULL, NULL);
+}
+
+static enum MHD_Result do_post(pv_mcp_http *h, struct MHD_Connection *c, struct req *r)
+{
+    const char *pv = header(c, "MCP-Protocol-Version");
+    if (pv && !pv_mcp_version_supported(pv)) {
+        pv_buf msg = PV_BUF_INIT;
+        pv_buf_printf(&msg, "Bad Request: unsupported MCP-Protocol-Version: %s (supported: %s)", pv,
+                      "2025-06-18, 2025-03-26, 2024-11-05");
+        enum MHD_Result ret =
+            respond_error(c, MHD_HTTP_BAD_REQUEST, -32000, pv_buf_str(&msg), NULL, NULL);
+        pv_buf_fini(&msg);
+        return ret;
+    }
+    json_t *root = NULL, *reply = NULL;
+    pv_err err = {{0}};
+    if (pv_jrpc_parse(r->body.data ? r->body.data : "", r->body.len, &root, &reply, &err) != 0) {
+        char *text = reply ? pv_jrpc_dump(reply) : NULL;
+        json_decref(reply);
+        enum MHD_Result ret = respond(c, MHD_HTTP_BAD_REQUEST, "application/json", text ? text : "",
+                                      text ? strlen(text) : 0, NULL, NULL);
+        free(text);
+        return ret;
+    }
+
+    const char *sid = header(c, "Mcp-Session-Id");
+    struct http_session *hs = NULL;
+    pv_mcp_session *fresh = NULL;
+    enum MHD_Result ret;
+    if (sid) {
+        hs = session_find(h, sid);
+        if (!hs) {
+            json_decref(root);
+            return respond_error(c, MHD_HTTP_NOT_FOUND, -32001, "Session not found", NULL, NULL);
+        }
+    } else if (pv_mcp_is_initialize(root)) {
+        if (pv_mcp_session_create(h->m, &fresh) != 0) {
+            json_decref(root);
+            return respond_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, PV_JRPC_INTERNAL_ERROR,
+                                 "out of memory", NULL, NULL);
+        }
+    } else {
+        json_decref(root);
+        return respond_error(c, MHD_HTTP_BAD_REQUEST, -32000,
+                             "Bad Request: Mcp-Session-Id header is required (initialize first)",
+                             NULL, NULL);
+    }
+    pv_mcp_session *s = hs ? hs->s : fresh;
+
+    /* Stream only what has progress to stream; initialize answers as JSON
+       so that its session id travels in the headers of a complete answer. */
+    bool stream = !fresh && accepts(c, "text/event-stream") && pv_mcp_wants_progress(root);
+    struct hx *x = hx_new(stream);
+    if (!x) {
+        json_decref(root);
+        if (hs)
+            session_unref(h, hs);
+        pv_mcp_session_release(fresh);
+        return respond_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, PV_JRPC_INTERNAL_ERROR,
+                             "out of memory", NULL, NULL);
+    }
+    struct pv_mcp_sink sink = {hx_send, hx_done, x};
+    size_t nreq = pv_mcp_handle(s, root, &sink);
+    json_decref(root);
+
+    if (nreq == 0) {
+        hx_unref(x);
+        ret = respond(c, MHD_HTTP_ACCEPTED, NULL, NULL, 0, NULL, NULL);
+    } else if (stream) {
+        struct MHD_Response *resp =
+            MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, sse_read, x, sse_free);
+        if (!resp) {
+            hx_unref(x);
+            ret = MHD_NO;
+        } else {
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+            ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
+            MHD_destroy_response(resp);
+        }
+    } else {
+        pthread_mutex_lock(&x->mu);
+        while (!x->done)
+            pthread_cond_wait(&x->cv, &x->mu);
+        pthread_mutex_unlock(&x->mu);
+        const char *hname = NULL, *hvalue = NULL;
+        if (fresh && pv_mcp_session_initialized(fresh)) {
+            struct http_session *added = session_add(h, fresh);
+            if (added) {
+                hname = "Mcp-Session-Id";
+                hvalue = added->id;
+                fresh = NULL; /* owned by the table now */
+            } else {
+                hx_unref(x);
+                pv_mcp_session_release(fresh);
+                return respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, -32000, "too many sessions",
+                                     NULL, NULL);
+            }
+        }
+        if (x->out.len == 0) /* the only request was cancelled */
+            ret = respond(c, MHD_HTTP_ACCEPTED, NULL, NULL, 0, hname, hvalue);
+        else
+            ret =
+                respond(c, MHD_HTTP_OK, "application/json", x->out.data, x->out.len, hname, hvalue);
+        hx_unref(x);
+    }
+    if (hs)
+        session_unref(h, hs);
+    pv_mcp_session_release(fresh);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    pv_mcp_http *h = cls;
+    struct req *r = *con_cls;
+    if (!r) {
+        /* First call: the headers are in; the body (if any) follows. */
+        const char *origin = header(c, "Origin");
+        if (origin && !origin_ok(origin))
+            return respond_error(c, MHD_HTTP_FORBIDDEN, -32000, "Forbidden: origin not allowed",
+                                 NULL, NULL);
+        if (!auth_ok(h, c))
+            return respond_error(c, MHD_HTTP_UNAUTHORIZED, -32000,
+                                 "Unauthorized: a bearer token is required", "WWW-Authenticate",
+                                 "Bearer");
+        if (strcmp(url, "/mcp") != 0)
+            return respond_error(c, MHD_HTTP_NOT_FOUND, -32000, "Not Found: the endpoint is /mcp",
+                                 NULL, NULL);
+        if (strcmp(method, MHD_HTTP_METHOD_POST) == 0) {
+            /* An oversized body is refused at once only when the client
+               waits for "100 Continue" or the body is huge: answering
+               while a client still sends makes it see a reset instead of
+               the 413; so a moderate body is read, dropped, then refused. */
+            const char *cl = header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
+            unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
+            if (len > h->max_body && (len > DISCARD_LIMIT || header(c, MHD_HTTP_HEADER_EXPECT)))
+                return respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE, -32000, "Payload Too Large",
+                                     NULL, NULL);
+            const char *ct = header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
+            if (ct && strncasecmp(ct, "application/json", 16) != 0)
+                return respond_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, -32000,
+                                     "Unsupported Media Type: send application/json", NULL, NULL);
+            const char *acc = header(c, MHD_HTTP_HEADER_ACCEPT);
+            if (acc && !strcasestr(acc, "application/json") &&
+                !strcasestr(acc, "text/event-stream") && !strstr(acc, "*/*"))
+                return respond_error(c, MHD_HTTP_NOT_ACCEPTABLE, -32000,
+                                     "Not Acceptable: accept application/json or "
+                                     "text/event-stream",
+                                     NULL, NULL);
+        } else if (strcmp(method, MHD_HTTP_METHOD_DELETE) != 0) {
+            return respond_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, -32000,
+                                 "Method Not Allowed: POST or DELETE", MHD_HTTP_HEADER_ALLOW,
+                                 "POST, DELETE");
+        }
+        r = calloc(1, sizeof(*r));
+        if (!r)
+            return MHD_NO;
+        pv_buf_init(&r->body);
+        *con_cls = r;
+        pthread_mutex_lock(&h->mu);
+        h->active++;
+        pthread_mutex_unlock(&h->mu);
+        return MHD_YES;
+    }
+    if (*upload_size > 0) {
+        if (!r->too_large && r->body.len + *upload_size > h->max_body) {
+            r->too_large = true;
+            pv_buf_fini(&r->body);
+        }
+        if (!r->too_large)
+            pv_buf_append(&r->body, upload_data, *upload_size);
+        r->received += *upload_size;
+        *upload_size = 0;
+        return r->received > DISCARD_LIMIT ? MHD_NO : MHD_YES; /* enough: close */
+    }
+    if (r->too_large)
+        return respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE, -32000, "Payload Too Large", NULL,
+                             NULL);
+    if (pv_buf_ok(&r->body) != 0)
+        return respond_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, PV_JRPC_INTERNAL_ERROR,
+                             "out of memory", NULL, NULL);
+    if (strcmp(method, MHD_HTTP_METHOD_DELETE) == 0)
+        return do_delete(h, c);
+    return do_post(h, c, r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)c;
+    (void)toe;
+    pv_mcp_http *h = cls;
+    struct req *r = *con_cls;
+    if (!r)
+        return;
+    pv_buf_fini(&r->body);
+    free(r);
+    *con_cls = NULL;
+    pthread_mutex_lock(&h->mu);
+    if (--h->active == 0)
+        pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* ==== start / stop ===================================================== */
+
+static int listen_on(const char *host, int port, int *fd_out, int *family, int *bound_port,
+                     pv_err *err)
+{
+    char service[16];
+    snprintf(service, sizeof(service), "%d", port);
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    int gai = getaddrinfo(host, service, &hints, &res);
+    if (gai != 0)
+        return pv_err_set(err, VOLLEY_EINVAL, "cannot resolve '%s': %s", host, gai_strerror(gai));
+    int fd = -1, saved = 0;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) {
+            saved = errno;
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 64) == 0) {
+            *family = ai->ai_family;
+            break;
+        }
+        saved = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        return pv_err_set(err, VOLLEY_EIO, "cannot listen on %s:%d: %s", host, port,
+                          strerror(saved));
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    *bound_port = port;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET)
+            *bound_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        else if (ss.ss_family == AF_INET6)
+            *bound_port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+int pv_mcp_http_start(pv_mcp *m, const struct pv_mcp_http_opts *opts, pv_mcp_http **out,
+                      pv_err *err)
+{
+    pv_mcp_http *h = calloc(1, sizeof(*h));
+    if (!h)
+        return pv_err_set(err, VOLLEY_ENOMEM, "out of memory");
+    h->m = m;
+    h->listen_fd = -1;
+    h->max_body = opts->max_body ? opts->max_body : DEFAULT_MAX_BODY;
+    if (opts->token) {
+        h->token = strdup(opts->token);
+        if (!h->token) {
+            free(h);
+            return pv_err_set(err, VOLLEY_ENOMEM, "out of memory");
+        }
+    }
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
+    const char *host = opts->host ? opts->host : "127.0.0.1";
+    int family = AF_INET;
+    int rc = listen_on(host, opts->port, &h->listen_fd, &family, &h->port, err);
+    if (rc != 0)
+        goto fail;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_AUTO | MHD_USE_ITC;
+    if (family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    int maxc = opts->max_connections > 0 ? opts->max_connections : DEFAULT_MAX_CONN;
+    h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET,
+                            h->listen_fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned)maxc,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
+    if (!h->d) {
+        rc = pv_err_set(err, VOLLEY_EIO, "cannot start the HTTP server on %s:%d", host, opts->port);
+        goto fail;
+    }
+    *out = h;
+    return 0;
+fail:
+    if (h->listen_fd >= 0)
+        close(h->listen_fd);
+    pthread_cond_destroy(&h->cv);
+    pthread_mutex_destroy(&h->mu);
+    free(h->token);
+    free(h);
+    return rc;
+}
+
+int pv_mcp_http_port(const pv_mcp_http *h)
+{
+    return h->port;
+}
+
+void pv_mcp_http_stop(pv_mcp_http *h)
+{
+    if (!h)
+        return;
+    /* No new connections; the running calls are cancelled and answered
+       (their requests get a complete response: wait for them a little),
+       then MHD closes the connections and joins their threads. */
+    MHD_socket fd = MHD_quiesce_daemon(h->d);
+    pv_mcp_shutdown(h->m);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += STOP_GRACE_S;
+    pthread_mutex_lock(&h->mu);
+    while (h->active > 0)
+        if (pthread_cond_timedwait(&h->cv, &h->mu, &deadline) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&h->mu);
+    MHD_stop_daemon(h->d);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    pthread_mutex_lock(&h->mu);
+    struct http_session *hs = h->sessions;
+    h->sessions = NULL;
+    h->nsessions = 0;
+    pthread_mutex_unlock(&h->mu);
+    while (hs) {
+        struct http_session *next = hs->next;
+        pv_mcp_session *s = hs->s;
+        free(hs); /* no request holds it any more */
+        pv_mcp_session_release(s);
+        hs = next;
+    }
+    pthread_cond_destroy(&h->cv);
+    pthread_mutex_destroy(&h->mu);
+    free(h->token);
+    free(h);
+}

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""End-to-end test of `pgvolley mcp` with the official MCP TypeScript SDK.
+
+Installs the SDK (npm ci, from package-lock.json) when node_modules is
+missing, starts a throwaway PostgreSQL with `pgvolley ephemeral`, creates a
+non-superuser role "owner" that owns t(v int), customers and sales, and runs
+mcp_e2e.mjs (stdio and Streamable HTTP) against it. Python stdlib only.
+
+Environment: PGVOLLEY (default build/pgvolley). Exit code: the test's."""
+import os
+import shutil
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+PGVOLLEY = os.path.abspath(os.environ.get("PGVOLLEY") or os.path.join(ROOT, "build", "pgvolley"))
+
+SETUP_SQL = """
+CREATE ROLE owner LOGIN;
+CREATE TABLE t (v int);
+INSERT INTO t SELECT generate_series(1, 100);
+CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL, city text);
+INSERT INTO customers
+    SELECT i, 'customer ' || i, (ARRAY['Mumbai', 'Delhi', 'Pune'])[1 + i % 3]
+    FROM generate_series(1, 50) i;
+CREATE TABLE sales (
+    id int PRIMARY KEY,
+    customer_id int REFERENCES customers (id),
+    amount numeric(10, 2),
+    sold_at date
+);
+INSERT INTO sales
+    SELECT i, 1 + i % 50, (i * 7 % 1000) / 10.0, DATE '2024-01-01' + i % 365
+    FROM generate_series(1, 2000) i;
+COMMENT ON TABLE sales IS 'One row per sale';
+ALTER TABLE t OWNER TO owner;
+ALTER TABLE customers OWNER TO owner;
+ALTER TABLE sales OWNER TO owner;
+ANALYZE;
+"""
+
+
+def find_psql():
+    p = shutil.which("psql")
+    if p:
+        return p
+    for d in sorted(os.listdir("/usr/lib/postgresql"), reverse=True):
+        c = f"/usr/lib/postgresql/{d}/bin/psql"
+        if os.path.exists(c):
+            return c
+    raise RuntimeError("psql not found")
+
+
+def ensure_sdk():
+    if os.path.isdir(os.path.join(HERE, "node_modules", "@modelcontextprotocol", "sdk")):
+        return
+    print("run_e2e: installing the MCP SDK (npm ci)", file=sys.stderr)
+    subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True, timeout=600)
+
+
+def with_user(conninfo, user):
+    parts = [p for p in conninfo.split() if not p.startswith("user=")]
+    return " ".join(parts + [f"user={user}"])
+
+
+def main():
+    if not os.access(PGVOLLEY, os.X_OK):
+        print(f"run_e2e: {PGVOLLEY} is not built", file=sys.stderr)
+        return 2
+    if not shutil.which("node"):
+        print("run_e2e: node is missing (scripts/deps.sh installs it)", file=sys.stderr)
+        return 2
+    ensure_sdk()
+    server = subprocess.Popen([PGVOLLEY, "ephemeral"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        conninfo = server.stdout.readline().strip()
+        if not conninfo:
+            print("run_e2e: pgvolley ephemeral did not start a server", file=sys.stderr)
+            return 3
+        subprocess.run([find_psql(), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", conninfo,
+                        "-c", SETUP_SQL], check=True, timeout=60)
+        dsn = with_user(conninfo, "owner")
+        # A datasets file: two datasets on the same database, one with a
+        # small row limit.
+        ini = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"pv-e2e-{os.getpid()}.ini")
+        with open(ini, "w") as f:
+            f.write(f"[shop]\ndsn = {dsn}\ndescription = Customers and sales\n\n"
+                    f"[small]\ndsn = {dsn}\ndescription = Same data, 10 rows at most\n"
+                    "max_rows = 10\nmax_concurrency = 2\n")
+        env = dict(os.environ, PGVOLLEY=PGVOLLEY, DSN=dsn, DATASETS=ini)
+        try:
+            return subprocess.run(["node", os.path.join(HERE, "mcp_e2e.mjs")], cwd=HERE,
+                                  env=env, timeout=600).returncode
+        finally:
+            os.unlink(ini)
+    finally:
+        server.stdin.close()
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
