@@ -67,33 +67,32 @@ typedef struct volley_client volley_client;
  * @param err receives a one-line message on failure (may be NULL)
  * @return 0, VOLLEY_EINPUT (bad file), VOLLEY_EIO or VOLLEY_ENOMEM.
  */
-VOLLEY_API int volley_client_open(const char *datasets_file, const char *dsn,
-                                  int allow_superuser, volley_client **out, char *err,
-                                  size_t errlen);
+VOLLEY_API int volley_client_open(const char *datasets_file, const char *dsn, int allow_superuser,
+                                  volley_client **out, char *err, size_t errlen);
 
 /** Closes every connection and frees the client. NULL is a no-op. */
 VOLLEY_API void volley_client_close(volley_client *c);
 
 /** One query of a batch. Strings are borrowed until the call returns. */
 struct volley_query {
-    const char *dataset;         /**< dataset name; NULL = the only dataset */
-    const char *sql;             /**< one read-only statement; $1.. for parameters */
-    const char *label;           /**< shown in results; may be NULL */
-    int nparams;                 /**< number of parameters */
-    const char *const *params;   /**< text values; NULL entries are SQL NULL */
+    const char *dataset;       /**< dataset name; NULL = the only dataset */
+    const char *sql;           /**< one read-only statement; $1.. for parameters */
+    const char *label;         /**< shown in results; may be NULL */
+    int nparams;               /**< number of parameters */
+    const char *const *params; /**< text values; NULL entries are SQL NULL */
 };
 
 /** One result, owned by the caller; free with volley_results_free. */
 struct volley_result {
-    int ok;                 /**< 1 when the query succeeded */
-    char sqlstate[6];       /**< on failure: SQLSTATE (25006 = refused by the guard) */
-    char *error;            /**< on failure: one-line message */
-    int ncols;              /**< columns */
-    char **columns;         /**< column names */
-    size_t nrows;           /**< rows returned (at most the dataset's max_rows) */
-    char **cells;           /**< nrows * ncols text values, row-major; NULL = SQL NULL */
-    int truncated;          /**< 1 when the query had more rows than max_rows */
-    double ms;              /**< time the query took, in milliseconds */
+    int ok;           /**< 1 when the query succeeded */
+    char sqlstate[6]; /**< on failure: SQLSTATE (25006 = refused by the guard) */
+    char *error;      /**< on failure: one-line message */
+    int ncols;        /**< columns */
+    char **columns;   /**< column names */
+    size_t nrows;     /**< rows returned (at most the dataset's max_rows) */
+    char **cells;     /**< nrows * ncols text values, row-major; NULL = SQL NULL */
+    int truncated;    /**< 1 when the query had more rows than max_rows */
+    double ms;        /**< time the query took, in milliseconds */
 };
 
 /**

@@ -49,25 +49,25 @@ int pv_batch_engine_create(const pv_datasets *ds, const struct pv_batch_opts *op
 void pv_batch_engine_destroy(pv_batch_engine *e);
 
 struct pv_bquery {
-    int dataset;        /* index into the datasets */
-    const char *sql;    /* borrowed until the batch is done */
-    const char *label;  /* may be NULL */
+    int dataset;       /* index into the datasets */
+    const char *sql;   /* borrowed until the batch is done */
+    const char *label; /* may be NULL */
     int nparams;
     const char *const *params; /* text values, NULL = SQL NULL */
 };
 
 struct pv_bresult {
     bool ok;
-    char sqlstate[6];   /* failed: server's SQLSTATE or a client-side one */
-    char *message;      /* failed: one line */
+    char sqlstate[6]; /* failed: server's SQLSTATE or a client-side one */
+    char *message;    /* failed: one line */
     int ncols;
-    char **cols;        /* column names */
-    char **types;       /* column type names (e.g. "int4", "text") */
-    size_t nrows;       /* rows kept (<= max_rows) */
-    char **cells;       /* nrows * ncols text values; NULL = SQL NULL */
-    bool truncated;     /* more rows existed than max_rows */
-    double ms;          /* from the query's start (after a connection was
-                           acquired) to its last row, in milliseconds */
+    char **cols;    /* column names */
+    char **types;   /* column type names (e.g. "int4", "text") */
+    size_t nrows;   /* rows kept (<= max_rows) */
+    char **cells;   /* nrows * ncols text values; NULL = SQL NULL */
+    bool truncated; /* more rows existed than max_rows */
+    double ms;      /* from the query's start (after a connection was
+                       acquired) to its last row, in milliseconds */
 };
 
 /** Frees what a result owns and zeroes it. */
@@ -94,8 +94,8 @@ typedef struct pv_batch pv_batch;
  *         n == 0) or VOLLEY_ENOMEM (callbacks never called).
  */
 int pv_batch_submit(pv_batch_engine *e, const struct pv_bquery *q, size_t n, int max_concurrency,
-                    struct pv_bresult *results, const struct pv_batch_callbacks *cb,
-                    pv_batch **out, pv_err *err);
+                    struct pv_bresult *results, const struct pv_batch_callbacks *cb, pv_batch **out,
+                    pv_err *err);
 
 /** Stops a batch: queued queries fail with 57014 "cancelled", running ones
     are cancelled on the server. Thread-safe; any time before pv_batch_wait. */

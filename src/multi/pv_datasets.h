@@ -27,7 +27,7 @@
 
 struct pv_dataset {
     char *name;
-    char *dsn; /* secret: never print */
+    char *dsn;         /* secret: never print */
     char *description; /* "" when absent */
     int max_rows;
     int statement_timeout_ms;

@@ -16,7 +16,7 @@
 #include "common/pv_buf.h"
 #include "multi/pv_batch.h"
 
-#define PV_MULTI_MAX_QUERIES 30
+#define PV_MULTI_MAX_QUERIES     30
 #define PV_MULTI_MAX_CONCURRENCY 10
 
 /* A validated request: queries ready for pv_batch_submit. */
