@@ -11,6 +11,7 @@
 
 #include <libpq-fe.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +65,8 @@ struct conn {
     int index; /* position in w->conns */
     struct conn *idle_prev, *idle_next;
     bool in_idle, dead;
-    bool preparing; /* a PQsendPrepare is outstanding (even if cancelling) */
+    bool preparing;       /* a PQsendPrepare is outstanding (even if cancelling) */
+    uint64_t deadline_ns; /* command timeout of the request in flight; 0 = none */
     /* pipeline mode (--pipeline N > 1): the executions sent in one pipeline,
        in order; c->exec is unused then */
     struct exec *pq_head, *pq_tail;
@@ -95,7 +97,8 @@ struct worker {
     int npending;
     struct exec *retry_head; /* waiting out a backoff (unsorted; rare) */
     uv_timer_t retry_timer;
-    uint64_t rng; /* xorshift state for backoff jitter */
+    uv_timer_t sweep_timer; /* command timeouts (on_timeout_sweep) */
+    uint64_t rng;           /* xorshift state for backoff jitter */
 
     bool connect_phase, no_more, stopping, finished;
     uint64_t start_ns, measure_ns, end_ns, last_done_ns, connected_ns;
@@ -130,6 +133,7 @@ struct pv_run {
     uv_barrier_t barrier;
     uv_mutex_t stop_mu;
     uint64_t t0;
+    uint64_t timeout_ns; /* command timeout; 0 = none */
     bool started, joined, barrier_init;
 };
 
@@ -577,9 +581,9 @@ static void on_cancel_grace(uv_timer_t *t)
     worker_fill(w);
 }
 
-static void on_command_timeout(uv_timer_t *t)
+/* The command timeout of c's request passed: cancel it on the server. */
+static void conn_timed_out(struct conn *c)
 {
-    struct conn *c = t->data;
     if (c->state == CS_BUSY && c->npq > 0) {
         for (struct exec *e = c->pq_head; e; e = e->next)
             e->timed_out = true;
@@ -590,6 +594,29 @@ static void on_command_timeout(uv_timer_t *t)
         return;
     c->exec->timed_out = true;
     conn_cancel(c, 5000);
+}
+
+/*
+ * Command timeouts are checked by one sweep per worker rather than a timer
+ * per query: arming and disarming a timer for every query cost more client
+ * CPU than anything else pgvolley does itself (see docs/performance.md).
+ * The sweep runs every 1/20 of the timeout (5 ms .. 1 s), so a timeout
+ * fires at most 5% late.
+ */
+static void on_timeout_sweep(uv_timer_t *t)
+{
+    struct worker *w = t->data;
+    uint64_t now = pv_now_ns();
+    for (int i = w->nconns - 1; i >= 0; i--) {
+        if (i >= w->nconns)
+            continue; /* a cancel path closed connections */
+        struct conn *c = w->conns[i];
+        if (c->deadline_ns && now >= c->deadline_ns &&
+            (c->state == CS_BUSY || c->state == CS_PREPARING)) {
+            c->deadline_ns = 0;
+            conn_timed_out(c);
+        }
+    }
 }
 
 /* ---- executions ------------------------------------------------------- */
@@ -650,9 +677,8 @@ sent:
         conn_lost(c, NULL);
         return;
     }
-    uint64_t ms = ms_of(r->cfg.command_timeout_s);
-    if (ms)
-        uv_timer_start(&c->timer, on_command_timeout, ms, 0);
+    if (r->timeout_ns)
+        c->deadline_ns = e->t_send + r->timeout_ns;
 }
 
 /* ---- pipeline mode ---------------------------------------------------- */
@@ -749,9 +775,8 @@ static void pipe_send(struct worker *w, struct conn *c)
         worker_fill(w);
         return;
     }
-    uint64_t ms = ms_of(r->cfg.command_timeout_s);
-    if (ms)
-        uv_timer_start(&c->timer, on_command_timeout, ms, 0);
+    if (r->timeout_ns)
+        c->deadline_ns = now + r->timeout_ns;
 }
 
 /* Starts a pipeline on idle connection c: e (may be NULL) first, then
@@ -1129,7 +1154,8 @@ static struct exec *worker_claim(struct worker *w)
     struct exec *e = w->free_execs;
     w->free_execs = e->next;
     w->slots_free--;
-    memset(e, 0, sizeof(*e));
+    /* everything but the error text (written only on failure) */
+    memset(e, 0, offsetof(struct exec, message));
     e->scen = scen;
     e->warm = warm;
     e->t_claim = pv_now_ns();
@@ -1196,6 +1222,7 @@ static void worker_maybe_finish(struct worker *w)
         conn_close(w->conns[w->nconns - 1]);
     uv_close((uv_handle_t *)&w->pool_timer, on_handle_closed);
     uv_close((uv_handle_t *)&w->retry_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&w->sweep_timer, on_handle_closed);
     uv_mutex_lock(&w->run->stop_mu);
     w->wake_open = false;
     uv_close((uv_handle_t *)&w->wake, on_handle_closed);
@@ -1324,6 +1351,7 @@ int pv_run_create(const struct pv_run_config *cfg, pv_run **out, pv_err *err)
         return VOLLEY_ENOMEM;
     }
     r->cfg = *cfg;
+    r->timeout_ns = (uint64_t)(cfg->command_timeout_s * 1e9);
     r->nqueries = nq;
     r->result.nqueries = nq;
     r->nscen = pv_workload_scenario_count(wl);
@@ -1407,6 +1435,12 @@ int pv_run_start(pv_run *r, pv_err *err)
         w->pool_timer.data = w;
         uv_timer_init(&w->loop, &w->retry_timer);
         w->retry_timer.data = w;
+        uv_timer_init(&w->loop, &w->sweep_timer);
+        w->sweep_timer.data = w;
+        if (r->timeout_ns) {
+            uint64_t every = PV_MIN(PV_MAX(r->timeout_ns / 20 / 1000000, 5), 1000);
+            uv_timer_start(&w->sweep_timer, on_timeout_sweep, every, every);
+        }
         w->rng = 0x9E3779B97F4A7C15ull ^ ((uint64_t)(i + 1) * 0xBF58476D1CE4E5B9ull) ^ r->t0;
         w->wake_open = true;
     }
