@@ -1,14 +1,39 @@
 #!/usr/bin/env python3
-"""Side-by-side benchmark: pgbench's select-only workload against pgvolley's
-equivalent point lookup, same server, same client settings (-c 10 -j 2),
-alternating rounds. Run through `make bench` (bench/run.sh), which starts a
-throwaway server and sets PGHOST/PGPORT/PGUSER/PGDATABASE.
+"""pgvolley's benchmark suite: one table of ratios, every figure measured in
+the same run on the same throwaway server. Run through `make bench`
+(bench/run.sh), which starts the server with `pgvolley ephemeral` and sets
+PGHOST/PGPORT/PGUSER/PGDATABASE and PGVOLLEY_DSN. See docs/performance.md.
 
-Client CPU time per query is measured with getrusage(RUSAGE_CHILDREN) around
-each client process (user + system time of the client only; the server is
-not a child of this script)."""
+Rows:
+  1  select-only point lookup at -c 10 -j 2, pgvolley vs `pgbench -S -M
+     prepared`: throughput, client CPU per query.
+  2  -c 1000 -j 2 -T 5 on the same lookup: time until all 1000 connections are
+     up (pgvolley's pool.connect_s vs pgbench's "initial connection time"),
+     and peak client RSS.
+  3  10 million rows through one query: pgvolley's peak RSS (target < 64 MB),
+     psql's for reference.
+  4  the seed's design (bench/peers/seed_asyncio.py: asyncio + SQLAlchemy
+     async engine + asyncpg) on the row-1 lookup, same duration.
+  5  pgvolley multi: 30 x pg_sleep(0.1) at concurrency 10 vs the ideal 300 ms.
+  6  pipelined: pgvolley --pipeline 10 (-c 100 over 10 connections) vs a pgbench
+     script of 10 lookups between \\startpipeline and \\endpipeline (-c 10).
+
+Rows 1 and 4 share rounds (the three clients take turns, the order rotating
+every round); row 2 alternates pgbench and pgvolley; medians are reported.
+
+Client CPU and peak RSS come from os.wait4() on each client process:
+ru_utime + ru_stime, and ru_maxrss. The server is not a client's child.
+Linux carries the spawning process's memory high-water mark into a child's
+ru_maxrss at exec, so the clients are spawned by a small helper (python3 -S,
+about 8 MB) that resets its high-water mark (/proc/self/clear_refs) before
+each spawn; that floor (the ru_maxrss of /bin/true) is printed under the
+table."""
+import datetime
+import importlib.util
 import json
+import marshal
 import os
+import platform
 import random
 import re
 import resource
@@ -18,17 +43,36 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 
-PGVOLLEY = sys.argv[1]
+PGVOLLEY = os.path.realpath(sys.argv[1])
+HERE = os.path.dirname(os.path.abspath(__file__))
+SEED_PEER = os.path.join(HERE, "peers", "seed_asyncio.py")
 DURATION = float(os.environ.get("BENCH_DURATION", "10"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CLIENTS = 10
 THREADS = 2
 SCALE = 1
+MANY = 1000                 # row 2: connections
+MANY_DURATION = 5           # row 2: -T
+BIG_SQL = "SELECT g, repeat('x', 100) FROM generate_series(1, 10000000) g"
+BIG_ROWS = 10_000_000
+
+# Targets (issue 4), as ratios pgvolley / reference unless said otherwise.
+T_QPS = 1.10        # throughput >= 1.10 x pgbench, unpipelined
+T_CPU = 0.80        # client CPU per query <= 0.8 x pgbench
+T_CONNECT = 0.60    # 1000 connections up in <= 0.6 x pgbench's initial connection time
+T_RSS = 1.00        # ... with peak RSS no larger than pgbench's
+T_BIG_MB = 64       # 10 million rows under 64 MB RSS
+T_MULTI_MS = 20     # multi: at most 20 ms over the ideal schedule (earlier bench target)
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
 
 
 def bindir_tool(name):
-    """pgbench from the server's bindir (Debian: /usr/lib/postgresql/N/bin)."""
+    """A PostgreSQL client program (Debian: /usr/lib/postgresql/N/bin)."""
     p = shutil.which(name)
     if p:
         return p
@@ -39,92 +83,575 @@ def bindir_tool(name):
     sys.exit(f"bench: {name} not found")
 
 
-def timed(cmd):
-    """Runs cmd; returns (stdout, client cpu seconds)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return out.stdout + out.stderr, cpu
+# ---- one client process, measured with wait4 ----
+
+@dataclass
+class Proc:
+    out: str
+    err: str
+    rc: int
+    cpu_s: float      # ru_utime + ru_stime of this process only
+    maxrss_kb: int    # ru_maxrss (Linux: KiB)
+    wall_s: float
 
 
-def run_pgbench(pgbench):
-    out, cpu = timed([pgbench, "-n", "-S", "-M", "prepared", "-c", str(CLIENTS),
-                      "-j", str(THREADS), "-T", str(int(DURATION))])
-    m = re.search(r"number of transactions actually processed: (\d+)", out)
-    tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out)
-    n = int(m.group(1))
-    return float(tps.group(1)), n, cpu
+# The clients are started by a small helper process (python3 -S, nothing but
+# builtins loaded, about 8 MB resident) that posix_spawns each one and reaps
+# it with os.wait4. Linux carries the spawning process's memory high-water
+# mark into the child's ru_maxrss at exec; spawned from this script
+# (13+ MB after its imports) every client would read at least that much.
+# The helper resets its own high-water mark before each spawn.
+SPAWNER = r'''
+import os, marshal, time
+def readn(n):
+    b = b''
+    while len(b) < n:
+        c = os.read(0, n - len(b))
+        if not c:
+            raise SystemExit(0)
+        b += c
+    return b
+while True:
+    argv, fin, fout, ferr = marshal.loads(readn(int.from_bytes(readn(8), 'little')))
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+    except OSError:
+        pass
+    w = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    fa = [(os.POSIX_SPAWN_OPEN, 0, fin, os.O_RDONLY, 0),
+          (os.POSIX_SPAWN_OPEN, 1, fout, w, 0o600),
+          (os.POSIX_SPAWN_OPEN, 2, ferr, w, 0o600)]
+    t0 = time.monotonic()
+    try:
+        pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=fa)
+        _, st, ru = os.wait4(pid, 0)
+        res = (os.waitstatus_to_exitcode(st), ru.ru_utime, ru.ru_stime, ru.ru_maxrss,
+               time.monotonic() - t0, '')
+    except OSError as e:
+        res = (-1, 0.0, 0.0, 0, 0.0, str(e))
+    out = marshal.dumps(res)
+    os.write(1, len(out).to_bytes(8, 'little') + out)
+'''
 
 
-def run_pgvolley(workload):
-    out, cpu = timed([PGVOLLEY, "run", "-q", "-f", "json", "-c", str(CLIENTS), "-j",
-                      str(THREADS), "-T", str(DURATION), workload])
-    rep = json.loads(out[:out.rindex("}") + 1])
+class Spawner:
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.p = subprocess.Popen([sys.executable, "-S", "-I", "-c", SPAWNER],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    def run(self, cmd, stdin_text=None, ok=(0,)):
+        """Runs cmd (stdin from stdin_text or /dev/null, stdout and stderr to
+        files) and returns its output and its own rusage."""
+        fin, fout, ferr = (os.path.join(self.tmp, n) for n in ("in", "out", "err"))
+        with open(fin, "w") as f:
+            f.write(stdin_text or "")
+        msg = marshal.dumps((list(cmd), fin, fout, ferr))
+        self.p.stdin.write(len(msg).to_bytes(8, "little") + msg)
+        self.p.stdin.flush()
+        n = int.from_bytes(self.p.stdout.read(8), "little")
+        rc, utime, stime, maxrss, wall, oserr = marshal.loads(self.p.stdout.read(n))
+        if oserr:
+            sys.exit(f"bench: cannot start {cmd[0]}: {oserr}")
+        with open(fout, errors="replace") as f:
+            out = f.read()
+        with open(ferr, errors="replace") as f:
+            err = f.read()
+        if rc not in ok:
+            sys.exit(f"bench: {' '.join(cmd)} exited with {rc}:\n{err[-3000:]}")
+        return Proc(out, err, rc, utime + stime, maxrss, wall)
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait()
+
+
+SPAWN = None
+ACCT = None
+
+
+def measured(cmd, stdin_text=None, ok=(0,)):
+    return SPAWN.run(cmd, stdin_text, ok)
+
+
+def psql_value(psql, sql):
+    return subprocess.run([psql, "-X", "-A", "-t", "-q", "-c", sql], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def wait_server_quiet(psql, timeout=60):
+    """Waits until no other client backend is left (backends of a finished
+    client exit asynchronously; 1000 of them take a moment), so that one
+    measurement neither competes with the last one's exit nor runs out of
+    max_connections."""
+    deadline = time.monotonic() + timeout
+    while True:
+        n = int(psql_value(psql, "SELECT count(*) FROM pg_stat_activity WHERE "
+                           "backend_type = 'client backend' AND pid <> pg_backend_pid()"))
+        if n == 0:
+            return
+        if time.monotonic() > deadline:
+            log(f"bench: warning: {n} client backends still present after {timeout} s")
+            return
+        time.sleep(0.05)
+
+
+def pgvolley_report(proc):
+    rep = json.loads(proc.out[:proc.out.rindex("}") + 1])
+    if rep["summary"]["failed"]:
+        sys.exit(f"bench: pgvolley run had failures: {rep.get('errors')}")
+    return rep
+
+
+# ---- the clients ----
+
+def run_pgbench(pgbench, clients, duration):
+    p = measured([pgbench, "-n", "-S", "-M", "prepared", "-c", str(clients),
+                  "-j", str(THREADS), "-T", str(int(duration))])
+    out = p.out + p.err
+    n = int(re.search(r"number of transactions actually processed: (\d+)", out).group(1))
+    tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", out).group(1))
+    conn_ms = float(re.search(r"initial connection time = ([\d.]+) ms", out).group(1))
+    return {"qps": tps, "n": n, "cpu_us": p.cpu_s / n * 1e6, "rss_kb": p.maxrss_kb,
+            "connect_ms": conn_ms}
+
+
+def run_pgvolley(workload, clients, duration):
+    p = measured([PGVOLLEY, "run", "-q", "-f", "json", "-c", str(clients), "-j", str(THREADS),
+                  "-T", f"{duration:g}", workload])
+    rep = pgvolley_report(p)
     s = rep["summary"]
-    return s["qps"], s["executions"], cpu
+    return {"qps": s["qps"], "n": s["executions"], "cpu_us": p.cpu_s / s["executions"] * 1e6,
+            "rss_kb": p.maxrss_kb, "connect_ms": rep["pool"]["connect_s"] * 1e3,
+            "opened": rep["pool"]["opened"]}
+
+
+PIPE = 10  # queries per pipeline in row 6
+
+
+def pipeline_script(tmp):
+    """A pgbench script: one transaction = a pipeline of PIPE point lookups."""
+    path = os.path.join(tmp, "pipeline.pgbench")
+    with open(path, "w") as f:
+        for i in range(PIPE):
+            f.write(f"\\set a{i} random(1, 100000 * :scale)\n")
+        f.write("\\startpipeline\n")
+        for i in range(PIPE):
+            f.write(f"SELECT abalance FROM pgbench_accounts WHERE aid = :a{i};\n")
+        f.write("\\endpipeline\n")
+    return path
+
+
+def run_pgbench_pipe(pgbench, script, duration):
+    p = measured([pgbench, "-n", "-f", script, "-M", "prepared", "-c", str(CLIENTS),
+                  "-j", str(THREADS), "-T", str(int(duration))])
+    out = p.out + p.err
+    n = int(re.search(r"number of transactions actually processed: (\d+)", out).group(1)) * PIPE
+    tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", out).group(1))
+    return {"qps": tps * PIPE, "n": n, "cpu_us": p.cpu_s / n * 1e6, "rss_kb": p.maxrss_kb}
+
+
+def run_pgvolley_pipe(workload, duration):
+    # the same shape: CLIENTS connections, PIPE queries in flight on each
+    p = measured([PGVOLLEY, "run", "-q", "-f", "json", "-c", str(CLIENTS * PIPE), "-j",
+                  str(THREADS), "--pipeline", str(PIPE), "-T", f"{duration:g}", workload])
+    rep = pgvolley_report(p)
+    s = rep["summary"]
+    return {"qps": s["qps"], "n": s["executions"], "cpu_us": p.cpu_s / s["executions"] * 1e6,
+            "rss_kb": p.maxrss_kb, "opened": rep["pool"]["opened"]}
+
+
+def bench_pipeline(pgbench, psql, workload, script):
+    """Row 6: pipelined, alternating which client goes first."""
+    pb, pv = [], []
+    for r in range(ROUNDS):
+        order = [("pgbench", lambda: run_pgbench_pipe(pgbench, script, DURATION)),
+                 ("pgvolley", lambda: run_pgvolley_pipe(workload, DURATION))]
+        if r % 2:
+            order.reverse()
+        for name, fn in order:
+            wait_server_quiet(psql)
+            (pb if name == "pgbench" else pv).append(fn())
+        log(f"pipelined round {r + 1}/{ROUNDS}: pgbench {pb[-1]['qps']:.0f} q/s, "
+            f"pgvolley {pv[-1]['qps']:.0f} q/s")
+    return pb, pv
+
+
+def run_seed(workload, clients, duration):
+    p = measured([sys.executable, SEED_PEER, "-c", str(clients), "-T", f"{duration:g}", workload])
+    rep = json.loads(p.out)
+    return {"qps": rep["qps"], "n": rep["executions"],
+            "cpu_us": p.cpu_s / rep["executions"] * 1e6, "rss_kb": p.maxrss_kb,
+            "opened": rep["connections_opened"]}
+
+
+def seed_available():
+    missing = [m for m in ("sqlalchemy", "asyncpg", "greenlet")
+               if importlib.util.find_spec(m) is None]
+    return missing
+
+
+# ---- rows ----
+
+def bench_point_lookup(pgbench, psql, workload):
+    """Rows 1 and 4: the three clients take turns, order rotating per round."""
+    missing = seed_available()
+    clients = [("pgbench", lambda: run_pgbench(pgbench, CLIENTS, DURATION)),
+               ("pgvolley", lambda: run_pgvolley(workload, CLIENTS, DURATION))]
+    if not missing:
+        clients.append(("seed", lambda: run_seed(workload, CLIENTS, DURATION)))
+    rows = {name: [] for name, _ in clients}
+    for r in range(ROUNDS):
+        k = r % len(clients)
+        for name, fn in clients[k:] + clients[:k]:
+            wait_server_quiet(psql)
+            rows[name].append(ACCT.timed(fn))
+        log(f"round {r + 1}/{ROUNDS}: " + ", ".join(
+            f"{name} {rows[name][-1]['qps']:.0f} q/s {rows[name][-1]['cpu_us']:.2f} us/q "
+            f"(other work {rows[name][-1]['other_s']:.1f} CPU-s)" for name, _ in clients))
+    return rows, missing
+
+
+def bench_many(pgbench, psql, workload):
+    """Row 2: -c 1000, alternating which client goes first."""
+    pb, pv = [], []
+    for r in range(ROUNDS):
+        order = [("pgbench", pb, lambda: run_pgbench(pgbench, MANY, MANY_DURATION)),
+                 ("pgvolley", pv, lambda: run_pgvolley(workload, MANY, MANY_DURATION))]
+        if r % 2:
+            order.reverse()
+        for _, acc, fn in order:
+            wait_server_quiet(psql)
+            acc.append(ACCT.timed(fn))
+        if pv[-1]["opened"] < MANY:
+            sys.exit(f"bench: pgvolley opened only {pv[-1]['opened']} connections")
+        log(f"-c {MANY} round {r + 1}/{ROUNDS}: pgbench connect {pb[-1]['connect_ms']:.0f} ms "
+            f"rss {pb[-1]['rss_kb'] / 1024:.1f} MB; pgvolley connect {pv[-1]['connect_ms']:.0f} ms "
+            f"rss {pv[-1]['rss_kb'] / 1024:.1f} MB; other work {pb[-1]['other_s']:.1f}/"
+            f"{pv[-1]['other_s']:.1f} CPU-s")
+    # Where pgvolley's memory goes: the same -c 1000 with one scenario.
+    wait_server_quiet(psql)
+    one = run_pgvolley(os.path.join(os.path.dirname(workload), "select_1.sql"), MANY,
+                       MANY_DURATION)
+    return pb, pv, one
+
+
+def bench_big(psql, tmp):
+    """Row 3: 10 million rows, once each."""
+    big = os.path.join(tmp, "big.sql")
+    with open(big, "w") as f:
+        f.write(BIG_SQL + ";\n")
+    p = measured([PGVOLLEY, "run", "-q", "-f", "json", "-c", "1", "--exec-count", "1", big])
+    rep = pgvolley_report(p)
+    rows = rep["summary"].get("rows")
+    if rows is not None and rows != BIG_ROWS:
+        sys.exit(f"bench: pgvolley read {rows} rows, not {BIG_ROWS}")
+    res = {"pgvolley_kb": p.maxrss_kb, "pgvolley_s": p.wall_s}
+    # psql, unaligned (-A -t) so the run takes seconds, not the ~20 s aligned
+    # output needs; memory is the same either way: without FETCH_COUNT psql
+    # holds the whole result before printing any of it.
+    for key, pre in (("psql", ""), ("psql_fetch", "\\set FETCH_COUNT 1000\n")):
+        script = os.path.join(tmp, f"{key}.sql")
+        with open(script, "w") as f:
+            f.write(pre + "\\o /dev/null\n" + BIG_SQL + ";\n")
+        wait_server_quiet(psql)
+        q = measured([psql, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-f", script])
+        res[key + "_kb"] = q.maxrss_kb
+        res[key + "_s"] = q.wall_s
+    return res
+
+
+def bench_multi(psql):
+    """Row 5: 30 queries of ~100 ms at concurrency 10 through `pgvolley multi`:
+    the ideal schedule is 3 rounds = 300 ms; how far above it do we land."""
+    q = {"queries": [{"query": "SELECT pg_sleep(0.1)", "label": f"q{i}"} for i in range(30)]}
+    walls, seqs = [], []
+    for _ in range(5):
+        wait_server_quiet(psql)
+        p = measured([PGVOLLEY, "multi", "--allow-superuser", "-d", os.environ["PGVOLLEY_DSN"],
+                      "-f", "json", "-"], stdin_text=json.dumps(q))
+        rep = json.loads(p.out)
+        assert rep["succeeded"] == 30, rep
+        walls.append(rep["wall_ms"])
+        seqs.append(sum(r["ms"] for r in rep["results"]))
+    return walls, seqs
+
+
+def cpu_busy(seconds=1.0):
+    """Percentage of all CPUs busy over `seconds` (from /proc/stat): taken
+    while nothing of ours runs, it shows other work on the machine."""
+    def snap():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]
+        return sum(v), v[3] + v[4]
+    t0, i0 = snap()
+    time.sleep(seconds)
+    t1, i1 = snap()
+    return 100.0 * (1 - (i1 - i0) / max(1, t1 - t0))
+
+
+class CpuAccount:
+    """Splits the machine's busy CPU time (/proc/stat) into this bench's
+    clients (this script and everything it started), the server (the
+    postmaster, its children and the backends it has reaped), kernel threads
+    (much of it caused by the bench itself: starting and ending 1000
+    backends), and the rest: other work on the machine meanwhile."""
+
+    def __init__(self, psql):
+        self.tck = os.sysconf("SC_CLK_TCK")
+        self.postmaster = None
+        try:
+            datadir = psql_value(psql, "SHOW data_directory")
+            with open(os.path.join(datadir, "postmaster.pid")) as f:
+                self.postmaster = int(f.readline())
+        except (OSError, ValueError, subprocess.CalledProcessError):
+            pass
+        self.marks = []
+
+    def _proc(self, pid):
+        """(utime + stime + cutime + cstime in seconds, parent pid) of pid."""
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return sum(int(x) for x in fields[11:15]) / self.tck, int(fields[1])
+
+    def snapshot(self):
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]
+        busy = (v[0] + v[1] + v[2] + v[5] + v[6]) / self.tck
+        steal = v[7] / self.tck
+        me, ch = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+            resource.RUSAGE_CHILDREN)
+        ours = me.ru_utime + me.ru_stime + ch.ru_utime + ch.ru_stime
+        server = kernel = 0.0
+        try:
+            ours += self._proc(SPAWN.p.pid)[0]
+            server += self._proc(self.postmaster)[0]
+        except OSError:
+            pass
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                t, ppid = self._proc(d)
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == self.postmaster:
+                server += t
+            elif ppid == 2:
+                kernel += t
+        return busy, steal, ours, server, kernel
+
+    def mark(self, label):
+        self.marks.append((label, self.snapshot()))
+
+    @staticmethod
+    def other(a, b):
+        busy, _, ours, server, kernel = (y - x for x, y in zip(a, b))
+        return busy - ours - server - kernel
+
+    def timed(self, fn):
+        """fn()'s result dict, with "other_s": other work's CPU-s meanwhile."""
+        a = self.snapshot()
+        r = fn()
+        r["other_s"] = self.other(a, self.snapshot())
+        return r
+
+    def report(self):
+        out = []
+        for (_, a), (label, b) in zip(self.marks, self.marks[1:]):
+            busy, steal, _, _, kernel = (y - x for x, y in zip(a, b))
+            other = self.other(a, b)
+            out.append(f"{label} {other:.1f} of {busy:.0f} CPU-s busy (kernel threads "
+                       f"{kernel:.1f})" + (f", steal {steal:.1f} s" if steal >= 0.1 else ""))
+        return out
+
+
+# ---- the table ----
+
+def verdict(ok):
+    return "met" if ok else "missed"
+
+
+def mb(kb):
+    return kb / 1024
+
+
+def print_table(rows):
+    head = ["#", "measure", "pgvolley", "reference", "ratio", "target", "verdict"]
+    w = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
+    right = {2, 4}
+
+    def line(cells):
+        return "| " + " | ".join(str(c).rjust(w[i]) if i in right else str(c).ljust(w[i])
+                                 for i, c in enumerate(cells)) + " |"
+    print(line(head))
+    print("| " + " | ".join("-" * (w[i] - 1) + (":" if i in right else "-")
+                            for i in range(len(head))) + " |")
+    for r in rows:
+        print(line(r))
 
 
 def main():
+    global SPAWN, ACCT
+    t_start = time.monotonic()
+    tmp = tempfile.mkdtemp(prefix="pgvolley-bench-")
+    SPAWN = Spawner(tmp)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < MANY + 200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
     pgbench = bindir_tool("pgbench")
+    psql = bindir_tool("psql")
+    server_version = psql_value(psql, "SHOW server_version")
+    max_conn = int(psql_value(psql, "SHOW max_connections"))
+    reserved = int(psql_value(psql, "SHOW superuser_reserved_connections"))
+    busy0 = cpu_busy()
     subprocess.run([pgbench, "-i", "-q", "-s", str(SCALE)], check=True, capture_output=True)
+
     rng = random.Random(42)
     aids = [[rng.randint(1, 100000 * SCALE)] for _ in range(100)]
-    tmp = tempfile.mkdtemp(prefix="pgvolley-bench-")
     workload = os.path.join(tmp, "select_only.sql")
     with open(workload, "w") as f:
         f.write("-- pgbench -S equivalent: a primary-key point lookup.\n")
         f.write("-- PARAMETERS: " + json.dumps(aids) + "\n")
         f.write("SELECT abalance FROM pgbench_accounts WHERE aid = %s;\n")
+    with open(os.path.join(tmp, "select_1.sql"), "w") as f:
+        f.write("SELECT 1;\n")
 
-    pb, pv = [], []
-    for r in range(ROUNDS):
-        pb.append(run_pgbench(pgbench))
-        pv.append(run_pgvolley(workload))
-        print(f"round {r + 1}: pgbench {pb[-1][0]:.0f} q/s, pgvolley {pv[-1][0]:.0f} q/s",
-              file=sys.stderr)
+    ACCT = acct = CpuAccount(psql)
+    acct.mark("start")
+    log(f"bench: rows 1+4, {ROUNDS} rounds of {DURATION:g} s per client")
+    lookup, seed_missing = bench_point_lookup(pgbench, psql, workload)
+    acct.mark("rows 1+4:")
+    many_ok = max_conn - reserved >= MANY + 1
+    if many_ok:
+        log(f"bench: row 2, -c {MANY}, {ROUNDS} rounds")
+        many = bench_many(pgbench, psql, workload)
+        acct.mark("row 2:")
+    log(f"bench: row 6, pipelines of {PIPE}, {ROUNDS} rounds")
+    pipe_pb, pipe_pv = bench_pipeline(pgbench, psql, workload, pipeline_script(tmp))
+    log("bench: row 3, 10 million rows")
+    big = bench_big(psql, tmp)
+    log("bench: row 5, pgvolley multi")
+    walls, seqs = bench_multi(psql)
+    acct.mark("rows 3+5:")
+    floor_kb = measured(["/bin/true"]).maxrss_kb
+    SPAWN.close()
     shutil.rmtree(tmp)
+    busy1 = cpu_busy()
 
-    def summary(rows):
-        qps = statistics.median(r[0] for r in rows)
-        cpu_us = statistics.median(r[2] / r[1] * 1e6 for r in rows)
-        return qps, cpu_us
+    def med(rs, k):
+        return statistics.median(r[k] for r in rs)
 
-    multi_rows = bench_multi()
+    def spread(rs, k, fmt):
+        return f"{fmt.format(min(r[k] for r in rs))}-{fmt.format(max(r[k] for r in rs))}"
 
-    pb_qps, pb_cpu = summary(pb)
-    pv_qps, pv_cpu = summary(pv)
+    pb, pv = lookup["pgbench"], lookup["pgvolley"]
+    pb_qps, pv_qps = med(pb, "qps"), med(pv, "qps")
+    pb_cpu, pv_cpu = med(pb, "cpu_us"), med(pv, "cpu_us")
+    table = [
+        ["1", f"select-only q/s, -c {CLIENTS} -j {THREADS}", f"{pv_qps:.0f}",
+         f"{pb_qps:.0f} (pgbench -S -M prepared)", f"{pv_qps / pb_qps:.2f}",
+         f">= {T_QPS:.2f}", verdict(pv_qps / pb_qps >= T_QPS)],
+        ["1", "client CPU us/query", f"{pv_cpu:.2f}", f"{pb_cpu:.2f} (pgbench)",
+         f"{pv_cpu / pb_cpu:.2f}", f"<= {T_CPU:.2f}", verdict(pv_cpu / pb_cpu <= T_CPU)],
+    ]
+    if many_ok:
+        mpb, mpv, one = many
+        c_pb, c_pv = med(mpb, "connect_ms"), med(mpv, "connect_ms")
+        r_pb, r_pv = med(mpb, "rss_kb"), med(mpv, "rss_kb")
+        table += [
+            ["2", f"{MANY} connections up, ms", f"{c_pv:.0f}",
+             f"{c_pb:.0f} (pgbench initial connection time)", f"{c_pv / c_pb:.2f}",
+             f"<= {T_CONNECT:.2f}", verdict(c_pv / c_pb <= T_CONNECT)],
+            ["2", f"peak client RSS at -c {MANY}, MB", f"{mb(r_pv):.1f}",
+             f"{mb(r_pb):.1f} (pgbench)", f"{r_pv / r_pb:.2f}", f"<= {T_RSS:.2f}",
+             verdict(r_pv / r_pb <= T_RSS)],
+        ]
+    else:
+        table.append(["2", f"-c {MANY}", "not measured", f"max_connections {max_conn} "
+                      f"- {reserved} reserved < {MANY + 1}", "", "", ""])
+    table += [
+        ["3", "peak client RSS, 10M rows, MB", f"{mb(big['pgvolley_kb']):.1f}",
+         f"{mb(big['psql_kb']):.0f} (psql, \\o /dev/null)",
+         f"{big['pgvolley_kb'] / big['psql_kb']:.3f}", f"< {T_BIG_MB} MB",
+         verdict(mb(big["pgvolley_kb"]) < T_BIG_MB)],
+    ]
+    if not seed_missing:
+        sd = lookup["seed"]
+        s_qps, s_cpu = med(sd, "qps"), med(sd, "cpu_us")
+        table += [
+            ["4", f"q/s vs seed design, -c {CLIENTS}", f"{pv_qps:.0f}",
+             f"{s_qps:.0f} (seed_asyncio.py)", f"{pv_qps / s_qps:.1f}", "reference", "-"],
+            ["4", "client CPU us/query vs seed", f"{pv_cpu:.2f}", f"{s_cpu:.0f} (seed_asyncio.py)",
+             f"{pv_cpu / s_cpu:.3f}", "reference", "-"],
+        ]
+    else:
+        table.append(["4", "seed design", "not measured",
+                      "missing Python modules: " + ", ".join(seed_missing), "", "", ""])
+    w_med = statistics.median(walls)
+    table += [
+        ["5", "multi 30 x 100 ms at c10, wall ms", f"{w_med:.1f}", "300 (ideal)",
+         f"+{w_med - 300:.1f} ms", f"<= +{T_MULTI_MS} ms", verdict(w_med - 300 <= T_MULTI_MS)],
+    ]
+    pp_pb, pp_pv = med(pipe_pb, "qps"), med(pipe_pv, "qps")
+    pc_pb, pc_pv = med(pipe_pb, "cpu_us"), med(pipe_pv, "cpu_us")
+    table += [
+        ["6", f"pipelined q/s, {CLIENTS} conns x {PIPE}", f"{pp_pv:.0f}",
+         f"{pp_pb:.0f} (pgbench \\startpipeline)", f"{pp_pv / pp_pb:.2f}", ">= 1.00",
+         verdict(pp_pv / pp_pb >= 1.0)],
+        ["6", "pipelined client CPU us/query", f"{pc_pv:.2f}", f"{pc_pb:.2f} (pgbench)",
+         f"{pc_pv / pc_pb:.2f}", "reference", "-"],
+    ]
+
     print()
-    print(f"Select-only point lookup, -c {CLIENTS} -j {THREADS}, {DURATION:g} s x {ROUNDS} "
-          f"rounds (median), scale {SCALE}")
-    print(f"{'client':<28}{'queries/s':>12}{'client CPU us/query':>22}")
-    print(f"{'pgbench -S -M prepared':<28}{pb_qps:>12.0f}{pb_cpu:>22.2f}")
-    print(f"{'pgvolley run (prepared)':<28}{pv_qps:>12.0f}{pv_cpu:>22.2f}")
-    print(f"{'ratio pgvolley/pgbench':<28}{pv_qps / pb_qps:>12.2f}{pv_cpu / pb_cpu:>22.2f}")
-    walls, seqs = multi_rows
+    print(f"pgvolley bench, {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}: "
+          f"PostgreSQL {server_version}, {os.cpu_count()} CPUs, {platform.platform()}; "
+          f"scale {SCALE}; rows 1 and 4: {DURATION:g} s x {ROUNDS} rounds, row 2: "
+          f"-T {MANY_DURATION} x {ROUNDS} rounds (medians)")
     print()
-    print("pgvolley multi: 30 x SELECT pg_sleep(0.1) at concurrency 10 (ideal: 3 rounds = 300 ms),"
-          " 5 calls")
-    print(f"  wall ms: median {statistics.median(walls):.1f}, max {max(walls):.1f}; "
-          f"over ideal: median {statistics.median(walls) - 300:.1f} ms, "
-          f"max {max(walls) - 300:.1f} ms (target <= 20)")
-    print(f"  sequential (sum of query times): median {statistics.median(seqs):.0f} ms")
-
-
-def bench_multi():
-    """30 queries of ~100 ms at concurrency 10 through `pgvolley multi`: the
-    ideal schedule is 3 rounds = 300 ms; report how far above it we land."""
-    q = {"queries": [{"query": "SELECT pg_sleep(0.1)", "label": f"q{i}"} for i in range(30)]}
-    walls, seqs = [], []
-    for _ in range(5):
-        out = subprocess.run([PGVOLLEY, "multi", "--allow-superuser", "-d",
-                              os.environ["PGVOLLEY_DSN"], "-f", "json", "-"],
-                             input=json.dumps(q), check=True, capture_output=True, text=True)
-        rep = json.loads(out.stdout)
-        assert rep["succeeded"] == 30, rep
-        walls.append(rep["wall_ms"])
-        seqs.append(sum(r["ms"] for r in rep["results"]))
-    return walls, seqs
+    print_table(table)
+    print()
+    print("Notes:")
+    print("- 1: per round (pgbench, pgvolley): " + "; ".join(
+        f"{a['qps']:.0f}/{b['qps']:.0f} q/s, other work {a['other_s']:.1f}/{b['other_s']:.1f} CPU-s"
+        for a, b in zip(pb, pv)) + ".")
+    print(f"- 1: rounds, pgbench {spread(pb, 'qps', '{:.0f}')} q/s "
+          f"{spread(pb, 'cpu_us', '{:.2f}')} us/q; pgvolley {spread(pv, 'qps', '{:.0f}')} q/s "
+          f"{spread(pv, 'cpu_us', '{:.2f}')} us/q. Peak RSS at -c {CLIENTS}: pgbench "
+          f"{mb(med(pb, 'rss_kb')):.1f} MB, pgvolley {mb(med(pv, 'rss_kb')):.1f} MB "
+          f"(100 parameter sets, statistics kept per set).")
+    if many_ok:
+        print(f"- 2: rounds, pgbench connect {spread(mpb, 'connect_ms', '{:.0f}')} ms, RSS "
+              f"{mb(min(r['rss_kb'] for r in mpb)):.1f}-{mb(max(r['rss_kb'] for r in mpb)):.1f}"
+              f" MB; pgvolley connect {spread(mpv, 'connect_ms', '{:.0f}')} ms, RSS "
+              f"{mb(min(r['rss_kb'] for r in mpv)):.1f}-{mb(max(r['rss_kb'] for r in mpv)):.1f}"
+              f" MB. Same lookup for both (pgbench -S). pgvolley with one scenario "
+              f"(SELECT 1), once: connect {one['connect_ms']:.0f} ms, RSS "
+              f"{mb(one['rss_kb']):.1f} MB.")
+    print(f"- 3: pgvolley {big['pgvolley_s']:.1f} s. psql keeps the whole result in memory "
+          f"unless FETCH_COUNT is set ({mb(big['psql_kb']):.0f} MB, {big['psql_s']:.1f} s); "
+          f"with \\set FETCH_COUNT 1000 it reads through a cursor: "
+          f"{mb(big['psql_fetch_kb']):.1f} MB, {big['psql_fetch_s']:.1f} s.")
+    if not seed_missing:
+        print(f"- 4: rounds, seed {spread(sd, 'qps', '{:.0f}')} q/s, "
+              f"{spread(sd, 'cpu_us', '{:.0f}')} us/q, RSS {mb(med(sd, 'rss_kb')):.1f} MB; "
+              f"its pool (pool_size {max(1, CLIENTS // 4)}, max_overflow {CLIENTS}) opened "
+              f"{statistics.median(r['opened'] for r in sd):.0f} connections per round "
+              f"(overflow connections are closed on return, as in the seed). Its CPU includes "
+              f"Python's start-up and imports.")
+    print(f"- 5: 5 calls, wall median {w_med:.1f} ms, max {max(walls):.1f} ms; sequential "
+          f"(sum of query times) median {statistics.median(seqs):.0f} ms.")
+    print(f"- RSS floor: ru_maxrss of /bin/true spawned the same way = {mb(floor_kb):.1f} MB "
+          f"(the spawning helper's RSS, inherited at exec); lower figures cannot be seen.")
+    print(f"- Other work on the machine: CPUs {busy0:.0f}% busy in the second before the bench, "
+          f"{busy1:.0f}% in the second after it (idle server, no client of ours). CPU time "
+          f"used by none of this bench's processes, the server or kernel threads, from "
+          f"/proc/stat (approximate: backends ending across a snapshot can move a few "
+          f"CPU-s between phases, even below zero): "
+          + ("; ".join(acct.report()) if acct.postmaster else "not available")
+          + f". Client and server share the same {os.cpu_count()} CPUs. Bench took "
+          f"{time.monotonic() - t_start:.0f} s.")
 
 
 if __name__ == "__main__":

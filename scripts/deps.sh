@@ -9,6 +9,7 @@ pkgs=(
     libpq-dev libpg-query-dev libprotobuf-c-dev libuv1-dev libjansson-dev
     libmicrohttpd-dev libinih-dev libcmocka-dev
     postgresql postgresql-contrib python3
+    python3-asyncpg python3-sqlalchemy python3-sqlalchemy-ext python3-greenlet
 )
 
 missing=()
