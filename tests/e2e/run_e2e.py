@@ -41,15 +41,9 @@ ANALYZE;
 """
 
 
-def find_psql():
-    p = shutil.which("psql")
-    if p:
-        return p
-    for d in sorted(os.listdir("/usr/lib/postgresql"), reverse=True):
-        c = f"/usr/lib/postgresql/{d}/bin/psql"
-        if os.path.exists(c):
-            return c
-    raise RuntimeError("psql not found")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                "integration"))
+from pvtest import find_psql  # noqa: E402  (one copy of the psql lookup)
 
 
 def ensure_sdk():
