@@ -2,7 +2,9 @@
 #include "engine/pv_target.h"
 #include "engine/pv_pgwatch.h"
 
+#include <ctype.h>
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +73,64 @@ static void copy_str(char *dst, size_t cap, const char *src)
     snprintf(dst, cap, "%s", src ? src : "");
 }
 
+/* True when name is one of libpq's connection option keywords. */
+static bool is_libpq_keyword(const char *name, size_t len)
+{
+    PQconninfoOption *defs = PQconndefaults();
+    bool found = false;
+    for (PQconninfoOption *o = defs; o && o->keyword && !found; o++)
+        found = strlen(o->keyword) == len && strncmp(o->keyword, name, len) == 0;
+    PQconninfoFree(defs);
+    return found;
+}
+
+/* True when conninfo uses name as a key ("name=" with name not inside a
+   longer word): keys are never secrets, values may be. */
+static bool used_as_key(const char *conninfo, const char *name, size_t len)
+{
+    for (const char *p = conninfo; len && (p = strstr(p, name)) != NULL; p++) {
+        bool starts = p == conninfo || p[-1] == ' ' || p[-1] == '\t';
+        const char *q = p + len;
+        while (*q == ' ')
+            q++;
+        if (starts && strncmp(p, name, len) == 0 && *q == '=')
+            return true;
+    }
+    return false;
+}
+
+/*
+ * libpq's parse errors quote pieces of the connection string - a whole URI
+ * with its password, or a mistyped password taken for a keyword. Quoted
+ * text survives only when it is an option keyword, a key of this string,
+ * or a single punctuation character; anything else becomes "...".
+ */
+static void redact_quoted(const char *msg, const char *conninfo, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (const char *p = msg; *p && o + 6 < cap;) {
+        const char *end = *p == '"' ? strchr(p + 1, '"') : NULL;
+        if (!end) {
+            out[o++] = *p++;
+            continue;
+        }
+        size_t len = (size_t)(end - p - 1);
+        char name[128];
+        snprintf(name, sizeof(name), "%.*s", (int)PV_MIN(len, sizeof(name) - 1), p + 1);
+        bool keep = (len == 1 && !isalnum((unsigned char)p[1])) || is_libpq_keyword(p + 1, len) ||
+                    (len < sizeof(name) && used_as_key(conninfo, name, len));
+        if (keep && o + len + 3 < cap) {
+            memcpy(out + o, p, len + 2);
+            o += len + 2;
+        } else {
+            memcpy(out + o, "\"...\"", 5);
+            o += 5;
+        }
+        p = end + 1;
+    }
+    out[o] = '\0';
+}
+
 int pv_target_create(const char *conninfo, double connect_timeout_s, const char *application_name,
                      pv_target **out, pv_err *err)
 {
@@ -82,9 +142,10 @@ int pv_target_create(const char *conninfo, double connect_timeout_s, const char 
     char *perr = NULL;
     PQconninfoOption *opts = PQconninfoParse(conninfo ? conninfo : "", &perr);
     if (!opts) {
-        char line[512];
+        char line[512], safe[512];
         pv_first_line(line, sizeof(line), perr ? perr : "out of memory");
-        rc = perr ? pv_err_set(err, VOLLEY_EINVAL, "invalid connection string: %s", line)
+        redact_quoted(line, conninfo ? conninfo : "", safe, sizeof(safe));
+        rc = perr ? pv_err_set(err, VOLLEY_EINVAL, "invalid connection string: %s", safe)
                   : VOLLEY_ENOMEM;
         PQfreemem(perr);
         goto fail;

@@ -274,6 +274,18 @@ class RunTest(ServerTest):
                                "AND pid <> pg_backend_pid()")
         self.assertEqual(left, "0")
 
+    def test_progress_lines_and_quiet(self):
+        f = self.write("p.sql", "SELECT 1;\n")
+        r = self.pgvolley("run", "-f", "json", "-T", "1.2", "-c", "2", "--progress", "0.3", f)
+        self.assertEqual(r.code, 0, r.stderr)
+        lines = [l for l in r.stderr.splitlines() if l.startswith("progress: c=2 ")]
+        self.assertGreaterEqual(len(lines), 2, r.stderr)
+        self.assertRegex(lines[-1], r"executions, [\d.]+ q/s, 0 errors$")
+        self.assertNotIn("\r", r.stderr)  # no bar when stderr is not a terminal
+        json.loads(r.stdout)  # progress never mixes into stdout
+        q = self.pgvolley("run", "-q", "-f", "json", "-T", "0.5", "--progress", "0.1", f)
+        self.assertEqual(q.stderr, "")
+
     def test_pool_timeout(self):
         f = self.write("slow.sql", "-- PARAMETERS: [[1]]\n-- EXEC_COUNT: 3\n"
                        "SELECT pg_sleep(%s);\n")
