@@ -13,7 +13,8 @@
  *          are cancelled).
  *   GET    405: we offer no server-initiated stream (allowed by the spec).
  *
- * Every request: an Origin header, when present, must be a loopback origin
+ * Every request: when listening on loopback, the Host header must name a
+ * loopback host (DNS rebinding); an Origin header, when present, must be a loopback origin
  * (http(s)://localhost, 127.0.0.1 or [::1], any port), else 403 (DNS
  * rebinding); with a token, "Authorization: Bearer TOKEN" (compared in
  * constant time), else 401; MCP-Protocol-Version, when present, must be one
@@ -66,6 +67,7 @@ struct pv_mcp_http {
     int listen_fd;
     int port;
     char *token;
+    bool loopback; /* bound to a loopback address: Host must name one too */
     size_t max_body;
     pthread_mutex_t mu;
     pthread_cond_t cv; /* active reached 0 */
@@ -319,6 +321,18 @@ static bool origin_ok(const char *o)
     return false;
 }
 
+/*
+ * A Host header naming a loopback host (with an optional port). Checked when
+ * the server listens on loopback, so that a page whose name was rebound to
+ * 127.0.0.1 (DNS rebinding) cannot reach it even without an Origin header.
+ */
+static bool host_ok(const char *host)
+{
+    char o[300];
+    int n = snprintf(o, sizeof(o), "http://%s", host);
+    return n > 0 && (size_t)n < sizeof(o) && origin_ok(o);
+}
+
 /* Constant-time comparison (time depends only on the secret's length). */
 static bool secret_equal(const char *given, const char *secret)
 {
@@ -525,6 +539,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (origin && !origin_ok(origin))
             return respond_error(c, MHD_HTTP_FORBIDDEN, -32000, "Forbidden: origin not allowed",
                                  NULL, NULL);
+        const char *hosthdr = header(c, "Host");
+        if (h->loopback && (!hosthdr || !host_ok(hosthdr)))
+            return respond_error(c, MHD_HTTP_FORBIDDEN, -32000, "Forbidden: Host not allowed", NULL,
+                                 NULL);
         if (!auth_ok(h, c))
             return respond_error(c, MHD_HTTP_UNAUTHORIZED, -32000,
                                  "Unauthorized: a bearer token is required", "WWW-Authenticate",
@@ -679,6 +697,14 @@ int pv_mcp_http_start(pv_mcp *m, const struct pv_mcp_http_opts *opts, pv_mcp_htt
     int rc = listen_on(host, opts->port, &h->listen_fd, &family, &h->port, err);
     if (rc != 0)
         goto fail;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getsockname(h->listen_fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET)
+            h->loopback = (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+        else if (ss.ss_family == AF_INET6)
+            h->loopback = IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr);
+    }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                      MHD_USE_AUTO | MHD_USE_ITC;
     if (family == AF_INET6)
