@@ -315,7 +315,6 @@ static int conn_watch(struct conn *c, int events)
     return pv_pgwatch_set(&c->watch, &c->w->loop, c->pg, events, on_poll, c);
 }
 
-/* Closes c now; whatever execution it carried must have been dealt with. */
 /* c stops carrying its execution; returns it. */
 static struct exec *conn_detach(struct conn *c)
 {
@@ -327,6 +326,7 @@ static struct exec *conn_detach(struct conn *c)
     return e;
 }
 
+/* Closes c now; whatever execution it carried must have been dealt with. */
 static void conn_close(struct conn *c)
 {
     struct worker *w = c->w;

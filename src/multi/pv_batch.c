@@ -532,7 +532,6 @@ static void handle_result(struct bconn *c, PGresult *res)
     struct job *j = c->job;
     struct pv_bresult *r = &j->b->res[j->index];
     ExecStatusType st = PQresultStatus(res);
-    (void)r;
     if (c->state == BC_QUERY) {
         switch (st) {
         case PGRES_SINGLE_TUPLE:
