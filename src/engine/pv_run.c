@@ -51,6 +51,11 @@ struct exec {
     char message[256];
 };
 
+struct exec_fifo {
+    struct exec *head, *tail;
+    int n;
+};
+
 struct conn {
     struct worker *w;
     PGconn *pg;
@@ -69,8 +74,7 @@ struct conn {
     uint64_t deadline_ns; /* command timeout of the request in flight; 0 = none */
     /* pipeline mode (--pipeline N > 1): the executions sent in one pipeline,
        in order; c->exec is unused then */
-    struct exec *pq_head, *pq_tail;
-    int npq;
+    struct exec_fifo pq;
     int refs; /* timer handle + cancel work in flight */
     char cancel_err[256];
 };
@@ -93,8 +97,7 @@ struct worker {
     int nidle;
     int in_use, max_in_use;
     struct exec *execs, *free_execs;
-    struct exec *pend_head, *pend_tail;
-    int npending;
+    struct exec_fifo pend;   /* waiting for a connection, oldest first */
     struct exec *retry_head; /* waiting out a backoff (unsorted; rare) */
     uv_timer_t retry_timer;
     uv_timer_t sweep_timer; /* command timeouts (on_timeout_sweep) */
@@ -193,31 +196,32 @@ static void on_poll(uv_poll_t *h, int status, int events);
 static bool pipelined(const pv_run *r);
 static void pipe_abandon(struct conn *c, const char *sqlstate, const char *why);
 static void pipe_start(struct worker *w, struct conn *c, struct exec *e);
-static void pipe_push(struct conn *c, struct exec *e);
 static void pipe_send(struct worker *w, struct conn *c);
 
 /* ---- pending FIFO ----------------------------------------------------- */
 
-static void pend_push(struct worker *w, struct exec *e)
+/* An execution FIFO (executions waiting for a connection, or a connection's
+   pipeline), linked through exec.next. */
+static void fifo_push(struct exec_fifo *f, struct exec *e)
 {
     e->next = NULL;
-    if (w->pend_tail)
-        w->pend_tail->next = e;
+    if (f->tail)
+        f->tail->next = e;
     else
-        w->pend_head = e;
-    w->pend_tail = e;
-    w->npending++;
+        f->head = e;
+    f->tail = e;
+    f->n++;
 }
 
-static struct exec *pend_pop(struct worker *w)
+static struct exec *fifo_pop(struct exec_fifo *f)
 {
-    struct exec *e = w->pend_head;
-    if (!e)
-        return NULL;
-    w->pend_head = e->next;
-    if (!w->pend_head)
-        w->pend_tail = NULL;
-    w->npending--;
+    struct exec *e = f->head;
+    if (e) {
+        f->head = e->next;
+        if (!f->head)
+            f->tail = NULL;
+        f->n--;
+    }
     return e;
 }
 
@@ -226,13 +230,13 @@ static void on_pool_timer(uv_timer_t *t);
 /* Arms the pool timer for the oldest waiting execution (FIFO: the head). */
 static void pool_timer_arm(struct worker *w)
 {
-    if (!w->pend_head || w->finished) {
+    if (!w->pend.head || w->finished) {
         if (!w->finished)
             uv_timer_stop(&w->pool_timer);
         return;
     }
     uint64_t now = pv_now_ns();
-    uint64_t d = w->pend_head->deadline;
+    uint64_t d = w->pend.head->deadline;
     uint64_t ms = d > now ? (d - now + 999999) / 1000000 : 0;
     uv_timer_start(&w->pool_timer, on_pool_timer, ms, 0);
 }
@@ -245,8 +249,8 @@ static void on_pool_timer(uv_timer_t *t)
     snprintf(msg, sizeof(msg),
              "pool timeout: no connection within %.3g s (pool size %d, overflow %d)",
              w->run->cfg.pool.timeout_s, w->run->cfg.pool.size, w->run->cfg.pool.max_overflow);
-    while (w->pend_head && w->pend_head->deadline <= now) {
-        struct exec *e = pend_pop(w);
+    while (w->pend.head && w->pend.head->deadline <= now) {
+        struct exec *e = fifo_pop(&w->pend);
         w->pool.timeouts++;
         if (!e->warm)
             pv_hist_record(w->pool.acquire_wait, now - e->t_claim);
@@ -404,14 +408,14 @@ static void conn_connect_failed(struct conn *c, const char *why)
     if (w->connect_phase)
         return;
     /* Only fail an execution that has no other connection coming. */
-    if (w->npending > w->nconnecting) {
-        struct exec *e = pend_pop(w);
+    if (w->pend.n > w->nconnecting) {
+        struct exec *e = fifo_pop(&w->pend);
         uint64_t now = pv_now_ns();
         exec_fail(e, "08001", msg);
         e->t_send = now;
         exec_finish(w, e, now);
         pool_timer_arm(w);
-        if (w->npending > w->nconnecting && w->nconns < w->pool_max && !w->stopping)
+        if (w->pend.n > w->nconnecting && w->nconns < w->pool_max && !w->stopping)
             conn_open(w);
     }
     worker_fill(w);
@@ -473,7 +477,7 @@ static void conn_lost(struct conn *c, const char *why)
     if (pipelined(w->run) && (c->state == CS_BUSY || c->state == CS_CANCELLING)) {
         w->pool.lost++;
         pipe_abandon(c, "08006", why ? why : PQerrorMessage(c->pg));
-        if (w->npending > w->nconnecting && w->nconns < w->pool_max && !w->stopping)
+        if (w->pend.n > w->nconnecting && w->nconns < w->pool_max && !w->stopping)
             conn_open(w);
         worker_fill(w);
         return;
@@ -487,7 +491,7 @@ static void conn_lost(struct conn *c, const char *why)
     if (e)
         exec_finish(w, e, pv_now_ns());
     /* Executions waiting for a connection get a new one. */
-    if (w->npending > w->nconnecting && w->nconns < w->pool_max && !w->stopping)
+    if (w->pend.n > w->nconnecting && w->nconns < w->pool_max && !w->stopping)
         conn_open(w);
     worker_fill(w);
 }
@@ -498,7 +502,7 @@ static void conn_release(struct conn *c)
     struct worker *w = c->w;
     pv_run *r = w->run;
     c->state = CS_IDLE;
-    if (w->pend_head && !w->stopping) {
+    if (w->pend.head && !w->stopping) {
         if (c->born_ns + (uint64_t)(r->cfg.pool.recycle_s * 1e9) < pv_now_ns()) {
             conn_close(c);
             conn_open(w);
@@ -508,7 +512,7 @@ static void conn_release(struct conn *c)
             pipe_start(w, c, NULL);
             return;
         }
-        struct exec *e = pend_pop(w);
+        struct exec *e = fifo_pop(&w->pend);
         pool_timer_arm(w);
         exec_start(w, c, e);
         return;
@@ -557,7 +561,7 @@ static void on_cancel_grace(uv_timer_t *t)
     struct conn *c = t->data;
     if (c->state == CS_CANCELLING && pipelined(c->w->run)) {
         struct worker *w = c->w;
-        for (struct exec *e = c->pq_head; e; e = e->next)
+        for (struct exec *e = c->pq.head; e; e = e->next)
             if (e->timed_out && !e->interrupted)
                 exec_fail(e, "PV002",
                           "command timeout: the server did not answer the cancel request; "
@@ -584,8 +588,8 @@ static void on_cancel_grace(uv_timer_t *t)
 /* The command timeout of c's request passed: cancel it on the server. */
 static void conn_timed_out(struct conn *c)
 {
-    if (c->state == CS_BUSY && c->npq > 0) {
-        for (struct exec *e = c->pq_head; e; e = e->next)
+    if (c->state == CS_BUSY && c->pq.n > 0) {
+        for (struct exec *e = c->pq.head; e; e = e->next)
             e->timed_out = true;
         conn_cancel(c, 5000);
         return;
@@ -688,29 +692,6 @@ static bool pipelined(const pv_run *r)
     return r->cfg.pipeline > 1;
 }
 
-static void pipe_push(struct conn *c, struct exec *e)
-{
-    e->next = NULL;
-    if (c->pq_tail)
-        c->pq_tail->next = e;
-    else
-        c->pq_head = e;
-    c->pq_tail = e;
-    c->npq++;
-}
-
-static struct exec *pipe_pop(struct conn *c)
-{
-    struct exec *e = c->pq_head;
-    if (e) {
-        c->pq_head = e->next;
-        if (!c->pq_head)
-            c->pq_tail = NULL;
-        c->npq--;
-    }
-    return e;
-}
-
 /* Fails every execution of c's pipeline (why = NULL: they were interrupted
    or already failed) and closes c. */
 static void pipe_abandon(struct conn *c, const char *sqlstate, const char *why)
@@ -721,7 +702,7 @@ static void pipe_abandon(struct conn *c, const char *sqlstate, const char *why)
     if (c->state == CS_BUSY || c->state == CS_CANCELLING)
         w->in_use--; /* a pipeline was in flight (see pipe_send) */
     conn_close(c);
-    while ((e = pipe_pop(c)) != NULL) {
+    while ((e = fifo_pop(&c->pq)) != NULL) {
         if (why && !e->interrupted)
             exec_fail(e, sqlstate, why);
         exec_finish(w, e, now);
@@ -741,7 +722,7 @@ static void pipe_send(struct worker *w, struct conn *c)
     w->in_use++;
     if (w->in_use > w->max_in_use)
         w->max_in_use = w->in_use;
-    for (struct exec *e = c->pq_head; e; e = e->next) {
+    for (struct exec *e = c->pq.head; e; e = e->next) {
         const struct pv_scenario *s;
         uint32_t qi = r->scen[e->scen].query;
         const struct pv_query *q = query_of(r, e->scen, &s);
@@ -784,9 +765,9 @@ static void pipe_send(struct worker *w, struct conn *c)
 static void pipe_start(struct worker *w, struct conn *c, struct exec *e)
 {
     if (e)
-        pipe_push(c, e);
-    while (c->npq < w->run->cfg.pipeline && w->pend_head)
-        pipe_push(c, pend_pop(w));
+        fifo_push(&c->pq, e);
+    while (c->pq.n < w->run->cfg.pipeline && w->pend.head)
+        fifo_push(&c->pq, fifo_pop(&w->pend));
     pool_timer_arm(w);
     pipe_send(w, c);
 }
@@ -798,9 +779,9 @@ static void pipe_read(struct conn *c)
 {
     struct worker *w = c->w;
     pv_run *r = w->run;
-    while (c->npq > 0 && !PQisBusy(c->pg)) {
+    while (c->pq.n > 0 && !PQisBusy(c->pg)) {
         PGresult *res = PQgetResult(c->pg);
-        struct exec *e = c->pq_head;
+        struct exec *e = c->pq.head;
         if (!res) {
             /* the end of one command's results */
             if (e->prep_pending) {
@@ -811,13 +792,9 @@ static void pipe_read(struct conn *c)
                 }
                 continue;
             }
-            e = pipe_pop(c);
-            if (c->npq == 0) {
-                /* the sync's result comes next; read it before releasing */
-                c->pq_head = c->pq_tail = NULL;
-            }
+            e = fifo_pop(&c->pq);
             exec_finish(w, e, pv_now_ns());
-            if (c->npq == 0)
+            if (c->pq.n == 0) /* the sync's result comes next (read below) */
                 break;
             continue;
         }
@@ -828,7 +805,7 @@ static void pipe_read(struct conn *c)
             handle_result(c, e, res);
         PQclear(res);
     }
-    if (c->npq > 0)
+    if (c->pq.n > 0)
         return;
     /* every execution is done: wait for the sync, then release */
     while (!PQisBusy(c->pg)) {
@@ -1048,7 +1025,7 @@ static void request_done(struct conn *c)
 static void conn_read(struct conn *c)
 {
     if (!PQconsumeInput(c->pg)) {
-        if (c->exec || c->npq > 0 || (pipelined(c->w->run) && c->state != CS_IDLE))
+        if (c->exec || c->pq.n > 0 || (pipelined(c->w->run) && c->state != CS_IDLE))
             conn_lost(c, NULL);
         else
             conn_close(c);
@@ -1169,11 +1146,11 @@ static void worker_fill(struct worker *w)
         /* fill each idle connection with a whole pipeline before sending */
         struct conn *c;
         while (w->slots_free > 0 && (c = idle_pop(w)) != NULL) {
-            while (c->npq < w->run->cfg.pipeline && w->pend_head)
-                pipe_push(c, pend_pop(w));
-            while (c->npq < w->run->cfg.pipeline && (e = worker_claim(w)) != NULL)
-                pipe_push(c, e);
-            if (c->npq == 0) {
+            while (c->pq.n < w->run->cfg.pipeline && w->pend.head)
+                fifo_push(&c->pq, fifo_pop(&w->pend));
+            while (c->pq.n < w->run->cfg.pipeline && (e = worker_claim(w)) != NULL)
+                fifo_push(&c->pq, e);
+            if (c->pq.n == 0) {
                 idle_push(w, c);
                 break;
             }
@@ -1195,12 +1172,12 @@ static void exec_acquire(struct worker *w, struct exec *e)
         return;
     }
     e->deadline = e->t_claim + (uint64_t)(w->run->cfg.pool.timeout_s * 1e9);
-    pend_push(w, e);
+    fifo_push(&w->pend, e);
     /* a connection on its way serves one execution, or a pipeline of them */
     int per = pipelined(w->run) ? w->run->cfg.pipeline : 1;
-    if (w->npending > w->nconnecting * per && w->nconns < w->pool_max)
+    if (w->pend.n > w->nconnecting * per && w->nconns < w->pool_max)
         conn_open(w);
-    if (w->npending == 1)
+    if (w->pend.n == 1)
         pool_timer_arm(w);
 }
 
@@ -1214,7 +1191,7 @@ static void worker_maybe_finish(struct worker *w)
     if (w->finished || w->connect_phase)
         return;
     bool done =
-        (w->no_more || w->stopping || w->rc != 0) && w->slots_free == w->slots && w->npending == 0;
+        (w->no_more || w->stopping || w->rc != 0) && w->slots_free == w->slots && w->pend.n == 0;
     if (!done)
         return;
     w->finished = true;
@@ -1236,7 +1213,7 @@ static void worker_begin_stop(struct worker *w)
         return;
     w->stopping = true;
     struct exec *e;
-    while ((e = pend_pop(w)) != NULL) {
+    while ((e = fifo_pop(&w->pend)) != NULL) {
         e->interrupted = true;
         exec_finish(w, e, pv_now_ns());
     }
@@ -1253,8 +1230,8 @@ static void worker_begin_stop(struct worker *w)
             c->exec->interrupted = true;
             if (c->state != CS_CANCELLING)
                 conn_cancel(c, 2000);
-        } else if (c->npq > 0) {
-            for (struct exec *x = c->pq_head; x; x = x->next)
+        } else if (c->pq.n > 0) {
+            for (struct exec *x = c->pq.head; x; x = x->next)
                 x->interrupted = true;
             if (c->state != CS_CANCELLING)
                 conn_cancel(c, 2000);

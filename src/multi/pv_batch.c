@@ -235,6 +235,17 @@ static void conn_close(struct bconn *c)
     uv_close((uv_handle_t *)&c->timer, on_timer_closed);
 }
 
+static void wait_push(struct pool *p, struct job *j)
+{
+    j->next = NULL;
+    if (p->wait_tail)
+        p->wait_tail->next = j;
+    else
+        p->wait_head = j;
+    p->wait_tail = j;
+    p->nwaiting++;
+}
+
 static struct job *wait_pop(struct pool *p)
 {
     struct job *j = p->wait_head;
@@ -776,13 +787,7 @@ static void job_start(struct pv_batch *b, size_t i)
         job_begin(j, c);
         return;
     }
-    j->next = NULL;
-    if (p->wait_tail)
-        p->wait_tail->next = j;
-    else
-        p->wait_head = j;
-    p->wait_tail = j;
-    p->nwaiting++;
+    wait_push(p, j);
     if (p->nwaiting > p->nconnecting && p->nopen < p->d->pool_max)
         pool_open(p);
 }
@@ -806,30 +811,16 @@ static void batch_cancel_now(struct pv_batch *b)
     /* jobs waiting for a connection leave the pool queues */
     for (size_t k = 0; k < e->npools; k++) {
         struct pool *p = &e->pools[k];
-        struct job *keep_head = NULL, *keep_tail = NULL, *mine = NULL;
-        while (p->wait_head) {
+        /* one pass over the queue: b's jobs out, the others back in order */
+        struct job *mine = NULL;
+        for (int left = p->nwaiting; left > 0; left--) {
             struct job *j = wait_pop(p);
-            j->next = NULL;
             if (j->b == b) {
                 j->next = mine;
                 mine = j;
-                continue;
+            } else {
+                wait_push(p, j);
             }
-            if (keep_tail)
-                keep_tail->next = j;
-            else
-                keep_head = j;
-            keep_tail = j;
-        }
-        for (struct job *j = keep_head, *next; j; j = next) {
-            next = j->next;
-            j->next = NULL;
-            if (p->wait_tail)
-                p->wait_tail->next = j;
-            else
-                p->wait_head = j;
-            p->wait_tail = j;
-            p->nwaiting++;
         }
         while (mine) {
             struct job *j = mine;
