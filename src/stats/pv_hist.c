@@ -22,17 +22,34 @@
  * the top bucket; it is open-ended, and the iterator reports its hi_ns as
  * UINT64_MAX (every larger value falls into it).
  *
- * Storage. A band's 1024 counters are split into 32 blocks of 32 counters
+ * Storage has two forms, and a histogram starts in the first.
+ *
+ * Sparse: an open-addressing hash table (linear probing) of slots holding a
+ * 16-bit key and a 32-bit count, at most 3/4 full, plus a bitmap per band
+ * of the 32-bucket blocks that hold a key. A latency histogram per parameter
+ * set and thread often holds a few hundred values spread over as many
+ * buckets: one 256 B block per value in the dense form, 6-12 B per value
+ * here. Keys are bucket indexes (band * 1024 + sub, below 2^16) plus one,
+ * so 0 marks a free slot; keys and counts are two arrays of one
+ * allocation. The hash multiplies by an odd constant: any 2^k consecutive
+ * buckets land in distinct slots of a 2^k-slot table. Counts are 32-bit; the histogram turns dense
+ * before its total count could pass 2^32 - 1, so no bucket can overflow.
+ *
+ * Dense: a band's 1024 counters are split into 32 blocks of 32 counters
  * (256 B). A band is a directory of 32 block pointers (256 B), allocated on
  * the band's first value; a block is allocated on the first value that falls
- * into it. So memory follows what is recorded: a histogram holding a few
- * values costs about 1 KiB instead of 8 KiB per band touched, and a fully
- * populated band costs 8 KiB plus its directory, as before. Blocks of 32
- * were measured against 16 and 64: 64 costs clearly more for histograms of a
- * few dozen latencies, 16 saves little and doubles the directory. The fast
- * path of pv_hist_record is two dependent loads (directory, block) and an
- * increment; allocation happens only on the first touch of a block, in a
- * cold function.
+ * into it. A fully populated band costs 8 KiB plus its directory. Blocks of
+ * 32 were measured against 16 and 64: 64 costs clearly more for histograms
+ * of a few dozen latencies, 16 saves little and doubles the directory.
+ *
+ * The table grows by doubling. When the doubled table would take more
+ * memory than the dense form of the same blocks, the histogram turns dense
+ * instead, for good (a reset keeps the form). So memory stays at about the
+ * smaller of the two forms, and a long run ends in the dense form, whose
+ * fast path is two dependent loads (directory, block) and an increment.
+ * The sparse fast path is a multiply, a load and a compare, and a short
+ * probe on collisions. Allocation happens only on a new bucket or block, in
+ * cold functions.
  */
 #define SUB_BITS   10
 #define SUB_COUNT  (1u << SUB_BITS) /* 1024 sub-buckets per band */
@@ -43,20 +60,39 @@
 #define BLOCK_LEN  (1u << BLOCK_BITS) /* 32 counters (256 B) per block */
 #define BLOCK_MASK (BLOCK_LEN - 1)
 #define NBLOCKS    (SUB_COUNT >> BLOCK_BITS) /* 32 blocks per band */
+#define HASH_MUL   0x9E3779B1u               /* odd: a bijection modulo 2^k */
+#define MIN_SLOTS  16u
+#define MAX_SPARSE UINT32_MAX /* the total count up to which the sparse form is kept */
 
 _Static_assert((PV_HIST_MAX_NS >> MAX_MSB) == 1, "MAX_MSB must be the msb of PV_HIST_MAX_NS");
 _Static_assert(BLOCK_BITS <= SUB_BITS, "a block cannot span bands");
+_Static_assert(NBANDS *SUB_COUNT < 65535, "bucket keys must fit the sparse table");
+_Static_assert(NBLOCKS <= 32, "a band's blocks must fit a 32-bit map");
 
 /* One band: NBLOCKS blocks of BLOCK_LEN counters, each NULL until first use. */
 struct band {
     uint64_t *blocks[NBLOCKS];
 };
 
+#define SLOT_BYTES (sizeof(uint32_t) + sizeof(uint16_t))
+
+struct sparse {
+    uint32_t *counts;          /* nslots counts, then nslots keys; NULL until the first value */
+    uint16_t *keys;            /* bucket index + 1; 0 = free */
+    uint32_t nslots;           /* 0 or a power of two >= MIN_SLOTS */
+    uint32_t nkeys;            /* slots in use; at most 3/4 of nslots */
+    uint32_t blockmap[NBANDS]; /* bit k of [b]: block k of band b holds a key */
+};
+
 struct pv_hist {
-    struct band *bands[NBANDS]; /* NULL until the band's first value */
-    uint64_t count;             /* values recorded (including any that hit ENOMEM) */
-    uint64_t min, max;          /* exact; meaningful only when count > 0 */
-    uint64_t sum_lo, sum_hi;    /* exact sum as a 128-bit integer, in two words */
+    bool dense;
+    union {
+        struct sparse sp;           /* !dense */
+        struct band *bands[NBANDS]; /* dense: NULL until the band's first value */
+    } u;
+    uint64_t count;          /* values recorded (including any that hit ENOMEM) */
+    uint64_t min, max;       /* exact; meaningful only when count > 0 */
+    uint64_t sum_lo, sum_hi; /* exact sum as a 128-bit integer, in two words */
     /*
      * Variance by the "shifted data" method: sums of d = v - shift and d^2
      * in long double, with shift = the first recorded value. Subtracting a
@@ -120,77 +156,252 @@ static long double sum_ld(const pv_hist *h)
 
 int pv_hist_create(pv_hist **out)
 {
-    pv_hist *h = calloc(1, sizeof(*h));
+    pv_hist *h = calloc(1, sizeof(*h)); /* sparse, no table yet */
     if (h == NULL)
         return VOLLEY_ENOMEM;
     *out = h;
     return 0;
 }
 
+static void free_bands(struct band **bands)
+{
+    for (uint32_t b = 0; b < NBANDS; b++) {
+        if (bands[b] == NULL)
+            continue;
+        for (uint32_t k = 0; k < NBLOCKS; k++)
+            free(bands[b]->blocks[k]);
+        free(bands[b]);
+        bands[b] = NULL;
+    }
+}
+
 void pv_hist_destroy(pv_hist *h)
 {
     if (h == NULL)
         return;
-    for (uint32_t b = 0; b < NBANDS; b++) {
-        struct band *band = h->bands[b];
-        if (band == NULL)
-            continue;
-        for (uint32_t k = 0; k < NBLOCKS; k++)
-            free(band->blocks[k]);
-        free(band);
-    }
+    if (h->dense)
+        free_bands(h->u.bands);
+    else
+        free(h->u.sp.counts);
     free(h);
 }
 
 void pv_hist_reset(pv_hist *h)
 {
-    for (uint32_t b = 0; b < NBANDS; b++) {
-        struct band *band = h->bands[b];
-        if (band == NULL)
-            continue;
-        for (uint32_t k = 0; k < NBLOCKS; k++) {
-            if (band->blocks[k] != NULL)
-                memset(band->blocks[k], 0, BLOCK_LEN * sizeof(uint64_t));
+    if (h->dense) {
+        for (uint32_t b = 0; b < NBANDS; b++) {
+            struct band *band = h->u.bands[b];
+            if (band == NULL)
+                continue;
+            for (uint32_t k = 0; k < NBLOCKS; k++) {
+                if (band->blocks[k] != NULL)
+                    memset(band->blocks[k], 0, BLOCK_LEN * sizeof(uint64_t));
+            }
         }
+    } else {
+        struct sparse *sp = &h->u.sp;
+        if (sp->counts != NULL)
+            memset(sp->counts, 0, sp->nslots * SLOT_BYTES);
+        sp->nkeys = 0;
+        memset(sp->blockmap, 0, sizeof(sp->blockmap));
     }
     h->count = h->min = h->max = h->sum_lo = h->sum_hi = h->shift = 0;
     h->dsum = h->dsum2 = 0;
 }
 
-/* ---- recording ------------------------------------------------------------ */
+/* ---- the two storage forms ------------------------------------------------- */
+
+/* The slot holding key, or the free slot where it belongs (nslots > 0; the
+   table is never full). */
+static inline uint32_t sparse_find(const struct sparse *sp, uint32_t key)
+{
+    uint32_t mask = sp->nslots - 1;
+    uint32_t i = (key * HASH_MUL) & mask;
+    while (sp->keys[i] != 0 && sp->keys[i] != key)
+        i = (i + 1) & mask;
+    return i;
+}
+
+static uint64_t sparse_get(const struct sparse *sp, uint32_t idx)
+{
+    if (sp->nslots == 0)
+        return 0;
+    uint32_t i = sparse_find(sp, idx + 1);
+    return sp->keys[i] != 0 ? sp->counts[i] : 0;
+}
+
+/* Bytes the dense form takes for the blocks in map. */
+static size_t dense_bytes(const uint32_t *map)
+{
+    size_t bytes = 0;
+    for (uint32_t b = 0; b < NBANDS; b++) {
+        if (map[b] != 0)
+            bytes += sizeof(struct band) +
+                     (size_t)__builtin_popcount(map[b]) * BLOCK_LEN * sizeof(uint64_t);
+    }
+    return bytes;
+}
+
+/* Whether a table of nslots may hold nkeys (at most 3/4 full). */
+static bool fits(uint32_t nkeys, uint32_t nslots)
+{
+    return (uint64_t)nkeys * 4 <= (uint64_t)nslots * 3;
+}
+
+/* Smallest table (a power of two >= MIN_SLOTS) that may hold nkeys. */
+static uint32_t slots_for(uint32_t nkeys)
+{
+    uint32_t n = MIN_SLOTS;
+    while (!fits(nkeys, n))
+        n *= 2;
+    return n;
+}
+
+/* Rehashes into a table of nslots; false on ENOMEM, leaving the table as it was. */
+static bool sparse_resize(struct sparse *sp, uint32_t nslots)
+{
+    uint32_t *counts = calloc(nslots, SLOT_BYTES);
+    if (counts == NULL)
+        return false;
+    struct sparse old = *sp;
+    sp->counts = counts;
+    sp->keys = (uint16_t *)(counts + nslots);
+    sp->nslots = nslots;
+    for (uint32_t i = 0; i < old.nslots; i++) {
+        if (old.keys[i] != 0) {
+            uint32_t j = sparse_find(sp, old.keys[i]);
+            sp->keys[j] = old.keys[i];
+            sp->counts[j] = old.counts[i];
+        }
+    }
+    free(old.counts);
+    return true;
+}
 
 /*
- * Returns the block holding bucket (band, block k), allocating the band's
+ * Returns block k of band b in the directory bands, allocating the band's
  * directory and the block (zeroed) as needed; NULL on ENOMEM. A directory
- * whose block then fails stays allocated: it is empty, and destroy frees it.
+ * whose block then fails stays allocated: it is empty, and is freed with
+ * the rest.
  */
-static uint64_t *get_block(pv_hist *h, uint32_t b, uint32_t k)
+static uint64_t *get_block(struct band **bands, uint32_t b, uint32_t k)
 {
-    struct band *band = h->bands[b];
+    struct band *band = bands[b];
     if (band == NULL) {
         band = calloc(1, sizeof(*band));
         if (band == NULL)
             return NULL;
-        h->bands[b] = band;
+        bands[b] = band;
     }
     if (band->blocks[k] == NULL)
         band->blocks[k] = calloc(BLOCK_LEN, sizeof(uint64_t));
     return band->blocks[k];
 }
 
-/* Cold path of pv_hist_record: the value's band or block is not allocated yet. */
-__attribute__((noinline, cold)) static int record_new_block(pv_hist *h, uint32_t b, uint32_t sub)
+/* Allocates in bands every block set in map; false on ENOMEM. */
+static bool alloc_blocks(struct band **bands, const uint32_t *map)
 {
-    uint64_t *block = get_block(h, b, sub >> BLOCK_BITS);
+    for (uint32_t b = 0; b < NBANDS; b++) {
+        for (uint32_t m = map[b]; m != 0; m &= m - 1) {
+            if (get_block(bands, b, (uint32_t)__builtin_ctz(m)) == NULL)
+                return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * Turns a sparse histogram dense: allocates the blocks its buckets fall into
+ * and those set in extra (NULL for none), then moves the counts over. On
+ * ENOMEM h is left as it was.
+ */
+__attribute__((cold)) static int make_dense(pv_hist *h, const uint32_t *extra)
+{
+    struct sparse *sp = &h->u.sp;
+    struct band *bands[NBANDS] = {0};
+    uint32_t map[NBANDS];
+    for (uint32_t b = 0; b < NBANDS; b++)
+        map[b] = sp->blockmap[b] | (extra ? extra[b] : 0);
+    if (!alloc_blocks(bands, map)) {
+        free_bands(bands);
+        return VOLLEY_ENOMEM;
+    }
+    for (uint32_t i = 0; i < sp->nslots; i++) {
+        uint32_t key = sp->keys[i];
+        if (key == 0)
+            continue;
+        uint32_t idx = key - 1, sub = idx & SUB_MASK;
+        bands[idx >> SUB_BITS]->blocks[sub >> BLOCK_BITS][sub & BLOCK_MASK] = sp->counts[i];
+    }
+    free(sp->counts);
+    h->dense = true;
+    memcpy(h->u.bands, bands, sizeof(bands));
+    return 0;
+}
+
+/* Adds n to bucket idx of a dense histogram. */
+static int dense_add(pv_hist *h, uint32_t idx, uint64_t n)
+{
+    uint32_t sub = idx & SUB_MASK;
+    uint64_t *block = get_block(h->u.bands, idx >> SUB_BITS, sub >> BLOCK_BITS);
     if (block == NULL)
         return VOLLEY_ENOMEM;
-    block[sub & BLOCK_MASK] = 1;
+    block[sub & BLOCK_MASK] += n;
     return 0;
+}
+
+/*
+ * Puts bucket idx, absent so far, with count n into a sparse histogram:
+ * grows the table first when it is 3/4 full, or turns dense when the
+ * doubled table would outweigh the dense form.
+ */
+__attribute__((noinline, cold)) static int sparse_add_new(pv_hist *h, uint32_t idx, uint32_t n)
+{
+    struct sparse *sp = &h->u.sp;
+    uint32_t b = idx >> SUB_BITS, bit = 1u << ((idx & SUB_MASK) >> BLOCK_BITS);
+    if (!fits(sp->nkeys + 1, sp->nslots)) {
+        uint32_t want = sp->nslots ? sp->nslots * 2 : MIN_SLOTS;
+        uint32_t map[NBANDS];
+        memcpy(map, sp->blockmap, sizeof(map));
+        map[b] |= bit;
+        if ((size_t)want * SLOT_BYTES > dense_bytes(map)) {
+            int rc = make_dense(h, map);
+            return rc != 0 ? rc : dense_add(h, idx, n);
+        }
+        if (!sparse_resize(sp, want))
+            return VOLLEY_ENOMEM;
+    }
+    uint32_t i = sparse_find(sp, idx + 1);
+    sp->keys[i] = (uint16_t)(idx + 1);
+    sp->counts[i] = n;
+    sp->nkeys++;
+    sp->blockmap[b] |= bit;
+    return 0;
+}
+
+/* Cold path of pv_hist_record for a sparse histogram: a new bucket, or a
+   total count that no longer fits the 32-bit counts. */
+__attribute__((noinline, cold)) static int record_sparse_slow(pv_hist *h, uint32_t idx)
+{
+    if (h->count > MAX_SPARSE) {
+        int rc = make_dense(h, NULL);
+        return rc != 0 ? rc : dense_add(h, idx, 1);
+    }
+    return sparse_add_new(h, idx, 1);
+}
+
+/* ---- recording ------------------------------------------------------------ */
+
+/* Cold path of pv_hist_record for a dense histogram: the value's band or
+   block is not allocated yet. */
+__attribute__((noinline, cold)) static int record_new_block(pv_hist *h, uint32_t idx)
+{
+    return dense_add(h, idx, 1);
 }
 
 int pv_hist_record(pv_hist *h, uint64_t value_ns)
 {
-    /* Exact figures first: they count the value even if the band fails. */
+    /* Exact figures first: they count the value even if storage fails. */
     if (h->count == 0) {
         h->min = h->max = h->shift = value_ns;
     } else {
@@ -209,15 +420,29 @@ int pv_hist_record(pv_hist *h, uint64_t value_ns)
     uint64_t v = value_ns > PV_HIST_MAX_NS ? PV_HIST_MAX_NS : value_ns;
     uint32_t band = band_of(v);
     uint32_t sub = sub_of(v, band);
-    const struct band *dir = h->bands[band];
+    if (!h->dense) {
+        const struct sparse *sp = &h->u.sp;
+        uint32_t idx = band << SUB_BITS | sub;
+        if (sp->nslots != 0 && h->count <= MAX_SPARSE) {
+            uint32_t i = sparse_find(sp, idx + 1);
+            if (sp->keys[i] != 0) {
+                sp->counts[i]++;
+                return 0;
+            }
+        }
+        return record_sparse_slow(h, idx);
+    }
+    const struct band *dir = h->u.bands[band];
     if (__builtin_expect(dir == NULL, 0))
-        return record_new_block(h, band, sub);
+        return record_new_block(h, band << SUB_BITS | sub);
     uint64_t *block = dir->blocks[sub >> BLOCK_BITS];
     if (__builtin_expect(block == NULL, 0))
-        return record_new_block(h, band, sub);
+        return record_new_block(h, band << SUB_BITS | sub);
     block[sub & BLOCK_MASK]++;
     return 0;
 }
+
+/* ---- merging -------------------------------------------------------------- */
 
 static bool block_is_empty(const uint64_t *block)
 {
@@ -227,42 +452,105 @@ static bool block_is_empty(const uint64_t *block)
     return any == 0;
 }
 
-int pv_hist_merge(pv_hist *dst, const pv_hist *src)
+/* dst (dense) += src (dense). */
+static int merge_dense_dense(pv_hist *dst, const pv_hist *src)
 {
-    if (src->count == 0)
-        return 0;
     /*
      * Allocate every block dst lacks first, so that on ENOMEM dst keeps its
      * values (it may gain empty blocks). src blocks that are all zero (left
      * by pv_hist_reset) are not copied, so dst's memory follows its values.
      */
+    uint32_t map[NBANDS] = {0};
     for (uint32_t b = 0; b < NBANDS; b++) {
-        const struct band *sband = src->bands[b];
-        if (sband == NULL)
-            continue;
-        for (uint32_t k = 0; k < NBLOCKS; k++) {
-            const uint64_t *sblock = sband->blocks[k];
-            if (sblock == NULL || block_is_empty(sblock))
-                continue;
-            if (dst->bands[b] == NULL || dst->bands[b]->blocks[k] == NULL) {
-                if (get_block(dst, b, k) == NULL)
-                    return VOLLEY_ENOMEM;
-            }
+        const struct band *sband = src->u.bands[b];
+        for (uint32_t k = 0; sband != NULL && k < NBLOCKS; k++) {
+            if (sband->blocks[k] != NULL && !block_is_empty(sband->blocks[k]))
+                map[b] |= 1u << k;
         }
     }
+    if (!alloc_blocks(dst->u.bands, map))
+        return VOLLEY_ENOMEM;
     for (uint32_t b = 0; b < NBANDS; b++) {
-        const struct band *sband = src->bands[b];
-        if (sband == NULL || dst->bands[b] == NULL)
-            continue; /* dst lacks the band only if src's is empty */
-        for (uint32_t k = 0; k < NBLOCKS; k++) {
-            const uint64_t *sblock = sband->blocks[k];
-            uint64_t *dblock = dst->bands[b]->blocks[k];
-            if (sblock == NULL || dblock == NULL)
-                continue; /* likewise */
+        for (uint32_t m = map[b]; m != 0; m &= m - 1) {
+            uint32_t k = (uint32_t)__builtin_ctz(m);
+            const uint64_t *sblock = src->u.bands[b]->blocks[k];
+            uint64_t *dblock = dst->u.bands[b]->blocks[k];
             for (uint32_t i = 0; i < BLOCK_LEN; i++)
                 dblock[i] += sblock[i];
         }
     }
+    return 0;
+}
+
+/* dst (dense) += src (sparse). */
+static int merge_sparse_into_dense(pv_hist *dst, const struct sparse *src)
+{
+    if (!alloc_blocks(dst->u.bands, src->blockmap))
+        return VOLLEY_ENOMEM;
+    for (uint32_t i = 0; i < src->nslots; i++) {
+        if (src->keys[i] != 0)
+            dense_add(dst, src->keys[i] - 1u, src->counts[i]); /* allocated: cannot fail */
+    }
+    return 0;
+}
+
+/* dst (sparse) += src (sparse), in dst's table if the union is small enough. */
+static int merge_sparse_sparse(pv_hist *dst, const pv_hist *src)
+{
+    struct sparse *dsp = &dst->u.sp;
+    const struct sparse *ssp = &src->u.sp;
+    if (dst->count + src->count > MAX_SPARSE) {
+        int rc = make_dense(dst, ssp->blockmap);
+        return rc != 0 ? rc : merge_sparse_into_dense(dst, ssp);
+    }
+    uint32_t missing = 0;
+    for (uint32_t i = 0; i < ssp->nslots; i++) {
+        uint32_t key = ssp->keys[i];
+        if (key != 0 && (dsp->nslots == 0 || dsp->keys[sparse_find(dsp, key)] == 0))
+            missing++;
+    }
+    uint32_t want = slots_for(dsp->nkeys + missing);
+    if (want > dsp->nslots) {
+        uint32_t map[NBANDS];
+        for (uint32_t b = 0; b < NBANDS; b++)
+            map[b] = dsp->blockmap[b] | ssp->blockmap[b];
+        if ((size_t)want * SLOT_BYTES > dense_bytes(map)) {
+            int rc = make_dense(dst, ssp->blockmap);
+            return rc != 0 ? rc : merge_sparse_into_dense(dst, ssp);
+        }
+        if (!sparse_resize(dsp, want))
+            return VOLLEY_ENOMEM;
+    }
+    for (uint32_t i = 0; i < ssp->nslots; i++) {
+        uint16_t key = ssp->keys[i];
+        if (key == 0)
+            continue;
+        uint32_t j = sparse_find(dsp, key);
+        if (dsp->keys[j] == 0) {
+            dsp->keys[j] = key;
+            dsp->nkeys++;
+        }
+        dsp->counts[j] += ssp->counts[i]; /* both totals fit 32 bits together */
+    }
+    for (uint32_t b = 0; b < NBANDS; b++)
+        dsp->blockmap[b] |= ssp->blockmap[b];
+    return 0;
+}
+
+int pv_hist_merge(pv_hist *dst, const pv_hist *src)
+{
+    if (src->count == 0)
+        return 0;
+    int rc;
+    if (!src->dense) {
+        rc = dst->dense ? merge_sparse_into_dense(dst, &src->u.sp) : merge_sparse_sparse(dst, src);
+    } else {
+        rc = dst->dense ? 0 : make_dense(dst, NULL);
+        if (rc == 0)
+            rc = merge_dense_dense(dst, src);
+    }
+    if (rc != 0)
+        return rc;
 
     if (dst->count == 0) {
         dst->min = src->min;
@@ -332,6 +620,22 @@ double pv_hist_stddev(const pv_hist *h)
 
 /* ---- percentiles and iteration --------------------------------------------- */
 
+/* Whether block k of band b may hold values (both forms). */
+static bool block_used(const pv_hist *h, uint32_t b, uint32_t k)
+{
+    if (h->dense)
+        return h->u.bands[b] != NULL && h->u.bands[b]->blocks[k] != NULL;
+    return (h->u.sp.blockmap[b] >> k) & 1;
+}
+
+/* Count of bucket (b, sub), whose block is in use. */
+static uint64_t count_at(const pv_hist *h, uint32_t b, uint32_t sub)
+{
+    if (h->dense)
+        return h->u.bands[b]->blocks[sub >> BLOCK_BITS][sub & BLOCK_MASK];
+    return sparse_get(&h->u.sp, b << SUB_BITS | sub);
+}
+
 uint64_t pv_hist_percentile(const pv_hist *h, double q)
 {
     if (h->count == 0)
@@ -359,17 +663,12 @@ uint64_t pv_hist_percentile(const pv_hist *h, double q)
 
     uint64_t seen = 0;
     for (uint32_t b = 0; b < NBANDS; b++) {
-        const struct band *band = h->bands[b];
-        if (band == NULL)
-            continue;
         for (uint32_t k = 0; k < NBLOCKS; k++) {
-            const uint64_t *block = band->blocks[k];
-            if (block == NULL)
+            if (!block_used(h, b, k))
                 continue;
-            for (uint32_t i = 0; i < BLOCK_LEN; i++) {
-                seen += block[i];
+            for (uint32_t s = k * BLOCK_LEN; s < (k + 1) * BLOCK_LEN; s++) {
+                seen += count_at(h, b, s);
                 if (seen >= rank) {
-                    uint32_t s = k * BLOCK_LEN + i;
                     uint64_t lo = bucket_lo(b, s);
                     uint64_t mid = lo + (bucket_hi(b, s) - lo) / 2;
                     return PV_MIN(PV_MAX(mid, h->min), h->max);
@@ -390,16 +689,12 @@ void pv_hist_iter_init(struct pv_hist_iter *it)
 bool pv_hist_iter_next(const pv_hist *h, struct pv_hist_iter *it)
 {
     for (; it->band < NBANDS; it->band++, it->sub = 0) {
-        const struct band *band = h->bands[it->band];
-        if (band == NULL)
-            continue;
         while (it->sub < SUB_COUNT) {
-            const uint64_t *block = band->blocks[it->sub >> BLOCK_BITS];
-            if (block == NULL) { /* skip to the next block */
+            if (!block_used(h, it->band, it->sub >> BLOCK_BITS)) { /* skip to the next block */
                 it->sub = (it->sub | BLOCK_MASK) + 1;
                 continue;
             }
-            uint64_t n = block[it->sub & BLOCK_MASK];
+            uint64_t n = count_at(h, it->band, it->sub);
             if (n == 0) {
                 it->sub++;
                 continue;

@@ -5,8 +5,10 @@
  * 1024 ns is split into 1024 linear sub-buckets, so any recorded value is
  * represented within a relative error of 1/1024 (about 3 significant
  * digits). Bands cover 1 us .. 1 h; values below 1 us share the lowest
- * buckets, values above 1 h are counted in the top bucket. Bands are
- * allocated on first use, so a histogram costs a few KiB per populated band.
+ * buckets, values above 1 h are counted in the top bucket. Memory follows
+ * the values: a histogram keeps a small hash table of its non-empty buckets
+ * (about 6-12 bytes each) until an array of counters per populated region
+ * is smaller, so a few hundred values cost a few KiB.
  *
  * Exact figures are kept beside the buckets: count, min, max, sum and sum of
  * squares of the recorded values (so mean and stddev are exact, percentiles

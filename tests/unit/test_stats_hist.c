@@ -646,6 +646,127 @@ static void test_merge_sparse(void **state)
     pv_hist_destroy(empty);
 }
 
+/* Log-uniform between lo and hi: latencies spread over several bands. */
+static uint64_t log_uniform(uint64_t *rng, double lo, double hi)
+{
+    return (uint64_t)(lo * pow(hi / lo, rng_unit(rng)));
+}
+
+static void test_forms_agree_while_growing(void **state)
+{
+    (void)state;
+    /*
+     * A histogram starts in the sparse form and turns dense as it fills.
+     * Checked against the exact sorted values at points from a single value
+     * to well past the switch, so every table size and the dense form see
+     * the same checks.
+     */
+    enum { N = 40000 };
+    static const size_t at[] = {1, 2, 3, 7, 8, 9, 31, 100, 257, 1000, 4000, 12000, N};
+    uint64_t *v = malloc(N * sizeof(*v)), *sorted = malloc(N * sizeof(*v));
+    assert_non_null(v);
+    assert_non_null(sorted);
+    uint64_t rng = 5;
+    for (size_t i = 0; i < N; i++)
+        v[i] = log_uniform(&rng, 10.0 * US, 100.0 * MS);
+    pv_hist *h = new_hist();
+    size_t done = 0;
+    for (size_t c = 0; c < PV_ARRAY_LEN(at); c++) {
+        record_all(h, v + done, at[c] - done);
+        done = at[c];
+        memcpy(sorted, v, done * sizeof(*v));
+        check_against_sorted(h, sorted, done);
+        assert_int_equal(iter_total(h), done);
+    }
+    pv_hist_destroy(h);
+    free(v);
+    free(sorted);
+}
+
+static void test_merge_across_forms(void **state)
+{
+    (void)state;
+    /*
+     * small holds a few values (sparse), big many (dense); every pairing of
+     * forms, in both directions, must equal recording everything into one.
+     */
+    enum { NS = 40, NB = 60000 };
+    uint64_t rng = 11;
+    uint64_t *vs = malloc(NS * sizeof(*vs)), *vb = malloc(NB * sizeof(*vb));
+    assert_non_null(vs);
+    assert_non_null(vb);
+    for (size_t i = 0; i < NS; i++)
+        vs[i] = log_uniform(&rng, 1.0 * US, 10.0 * S);
+    for (size_t i = 0; i < NB; i++)
+        vb[i] = log_uniform(&rng, 50.0 * US, 5.0 * MS);
+    const uint64_t *sets[2] = {vs, vb};
+    const size_t lens[2] = {NS, NB};
+    for (int x = 0; x < 2; x++) {
+        for (int y = 0; y < 2; y++) {
+            pv_hist *dst = new_hist(), *src = new_hist(), *all = new_hist();
+            record_all(dst, sets[x], lens[x]);
+            record_all(src, sets[y], lens[y]);
+            record_all(all, sets[x], lens[x]);
+            record_all(all, sets[y], lens[y]);
+            assert_int_equal(pv_hist_merge(dst, src), 0);
+            assert_same_hist(dst, all);
+            assert_int_equal(iter_total(dst), lens[x] + lens[y]);
+            pv_hist_destroy(dst);
+            pv_hist_destroy(src);
+            pv_hist_destroy(all);
+        }
+    }
+    free(vs);
+    free(vb);
+}
+
+static void test_counts_beyond_32_bits(void **state)
+{
+    (void)state;
+    /*
+     * The sparse form keeps 32-bit counts; a histogram must change form
+     * before any bucket could pass 2^32 - 1. Merging doubles counts cheaply:
+     * pw[k] holds 2^k copies of one value.
+     */
+    const uint64_t v = 250 * US, w = 3 * MS;
+    pv_hist *pw[33];
+    pw[0] = new_hist();
+    assert_int_equal(pv_hist_record(pw[0], v), 0);
+    for (int k = 1; k < 33; k++) {
+        pw[k] = new_hist();
+        assert_int_equal(pv_hist_merge(pw[k], pw[k - 1]), 0);
+        assert_int_equal(pv_hist_merge(pw[k], pw[k - 1]), 0);
+        assert_int_equal(pv_hist_count(pw[k]), 1ull << k);
+    }
+    /* 2^32 of one value by merging: one bucket, exact */
+    struct pv_hist_iter it;
+    pv_hist_iter_init(&it);
+    assert_true(pv_hist_iter_next(pw[32], &it));
+    assert_int_equal(it.count, 1ull << 32);
+    assert_false(pv_hist_iter_next(pw[32], &it));
+
+    /* 2^32 - 1 values by merging (still fits), then one more recorded: the
+       record must switch form first */
+    pv_hist *h = new_hist();
+    for (int k = 0; k < 32; k++)
+        assert_int_equal(pv_hist_merge(h, pw[k]), 0);
+    assert_int_equal(pv_hist_count(h), UINT32_MAX);
+    assert_int_equal(pv_hist_record(h, w), 0);
+    assert_int_equal(pv_hist_record(h, v), 0);
+    pv_hist_iter_init(&it);
+    assert_true(pv_hist_iter_next(h, &it));
+    assert_int_equal(it.count, 1ull << 32); /* v's bucket */
+    assert_true(it.lo_ns <= v && v <= it.hi_ns);
+    assert_true(pv_hist_iter_next(h, &it));
+    assert_int_equal(it.count, 1); /* w's */
+    assert_false(pv_hist_iter_next(h, &it));
+    assert_int_equal(pv_hist_percentile(h, 100), w);
+    assert_true(pv_hist_percentile(h, 99.99999) <= v + bucket_width(v));
+    pv_hist_destroy(h);
+    for (int k = 0; k < 33; k++)
+        pv_hist_destroy(pw[k]);
+}
+
 #ifdef HAVE_MALLINFO2
 static size_t heap_in_use(void)
 {
@@ -702,6 +823,19 @@ static void test_memory_follows_values(void **state)
     assert_int_equal(pv_hist_count(total), 2 * H);
     assert_int_equal(iter_total(total), 2 * H);
 
+    /*
+     * A few hundred latencies spread over several bands, as a parameter set
+     * run for a few seconds under load: about one 256 B block per value in
+     * the dense form (about 80 KiB); the sparse table takes 3 KiB.
+     */
+    pv_hist *spread = new_hist();
+    size_t before_spread = heap_in_use();
+    for (size_t i = 0; i < 300; i++)
+        assert_int_equal(pv_hist_record(spread, log_uniform(&rng, 100.0 * US, 1.0 * S)), 0);
+    assert_true(heap_in_use() - before_spread < 6 * 1024);
+    assert_int_equal(iter_total(spread), 300);
+    pv_hist_destroy(spread);
+
     /* reset keeps the blocks; recording into them again allocates nothing */
     pv_hist_reset(hs[0]);
     size_t after_reset = heap_in_use();
@@ -732,6 +866,9 @@ int main(void)
         cmocka_unit_test(test_percentile_rank_edges),
         cmocka_unit_test(test_sparse_buckets),
         cmocka_unit_test(test_merge_sparse),
+        cmocka_unit_test(test_forms_agree_while_growing),
+        cmocka_unit_test(test_merge_across_forms),
+        cmocka_unit_test(test_counts_beyond_32_bits),
         cmocka_unit_test(test_memory_follows_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
