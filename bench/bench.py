@@ -42,6 +42,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 
@@ -313,6 +314,51 @@ def bench_point_lookup(pgbench, psql, workload):
     return rows, missing
 
 
+class BusySampler:
+    """Samples the machine's busy and total CPU ticks (/proc/stat) every 20 ms
+    in a thread, to tell how busy the CPUs were in a window of a run."""
+
+    def __init__(self):
+        self.samples = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    @staticmethod
+    def _ticks():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]
+        return v[0] + v[1] + v[2] + v[5] + v[6] + v[7], sum(v)
+
+    def _loop(self):
+        while not self.stop.is_set():
+            self.samples.append((time.monotonic(), *self._ticks()))
+            time.sleep(0.02)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+    def busy_fraction(self, t0, t1):
+        """Busy share of all CPUs between the samples nearest to t0 and t1."""
+        a = min(self.samples, key=lambda x: abs(x[0] - t0))
+        b = min(self.samples, key=lambda x: abs(x[0] - t1))
+        return (b[1] - a[1]) / (b[2] - a[2]) if b[2] > a[2] else 0.0
+
+
+def storm_busy(fn):
+    """fn()'s result with "connect_busy": how busy the machine's CPUs were
+    from the client's start until all its connections were up."""
+    with BusySampler() as bs:
+        t0 = time.monotonic()
+        r = fn()
+    r["connect_busy"] = bs.busy_fraction(t0, t0 + r["connect_ms"] / 1e3)
+    return r
+
+
 def bench_many(pgbench, psql, workload):
     """Row 2: -c 1000, alternating which client goes first."""
     pb, pv = [], []
@@ -323,7 +369,7 @@ def bench_many(pgbench, psql, workload):
             order.reverse()
         for _, acc, fn in order:
             wait_server_quiet(psql)
-            acc.append(ACCT.timed(fn))
+            acc.append(ACCT.timed(lambda: storm_busy(fn)))
         if pv[-1]["opened"] < MANY:
             sys.exit(f"bench: pgvolley opened only {pv[-1]['opened']} connections")
         log(f"-c {MANY} round {r + 1}/{ROUNDS}: pgbench connect {pb[-1]['connect_ms']:.0f} ms "
@@ -334,6 +380,11 @@ def bench_many(pgbench, psql, workload):
     wait_server_quiet(psql)
     one = run_pgvolley(os.path.join(os.path.dirname(workload), "select_1.sql"), MANY,
                        MANY_DURATION)
+    # pgvolley's own CPU for a storm: open 1000 connections, run one query, close.
+    wait_server_quiet(psql)
+    p = measured([PGVOLLEY, "run", "-q", "-f", "json", "-c", str(MANY), "-j", str(THREADS),
+                  "--exec-count", "1", os.path.join(os.path.dirname(workload), "select_1.sql")])
+    one["storm_cpu_s"] = p.cpu_s
     return pb, pv, one
 
 
@@ -629,6 +680,12 @@ def main():
               f" MB. Same lookup for both (pgbench -S). pgvolley with one scenario "
               f"(SELECT 1), once: connect {one['connect_ms']:.0f} ms, RSS "
               f"{mb(one['rss_kb']):.1f} MB.")
+        print(f"- 2: from start until all connections were up, the machine's {os.cpu_count()} "
+              f"CPUs were {100 * med(mpb, 'connect_busy'):.0f}% busy with pgbench and "
+              f"{100 * med(mpv, 'connect_busy'):.0f}% with pgvolley (medians); pgvolley's own "
+              f"CPU to open {MANY} connections, run one SELECT 1 and close them was "
+              f"{one['storm_cpu_s']:.2f} s. The rest is the server's: the postmaster forks "
+              f"the backends one at a time, and the kernel's work for each fork.")
     print(f"- 3: pgvolley {big['pgvolley_s']:.1f} s. psql keeps the whole result in memory "
           f"unless FETCH_COUNT is set ({mb(big['psql_kb']):.0f} MB, {big['psql_s']:.1f} s); "
           f"with \\set FETCH_COUNT 1000 it reads through a cursor: "
