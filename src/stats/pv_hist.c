@@ -636,6 +636,48 @@ static uint64_t count_at(const pv_hist *h, uint32_t b, uint32_t sub)
     return sparse_get(&h->u.sp, b << SUB_BITS | sub);
 }
 
+/* A percentile's answer in bucket (b, sub): its midpoint, within [min, max]. */
+static uint64_t bucket_answer(const pv_hist *h, uint32_t b, uint32_t sub)
+{
+    uint64_t lo = bucket_lo(b, sub);
+    uint64_t mid = lo + (bucket_hi(b, sub) - lo) / 2;
+    return PV_MIN(PV_MAX(mid, h->min), h->max);
+}
+
+/*
+ * Sparse form: the index of the bucket holding the rank-th smallest value,
+ * or UINT32_MAX if the buckets hold fewer values (some missed theirs through
+ * ENOMEM). Probing every bucket of every used block in order costs a hash
+ * lookup each; three counting passes over the table instead (by band, by
+ * block within the band found, by bucket within the block found) read each
+ * slot three times.
+ */
+static uint32_t sparse_rank_bucket(const struct sparse *sp, uint64_t rank)
+{
+    static const uint32_t shift[3] = {SUB_BITS, BLOCK_BITS, 0};
+    static const uint32_t groups[3] = {64, NBLOCKS, BLOCK_LEN};
+    _Static_assert(NBANDS <= 64, "bands must fit the first pass's groups");
+    uint32_t prefix = 0; /* idx >> shift[level - 1] of the group chosen so far */
+    for (int level = 0; level < 3; level++) {
+        uint64_t counts[64] = {0};
+        for (uint32_t i = 0; i < sp->nslots; i++) {
+            if (sp->keys[i] == 0)
+                continue;
+            uint32_t idx = sp->keys[i] - 1u;
+            if (level > 0 && (idx >> shift[level - 1]) != prefix)
+                continue;
+            counts[(idx >> shift[level]) & (groups[level] - 1)] += sp->counts[i];
+        }
+        uint32_t g = 0;
+        while (g < groups[level] && counts[g] < rank)
+            rank -= counts[g++];
+        if (g == groups[level])
+            return UINT32_MAX;
+        prefix = level > 0 ? prefix << (shift[level - 1] - shift[level]) | g : g;
+    }
+    return prefix;
+}
+
 uint64_t pv_hist_percentile(const pv_hist *h, double q)
 {
     if (h->count == 0)
@@ -661,6 +703,10 @@ uint64_t pv_hist_percentile(const pv_hist *h, double q)
     if (rank > h->count)
         rank = h->count;
 
+    if (!h->dense) {
+        uint32_t idx = sparse_rank_bucket(&h->u.sp, rank);
+        return idx == UINT32_MAX ? h->max : bucket_answer(h, idx >> SUB_BITS, idx & SUB_MASK);
+    }
     uint64_t seen = 0;
     for (uint32_t b = 0; b < NBANDS; b++) {
         for (uint32_t k = 0; k < NBLOCKS; k++) {
@@ -668,11 +714,8 @@ uint64_t pv_hist_percentile(const pv_hist *h, double q)
                 continue;
             for (uint32_t s = k * BLOCK_LEN; s < (k + 1) * BLOCK_LEN; s++) {
                 seen += count_at(h, b, s);
-                if (seen >= rank) {
-                    uint64_t lo = bucket_lo(b, s);
-                    uint64_t mid = lo + (bucket_hi(b, s) - lo) / 2;
-                    return PV_MIN(PV_MAX(mid, h->min), h->max);
-                }
+                if (seen >= rank)
+                    return bucket_answer(h, b, s);
             }
         }
     }
