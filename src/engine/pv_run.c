@@ -69,6 +69,7 @@ struct conn {
     uint64_t born_ns;
     int index; /* position in w->conns */
     struct conn *idle_prev, *idle_next;
+    struct conn *done_next; /* w->done_head list */
     bool in_idle, dead;
     bool preparing;       /* a PQsendPrepare is outstanding (even if cancelling) */
     uint64_t deadline_ns; /* command timeout of the request in flight; 0 = none */
@@ -101,7 +102,11 @@ struct worker {
     struct exec *retry_head; /* waiting out a backoff (unsorted; rare) */
     uv_timer_t retry_timer;
     uv_timer_t sweep_timer; /* command timeouts (on_timeout_sweep) */
-    uint64_t rng;           /* xorshift state for backoff jitter */
+    /* connections whose request finished in this loop iteration; each
+       holds a reference until on_done_check gives it its next execution */
+    uv_check_t done_check;
+    struct conn *done_head;
+    uint64_t rng; /* xorshift state for backoff jitter */
 
     bool connect_phase, no_more, stopping, finished;
     uint64_t start_ns, measure_ns, end_ns, last_done_ns, connected_ns;
@@ -192,6 +197,9 @@ static void exec_start(struct worker *w, struct conn *c, struct exec *e);
 static void exec_finish(struct worker *w, struct exec *e, uint64_t t_end);
 static void worker_fill(struct worker *w);
 static void worker_maybe_finish(struct worker *w);
+static struct exec *worker_claim(struct worker *w);
+static bool conn_expired(const struct conn *c);
+static void on_done_check(uv_check_t *h);
 static void on_poll(uv_poll_t *h, int status, int events);
 static bool pipelined(const pv_run *r);
 static void pipe_abandon(struct conn *c, const char *sqlstate, const char *why);
@@ -503,7 +511,7 @@ static void conn_release(struct conn *c)
     pv_run *r = w->run;
     c->state = CS_IDLE;
     if (w->pend.head && !w->stopping) {
-        if (c->born_ns + (uint64_t)(r->cfg.pool.recycle_s * 1e9) < pv_now_ns()) {
+        if (conn_expired(c)) {
             conn_close(c);
             conn_open(w);
             return;
@@ -517,8 +525,7 @@ static void conn_release(struct conn *c)
         exec_start(w, c, e);
         return;
     }
-    if (w->nidle >= w->idle_cap || w->stopping ||
-        c->born_ns + (uint64_t)(r->cfg.pool.recycle_s * 1e9) < pv_now_ns()) {
+    if (w->nidle >= w->idle_cap || w->stopping || conn_expired(c)) {
         conn_close(c);
         return;
     }
@@ -984,6 +991,54 @@ static void handle_result(struct conn *c, struct exec *e, PGresult *res)
     }
 }
 
+static bool conn_expired(const struct conn *c)
+{
+    return c->born_ns + (uint64_t)(c->w->run->cfg.pool.recycle_s * 1e9) < pv_now_ns();
+}
+
+/*
+ * c finished its request: it takes the next execution itself rather than
+ * going through the idle list, so that connections finishing together are
+ * not closed as surplus idle ones (conn_release keeps at most idle_cap).
+ */
+static void conn_reuse(struct conn *c)
+{
+    struct worker *w = c->w;
+    if (!w->pend.head && !w->stopping && !conn_expired(c)) {
+        struct exec *e = worker_claim(w);
+        if (e) {
+            exec_start(w, c, e);
+            return;
+        }
+    }
+    conn_release(c);
+}
+
+/* Drops the references of the done list (the worker is finishing). */
+static void done_drop(struct worker *w)
+{
+    struct conn *c;
+    while ((c = w->done_head) != NULL) {
+        w->done_head = c->done_next;
+        conn_unref(c);
+    }
+}
+
+static void on_done_check(uv_check_t *h)
+{
+    struct worker *w = h->data;
+    struct conn *c = w->done_head, *next;
+    w->done_head = NULL;
+    uv_check_stop(h);
+    for (; c; c = next) {
+        next = c->done_next;
+        if (!c->dead && c->state == CS_IDLE && !c->exec)
+            conn_reuse(c);
+        conn_unref(c);
+    }
+    worker_fill(w);
+}
+
 /* The last result of the current request arrived. */
 static void request_done(struct conn *c)
 {
@@ -1017,9 +1072,26 @@ static void request_done(struct conn *c)
     }
     /* after a stop request e->interrupted is set: nothing is recorded */
     conn_detach(c);
-    conn_release(c);
     exec_finish(w, e, now);
-    worker_fill(w);
+    if (w->stopping) {
+        conn_release(c);
+        worker_fill(w);
+        return;
+    }
+    /*
+     * The next query goes out in on_done_check, after every connection
+     * ready in this loop iteration has been read. Sending wakes a backend,
+     * which the kernel tends to place on this thread's CPU, where it takes
+     * over; reading the other results first and sending in a burst just
+     * before the loop waits again raised throughput by 9% and cut CPU per
+     * query by 8% on the point lookup (medians of 10 alternating runs,
+     * docs/performance.md).
+     */
+    c->state = CS_IDLE;
+    c->refs++;
+    c->done_next = w->done_head;
+    w->done_head = c;
+    uv_check_start(&w->done_check, on_done_check);
 }
 
 static void conn_read(struct conn *c)
@@ -1195,11 +1267,13 @@ static void worker_maybe_finish(struct worker *w)
     if (!done)
         return;
     w->finished = true;
+    done_drop(w);
     while (w->nconns > 0)
         conn_close(w->conns[w->nconns - 1]);
     uv_close((uv_handle_t *)&w->pool_timer, on_handle_closed);
     uv_close((uv_handle_t *)&w->retry_timer, on_handle_closed);
     uv_close((uv_handle_t *)&w->sweep_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&w->done_check, on_handle_closed);
     uv_mutex_lock(&w->run->stop_mu);
     w->wake_open = false;
     uv_close((uv_handle_t *)&w->wake, on_handle_closed);
@@ -1414,6 +1488,8 @@ int pv_run_start(pv_run *r, pv_err *err)
         w->retry_timer.data = w;
         uv_timer_init(&w->loop, &w->sweep_timer);
         w->sweep_timer.data = w;
+        uv_check_init(&w->loop, &w->done_check);
+        w->done_check.data = w;
         if (r->timeout_ns) {
             uint64_t every = PV_MIN(PV_MAX(r->timeout_ns / 20 / 1000000, 5), 1000);
             uv_timer_start(&w->sweep_timer, on_timeout_sweep, every, every);
