@@ -6,7 +6,7 @@ BUILD  ?= build
 ASAN   ?= build-asan
 CMAKE  ?= cmake
 
-.PHONY: all deps build asan check check-fast demo bench format format-check lint clean
+.PHONY: all deps build asan check check-fast demo bench profile format format-check lint clean
 
 all: build
 
@@ -39,6 +39,9 @@ demo: build
 
 bench: build
 	bench/run.sh $(BUILD)/pgvolley
+
+profile: build
+	bench/profile.sh $(BUILD)/pgvolley
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 pkgs=(
-    build-essential cmake pkg-config clang-format
+    build-essential cmake pkg-config clang-format valgrind strace
     libpq-dev libpg-query-dev libprotobuf-c-dev libuv1-dev libjansson-dev
     libmicrohttpd-dev libinih-dev libcmocka-dev
     postgresql postgresql-contrib python3
