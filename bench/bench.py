@@ -218,9 +218,9 @@ def run_pgbench(pgbench, clients, duration):
             "connect_ms": conn_ms}
 
 
-def run_pgvolley(workload, clients, duration):
+def run_pgvolley(workload, clients, duration, extra=()):
     p = measured([PGVOLLEY, "run", "-q", "-f", "json", "-c", str(clients), "-j", str(THREADS),
-                  "-T", f"{duration:g}", workload])
+                  "-T", f"{duration:g}", *extra, workload])
     rep = pgvolley_report(p)
     s = rep["summary"]
     return {"qps": s["qps"], "n": s["executions"], "cpu_us": p.cpu_s / s["executions"] * 1e6,
@@ -299,7 +299,8 @@ def bench_point_lookup(pgbench, psql, workload):
     """Rows 1 and 4: the three clients take turns, order rotating per round."""
     missing = seed_available()
     clients = [("pgbench", lambda: run_pgbench(pgbench, CLIENTS, DURATION)),
-               ("pgvolley", lambda: run_pgvolley(workload, CLIENTS, DURATION))]
+               ("pgvolley", lambda: run_pgvolley(workload, CLIENTS, DURATION)),
+               ("pinned", lambda: run_pgvolley(workload, CLIENTS, DURATION, ["--pin-threads"]))]
     if not missing:
         clients.append(("seed", lambda: run_seed(workload, CLIENTS, DURATION)))
     rows = {name: [] for name, _ in clients}
@@ -600,12 +601,19 @@ def main():
     pb, pv = lookup["pgbench"], lookup["pgvolley"]
     pb_qps, pv_qps = med(pb, "qps"), med(pv, "qps")
     pb_cpu, pv_cpu = med(pb, "cpu_us"), med(pv, "cpu_us")
+    pn = lookup["pinned"]
+    pn_qps, pn_cpu = med(pn, "qps"), med(pn, "cpu_us")
     table = [
         ["1", f"select-only q/s, -c {CLIENTS} -j {THREADS}", f"{pv_qps:.0f}",
          f"{pb_qps:.0f} (pgbench -S -M prepared)", f"{pv_qps / pb_qps:.2f}",
          f">= {T_QPS:.2f}", verdict(pv_qps / pb_qps >= T_QPS)],
         ["1", "client CPU us/query", f"{pv_cpu:.2f}", f"{pb_cpu:.2f} (pgbench)",
          f"{pv_cpu / pb_cpu:.2f}", f"<= {T_CPU:.2f}", verdict(pv_cpu / pb_cpu <= T_CPU)],
+        ["1", "the same q/s, --pin-threads", f"{pn_qps:.0f}",
+         f"{pb_qps:.0f} (pgbench -S -M prepared)", f"{pn_qps / pb_qps:.2f}",
+         f">= {T_QPS:.2f}", verdict(pn_qps / pb_qps >= T_QPS)],
+        ["1", "client CPU us/query, --pin-threads", f"{pn_cpu:.2f}", f"{pb_cpu:.2f} (pgbench)",
+         f"{pn_cpu / pb_cpu:.2f}", f"<= {T_CPU:.2f}", verdict(pn_cpu / pb_cpu <= T_CPU)],
     ]
     if many_ok:
         mpb, mpv, one = many
@@ -664,12 +672,15 @@ def main():
     print_table(table)
     print()
     print("Notes:")
-    print("- 1: per round (pgbench, pgvolley): " + "; ".join(
-        f"{a['qps']:.0f}/{b['qps']:.0f} q/s, other work {a['other_s']:.1f}/{b['other_s']:.1f} CPU-s"
-        for a, b in zip(pb, pv)) + ".")
+    print("- 1: per round (pgbench, pgvolley, pgvolley --pin-threads): " + "; ".join(
+        f"{a['qps']:.0f}/{b['qps']:.0f}/{c['qps']:.0f} q/s, other work "
+        f"{a['other_s']:.1f}/{b['other_s']:.1f}/{c['other_s']:.1f} CPU-s"
+        for a, b, c in zip(pb, pv, pn)) + ".")
     print(f"- 1: rounds, pgbench {spread(pb, 'qps', '{:.0f}')} q/s "
           f"{spread(pb, 'cpu_us', '{:.2f}')} us/q; pgvolley {spread(pv, 'qps', '{:.0f}')} q/s "
-          f"{spread(pv, 'cpu_us', '{:.2f}')} us/q. Peak RSS at -c {CLIENTS}: pgbench "
+          f"{spread(pv, 'cpu_us', '{:.2f}')} us/q; pgvolley --pin-threads "
+          f"{spread(pn, 'qps', '{:.0f}')} q/s {spread(pn, 'cpu_us', '{:.2f}')} us/q. "
+          f"Peak RSS at -c {CLIENTS}: pgbench "
           f"{mb(med(pb, 'rss_kb')):.1f} MB, pgvolley {mb(med(pv, 'rss_kb')):.1f} MB "
           f"(100 parameter sets, statistics kept per set).")
     if many_ok:

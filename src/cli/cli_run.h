@@ -22,6 +22,7 @@ struct cli_run_opts {
     long exec_count; /* default for files without EXEC_COUNT */
     int retries;
     int pipeline;
+    bool pin_threads;
     int pool_size, max_overflow;
     double pool_timeout_s, pool_recycle_s, command_timeout_s, connect_timeout_s;
     enum pv_protocol protocol;

@@ -42,6 +42,9 @@ static const char run_help[] =
     "                           their results (libpq pipeline mode, one sync per\n"
     "                           pipeline; an error aborts the rest of its pipeline,\n"
     "                           counted as PV003); latency stays per query\n"
+    "      --pin-threads        pin worker thread i to the i-th CPU the process may\n"
+    "                           run on (a dedicated client machine, or client and\n"
+    "                           server on one machine); default: not pinned\n"
     "\n"
     "Pool and timeouts:\n"
     "      --pool-size N        idle connections kept (default max(1, c/4))\n"
@@ -330,6 +333,7 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
         cfg.warmup_s = o->warmup_s;
         cfg.retries = o->retries;
         cfg.pipeline = o->pipeline;
+        cfg.pin_threads = o->pin_threads;
         cfg.on_done = on_run_done;
         cfg.on_done_arg = &x;
         pv_run_config_defaults(&cfg);
@@ -405,6 +409,7 @@ enum {
     OPT_PROGRESS,
     OPT_RETRIES,
     OPT_PIPELINE,
+    OPT_PIN_THREADS,
 };
 
 static const struct option run_options[] = {
@@ -419,6 +424,7 @@ static const struct option run_options[] = {
     {"help", no_argument, NULL, 'h'},
     {"max-overflow", required_argument, NULL, OPT_MAX_OVERFLOW},
     {"output", required_argument, NULL, 'o'},
+    {"pin-threads", no_argument, NULL, OPT_PIN_THREADS},
     {"pipeline", required_argument, NULL, OPT_PIPELINE},
     {"pool-recycle", required_argument, NULL, OPT_POOL_RECYCLE},
     {"pool-size", required_argument, NULL, OPT_POOL_SIZE},
@@ -558,6 +564,7 @@ int cmd_run(int argc, char **argv)
                 return cli_usage_error("run", "--pipeline takes 1..1000, not '%s'", optarg);
             o.pipeline = (int)v;
             break;
+        case OPT_PIN_THREADS: o.pin_threads = true; break;
         case OPT_RETRIES:
             if (cli_parse_int(optarg, 0, 100, &v) != 0)
                 return cli_usage_error("run", "--retries takes 0..100, not '%s'", optarg);

@@ -10,6 +10,8 @@
 #include "engine/pv_run.h"
 
 #include <libpq-fe.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -110,6 +112,8 @@ struct worker {
     /* next scenario of this worker's round robin over all of them, in
        timed runs and warm-ups (count-based runs share r->next_item) */
     uint64_t next_scen;
+    int cpu; /* --pin-threads: the CPU this worker runs on; -1 = any */
+    bool pin_failed;
 
     bool connect_phase, no_more, stopping, finished;
     uint64_t start_ns, measure_ns, end_ns, last_done_ns, connected_ns;
@@ -1335,6 +1339,13 @@ static void worker_main(void *arg)
     struct worker *w = arg;
     pv_run *r = w->run;
 
+    if (w->cpu >= 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(w->cpu, &set);
+        w->pin_failed = pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0;
+    }
+
     /* Phase 1: open the connections the slots need, all at once. */
     w->connect_phase = true;
     int per = pipelined(r) ? r->cfg.pipeline : 1;
@@ -1483,8 +1494,19 @@ int pv_run_start(pv_run *r, pv_err *err)
     r->t0 = pv_now_ns();
     r->result.started_at = pv_wall_time();
     atomic_store(&r->workers_left, r->nworkers);
+    int cpus[CPU_SETSIZE], ncpus = 0;
+    if (r->cfg.pin_threads) {
+        cpu_set_t allowed;
+        if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0)
+            return pv_err_set(err, VOLLEY_EIO, "cannot read the CPUs this process may use");
+        for (int c = 0; c < CPU_SETSIZE; c++) {
+            if (CPU_ISSET(c, &allowed))
+                cpus[ncpus++] = c;
+        }
+    }
     for (int i = 0; i < r->nworkers; i++) {
         struct worker *w = &r->workers[i];
+        w->cpu = ncpus > 0 ? cpus[i % ncpus] : -1;
         if (uv_loop_init(&w->loop) != 0)
             return pv_err_set(err, VOLLEY_EIO, "cannot create an event loop");
         uv_async_init(&w->loop, &w->wake, on_wake);
@@ -1564,6 +1586,9 @@ int pv_run_wait(pv_run *r, pv_err *err)
     res->warmup_s = r->cfg.warmup_s;
     res->retries = r->cfg.retries;
     res->pipeline = r->cfg.pipeline > 1 ? r->cfg.pipeline : 1;
+    res->pinned = r->cfg.pin_threads;
+    for (int i = 0; i < r->nworkers; i++)
+        res->pinned = res->pinned && !r->workers[i].pin_failed;
     res->interrupted = atomic_load(&r->stop) != 0;
 
     int rc = pv_stat_init(&res->total);

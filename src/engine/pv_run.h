@@ -59,6 +59,8 @@ struct pv_run_config {
                           (libpq pipeline mode, one sync per pipeline); 0 or 1 = off */
     int retries;       /* extra attempts after a transient error (08xxx, 40001, 40P01,
                           57P01, 57P03), exponential backoff with jitter; 0 = none */
+    bool pin_threads;  /* pin worker thread i to the i-th CPU this process may run on
+                          (modulo their number) */
     /* Called once, from a worker thread, when the run has finished (for a
        uv_async_send into the caller's loop). May be NULL. */
     void (*on_done)(void *arg);
@@ -100,6 +102,7 @@ struct pv_run_result {
     double duration_s, warmup_s;
     int retries;
     int pipeline;      /* 1 = off */
+    bool pinned;       /* pin_threads was asked for and every worker thread was pinned */
     bool interrupted;  /* stopped by pv_run_stop before the end */
     double started_at; /* wall-clock start (epoch seconds) */
     double wall_s;     /* clock start until the last counted execution ended */

@@ -221,6 +221,7 @@ static json_t *config_json(struct jb *b, const struct pv_run_result *run)
     put(b, o, "command_timeout_s", jreal(run->command_timeout_s));
     put(b, o, "retries", json_integer(run->retries));
     put(b, o, "pipeline", json_integer(run->pipeline));
+    put(b, o, "pinned_threads", json_boolean(run->pinned));
     json_t *p = json_object();
     put(b, p, "size", json_integer(run->pool.size));
     put(b, p, "max_overflow", json_integer(run->pool.max_overflow));

@@ -182,6 +182,8 @@ static void config_line(pv_buf *o, const struct pv_report *r)
             continue;
         pv_buf_printf(o, "%s%d", i ? "," : "", r->runs[i]->threads);
     }
+    if (first->pinned)
+        pv_buf_puts(o, " (pinned to CPUs)");
     pv_buf_printf(o, ", protocol %s", pv_protocol_name(first->protocol));
     if (first->pipeline > 1)
         pv_buf_printf(o, ", pipeline %d", first->pipeline);

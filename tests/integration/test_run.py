@@ -326,6 +326,38 @@ class RunTest(ServerTest):
         rep = self.run_json("--protocol", "extended", f)
         self.assertEqual(rep["summary"]["succeeded"], 5)
 
+    def thread_cpus(self, pid):
+        """{tid: allowed CPUs} of pid's threads other than the main one."""
+        out = {}
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            if int(tid) == pid:
+                continue
+            out[int(tid)] = os.sched_getaffinity(int(tid))
+        return out
+
+    def test_pin_threads(self):
+        f = self.write("pin.sql", "-- PARAMETERS: [[1], [2]]\nSELECT %s::int;\n")
+        allowed = os.sched_getaffinity(0)
+        for pin in (True, False):
+            args = [PGVOLLEY, "run", "-q", "-d", self.server.dsn, "-c", "4", "-j", "2",
+                    "-T", "2", "-f", "json"] + (["--pin-threads"] if pin else []) + [f]
+            p = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+            time.sleep(1.0)
+            cpus = self.thread_cpus(p.pid)
+            stdout, _ = p.communicate(timeout=20)
+            self.assertEqual(p.returncode, 0)
+            rep = json.loads(stdout)
+            self.assertIs(rep["config"]["pinned_threads"], pin)
+            self.assertGreater(rep["summary"]["executions"], 0)
+            single = sorted(next(iter(c)) for c in cpus.values() if len(c) == 1)
+            if pin:
+                # the two workers, each on its own allowed CPU (in order, modulo their number)
+                want = sorted(sorted(allowed)[i % len(allowed)] for i in range(2))
+                self.assertEqual(single if len(allowed) > 1 else want, want)
+            elif len(allowed) > 1:
+                self.assertEqual(single, [])
+                self.assertTrue(all(c == allowed for c in cpus.values()))
+
     def test_interrupt_writes_partial_report(self):
         f = self.write("long.sql", "-- PARAMETERS: [[0.2]]\n-- EXEC_COUNT: 1000\n"
                        "SELECT pg_sleep(%s);\n")
