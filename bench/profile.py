@@ -140,8 +140,8 @@ def main():
     print("| --- | ---: | ---: | ---: |")
 
     def row(label, a, b, fmt="{:.2f}"):
-        print(f"| {label} | {fmt.format(a)} | {fmt.format(b)} | "
-              f"{(a / b if b else float('nan')):.2f} |")
+        ratio = f"{a / b:.2f}" if b else "-"
+        print(f"| {label} | {fmt.format(a)} | {fmt.format(b)} | {ratio} |")
 
     a, b = res["pgvolley"], res["pgbench"]
     row(f"user-space instructions (callgrind, {2 * N} minus {N} queries)", a["ir"], b["ir"],
