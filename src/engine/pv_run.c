@@ -9,6 +9,7 @@
  */
 #include "engine/pv_run.h"
 
+#include <errno.h>
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <sched.h>
@@ -73,6 +74,8 @@ struct conn {
     struct conn *idle_prev, *idle_next;
     struct conn *done_next; /* w->done_head list */
     bool in_idle, dead;
+    bool cancel_queued;   /* cancel_work is in libuv's thread pool (until cancel_done) */
+    bool parked;          /* finished while its cancel was queued: reused after cancel_done */
     bool preparing;       /* a PQsendPrepare is outstanding (even if cancelling) */
     uint64_t deadline_ns; /* command timeout of the request in flight; 0 = none */
     /* pipeline mode (--pipeline N > 1): the executions sent in one pipeline,
@@ -552,19 +555,46 @@ static void cancel_work(uv_work_t *req)
 static void cancel_done(uv_work_t *req, int status)
 {
     (void)status;
-    conn_unref(req->data);
+    struct conn *c = req->data;
+    c->cancel_queued = false;
+    if (c->parked && !c->dead) {
+        /* the cancel has reached the server: it can no longer hit a new query */
+        c->parked = false;
+        conn_release(c);
+        worker_fill(c->w);
+    }
+    conn_unref(c);
 }
 
 static void on_cancel_grace(uv_timer_t *t);
+
+/*
+ * c finished its request while a cancel request for it is still queued or
+ * on its way (the query ended just as its timeout passed). A cancel that
+ * reaches the server during the next query would cancel that one instead,
+ * so c waits, idle and out of the pool, until cancel_done. Returns whether
+ * it was parked.
+ */
+static bool conn_park(struct conn *c)
+{
+    if (!c->cancel_queued)
+        return false;
+    c->state = CS_IDLE;
+    c->parked = true;
+    return true;
+}
 
 /* Asks the server to cancel c's query; bounds the wait with grace_ms. */
 static void conn_cancel(struct conn *c, uint64_t grace_ms)
 {
     c->state = CS_CANCELLING;
-    if (c->cancel) {
+    /* one cancel request at a time: a uv_work_t cannot be queued twice */
+    if (c->cancel && !c->cancel_queued) {
         c->cancel_work.data = c;
         c->refs++;
-        if (uv_queue_work(&c->w->loop, &c->cancel_work, cancel_work, cancel_done) != 0)
+        if (uv_queue_work(&c->w->loop, &c->cancel_work, cancel_work, cancel_done) == 0)
+            c->cancel_queued = true;
+        else
             c->refs--;
     }
     uv_timer_start(&c->timer, on_cancel_grace, grace_ms, 0);
@@ -833,7 +863,7 @@ static void pipe_read(struct conn *c)
             w->in_use--;
             if (PQstatus(c->pg) == CONNECTION_BAD) {
                 conn_close(c);
-            } else {
+            } else if (!conn_park(c)) {
                 c->state = CS_IDLE;
                 conn_release(c);
             }
@@ -1080,6 +1110,10 @@ static void request_done(struct conn *c)
     /* after a stop request e->interrupted is set: nothing is recorded */
     conn_detach(c);
     exec_finish(w, e, now);
+    if (conn_park(c)) {
+        worker_fill(w);
+        return;
+    }
     if (w->stopping) {
         conn_release(c);
         worker_fill(w);
@@ -1340,10 +1374,15 @@ static void worker_main(void *arg)
     pv_run *r = w->run;
 
     if (w->cpu >= 0) {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(w->cpu, &set);
-        w->pin_failed = pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0;
+        cpu_set_t *set = CPU_ALLOC((size_t)w->cpu + 1);
+        size_t size = CPU_ALLOC_SIZE((size_t)w->cpu + 1);
+        w->pin_failed = set == NULL;
+        if (set) {
+            CPU_ZERO_S(size, set);
+            CPU_SET_S((size_t)w->cpu, size, set);
+            w->pin_failed = pthread_setaffinity_np(pthread_self(), size, set) != 0;
+            CPU_FREE(set);
+        }
     }
 
     /* Phase 1: open the connections the slots need, all at once. */
@@ -1486,6 +1525,61 @@ oom:
     return VOLLEY_ENOMEM;
 }
 
+/* The CPUs this process may run on, in order; sized for any number of CPUs. */
+static int allowed_cpus(int **out, int *n)
+{
+    for (size_t ncpu = CPU_SETSIZE; ncpu <= ((size_t)1 << 20); ncpu *= 2) {
+        cpu_set_t *set = CPU_ALLOC(ncpu);
+        size_t size = CPU_ALLOC_SIZE(ncpu);
+        if (!set)
+            return VOLLEY_ENOMEM;
+        if (sched_getaffinity(0, size, set) != 0) {
+            CPU_FREE(set);
+            if (errno == EINVAL) /* the kernel's mask is larger: try a larger set */
+                continue;
+            return VOLLEY_EIO;
+        }
+        int count = CPU_COUNT_S(size, set), k = 0;
+        int *cpus = count > 0 ? malloc((size_t)count * sizeof(*cpus)) : NULL;
+        if (!cpus) {
+            CPU_FREE(set);
+            return count > 0 ? VOLLEY_ENOMEM : VOLLEY_EIO;
+        }
+        for (size_t c = 0; c < ncpu && k < count; c++) {
+            if (CPU_ISSET_S(c, size, set))
+                cpus[k++] = (int)c;
+        }
+        CPU_FREE(set);
+        *out = cpus;
+        *n = k;
+        return 0;
+    }
+    return VOLLEY_EIO;
+}
+
+static void noop_work(uv_work_t *req)
+{
+    (void)req;
+}
+
+static void noop_after_work(uv_work_t *req, int status)
+{
+    (void)req;
+    (void)status;
+}
+
+/* Makes libuv start its (process-wide) thread pool from the calling thread. */
+static void threadpool_start(void)
+{
+    uv_loop_t loop;
+    uv_work_t req;
+    if (uv_loop_init(&loop) != 0)
+        return; /* then the pool starts later, pinned: slower cancels, nothing worse */
+    if (uv_queue_work(&loop, &req, noop_work, noop_after_work) == 0)
+        uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+}
+
 int pv_run_start(pv_run *r, pv_err *err)
 {
     if (uv_barrier_init(&r->barrier, (unsigned)r->nworkers) != 0)
@@ -1494,15 +1588,14 @@ int pv_run_start(pv_run *r, pv_err *err)
     r->t0 = pv_now_ns();
     r->result.started_at = pv_wall_time();
     atomic_store(&r->workers_left, r->nworkers);
-    int cpus[CPU_SETSIZE], ncpus = 0;
+    int *cpus = NULL, ncpus = 0;
     if (r->cfg.pin_threads) {
-        cpu_set_t allowed;
-        if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0)
-            return pv_err_set(err, VOLLEY_EIO, "cannot read the CPUs this process may use");
-        for (int c = 0; c < CPU_SETSIZE; c++) {
-            if (CPU_ISSET(c, &allowed))
-                cpus[ncpus++] = c;
-        }
+        int rc = allowed_cpus(&cpus, &ncpus);
+        if (rc != 0)
+            return pv_err_set(err, rc, "cannot read the CPUs this process may use");
+        /* libuv starts its thread pool (cancel requests) on first use, and
+           threads inherit their creator's affinity: start it from here */
+        threadpool_start();
     }
     for (int i = 0; i < r->nworkers; i++) {
         struct worker *w = &r->workers[i];
@@ -1527,6 +1620,7 @@ int pv_run_start(pv_run *r, pv_err *err)
         w->next_scen = (uint64_t)i * r->nscen / (uint64_t)r->nworkers;
         w->wake_open = true;
     }
+    free(cpus);
     for (int i = 0; i < r->nworkers; i++) {
         if (uv_thread_create(&r->workers[i].thread, worker_main, &r->workers[i]) != 0) {
             /* cannot happen in practice; threads already started would wait

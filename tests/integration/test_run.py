@@ -326,6 +326,26 @@ class RunTest(ServerTest):
         rep = self.run_json("--protocol", "extended", f)
         self.assertEqual(rep["summary"]["succeeded"], 5)
 
+    def test_timeouts_racing_completions(self):
+        # Queries that end just as their timeout passes: the cancel request is
+        # still queued when the result arrives. The connection must wait for
+        # it (a late cancel would hit its next query) and a second cancel must
+        # not be queued on the same request: that used to hang or crash.
+        f = self.write("race.sql", "-- PARAMETERS: [[0.049], [0.0], [0.0], [0.0]]\n"
+                       "-- EXEC_COUNT: 500\nSELECT pg_sleep(%s::float8);\n")
+        for _ in range(5):
+            rep = self.run_json("-c", "100", "-j", "2", "--command-timeout", "0.05", f,
+                                expect=1, timeout=60)
+            self.assertEqual(rep["summary"]["executions"], 2000)
+            self.assertGreater(rep["queries"][0]["scenarios"][0]["failed"], 0)
+            # every failure is a query that passed its own timeout; a stray
+            # cancel would fail a query with the server's "canceling statement
+            # due to user request" instead
+            for e in rep["errors"]:
+                self.assertEqual(e["sqlstate"], "57014")
+                self.assertTrue(e["message"].startswith("command timeout after 0.05 s"),
+                                e["message"])
+
     def thread_cpus(self, pid):
         """{tid: allowed CPUs} of pid's threads other than the main one."""
         out = {}
@@ -336,16 +356,20 @@ class RunTest(ServerTest):
         return out
 
     def test_pin_threads(self):
-        f = self.write("pin.sql", "-- PARAMETERS: [[1], [2]]\nSELECT %s::int;\n")
+        # the 0.2 s sleeps time out: their cancels start libuv's thread pool,
+        # whose threads must not inherit a worker's single CPU
+        f = self.write("pin.sql", "-- PARAMETERS: [[0], [0.2]]\nSELECT pg_sleep(%s::float8);\n")
         allowed = os.sched_getaffinity(0)
         for pin in (True, False):
             args = [PGVOLLEY, "run", "-q", "-d", self.server.dsn, "-c", "4", "-j", "2",
-                    "-T", "2", "-f", "json"] + (["--pin-threads"] if pin else []) + [f]
+                    "-T", "2", "--command-timeout", "0.05", "-f", "json"]
+            args += (["--pin-threads"] if pin else []) + [f]
             p = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
             time.sleep(1.0)
             cpus = self.thread_cpus(p.pid)
             stdout, _ = p.communicate(timeout=20)
-            self.assertEqual(p.returncode, 0)
+            self.assertEqual(p.returncode, 1)  # the timeouts
+            self.assertGreater(len(cpus), 2)  # the workers and the thread pool
             rep = json.loads(stdout)
             self.assertIs(rep["config"]["pinned_threads"], pin)
             self.assertGreater(rep["summary"]["executions"], 0)
