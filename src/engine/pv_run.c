@@ -474,7 +474,15 @@ static void conn_connected(struct conn *c)
 
 static void conn_connect_step(struct conn *c)
 {
-    switch (PQconnectPoll(c->pg)) {
+    PostgresPollingStatusType st = PQconnectPoll(c->pg);
+    /*
+     * libpq may have closed the socket and opened another (the next host or
+     * address): it can get the same descriptor number, which epoll no longer
+     * watches. A fresh poll handle per step registers whatever socket is
+     * current.
+     */
+    pv_pgwatch_close(&c->watch);
+    switch (st) {
     case PGRES_POLLING_READING:
         if (conn_watch(c, UV_READABLE) != 0)
             conn_connect_failed(c, "cannot watch the connection's socket");
@@ -648,8 +656,9 @@ static void conn_timed_out(struct conn *c)
  * Command timeouts are checked by one sweep per worker rather than a timer
  * per query: arming and disarming a timer for every query cost more client
  * CPU than anything else pgvolley does itself (see docs/performance.md).
- * The sweep runs every 1/20 of the timeout (5 ms .. 1 s), so a timeout
- * fires at most 5% late.
+ * The sweep's period is 1/20 of the timeout, kept between 5 ms and 1 s, so
+ * a timeout fires at most 5% or 5 ms late, whichever is more (a 20 ms
+ * timeout up to 25% late).
  */
 static void on_timeout_sweep(uv_timer_t *t)
 {
@@ -743,6 +752,11 @@ static void pipe_abandon(struct conn *c, const char *sqlstate, const char *why)
     struct worker *w = c->w;
     struct exec *e;
     uint64_t now = pv_now_ns();
+    char msg[256]; /* why may be PQerrorMessage(c->pg), freed by conn_close */
+    if (why) {
+        pv_first_line(msg, sizeof(msg), why);
+        why = msg;
+    }
     if (c->state == CS_BUSY || c->state == CS_CANCELLING)
         w->in_use--; /* a pipeline was in flight (see pipe_send) */
     conn_close(c);
@@ -848,6 +862,11 @@ static void pipe_read(struct conn *c)
         else if (st != PGRES_PIPELINE_SYNC)
             handle_result(c, e, res);
         PQclear(res);
+        if (st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
+            /* PQgetResult would return the COPY state for ever */
+            conn_lost(c, "COPY TO STDOUT is not supported in a workload");
+            return;
+        }
     }
     if (c->pq.n > 0)
         return;
@@ -862,7 +881,8 @@ static void pipe_read(struct conn *c)
             uv_timer_stop(&c->timer);
             w->in_use--;
             if (PQstatus(c->pg) == CONNECTION_BAD) {
-                conn_close(c);
+                c->state = CS_IDLE; /* nothing in flight: in_use is already down */
+                conn_lost(c, NULL);
             } else if (!conn_park(c)) {
                 c->state = CS_IDLE;
                 conn_release(c);
@@ -1138,10 +1158,8 @@ static void request_done(struct conn *c)
 static void conn_read(struct conn *c)
 {
     if (!PQconsumeInput(c->pg)) {
-        if (c->exec || c->pq.n > 0 || (pipelined(c->w->run) && c->state != CS_IDLE))
-            conn_lost(c, NULL);
-        else
-            conn_close(c);
+        /* conn_lost also opens a replacement if executions wait */
+        conn_lost(c, NULL);
         return;
     }
     if (pipelined(c->w->run) && c->state != CS_IDLE) {
@@ -1150,9 +1168,9 @@ static void conn_read(struct conn *c)
         return;
     }
     if (!c->exec) {
-        /* idle: a notice, or the server closing the connection */
+        /* idle (or parked): a notice, or the server closing the connection */
         if (PQstatus(c->pg) == CONNECTION_BAD)
-            conn_close(c);
+            conn_lost(c, NULL);
         return;
     }
     while (!PQisBusy(c->pg)) {

@@ -327,7 +327,10 @@ static void conn_connected(struct bconn *c)
 
 static void conn_connect_step(struct bconn *c)
 {
-    switch (PQconnectPoll(c->pg)) {
+    PostgresPollingStatusType st = PQconnectPoll(c->pg);
+    /* a new socket may reuse the old descriptor number (see pv_run.c) */
+    pv_pgwatch_close(&c->watch);
+    switch (st) {
     case PGRES_POLLING_READING:
         if (conn_watch(c, UV_READABLE) != 0)
             connect_failed(c, "08001", "cannot watch the connection's socket");

@@ -147,8 +147,11 @@ async function exercise(client, label) {
 
   // -- execute_multi_query: 12 queries, one wrong, one write, with progress
   const queries = [];
+  // bucket 10 sleeps 0.3 s, so that the other queries' progress
+  // notifications reach the client in earlier reads than the answer, even on
+  // a loaded machine (see the note on dropped notifications below)
   for (let i = 1; i <= 10; i++)
-    queries.push({ dataset: "default", query: `SELECT ${i} AS i, count(*) AS n FROM sales WHERE customer_id % 10 = ${i % 10}`, label: `bucket ${i}` });
+    queries.push({ dataset: "default", query: `SELECT ${i} AS i, count(*) AS n FROM sales WHERE customer_id % 10 = ${i % 10}` + (i === 10 ? " AND (SELECT true FROM pg_sleep(0.3))" : ""), label: `bucket ${i}` });
   queries.push({ dataset_id: 1, query: "SELECT * FROM no_such_table", label: "wrong" });
   queries.push({ dataset: "default", query: "SELECT city, count(*) FROM customers GROUP BY city ORDER BY 1", label: "cities" });
   const progress = [];

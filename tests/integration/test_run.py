@@ -3,9 +3,11 @@ isolated failures, timeouts cancelled on the server, parallelism, sweeps,
 formats, exit codes."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -345,6 +347,64 @@ class RunTest(ServerTest):
                 self.assertEqual(e["sqlstate"], "57014")
                 self.assertTrue(e["message"].startswith("command timeout after 0.05 s"),
                                 e["message"])
+
+    def test_pipeline_copy_out_fails_and_ends(self):
+        # COPY TO STDOUT inside a pipeline used to spin for ever
+        f = self.write("copy.sql", "-- EXEC_COUNT: 10\nCOPY (SELECT 1) TO STDOUT;\n")
+        rep = self.run_json("-c", "2", "--pipeline", "5", f, expect=1, timeout=60)
+        self.assertEqual(rep["summary"]["executions"], 10)
+        self.assertEqual(rep["summary"]["failed"], 10)
+        self.assertIn("0A000", {e["sqlstate"] for e in rep["errors"]})
+
+    def test_second_host_after_refused_first(self):
+        # libpq moves to the next host on a new socket that can reuse the
+        # refused one's descriptor number; it must still be watched
+        port = re.search(r"port=(\d+)", self.server.dsn).group(1)
+        dsn = f"host=127.0.0.2,127.0.0.1 port={port} user=postgres dbname=postgres"
+        f = self.write("two.sql", "-- EXEC_COUNT: 20\nSELECT 1;\n")
+        r = self.pgvolley("run", "-q", "-f", "json", "-d", dsn, "-c", "4",
+                          "--connect-timeout", "5", f, dsn=False, timeout=60)
+        self.assertEqual(r.code, 0, r.stderr)
+        rep = r.json()
+        self.assertEqual(rep["summary"]["succeeded"], 20)
+        self.assertGreater(rep["pool"]["opened"], 0)
+
+    def test_backends_killed_during_run(self):
+        # connections the server closes while idle or parked are replaced
+        # for the executions waiting: no stall, no pool timeouts
+        f = self.write("kill.sql", "-- PARAMETERS: [[0.005], [0.02], [0.0]]\n"
+                       "SELECT pg_sleep(%s::float8);\n")
+        stop = threading.Event()
+
+        def killer():
+            while not stop.is_set():
+                try:
+                    self.server.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                    "WHERE backend_type = 'client backend' "
+                                    "AND pid <> pg_backend_pid()")
+                except Exception:  # noqa: BLE001 - the killer only has to keep going
+                    pass
+                stop.wait(0.05)
+
+        t = threading.Thread(target=killer)
+        t.start()
+        try:
+            for pipeline in ("1", "4"):
+                t0 = time.monotonic()
+                r = self.pgvolley("run", "-q", "-f", "json", "-c", "12", "-j", "3", "-T", "2",
+                                  "--retries", "2", "--command-timeout", "0.015",
+                                  "--pool-timeout", "10", "--pipeline", pipeline, f, timeout=60)
+                self.assertLess(time.monotonic() - t0, 9)
+                self.assertIn(r.code, (0, 1), r.stderr)
+                rep = r.json()
+                self.assertGreater(rep["summary"]["executions"], 0)
+                states = {e["sqlstate"] for e in rep["errors"]}
+                self.assertNotIn("PV001", states)
+                for e in rep["errors"]:  # text, not freed memory
+                    self.assertTrue(e["message"].isprintable(), e["message"])
+        finally:
+            stop.set()
+            t.join()
 
     def thread_cpus(self, pid):
         """{tid: allowed CPUs} of pid's threads other than the main one."""
