@@ -208,7 +208,7 @@ static void exec_finish(struct worker *w, struct exec *e, uint64_t t_end);
 static void worker_fill(struct worker *w);
 static void worker_maybe_finish(struct worker *w);
 static struct exec *worker_claim(struct worker *w);
-static bool conn_expired(const struct conn *c);
+static bool conn_expired(const struct conn *c, uint64_t now);
 static void on_done_check(uv_check_t *h);
 static void on_poll(uv_poll_t *h, int status, int events);
 static bool pipelined(const pv_run *r);
@@ -529,7 +529,7 @@ static void conn_release(struct conn *c)
     pv_run *r = w->run;
     c->state = CS_IDLE;
     if (w->pend.head && !w->stopping) {
-        if (conn_expired(c)) {
+        if (conn_expired(c, pv_now_ns())) {
             conn_close(c);
             conn_open(w);
             return;
@@ -543,7 +543,7 @@ static void conn_release(struct conn *c)
         exec_start(w, c, e);
         return;
     }
-    if (w->nidle >= w->idle_cap || w->stopping || conn_expired(c)) {
+    if (w->nidle >= w->idle_cap || w->stopping || conn_expired(c, pv_now_ns())) {
         conn_close(c);
         return;
     }
@@ -1048,9 +1048,9 @@ static void handle_result(struct conn *c, struct exec *e, PGresult *res)
     }
 }
 
-static bool conn_expired(const struct conn *c)
+static bool conn_expired(const struct conn *c, uint64_t now)
 {
-    return c->born_ns + (uint64_t)(c->w->run->cfg.pool.recycle_s * 1e9) < pv_now_ns();
+    return c->born_ns + (uint64_t)(c->w->run->cfg.pool.recycle_s * 1e9) < now;
 }
 
 /*
@@ -1058,10 +1058,10 @@ static bool conn_expired(const struct conn *c)
  * going through the idle list, so that connections finishing together are
  * not closed as surplus idle ones (conn_release keeps at most idle_cap).
  */
-static void conn_reuse(struct conn *c)
+static void conn_reuse(struct conn *c, uint64_t now)
 {
     struct worker *w = c->w;
-    if (!w->pend.head && !w->stopping && !conn_expired(c)) {
+    if (!w->pend.head && !w->stopping && !conn_expired(c, now)) {
         struct exec *e = worker_claim(w);
         if (e) {
             exec_start(w, c, e);
@@ -1085,12 +1085,13 @@ static void on_done_check(uv_check_t *h)
 {
     struct worker *w = h->data;
     struct conn *c = w->done_head, *next;
+    uint64_t now = pv_now_ns(); /* one clock read for the whole burst */
     w->done_head = NULL;
     uv_check_stop(h);
     for (; c; c = next) {
         next = c->done_next;
         if (!c->dead && c->state == CS_IDLE && !c->exec)
-            conn_reuse(c);
+            conn_reuse(c, now);
         conn_unref(c);
     }
     worker_fill(w);

@@ -666,6 +666,14 @@ static const char *jstr(json_t *o, const char *key)
     return s ? s : "";
 }
 
+/* schema.name of a table object, each part as a Markdown cell. */
+static void put_table_name(pv_buf *b, json_t *t)
+{
+    put_cell(b, jstr(t, "schema"));
+    pv_buf_putc(b, '.');
+    put_cell(b, jstr(t, "name"));
+}
+
 static void put_row_estimate(pv_buf *b, json_t *t)
 {
     json_t *est = json_object_get(t, "row_estimate");
@@ -733,9 +741,7 @@ static void put_schema_md(pv_buf *b, const char *dataset, json_t *tables, bool f
         json_array_foreach(tables, i, t)
         {
             pv_buf_puts(b, "| ");
-            put_cell(b, jstr(t, "schema"));
-            pv_buf_putc(b, '.');
-            put_cell(b, jstr(t, "name"));
+            put_table_name(b, t);
             pv_buf_printf(b, " | %s | ", jstr(t, "kind"));
             put_row_estimate(b, t);
             pv_buf_puts(b, " |\n");
@@ -746,9 +752,7 @@ static void put_schema_md(pv_buf *b, const char *dataset, json_t *tables, bool f
     json_array_foreach(tables, i, t)
     {
         pv_buf_puts(b, "## ");
-        put_cell(b, jstr(t, "schema"));
-        pv_buf_putc(b, '.');
-        put_cell(b, jstr(t, "name"));
+        put_table_name(b, t);
         pv_buf_printf(b, " (%s, ", jstr(t, "kind"));
         put_row_estimate(b, t);
         pv_buf_puts(b, " rows)\n\n");

@@ -101,10 +101,10 @@ static double speedup(const struct pv_stat *s, double wall_s)
 
 /* ---- pieces ----------------------------------------------------------- */
 
-static json_t *latency_json(struct jb *b, const struct pv_stat *s)
+static json_t *latency_json(struct jb *b, const pv_hist *h)
 {
     struct pv_latency_ms l;
-    pv_stat_latency(s, &l);
+    pv_latency_of(h, &l);
     json_t *o = json_object();
     put(b, o, "min", jreal(l.min));
     put(b, o, "avg", jreal(l.avg));
@@ -186,7 +186,7 @@ static json_t *scenario_json(struct jb *b, const struct pv_scenario_result *sr, 
     put(b, o, "name", jstr(sr->scenario->name));
     put(b, o, "parameters", params_json(sr->scenario->params_json));
     stat_fields(b, o, &sr->stat, wall_s);
-    put(b, o, "latency_ms", latency_json(b, &sr->stat));
+    put(b, o, "latency_ms", latency_json(b, sr->stat.latency));
     put(b, o, "errors", errors_json(b, &sr->stat));
     return o;
 }
@@ -200,7 +200,7 @@ static json_t *query_json(struct jb *b, const struct pv_query_result *qr, double
     put(b, o, "sql", jstr(q->sql));
     put(b, o, "parameters_count", json_integer(q->nparams));
     stat_fields(b, o, &qr->stat, wall_s);
-    put(b, o, "latency_ms", latency_json(b, &qr->stat));
+    put(b, o, "latency_ms", latency_json(b, qr->stat.latency));
     put(b, o, "errors", errors_json(b, &qr->stat));
     json_t *arr = json_array();
     for (size_t i = 0; i < q->nscenarios; i++)
@@ -242,10 +242,7 @@ static json_t *pool_json(struct jb *b, const struct pv_pool_stats *ps)
     put(b, o, "timeouts", jcount(ps->timeouts));
     put(b, o, "max_in_use", jcount(ps->max_in_use));
     put(b, o, "connect_s", jreal(ps->connect_s));
-    /* Only the histogram of a pv_stat is read by pv_stat_latency. */
-    struct pv_stat wait = {0};
-    wait.latency = ps->acquire_wait;
-    put(b, o, "acquire_wait_ms", latency_json(b, &wait));
+    put(b, o, "acquire_wait_ms", latency_json(b, ps->acquire_wait));
     return o;
 }
 
@@ -258,7 +255,7 @@ static void run_fields(struct jb *b, json_t *o, const struct pv_run_result *run)
     stat_fields(b, sum, &run->total, run->wall_s);
     put(b, sum, "wall_s", jreal(run->wall_s));
     put(b, sum, "speedup", jreal(speedup(&run->total, run->wall_s)));
-    put(b, sum, "latency_ms", latency_json(b, &run->total));
+    put(b, sum, "latency_ms", latency_json(b, run->total.latency));
     put(b, o, "summary", sum);
 
     json_t *qs = json_array();

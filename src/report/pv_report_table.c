@@ -347,10 +347,8 @@ static int table_single(pv_buf *o, const struct pv_report *r)
     table_row(o, "Total", 0, namew, &run->total, run->wall_s);
 
     const struct pv_stat *t = &run->total;
-    struct pv_stat wait = {0};
     struct pv_latency_ms wl;
-    wait.latency = run->pool_stats.acquire_wait;
-    pv_stat_latency(&wait, &wl);
+    pv_latency_of(run->pool_stats.acquire_wait, &wl);
     pv_buf_puts(o, "\nSummary\n");
     pv_buf_printf(o, "  %-17s%" PRIu64 " (%" PRIu64 " ok, %" PRIu64 " failed)\n",
                   "Executions:", pv_stat_executions(t), t->succeeded, t->failed);
@@ -496,10 +494,8 @@ static int md_single(pv_buf *o, const struct pv_report *r)
     md_stat_row(o, "Total", false, true, &run->total, run->wall_s);
 
     const struct pv_stat *t = &run->total;
-    struct pv_stat wait = {0};
     struct pv_latency_ms wl;
-    wait.latency = run->pool_stats.acquire_wait;
-    pv_stat_latency(&wait, &wl);
+    pv_latency_of(run->pool_stats.acquire_wait, &wl);
     pv_buf_puts(o, "\n### Summary\n\n| Metric | Value |\n| --- | --- |\n");
     pv_buf_printf(o, "| Executions | %" PRIu64 " (%" PRIu64 " ok, %" PRIu64 " failed) |\n",
                   pv_stat_executions(t), t->succeeded, t->failed);

@@ -79,9 +79,8 @@ int pv_stat_merge(struct pv_stat *dst, const struct pv_stat *src)
     return rc;
 }
 
-void pv_stat_latency(const struct pv_stat *s, struct pv_latency_ms *out)
+void pv_latency_of(const pv_hist *h, struct pv_latency_ms *out)
 {
-    const pv_hist *h = s->latency;
     memset(out, 0, sizeof(*out));
     if (!h || pv_hist_count(h) == 0)
         return;

@@ -69,8 +69,14 @@ static inline uint64_t pv_stat_executions(const struct pv_stat *s)
     return s->succeeded + s->failed;
 }
 
+/** Fills out from h, in ms (all zero when h is NULL or empty). */
+void pv_latency_of(const pv_hist *h, struct pv_latency_ms *out);
+
 /** Fills out from the histogram (all zero when nothing succeeded). */
-void pv_stat_latency(const struct pv_stat *s, struct pv_latency_ms *out);
+static inline void pv_stat_latency(const struct pv_stat *s, struct pv_latency_ms *out)
+{
+    pv_latency_of(s->latency, out);
+}
 
 /** Sorts errors by count, descending (then by SQLSTATE). */
 void pv_stat_sort_errors(struct pv_stat *s);
