@@ -6,7 +6,7 @@ BUILD  ?= build
 ASAN   ?= build-asan
 CMAKE  ?= cmake
 
-.PHONY: all deps build asan check check-fast demo bench profile format format-check lint clean
+.PHONY: all deps build asan check check-fast check-build demo bench profile format format-check lint clean
 
 all: build
 
@@ -33,6 +33,11 @@ check: build asan format-check lint
 # Only the normal build (quicker while developing).
 check-fast: build
 	cd $(BUILD) && ctest --output-on-failure -j 2
+
+# Only the build checks (layering of includes and links, each source
+# compiled once; tests/layering/): quick after moving code between areas.
+check-build: build
+	cd $(BUILD) && ctest --output-on-failure -L build
 
 demo: build
 	./$(BUILD)/pgvolley demo
