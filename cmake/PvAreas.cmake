@@ -33,6 +33,18 @@
 #   PV_AREA_<name>_CLOSURE   the areas <name> may use, without <name>
 #   PV_AREA_<name>_LIBS      the external libraries of <name> and its closure
 
+# pv_make_layer(<dir> <area>...): <dir> holds one link per area, to src/<area>.
+function(pv_make_layer dir)
+  file(MAKE_DIRECTORY ${dir})
+  file(GLOB stale LIST_DIRECTORIES true ${dir}/*)
+  if(stale)
+    file(REMOVE ${stale}) # the links only, never what they point to
+  endif()
+  foreach(a IN LISTS ARGN)
+    file(CREATE_LINK ${CMAKE_SOURCE_DIR}/src/${a} ${dir}/${a} SYMBOLIC)
+  endforeach()
+endfunction()
+
 function(pv_area name)
   cmake_parse_arguments(A "LIBRARY" "EXCLUDE" "DEPS;LIBS" ${ARGN})
   get_property(known GLOBAL PROPERTY PV_AREAS)
@@ -56,16 +68,9 @@ function(pv_area name)
   set_property(GLOBAL PROPERTY PV_AREA_${name}_LIBS "${libs}")
   set_property(GLOBAL APPEND PROPERTY PV_AREAS ${name})
 
-  # The layer: exactly the area and its closure, as links to src/<area>.
+  # The layer: exactly the area and its closure.
   set(layer ${CMAKE_BINARY_DIR}/layers/${name})
-  file(MAKE_DIRECTORY ${layer})
-  file(GLOB stale LIST_DIRECTORIES true ${layer}/*)
-  if(stale)
-    file(REMOVE ${stale}) # the links only, never what they point to
-  endif()
-  foreach(a IN ITEMS ${name} ${closure})
-    file(CREATE_LINK ${CMAKE_SOURCE_DIR}/src/${a} ${layer}/${a} SYMBOLIC)
-  endforeach()
+  pv_make_layer(${layer} ${name} ${closure})
 
   file(GLOB srcs CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/${name}/*.c)
   if(A_EXCLUDE)
@@ -91,14 +96,31 @@ function(pv_area name)
   endif()
 endfunction()
 
-# pv_use_area(<target> <area>): <target> is compiled like code of <area>
-# (same layer on its include path) and linked with the objects of <area>
-# and of its closure, plus their external libraries.
+# pv_use_area(<target> <area> [EXTRA <area>...]): <target> is compiled like
+# code of <area> (the same layer on its include path) and linked with the
+# objects of <area> and of its closure, plus their external libraries. EXTRA
+# areas (and their closures) are added to both: the unit tests use pgtmp
+# for a throwaway server whatever their area.
 function(pv_use_area target area)
+  cmake_parse_arguments(U "" "" "EXTRA" ${ARGN})
   get_property(closure GLOBAL PROPERTY PV_AREA_${area}_CLOSURE)
-  target_include_directories(${target} PRIVATE ${CMAKE_BINARY_DIR}/layers/${area}
-                             ${CMAKE_SOURCE_DIR}/include)
-  foreach(a IN ITEMS ${area} ${closure})
+  set(layer ${CMAKE_BINARY_DIR}/layers/${area})
+  set(use ${area} ${closure})
+  foreach(e IN LISTS U_EXTRA)
+    get_property(ec GLOBAL PROPERTY PV_AREA_${e}_CLOSURE)
+    list(APPEND use ${e} ${ec})
+  endforeach()
+  list(REMOVE_DUPLICATES use)
+  list(LENGTH use n_use)
+  list(LENGTH closure n_own)
+  math(EXPR n_own "${n_own} + 1")
+  if(n_use GREATER n_own) # EXTRA adds areas: a layer of its own
+    string(REPLACE ";" "+" tag "${area};${U_EXTRA}")
+    set(layer ${CMAKE_BINARY_DIR}/layers/${tag})
+    pv_make_layer(${layer} ${use})
+  endif()
+  target_include_directories(${target} PRIVATE ${layer} ${CMAKE_SOURCE_DIR}/include)
+  foreach(a IN LISTS use)
     if(TARGET pv_${a})
       target_link_libraries(${target} PRIVATE pv_${a})
     endif()
