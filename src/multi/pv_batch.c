@@ -1,7 +1,7 @@
 /*
  * pv_batch.c - the read-only batch executor: one loop thread, a pool per
- * dataset, and a per-query sequence BEGIN READ ONLY -> query -> ROLLBACK ->
- * DISCARD ALL on non-blocking libpq connections.
+ * dataset on the connection core (pv_conn), and a per-query sequence
+ * BEGIN READ ONLY -> query -> ROLLBACK -> DISCARD ALL.
  *
  * Threads: pv_batch_submit/cancel run on the caller's thread and only touch
  * the engine's mutex-protected inbox (then wake the loop); everything else
@@ -11,44 +11,56 @@
 #include "multi/pv_batch.h"
 
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
-#include "engine/pv_pgwatch.h"
+#include "engine/pv_conn.h"
+#include "engine/pv_conninfo.h"
 
 /* ---- types ------------------------------------------------------------ */
 
+/* Client-side bound of a query: the dataset's statement_timeout plus this. */
+#define BATCH_TIMEOUT_GRACE_MS 5000
+/* Idle connections above pool_min are checked this often. */
+#define BATCH_REAPER_MS 1000
+
+#define SQLSTATE_CONNECT_FAILED "08001"
+#define SQLSTATE_CONN_LOST      "08006"
+#define SQLSTATE_READ_ONLY      "25006" /* read_only_sql_transaction: the guard refused */
+#define SQLSTATE_SUPERUSER      "42501" /* insufficient_privilege */
+#define SQLSTATE_OUT_OF_MEMORY  "53200"
+#define SQLSTATE_CANCELLED      "57014"
+#define SQLSTATE_UNSUPPORTED    "0A000"
+#define SQLSTATE_CANCEL_IGNORED "PV002"
+
 /*
- * Connection states:
- *   BC_CONNECTING  PQconnectPoll in progress (timer = connect timeout)
- *   BC_IDLE        in its pool's idle list
- *   BC_BEGIN       "BEGIN READ ONLY; SET LOCAL statement_timeout" sent
- *   BC_QUERY       the query sent (extended protocol, single-row mode)
- *   BC_ROLLBACK    "ROLLBACK" sent (always, whatever the query did)
- *   BC_DISCARD     "DISCARD ALL" sent; then back to the pool
+ * The read-only sequence a connection runs for one job; the connection's
+ * own state (connecting, idle, busy, cancelling, parked, closed) is the
+ * core's (pv_conn.h).
+ *   STEP_BEGIN     "BEGIN READ ONLY; SET LOCAL statement_timeout" sent
+ *   STEP_QUERY     the query sent (extended protocol, single-row mode)
+ *   STEP_ROLLBACK  "ROLLBACK" sent (always, whatever the query did)
+ *   STEP_DISCARD   "DISCARD ALL" sent; then back to the pool
  */
-enum bc_state { BC_CONNECTING, BC_IDLE, BC_BEGIN, BC_QUERY, BC_ROLLBACK, BC_DISCARD };
+enum bc_step { STEP_NONE, STEP_BEGIN, STEP_QUERY, STEP_ROLLBACK, STEP_DISCARD };
 
 struct pool;
 struct job;
 
 struct bconn {
+    pv_conn core; /* first: the core's callbacks hand back &c->core */
     struct pool *pool;
-    PGconn *pg;
-    PGcancel *cancel;
-    struct pv_pgwatch watch;
-    uv_timer_t timer;
-    uv_work_t cancel_work;
-    enum bc_state state;
+    enum bc_step step;
+    bool step_failed; /* an error result in the current step */
+    bool in_idle;
     struct job *job;
     struct bconn *next;                /* idle list */
     struct bconn *all_prev, *all_next; /* every open connection of the pool */
     uint64_t idle_since;
-    int refs; /* timer + cancel in flight */
-    bool dead;
 };
 
 struct job {
@@ -72,10 +84,12 @@ struct pool {
     struct job *wait_head, *wait_tail;
     int nwaiting;
     struct bconn *all;
-    const char **kw, **val; /* conninfo as keyword/value arrays */
-    PQconninfoOption *opts;
+    pv_conninfo *ci; /* the dataset's connection string, pinned once resolved */
+    /* a host name still to look up (off the loop, uv_getaddrinfo) */
+    const char *lookup;
+    uv_getaddrinfo_t gai;
+    bool resolving;
 };
-
 struct pv_batch {
     struct pv_batch_engine *e;
     const struct pv_bquery *q;
@@ -172,67 +186,47 @@ static void type_name(Oid oid, char *buf, size_t cap)
 
 static void schedule(struct pv_batch_engine *e);
 static void job_finish(struct job *j);
-static void conn_close(struct bconn *c);
 static void conn_release(struct bconn *c);
 static void job_begin(struct job *j, struct bconn *c);
 static void pool_open(struct pool *p);
-static void on_poll(uv_poll_t *h, int status, int events);
+static const struct pv_conn_ops bconn_ops;
 
-/* ---- connections ------------------------------------------------------ */
+/* ---- pools -------------------------------------------------------------- */
 
-static void conn_unref(struct bconn *c)
+static struct bconn *bconn_of(pv_conn *pc)
 {
-    if (--c->refs > 0)
-        return;
-    if (c->cancel)
-        PQfreeCancel(c->cancel);
-    free(c);
+    return (struct bconn *)(void *)pc; /* core is the first member */
 }
 
-static void on_timer_closed(uv_handle_t *h)
+static void idle_push(struct pool *p, struct bconn *c)
 {
-    conn_unref(h->data);
-}
-
-static int conn_watch(struct bconn *c, int events)
-{
-    return pv_pgwatch_set(&c->watch, &c->pool->e->loop, c->pg, events, on_poll, c);
+    c->next = p->idle;
+    p->idle = c;
+    p->nidle++;
+    c->in_idle = true;
+    c->idle_since = uv_now(&p->e->loop);
 }
 
 static void idle_remove(struct pool *p, struct bconn *c)
 {
+    if (!c->in_idle)
+        return;
     for (struct bconn **pp = &p->idle; *pp; pp = &(*pp)->next) {
         if (*pp == c) {
             *pp = c->next;
             p->nidle--;
+            c->in_idle = false;
             return;
         }
     }
 }
 
-static void conn_close(struct bconn *c)
+static struct bconn *idle_pop(struct pool *p)
 {
-    if (c->dead)
-        return;
-    struct pool *p = c->pool;
-    c->dead = true;
-    if (c->state == BC_IDLE)
+    struct bconn *c = p->idle;
+    if (c)
         idle_remove(p, c);
-    if (c->state == BC_CONNECTING)
-        p->nconnecting--;
-    p->nopen--;
-    if (c->all_prev)
-        c->all_prev->all_next = c->all_next;
-    else
-        p->all = c->all_next;
-    if (c->all_next)
-        c->all_next->all_prev = c->all_prev;
-    if (c->job)
-        c->job->c = NULL;
-    pv_pgwatch_close(&c->watch);
-    PQfinish(c->pg);
-    c->pg = NULL;
-    uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+    return c;
 }
 
 static void wait_push(struct pool *p, struct job *j)
@@ -258,6 +252,34 @@ static struct job *wait_pop(struct pool *p)
     return j;
 }
 
+/* Fails the oldest waiting job (it has no connection coming). */
+static void fail_waiter(struct pool *p, const char *sqlstate, const char *msg)
+{
+    struct job *j = wait_pop(p);
+    res_fail(&j->b->res[j->index], sqlstate, msg);
+    job_finish(j);
+}
+
+static void conn_close(struct bconn *c)
+{
+    if (!pv_conn_is_open(&c->core))
+        return;
+    struct pool *p = c->pool;
+    idle_remove(p, c);
+    if (pv_conn_state(&c->core) == PV_CONN_CONNECTING)
+        p->nconnecting--;
+    p->nopen--;
+    if (c->all_prev)
+        c->all_prev->all_next = c->all_next;
+    else
+        p->all = c->all_next;
+    if (c->all_next)
+        c->all_next->all_prev = c->all_prev;
+    if (c->job)
+        c->job->c = NULL;
+    pv_conn_close(&c->core);
+}
+
 /* A connect failed or was refused: fail one waiting job with the reason. */
 static void connect_failed(struct bconn *c, const char *sqlstate, const char *why)
 {
@@ -266,9 +288,7 @@ static void connect_failed(struct bconn *c, const char *sqlstate, const char *wh
     pv_first_line(msg, sizeof(msg), why);
     conn_close(c);
     if (p->nwaiting > p->nconnecting) {
-        struct job *j = wait_pop(p);
-        res_fail(&j->b->res[j->index], sqlstate, msg);
-        job_finish(j);
+        fail_waiter(p, sqlstate, msg);
         /* the others waiting get their own attempt (and their own error) */
         if (p->nwaiting > p->nconnecting && p->nopen < p->d->pool_max && !p->e->closing)
             pool_open(p);
@@ -276,25 +296,24 @@ static void connect_failed(struct bconn *c, const char *sqlstate, const char *wh
     schedule(p->e);
 }
 
-static void on_connect_timeout(uv_timer_t *t)
+static void on_connect_failed(pv_conn *pc, const char *why)
 {
-    struct bconn *c = t->data;
-    if (c->state == BC_CONNECTING)
-        connect_failed(c, "08001", "connection timeout expired");
+    connect_failed(bconn_of(pc), SQLSTATE_CONNECT_FAILED, why);
 }
 
-static void conn_connected(struct bconn *c)
+static void on_connected(pv_conn *pc)
 {
+    struct bconn *c = bconn_of(pc);
     struct pool *p = c->pool;
-    uv_timer_stop(&c->timer);
-    const char *su = PQparameterStatus(c->pg, "is_superuser");
+    p->nconnecting--;
+    const char *su = PQparameterStatus(c->core.pg, "is_superuser");
     if (su && strcmp(su, "on") == 0 && !p->e->opts.allow_superuser) {
         char msg[256];
         snprintf(msg, sizeof(msg),
                  "refused: dataset '%s' connects as a superuser, which could bypass the "
                  "read-only guard; use an ordinary role (or pass --allow-superuser)",
                  p->d->name);
-        connect_failed(c, "42501", msg);
+        connect_failed(c, SQLSTATE_SUPERUSER, msg);
         return;
     }
     if (p->e->closing) {
@@ -302,121 +321,99 @@ static void conn_connected(struct bconn *c)
         schedule(p->e);
         return;
     }
-    PQsetnonblocking(c->pg, 1);
-    c->cancel = PQgetCancel(c->pg);
-    p->nconnecting--;
-    c->state = BC_IDLE;
-    if (conn_watch(c, UV_READABLE) != 0) {
-        c->state = BC_CONNECTING; /* so that conn_close does not touch the idle list */
-        p->nconnecting++;
-        connect_failed(c, "08001", "cannot watch the connection's socket");
-        return;
-    }
-    c->next = p->idle;
-    p->idle = c;
-    p->nidle++;
-    c->idle_since = uv_now(&p->e->loop);
-    /* hand it to a waiting job, if any */
     struct job *j = wait_pop(p);
-    if (j) {
-        idle_remove(p, c);
+    if (j)
         job_begin(j, c);
+    else
+        idle_push(p, c);
+    schedule(p->e);
+}
+
+/* Opens connections for the jobs waiting (the host name resolved). */
+static void pool_fill(struct pool *p)
+{
+    while (p->nwaiting > p->nconnecting && p->nopen < p->d->pool_max && !p->e->closing &&
+           !p->lookup) {
+        int before = p->nopen;
+        pool_open(p);
+        if (p->nopen == before)
+            break;
+    }
+}
+
+/*
+ * The dataset's host name, looked up on libuv's thread pool: on success it
+ * is pinned (pv_conninfo_pin) and never looked up again; on failure the
+ * waiting jobs fail and the next job tries again.
+ */
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct pool *p = req->data;
+    p->resolving = false;
+    int rc = status == 0 ? pv_conninfo_pin(p->ci, res) : VOLLEY_EINVAL;
+    uv_freeaddrinfo(res);
+    if (rc == 0) {
+        p->lookup = NULL;
+        pool_fill(p);
+    } else {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "could not translate host name \"%s\" to address: %s",
+                 p->lookup, status == 0 ? "no usable address" : uv_strerror(status));
+        while (p->nwaiting > 0)
+            fail_waiter(p, SQLSTATE_CONNECT_FAILED, msg);
     }
     schedule(p->e);
 }
 
-static void conn_connect_step(struct bconn *c)
-{
-    PostgresPollingStatusType st = PQconnectPoll(c->pg);
-    /* a new socket may reuse the old descriptor number (see pv_run.c) */
-    pv_pgwatch_close(&c->watch);
-    switch (st) {
-    case PGRES_POLLING_READING:
-        if (conn_watch(c, UV_READABLE) != 0)
-            connect_failed(c, "08001", "cannot watch the connection's socket");
-        return;
-    case PGRES_POLLING_WRITING:
-        if (conn_watch(c, UV_WRITABLE) != 0)
-            connect_failed(c, "08001", "cannot watch the connection's socket");
-        return;
-    case PGRES_POLLING_OK: conn_connected(c); return;
-    default: connect_failed(c, "08001", PQerrorMessage(c->pg)); return;
-    }
-}
-
 static void pool_open(struct pool *p)
 {
-    struct bconn *c = calloc(1, sizeof(*c));
-    if (!c)
+    if (p->lookup) {
+        if (!p->resolving) {
+            struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+            p->gai.data = p;
+            p->resolving = uv_getaddrinfo(&p->e->loop, &p->gai, on_resolved, p->lookup, NULL,
+                                          &hints) == 0;
+            if (!p->resolving && p->nwaiting > 0)
+                fail_waiter(p, SQLSTATE_CONNECT_FAILED, "cannot look up the host name");
+        }
         return;
+    }
+    struct bconn *c = calloc(1, sizeof(*c));
+    if (!c || pv_conn_start(&c->core, &p->e->loop, pv_conninfo_keywords(p->ci),
+                            pv_conninfo_values(p->ci), (uint64_t)p->d->connect_timeout_s * 1000,
+                            &bconn_ops) != 0) {
+        free(c);
+        if (p->nwaiting > p->nconnecting)
+            fail_waiter(p, SQLSTATE_CONNECT_FAILED, "out of memory");
+        return;
+    }
     c->pool = p;
-    c->watch.fd = -1;
-    c->state = BC_CONNECTING;
-    c->refs = 1;
-    uv_timer_init(&p->e->loop, &c->timer);
-    c->timer.data = c;
     p->nopen++;
     p->nconnecting++;
     c->all_next = p->all;
     if (p->all)
         p->all->all_prev = c;
     p->all = c;
-    c->pg = PQconnectStartParams(p->kw, p->val, 0);
-    if (!c->pg) {
-        connect_failed(c, "08001", "out of memory");
-        return;
-    }
-    PQsetNoticeProcessor(c->pg, pv_notice_ignore, NULL);
-    uv_timer_start(&c->timer, on_connect_timeout, (uint64_t)p->d->connect_timeout_s * 1000, 0);
-    if (PQstatus(c->pg) == CONNECTION_BAD || conn_watch(c, UV_WRITABLE) != 0)
-        conn_connect_step(c);
-}
-
-/* ---- cancel ----------------------------------------------------------- */
-
-static void cancel_work(uv_work_t *req)
-{
-    struct bconn *c = req->data;
-    char err[256];
-    PQcancel(c->cancel, err, sizeof(err));
-}
-
-static void cancel_done(uv_work_t *req, int status)
-{
-    (void)status;
-    conn_unref(req->data);
-}
-
-static void job_cancel(struct job *j, struct bconn *c)
-{
-    if (j->cancel_sent || !c->cancel)
-        return;
-    j->cancel_sent = true;
-    c->cancel_work.data = c;
-    c->refs++;
-    if (uv_queue_work(&c->pool->e->loop, &c->cancel_work, cancel_work, cancel_done) != 0)
-        c->refs--;
 }
 
 /* ---- the per-query sequence ------------------------------------------- */
 
-static void on_query_timeout(uv_timer_t *t);
-
-static int conn_flush(struct bconn *c)
+static void job_cancel(struct job *j, struct bconn *c)
 {
-    int f = PQflush(c->pg);
-    if (f < 0)
-        return -1;
-    return conn_watch(c, f ? UV_READABLE | UV_WRITABLE : UV_READABLE);
+    if (j->cancel_sent)
+        return;
+    j->cancel_sent = true;
+    pv_conn_cancel(&c->core);
 }
 
-/* The connection broke while carrying j. */
-static void conn_lost(struct bconn *c)
+/* The connection broke while carrying its job (or while idle). */
+static void conn_lost(struct bconn *c, const char *why)
 {
     struct job *j = c->job;
     c->job = NULL;
     if (j) {
-        res_fail(&j->b->res[j->index], "08006", PQerrorMessage(c->pg));
+        res_fail(&j->b->res[j->index], SQLSTATE_CONN_LOST,
+                 why ? why : PQerrorMessage(c->core.pg));
         c->pool->running--;
     }
     conn_close(c);
@@ -425,12 +422,31 @@ static void conn_lost(struct bconn *c)
     schedule(c->pool->e);
 }
 
-static void send_simple(struct bconn *c, const char *sql, enum bc_state next)
+/* c's job is over (ok or not): c goes back to the pool or is closed. */
+static void job_end(struct bconn *c, bool close)
 {
-    c->state = next;
-    if (!PQsendQuery(c->pg, sql) || conn_flush(c) != 0)
-        conn_lost(c);
+    struct job *j = c->job;
+    struct pool *p = c->pool;
+    c->job = NULL;
+    c->step = STEP_NONE;
+    p->running--;
+    if (close || !pv_conn_done(&c->core))
+        conn_close(c);
+    else
+        conn_release(c);
+    job_finish(j);
+    schedule(p->e);
 }
+
+static void send_simple(struct bconn *c, const char *sql, enum bc_step next)
+{
+    c->step = next;
+    c->step_failed = false;
+    if (!PQsendQuery(c->core.pg, sql) || pv_conn_sent(&c->core) != 0)
+        conn_lost(c, NULL);
+}
+
+static void on_query_timeout(pv_conn *pc);
 
 static void job_begin(struct job *j, struct bconn *c)
 {
@@ -447,48 +463,45 @@ static void job_begin(struct job *j, struct bconn *c)
              "SET LOCAL standard_conforming_strings = on",
              p->d->statement_timeout_ms);
     /* client-side bound: the server's timeout plus a grace period */
-    uv_timer_start(&c->timer, on_query_timeout, (uint64_t)p->d->statement_timeout_ms + 5000, 0);
-    send_simple(c, sql, BC_BEGIN);
+    pv_conn_timer_start(&c->core, (uint64_t)p->d->statement_timeout_ms + BATCH_TIMEOUT_GRACE_MS,
+                        on_query_timeout);
+    send_simple(c, sql, STEP_BEGIN);
 }
 
 static void send_query(struct bconn *c)
 {
     struct job *j = c->job;
     const struct pv_bquery *q = &j->b->q[j->index];
-    c->state = BC_QUERY;
-    if (!PQsendQueryParams(c->pg, q->sql, q->nparams, NULL, q->params, NULL, NULL, 0)) {
-        /* e.g. more than one statement is caught by the server, not here */
-        res_fail(&j->b->res[j->index], "08006", PQerrorMessage(c->pg));
-        send_simple(c, "ROLLBACK", BC_ROLLBACK);
+    c->step = STEP_QUERY;
+    c->step_failed = false;
+    if (!PQsendQueryParams(c->core.pg, q->sql, q->nparams, NULL, q->params, NULL, NULL, 0)) {
+        res_fail(&j->b->res[j->index], SQLSTATE_CONN_LOST, PQerrorMessage(c->core.pg));
+        send_simple(c, "ROLLBACK", STEP_ROLLBACK);
         return;
     }
-    PQsetSingleRowMode(c->pg);
-    if (conn_flush(c) != 0)
-        conn_lost(c);
+    PQsetSingleRowMode(c->core.pg);
+    if (pv_conn_sent(&c->core) != 0)
+        conn_lost(c, NULL);
     else if (atomic_load(&j->b->cancel))
         job_cancel(j, c);
 }
 
-static void on_query_timeout(uv_timer_t *t)
+static void on_query_timeout(pv_conn *pc)
 {
-    struct bconn *c = t->data;
+    struct bconn *c = bconn_of(pc);
     struct job *j = c->job;
     if (!j)
         return;
     if (!j->cancel_sent) {
-        res_fail(&j->b->res[j->index], "57014", "statement timeout (client side)");
+        res_fail(&j->b->res[j->index], SQLSTATE_CANCELLED, "statement timeout (client side)");
         job_cancel(j, c);
-        uv_timer_start(&c->timer, on_query_timeout, 5000, 0);
+        pv_conn_timer_start(pc, BATCH_TIMEOUT_GRACE_MS, on_query_timeout);
         return;
     }
     /* the server did not answer the cancel: give the connection up */
-    res_fail(&j->b->res[j->index], "PV002",
+    res_fail(&j->b->res[j->index], SQLSTATE_CANCEL_IGNORED,
              "timeout: the server did not answer the cancel request; connection closed");
-    c->job = NULL;
-    c->pool->running--;
-    conn_close(c);
-    job_finish(j);
-    schedule(c->pool->e);
+    job_end(c, true);
 }
 
 /* Stores one row of a single-row-mode result. */
@@ -546,13 +559,13 @@ static void handle_result(struct bconn *c, PGresult *res)
     struct job *j = c->job;
     struct pv_bresult *r = &j->b->res[j->index];
     ExecStatusType st = PQresultStatus(res);
-    if (c->state == BC_QUERY) {
+    if (c->step == STEP_QUERY) {
         switch (st) {
         case PGRES_SINGLE_TUPLE:
         case PGRES_TUPLES_OK: {
             int rc = store_row(j, res);
             if (rc < 0)
-                res_fail(r, "53200", "out of memory while storing rows");
+                res_fail(r, SQLSTATE_OUT_OF_MEMORY, "out of memory while storing rows");
             if (rc != 0)
                 job_cancel(j, c);
             return;
@@ -561,164 +574,139 @@ static void handle_result(struct bconn *c, PGresult *res)
         case PGRES_EMPTY_QUERY: return;
         case PGRES_COPY_IN:
         case PGRES_COPY_OUT:
-        case PGRES_COPY_BOTH: res_fail(r, "0A000", "COPY is not allowed"); return;
+        case PGRES_COPY_BOTH: res_fail(r, SQLSTATE_UNSUPPORTED, "COPY is not allowed"); return;
         default: break;
         }
-        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        const char *state = pv_conn_sqlstate(res);
+        bool cancelled = strcmp(state, SQLSTATE_CANCELLED) == 0;
         /* a cancel we sent because of the row cap is not an error */
-        if (r->truncated && state && strcmp(state, "57014") == 0)
+        if (r->truncated && cancelled)
             return;
-        if (atomic_load(&j->b->cancel) && state && strcmp(state, "57014") == 0) {
-            res_fail(r, "57014", "cancelled");
+        if (atomic_load(&j->b->cancel) && cancelled) {
+            res_fail(r, SQLSTATE_CANCELLED, "cancelled");
             return;
         }
-        const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-        res_fail(r, state && *state ? state : "08006", msg ? msg : PQresultErrorMessage(res));
+        res_fail(r, state, pv_conn_message(res));
         return;
     }
-    if (st == PGRES_FATAL_ERROR && c->state == BC_BEGIN) {
-        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-        res_fail(r, state && *state ? state : "08006", PQresultErrorMessage(res));
-    }
+    if (st == PGRES_FATAL_ERROR && c->step == STEP_BEGIN)
+        res_fail(r, pv_conn_sqlstate(res), pv_conn_message(res));
     /* errors of ROLLBACK / DISCARD ALL: step_done closes the connection */
 }
 
 /* The last result of the current step arrived. */
-static void step_done(struct bconn *c, bool step_failed)
+static void step_done(struct bconn *c)
 {
     struct job *j = c->job;
     struct pv_bresult *r = &j->b->res[j->index];
-    switch (c->state) {
-    case BC_BEGIN:
+    switch (c->step) {
+    case STEP_BEGIN:
         if (!r->ok && r->message) {
-            send_simple(c, "ROLLBACK", BC_ROLLBACK);
+            send_simple(c, "ROLLBACK", STEP_ROLLBACK);
             return;
         }
         if (atomic_load(&j->b->cancel)) {
-            res_fail(r, "57014", "cancelled");
-            send_simple(c, "ROLLBACK", BC_ROLLBACK);
+            res_fail(r, SQLSTATE_CANCELLED, "cancelled");
+            send_simple(c, "ROLLBACK", STEP_ROLLBACK);
             return;
         }
         send_query(c);
         return;
-    case BC_QUERY:
+    case STEP_QUERY:
         r->ms = (double)(pv_now_ns() - j->t0) / 1e6;
         if (!r->message)
             r->ok = true;
-        send_simple(c, "ROLLBACK", BC_ROLLBACK);
+        send_simple(c, "ROLLBACK", STEP_ROLLBACK);
         return;
-    case BC_ROLLBACK:
-        if (step_failed) {
-            c->job = NULL;
-            c->pool->running--;
-            conn_close(c);
-            job_finish(j);
-            schedule(c->pool->e);
+    case STEP_ROLLBACK:
+        if (c->step_failed) {
+            job_end(c, true);
             return;
         }
-        send_simple(c, "DISCARD ALL", BC_DISCARD);
+        send_simple(c, "DISCARD ALL", STEP_DISCARD);
         return;
-    case BC_DISCARD:
-        uv_timer_stop(&c->timer);
-        c->job = NULL;
-        c->pool->running--;
+    case STEP_DISCARD:
         /* a cancel request may still be in flight: never reuse such a
            connection, or it could cancel the next query */
-        if (step_failed || j->cancel_sent)
-            conn_close(c);
-        else
-            conn_release(c);
-        job_finish(j);
-        schedule(c->pool->e);
+        job_end(c, c->step_failed || j->cancel_sent);
         return;
-    default: return;
+    case STEP_NONE: return;
     }
 }
 
-static void conn_read(struct bconn *c)
+/* ---- the core's callbacks ---------------------------------------------- */
+
+static bool on_result(pv_conn *pc, PGresult *res)
 {
-    if (!PQconsumeInput(c->pg)) {
-        if (c->job)
-            conn_lost(c);
-        else
-            conn_close(c);
-        return;
-    }
-    if (!c->job) {
-        if (PQstatus(c->pg) == CONNECTION_BAD)
-            conn_close(c);
-        return;
-    }
-    bool failed = false;
-    while (!PQisBusy(c->pg)) {
-        PGresult *res = PQgetResult(c->pg);
-        if (!res) {
-            if (PQstatus(c->pg) == CONNECTION_BAD) {
-                conn_lost(c);
-                return;
-            }
-            step_done(c, failed);
-            return;
+    struct bconn *c = bconn_of(pc);
+    if (!c->job)
+        return false;
+    if (!res) {
+        if (PQstatus(c->core.pg) == CONNECTION_BAD) {
+            conn_lost(c, NULL);
+            return false;
         }
-        if (PQresultStatus(res) == PGRES_FATAL_ERROR)
-            failed = true;
-        ExecStatusType st = PQresultStatus(res);
-        handle_result(c, res);
-        PQclear(res);
-        if (c->state == BC_QUERY && st == PGRES_COPY_OUT) {
-            conn_lost(c);
-            return;
-        }
+        step_done(c);
+        return pv_conn_is_open(pc);
     }
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_FATAL_ERROR)
+        c->step_failed = true;
+    handle_result(c, res);
+    if (c->step == STEP_QUERY && st == PGRES_COPY_OUT) {
+        conn_lost(c, NULL);
+        return false;
+    }
+    return true;
 }
 
-static void on_poll(uv_poll_t *h, int status, int events)
+static void on_lost(pv_conn *pc, const char *why)
 {
-    struct bconn *c = h->data;
-    if (c->state == BC_CONNECTING) {
-        conn_connect_step(c);
-        return;
-    }
-    if (status < 0) {
-        if (c->job)
-            conn_lost(c);
-        else
-            conn_close(c);
-        return;
-    }
-    if ((events & UV_WRITABLE) && conn_flush(c) != 0) {
-        if (c->job)
-            conn_lost(c);
-        else
-            conn_close(c);
-        return;
-    }
-    if (events & UV_READABLE)
-        conn_read(c);
+    struct bconn *c = bconn_of(pc);
+    if (c->job)
+        conn_lost(c, why);
+    else
+        conn_close(c);
 }
+
+/* Never parked: a connection whose job sent a cancel is closed (job_end). */
+static void on_idle(pv_conn *pc)
+{
+    conn_release(bconn_of(pc));
+}
+
+static void on_freed(pv_conn *pc)
+{
+    free(bconn_of(pc));
+}
+
+static const struct pv_conn_ops bconn_ops = {
+    .connected = on_connected,
+    .connect_failed = on_connect_failed,
+    .result = on_result,
+    .idle = on_idle,
+    .lost = on_lost,
+    .freed = on_freed,
+};
 
 /* Back to the pool: to a waiting job, or idle. */
 static void conn_release(struct bconn *c)
 {
     struct pool *p = c->pool;
-    c->state = BC_IDLE;
     struct job *j = wait_pop(p);
     if (j && !p->e->closing) {
         job_begin(j, c);
         return;
     }
     if (j) {
-        res_fail(&j->b->res[j->index], "57014", "cancelled");
+        res_fail(&j->b->res[j->index], SQLSTATE_CANCELLED, "cancelled");
         job_finish(j);
     }
     if (p->e->closing) {
         conn_close(c);
         return;
     }
-    c->next = p->idle;
-    p->idle = c;
-    p->nidle++;
-    c->idle_since = uv_now(&p->e->loop);
+    idle_push(p, c);
 }
 
 /* ---- batches and scheduling ------------------------------------------- */
@@ -778,15 +766,13 @@ static void job_start(struct pv_batch *b, size_t i)
     pv_err err = {{0}};
     int rc = pv_guard_check(q->sql, &e->opts.guard, &err);
     if (rc != 0) {
-        res_fail(&b->res[i], rc == VOLLEY_ENOMEM ? "53200" : "25006",
+        res_fail(&b->res[i], rc == VOLLEY_ENOMEM ? SQLSTATE_OUT_OF_MEMORY : SQLSTATE_READ_ONLY,
                  rc == VOLLEY_ENOMEM ? "out of memory" : err.msg);
         job_finish(j);
         return;
     }
-    struct bconn *c = p->idle;
+    struct bconn *c = idle_pop(p);
     if (c) {
-        p->idle = c->next;
-        p->nidle--;
         job_begin(j, c);
         return;
     }
@@ -807,7 +793,7 @@ static void batch_cancel_now(struct pv_batch *b)
     for (size_t i = 0; i < b->n; i++) {
         struct job *j = &b->jobs[i];
         if (b->started[i] && j->c) {
-            res_fail(&b->res[i], "57014", "cancelled");
+            res_fail(&b->res[i], SQLSTATE_CANCELLED, "cancelled");
             job_cancel(j, j->c);
         }
     }
@@ -828,7 +814,7 @@ static void batch_cancel_now(struct pv_batch *b)
         while (mine) {
             struct job *j = mine;
             mine = j->next;
-            res_fail(&b->res[j->index], "57014", "cancelled");
+            res_fail(&b->res[j->index], SQLSTATE_CANCELLED, "cancelled");
             bool last = b->done + 1 == b->n;
             job_finish(j);
             if (last)
@@ -842,7 +828,7 @@ static void batch_cancel_now(struct pv_batch *b)
         b->running++;
         b->jobs[i].b = b;
         b->jobs[i].index = i;
-        res_fail(&b->res[i], "57014", "cancelled");
+        res_fail(&b->res[i], SQLSTATE_CANCELLED, "cancelled");
         bool last = b->done + 1 == b->n;
         job_finish(&b->jobs[i]);
         if (last)
@@ -960,12 +946,8 @@ static void engine_main(void *arg)
 
 static void pools_free(struct pv_batch_engine *e)
 {
-    for (size_t k = 0; e->pools && k < e->npools; k++) {
-        free(e->pools[k].kw);
-        free(e->pools[k].val);
-        if (e->pools[k].opts)
-            PQconninfoFree(e->pools[k].opts);
-    }
+    for (size_t k = 0; e->pools && k < e->npools; k++)
+        pv_conninfo_destroy(e->pools[k].ci);
     free(e->pools);
 }
 
@@ -987,42 +969,19 @@ int pv_batch_engine_create(const pv_datasets *ds, const struct pv_batch_opts *op
         struct pool *p = &e->pools[k];
         p->e = e;
         p->d = pv_datasets_get(ds, k);
-        char *perr = NULL;
-        p->opts = PQconninfoParse(p->d->dsn, &perr);
-        if (!p->opts) {
-            /* never echo the DSN: it may hold a password */
-            rc = perr ? pv_err_set(err, VOLLEY_EINVAL,
-                                   "dataset '%s': the dsn is not a valid connection string",
-                                   p->d->name)
-                      : VOLLEY_ENOMEM;
-            PQfreemem(perr);
+        pv_err cerr;
+        rc = pv_conninfo_create(p->d->dsn, "pgvolley-multi", &p->ci, &cerr);
+        if (rc == 0) /* the guard parses UTF-8: the server must send and read UTF-8 too */
+            rc = pv_conninfo_set(p->ci, "client_encoding", "UTF8");
+        if (rc != 0) {
+            /* cerr never echoes the DSN: it may hold a password */
+            if (rc != VOLLEY_ENOMEM)
+                pv_err_set(err, rc, "dataset '%s': %s", p->d->name, cerr.msg);
             goto fail;
         }
-        size_t n = 0;
-        for (PQconninfoOption *o = p->opts; o->keyword; o++)
-            n++;
-        p->kw = calloc(n + 3, sizeof(char *));
-        p->val = calloc(n + 3, sizeof(char *));
-        if (!p->kw || !p->val)
-            goto fail;
-        size_t i = 0;
-        bool appname = false;
-        for (PQconninfoOption *o = p->opts; o->keyword; o++) {
-            if (!o->val)
-                continue;
-            appname |= strcmp(o->keyword, "application_name") == 0;
-            p->kw[i] = o->keyword;
-            p->val[i] = o->val;
-            i++;
-        }
-        if (!appname) {
-            p->kw[i] = "application_name";
-            p->val[i++] = "pgvolley-multi";
-        }
-        /* the guard parses UTF-8: the server must send and read UTF-8 too */
-        p->kw[i] = "client_encoding";
-        p->val[i] = "UTF8";
+        p->lookup = pv_conninfo_host_to_resolve(p->ci);
     }
+    rc = VOLLEY_EIO;
     if (uv_loop_init(&e->loop) != 0)
         goto fail;
     uv_mutex_init(&e->mu);
@@ -1031,7 +990,7 @@ int pv_batch_engine_create(const pv_datasets *ds, const struct pv_batch_opts *op
     e->wake.data = e;
     uv_timer_init(&e->loop, &e->reaper);
     e->reaper.data = e;
-    uv_timer_start(&e->reaper, on_reaper, 1000, 1000);
+    uv_timer_start(&e->reaper, on_reaper, BATCH_REAPER_MS, BATCH_REAPER_MS);
     if (uv_thread_create(&e->thread, engine_main, e) != 0) {
         /* cannot happen in practice; the loop's handles are left unclosed */
         return pv_err_set(err, VOLLEY_EIO, "cannot start the batch engine thread");
