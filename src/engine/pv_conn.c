@@ -335,4 +335,3 @@ const char *pv_conn_message(const PGresult *res)
     const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
     return m ? m : PQresultErrorMessage(res);
 }
-

@@ -297,8 +297,9 @@ int pv_run_start(pv_run *r, pv_err *err)
         uv_check_init(&w->loop, &w->done_check);
         w->done_check.data = w;
         if (r->timeout_ns) {
-            uint64_t every = PV_MIN(PV_MAX(r->timeout_ns / PV_RUN_SWEEP_DIVISOR / 1000000, PV_RUN_SWEEP_MIN_MS),
-                                    PV_RUN_SWEEP_MAX_MS);
+            uint64_t every =
+                PV_MIN(PV_MAX(r->timeout_ns / PV_RUN_SWEEP_DIVISOR / 1000000, PV_RUN_SWEEP_MIN_MS),
+                       PV_RUN_SWEEP_MAX_MS);
             uv_timer_start(&w->sweep_timer, pv_run__on_timeout_sweep, every, every);
         }
         w->rng = 0x9E3779B97F4A7C15ull ^ ((uint64_t)(i + 1) * 0xBF58476D1CE4E5B9ull) ^ r->t0;

@@ -63,7 +63,8 @@ void pv_run__pipe_send(struct worker *w, struct conn *c)
                 c->prepared[qi / 8] |= (uint8_t)(1u << (qi % 8)); /* undone if it fails */
                 e->prep_pending = true;
             }
-            ok = ok && PQsendQueryPrepared(pg, r->stmt_names[qi], s->nparams, values, NULL, NULL, 0);
+            ok =
+                ok && PQsendQueryPrepared(pg, r->stmt_names[qi], s->nparams, values, NULL, NULL, 0);
         } else {
             ok = PQsendQueryParams(pg, q->sql, s->nparams, NULL, values, NULL, NULL, 0);
         }

@@ -112,10 +112,9 @@ void pv_run__conn_open(struct worker *w)
     struct conn *c = calloc(1, sizeof(*c));
     uint8_t *prepared = calloc((r->nqueries + 7) / 8 + 1, 1);
     if (!c || !prepared ||
-        pv_conn_start(&c->core, &w->loop, pv_target_keywords(r->cfg.target),
-                      pv_target_values(r->cfg.target),
-                      (uint64_t)(r->cfg.pool.connect_timeout_s * 1000.0 + 0.5),
-                      &pv_run__conn_ops) != 0) {
+        pv_conn_start(
+            &c->core, &w->loop, pv_target_keywords(r->cfg.target), pv_target_values(r->cfg.target),
+            (uint64_t)(r->cfg.pool.connect_timeout_s * 1000.0 + 0.5), &pv_run__conn_ops) != 0) {
         free(c);
         free(prepared);
         w->rc = VOLLEY_ENOMEM;

@@ -144,9 +144,8 @@ static void test_conninfo_pin(void **state)
     struct sockaddr_in6 a6 = {.sin6_family = AF_INET6};
     inet_pton(AF_INET, "10.1.2.3", &a4.sin_addr);
     inet_pton(AF_INET6, "fd00::7", &a6.sin6_addr);
-    struct addrinfo third = {.ai_family = AF_INET,
-                             .ai_addr = (struct sockaddr *)&a4,
-                             .ai_addrlen = sizeof(a4)};
+    struct addrinfo third = {
+        .ai_family = AF_INET, .ai_addr = (struct sockaddr *)&a4, .ai_addrlen = sizeof(a4)};
     struct addrinfo second = {.ai_family = AF_INET6,
                               .ai_addr = (struct sockaddr *)&a6,
                               .ai_addrlen = sizeof(a6),
@@ -171,12 +170,9 @@ static void test_conninfo_pin(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bad_conninfo),
-        cmocka_unit_test(test_unreachable),
-        cmocka_unit_test(test_first_line),
-        cmocka_unit_test(test_conninfo_params),
-        cmocka_unit_test(test_conninfo_lookup),
-        cmocka_unit_test(test_conninfo_pin),
+        cmocka_unit_test(test_bad_conninfo),    cmocka_unit_test(test_unreachable),
+        cmocka_unit_test(test_first_line),      cmocka_unit_test(test_conninfo_params),
+        cmocka_unit_test(test_conninfo_lookup), cmocka_unit_test(test_conninfo_pin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
