@@ -121,5 +121,6 @@ double pv_render_speedup(uint64_t sum_ns, double wall_s)
 {
     if (!(wall_s > 0) || !isfinite(wall_s))
         return 0;
-    return (double)sum_ns / 1e9 / wall_s;
+    double x = (double)sum_ns / 1e9 / wall_s;
+    return isfinite(x) ? x : 0;
 }

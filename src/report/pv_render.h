@@ -75,7 +75,8 @@ int pv_render_errors_sorted(const struct pv_stat *s, const struct pv_errstat ***
 /**
  * Seed 001's speedup: the sum of the executions' latencies (sum_ns, in ns)
  * over the wall time (wall_s, in s). 0 when wall_s is not a positive
- * finite number, so that no writer shows nan or inf.
+ * finite number or the quotient overflows: never nan or inf, which no
+ * writer may show.
  */
 double pv_render_speedup(uint64_t sum_ns, double wall_s);
 
