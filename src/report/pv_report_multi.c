@@ -106,21 +106,20 @@ json_t *pv_report_multi_json(const struct pv_multi_request *req, const struct pv
             goto oom;
         }
         for (int c = 0; c < r->ncols; c++) {
-            bad |= json_array_append_new(cols, json_string(r->cols[c]));
-            bad |= json_array_append_new(types, json_string(r->types[c]));
+            bad |= json_array_append_new(cols, pv_render_json_str(r->cols[c]));
+            bad |= json_array_append_new(types, pv_render_json_str(r->types[c]));
         }
         for (size_t row = 0; row < r->nrows; row++) {
             json_t *a = json_array();
             for (int c = 0; a && c < r->ncols; c++) {
                 const char *v = r->cells[row * (size_t)r->ncols + (size_t)c];
-                /* values that are not valid UTF-8 come back as null */
-                json_t *jv = v ? json_string(v) : json_null();
-                bad |= json_array_append_new(a, jv ? jv : json_null());
+                /* null is SQL NULL only: text that is not UTF-8 is repaired */
+                bad |= json_array_append_new(a, v ? pv_render_json_str(v) : json_null());
             }
             bad |= json_array_append_new(rows, a);
         }
-        bad |= json_object_set_new(o, "label", json_string(label));
-        bad |= json_object_set_new(o, "dataset", json_string(d->name));
+        bad |= json_object_set_new(o, "label", pv_render_json_str(label));
+        bad |= json_object_set_new(o, "dataset", pv_render_json_str(d->name));
         bad |= json_object_set_new(o, "ok", json_boolean(r->ok));
         bad |= json_object_set_new(o, "columns", cols);
         bad |= json_object_set_new(o, "types", types);
@@ -132,9 +131,8 @@ json_t *pv_report_multi_json(const struct pv_multi_request *req, const struct pv
             bad |= json_object_set_new(o, "error", json_null());
         } else {
             json_t *e = json_object();
-            bad |= json_object_set_new(e, "sqlstate", json_string(r->sqlstate));
-            json_t *m = json_string(r->message ? r->message : "");
-            bad |= json_object_set_new(e, "message", m ? m : json_string("(not UTF-8)"));
+            bad |= json_object_set_new(e, "sqlstate", pv_render_json_str(r->sqlstate));
+            bad |= json_object_set_new(e, "message", pv_render_json_str(r->message));
             bad |= json_object_set_new(o, "error", e);
         }
         bad |= json_array_append_new(results, o);

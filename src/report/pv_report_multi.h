@@ -32,7 +32,8 @@ int pv_report_multi_markdown(const struct pv_multi_request *req, const struct pv
  * {"total","succeeded","failed","wall_ms","results":[{"label","dataset","ok",
  * "columns","types","rows","row_count","truncated","ms",
  * "error":{"sqlstate","message"}}]} in input order ("error" is null when
- * ok; rows are arrays of strings, null for SQL NULL).
+ * ok; rows are arrays of strings, null for SQL NULL). Text that is not
+ * UTF-8 (a SQL_ASCII database) is repaired by pv_render_json_str.
  * @return a new reference, or NULL when out of memory.
  */
 json_t *pv_report_multi_json(const struct pv_multi_request *req, const struct pv_bresult *res,

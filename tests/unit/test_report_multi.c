@@ -133,11 +133,36 @@ static void test_json(void **state)
     json_decref(j);
 }
 
+/* A SQL_ASCII database can hand back any bytes: the JSON stays whole and
+   text stays text (null is SQL NULL only). */
+static void test_json_not_utf8(void **state)
+{
+    struct fixture *f = *state;
+    f->cols[0] = "caf\xE9";
+    f->cells[0] = "Paris \xFF";
+    f->res[1].message = "bad \xE9";
+    json_t *j = pv_report_multi_json(&f->req, f->res, f->ds, 12.0);
+    assert_non_null(j);
+    json_t *r0 = json_array_get(json_object_get(j, "results"), 0);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(r0, "columns"), 0)),
+                        "caf\xEF\xBF\xBD");
+    json_t *row0 = json_array_get(json_object_get(r0, "rows"), 0);
+    assert_string_equal(json_string_value(json_array_get(row0, 0)), "Paris \xEF\xBF\xBD");
+    json_t *r1 = json_array_get(json_object_get(j, "results"), 1);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(r1, "error"), "message")),
+                        "bad \xEF\xBF\xBD");
+    char *text = json_dumps(j, 0);
+    assert_non_null(text);
+    free(text);
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_markdown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_json_not_utf8, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
