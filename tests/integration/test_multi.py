@@ -100,6 +100,12 @@ class MultiTest(ServerTest):
         self.assertIn("## 5. broken", md)
         self.assertIn("42703", md)
         self.assertIn("| n |", md)
+        self.assertIn("```sql\nSELECT nope FROM users\n```\n", md)
+        # Cells: one spelling for SQL NULL (report/pv_render.h), pipes
+        # escaped, a cell is one line.
+        md = self.multi([{"query": "SELECT NULL::text AS n, 'a|b' AS p, E'x\\ny' AS nl"}],
+                        fmt="markdown", expect=0).stdout
+        self.assertIn("| n | p | nl |\n|---|---|---|\n| _NULL_ | a\\|b | x y |\n", md)
 
     def test_parallel_takes_about_the_slowest(self):
         qs = [{"query": "SELECT pg_sleep(0.5)"} for _ in range(10)]
