@@ -56,6 +56,9 @@ static void worker_main(void *arg)
 {
     struct worker *w = arg;
     pv_run *r = w->run;
+    char name[16];
+    snprintf(name, sizeof(name), "pv-run-%d", w->id);
+    pthread_setname_np(pthread_self(), name); /* for top and gdb */
 
     if (w->cpu >= 0) {
         cpu_set_t *set = CPU_ALLOC((size_t)w->cpu + 1);
