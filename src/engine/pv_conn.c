@@ -322,6 +322,23 @@ void pv_conn_cancel(pv_conn *c)
         c->refs--;
 }
 
+int pv_conn_connect_blocking(const char *const *keywords, const char *const *values, PGconn **out,
+                             pv_err *err)
+{
+    PGconn *pg = PQconnectdbParams(keywords, values, 0);
+    if (!pg)
+        return VOLLEY_ENOMEM;
+    if (PQstatus(pg) != CONNECTION_OK) {
+        char line[512];
+        pv_first_line(line, sizeof(line), PQerrorMessage(pg));
+        PQfinish(pg);
+        return pv_err_set(err, VOLLEY_ECONNECT, "%s", line);
+    }
+    PQsetNoticeProcessor(pg, notice_ignore, NULL);
+    *out = pg;
+    return 0;
+}
+
 /* ---- results ----------------------------------------------------------- */
 
 const char *pv_conn_sqlstate(const PGresult *res)

@@ -58,6 +58,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "common/pv_common.h"
+
 enum pv_conn_state {
     PV_CONN_CONNECTING,
     PV_CONN_IDLE,
@@ -165,6 +167,16 @@ static inline bool pv_conn_is_open(const pv_conn *c)
 {
     return c->state != PV_CONN_CLOSED;
 }
+
+/**
+ * Connects blocking (PQconnectdbParams), for callers that are not on a
+ * loop: the probe of `run`'s target, the demo's data load.
+ * @param out the connection, owned by the caller (PQfinish).
+ * @param err libpq's message, first line.
+ * @return 0, VOLLEY_ECONNECT or VOLLEY_ENOMEM.
+ */
+int pv_conn_connect_blocking(const char *const *keywords, const char *const *values, PGconn **out,
+                             pv_err *err);
 
 /** The SQLSTATE of an error result, "08006" (connection failure) when the
     result has none (libpq's own errors). Borrowed from res. */

@@ -1,5 +1,6 @@
 /* pv_target.c - connection parameters and the blocking probe. */
 #include "engine/pv_target.h"
+#include "engine/pv_conn.h"
 #include "engine/pv_conninfo.h"
 
 #include <libpq-fe.h>
@@ -33,18 +34,10 @@ int pv_target_create(const char *conninfo, double connect_timeout_s, const char 
     if (rc != 0)
         goto fail;
 
-    PGconn *c = PQconnectdbParams(pv_target_keywords(t), pv_target_values(t), 0);
-    if (!c) {
-        rc = VOLLEY_ENOMEM;
+    PGconn *c = NULL;
+    rc = pv_conn_connect_blocking(pv_target_keywords(t), pv_target_values(t), &c, err);
+    if (rc != 0)
         goto fail;
-    }
-    if (PQstatus(c) != CONNECTION_OK) {
-        char line[512];
-        pv_first_line(line, sizeof(line), PQerrorMessage(c));
-        rc = pv_err_set(err, VOLLEY_ECONNECT, "%s", line);
-        PQfinish(c);
-        goto fail;
-    }
     struct pv_target_info *in = &t->info;
     copy_str(in->host, sizeof(in->host), PQhost(c));
     in->port = (int)strtol(PQport(c) ? PQport(c) : "0", NULL, 10);

@@ -35,7 +35,6 @@ struct bconn {
     uint64_t idle_since;
 };
 
-
 /* ---- forward declarations -------------------------------------------- */
 
 static void conn_release(struct bconn *c);
@@ -233,8 +232,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         pool_fill(p);
     } else {
         char msg[512];
-        snprintf(msg, sizeof(msg), "could not translate host name \"%s\" to address: %s",
-                 p->lookup, status == 0 ? "no usable address" : uv_strerror(status));
+        snprintf(msg, sizeof(msg), "could not translate host name \"%s\" to address: %s", p->lookup,
+                 status == 0 ? "no usable address" : uv_strerror(status));
         while (p->nwaiting > 0)
             fail_waiter(p, PV_BATCH_SQLSTATE_CONNECT_FAILED, msg);
     }
@@ -247,17 +246,17 @@ static void pool_open(struct pool *p)
         if (!p->resolving) {
             struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
             p->gai.data = p;
-            p->resolving = uv_getaddrinfo(&p->e->loop, &p->gai, on_resolved, p->lookup, NULL,
-                                          &hints) == 0;
+            p->resolving =
+                uv_getaddrinfo(&p->e->loop, &p->gai, on_resolved, p->lookup, NULL, &hints) == 0;
             if (!p->resolving && p->nwaiting > 0)
                 fail_waiter(p, PV_BATCH_SQLSTATE_CONNECT_FAILED, "cannot look up the host name");
         }
         return;
     }
     struct bconn *c = calloc(1, sizeof(*c));
-    if (!c || pv_conn_start(&c->core, &p->e->loop, pv_conninfo_keywords(p->ci),
-                            pv_conninfo_values(p->ci), (uint64_t)p->d->connect_timeout_s * 1000,
-                            &bconn_ops) != 0) {
+    if (!c ||
+        pv_conn_start(&c->core, &p->e->loop, pv_conninfo_keywords(p->ci), pv_conninfo_values(p->ci),
+                      (uint64_t)p->d->connect_timeout_s * 1000, &bconn_ops) != 0) {
         free(c);
         if (p->nwaiting > p->nconnecting)
             fail_waiter(p, PV_BATCH_SQLSTATE_CONNECT_FAILED, "out of memory");
@@ -289,7 +288,7 @@ static void conn_lost(struct bconn *c, const char *why)
     c->job = NULL;
     if (j) {
         pv_batch__res_fail(&j->b->res[j->index], PV_BATCH_SQLSTATE_CONN_LOST,
-                 why ? why : PQerrorMessage(c->core.pg));
+                           why ? why : PQerrorMessage(c->core.pg));
         c->pool->running--;
     }
     conn_close(c);
@@ -351,7 +350,8 @@ static void send_query(struct bconn *c)
     c->step = STEP_QUERY;
     c->step_failed = false;
     if (!PQsendQueryParams(c->core.pg, q->sql, q->nparams, NULL, q->params, NULL, NULL, 0)) {
-        pv_batch__res_fail(&j->b->res[j->index], PV_BATCH_SQLSTATE_CONN_LOST, PQerrorMessage(c->core.pg));
+        pv_batch__res_fail(&j->b->res[j->index], PV_BATCH_SQLSTATE_CONN_LOST,
+                           PQerrorMessage(c->core.pg));
         send_simple(c, "ROLLBACK", STEP_ROLLBACK);
         return;
     }
@@ -369,14 +369,15 @@ static void on_query_timeout(pv_conn *pc)
     if (!j)
         return;
     if (!j->cancel_sent) {
-        pv_batch__res_fail(&j->b->res[j->index], PV_BATCH_SQLSTATE_CANCELLED, "statement timeout (client side)");
+        pv_batch__res_fail(&j->b->res[j->index], PV_BATCH_SQLSTATE_CANCELLED,
+                           "statement timeout (client side)");
         pv_batch__job_cancel(j);
         pv_conn_timer_start(pc, PV_BATCH_TIMEOUT_GRACE_MS, on_query_timeout);
         return;
     }
     /* the server did not answer the cancel: give the connection up */
     pv_batch__res_fail(&j->b->res[j->index], PV_BATCH_SQLSTATE_CANCEL_IGNORED,
-             "timeout: the server did not answer the cancel request; connection closed");
+                       "timeout: the server did not answer the cancel request; connection closed");
     job_end(c, true);
 }
 
@@ -441,7 +442,8 @@ static void handle_result(struct bconn *c, PGresult *res)
         case PGRES_TUPLES_OK: {
             int rc = store_row(j, res);
             if (rc < 0)
-                pv_batch__res_fail(r, PV_BATCH_SQLSTATE_OUT_OF_MEMORY, "out of memory while storing rows");
+                pv_batch__res_fail(r, PV_BATCH_SQLSTATE_OUT_OF_MEMORY,
+                                   "out of memory while storing rows");
             if (rc != 0)
                 pv_batch__job_cancel(j);
             return;
@@ -450,7 +452,9 @@ static void handle_result(struct bconn *c, PGresult *res)
         case PGRES_EMPTY_QUERY: return;
         case PGRES_COPY_IN:
         case PGRES_COPY_OUT:
-        case PGRES_COPY_BOTH: pv_batch__res_fail(r, PV_BATCH_SQLSTATE_UNSUPPORTED, "COPY is not allowed"); return;
+        case PGRES_COPY_BOTH:
+            pv_batch__res_fail(r, PV_BATCH_SQLSTATE_UNSUPPORTED, "COPY is not allowed");
+            return;
         default: break;
         }
         const char *state = pv_conn_sqlstate(res);
@@ -584,7 +588,6 @@ static void conn_release(struct bconn *c)
     }
     idle_push(p, c);
 }
-
 
 /* ---- what the engine asks of a pool ----------------------------------- */
 

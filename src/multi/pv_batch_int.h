@@ -97,7 +97,6 @@ struct pv_batch_engine {
     size_t npools;
 };
 
-
 /* Records the first failure of a result (later ones are dropped). */
 void pv_batch__res_fail(struct pv_bresult *r, const char *sqlstate, const char *msg);
 /* j is over (its result is final): counts it, calls back, may complete and

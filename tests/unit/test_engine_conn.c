@@ -35,7 +35,7 @@ struct tconn {
     bool in_start; /* pv_conn_start is running: no callback may come now */
     int connected, connect_failed, idle, lost, freed, results, commands;
     bool early_callback;
-    bool parked;   /* pv_conn_done said PARKED */
+    bool parked; /* pv_conn_done said PARKED */
     char sqlstate[6];
     char why[256];
 };
