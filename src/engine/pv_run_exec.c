@@ -506,8 +506,8 @@ void pv_run__worker_begin_stop(struct worker *w)
         }
         if (c->exec)
             c->exec->interrupted = true;
-        for (struct exec *x = c->pq.head; x; x = x->next)
-            x->interrupted = true;
+        PV_RUN_FOR_EACH(x, &c->pq)
+        x->interrupted = true;
         if ((c->exec || c->pq.n > 0) && st != PV_CONN_CANCELLING)
             pv_run__conn_cancel(c, PV_RUN_STOP_GRACE_MS);
     }

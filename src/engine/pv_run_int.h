@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "common/pv_list.h"
 #include "engine/pv_conn.h"
 #include "engine/pv_run.h"
 
@@ -57,24 +58,18 @@
 struct worker;
 
 struct exec {
-    struct exec *next; /* free list or a FIFO */
-    uint32_t scen;     /* flat scenario index */
-    bool warm;         /* started during warmup: not counted */
-    bool interrupted;  /* cancelled by pv_run_stop: not counted */
-    bool timed_out;    /* command timeout passed and a cancel was sent */
+    struct pv_slink link; /* in w->pend or a connection's pipeline (pv_fifo) */
+    struct exec *next;    /* free list or retry list */
+    uint32_t scen;        /* flat scenario index */
+    bool warm;            /* started during warmup: not counted */
+    bool interrupted;     /* cancelled by pv_run_stop: not counted */
+    bool timed_out;       /* command timeout passed and a cancel was sent */
     bool failed;
     bool prep_pending; /* pipeline: a prepare's result comes before this query's */
     int attempts;      /* retries done so far */
     uint64_t t_claim, t_send, deadline, rows;
     char sqlstate[6];
     char message[256];
-};
-
-/* Executions waiting for a connection, or a connection's pipeline; linked
-   through exec.next, oldest first. */
-struct exec_fifo {
-    struct exec *head, *tail;
-    int n;
 };
 
 /*
@@ -89,15 +84,15 @@ struct conn {
     struct exec *exec; /* the execution carried (not in pipeline mode) */
     uint8_t *prepared; /* bit per query: named statement exists */
     uint64_t born_ns;
-    int index; /* position in w->conns */
-    struct conn *idle_prev, *idle_next;
+    int index;              /* position in w->conns */
+    struct pv_dlink idle;   /* in w->idle */
     struct conn *done_next; /* w->done_head list */
     bool in_idle;
     bool preparing;       /* a PQsendPrepare is outstanding (even if cancelling) */
     uint64_t deadline_ns; /* command timeout of the request in flight; 0 = none */
     /* pipeline mode (--pipeline N > 1): the executions sent in one pipeline,
        in order; c->exec is unused then */
-    struct exec_fifo pq;
+    struct pv_fifo pq;
 };
 
 struct worker {
@@ -114,11 +109,10 @@ struct worker {
     struct conn **conns;
     int nconns;
     int nconnecting;
-    struct conn *idle_head;
-    int nidle;
+    struct pv_dlist idle; /* connected, no request */
     int in_use, max_in_use;
     struct exec *execs, *free_execs;
-    struct exec_fifo pend;   /* waiting for a connection, oldest first */
+    struct pv_fifo pend;     /* waiting for a connection, oldest first */
     struct exec *retry_head; /* waiting out a backoff (unsorted; rare) */
     uv_timer_t retry_timer;
     uv_timer_t sweep_timer; /* command timeouts (pv_run_timeout.c) */
@@ -187,27 +181,23 @@ static inline bool pv_run__pipelined(const pv_run *r)
     return r->cfg.pipeline > 1;
 }
 
-static inline void pv_run__fifo_push(struct exec_fifo *f, struct exec *e)
+static inline struct exec *pv_run__exec_of(struct pv_slink *l)
 {
-    e->next = NULL;
-    if (f->tail)
-        f->tail->next = e;
-    else
-        f->head = e;
-    f->tail = e;
-    f->n++;
+    return l ? PV_CONTAINER_OF(l, struct exec, link) : NULL;
 }
 
-static inline struct exec *pv_run__fifo_pop(struct exec_fifo *f)
+/* Every execution of FIFO f, oldest first. */
+#define PV_RUN_FOR_EACH(e, f)                                                                      \
+    for (struct exec *e = pv_run__exec_of((f)->head); e; e = pv_run__exec_of(e->link.next))
+
+static inline void pv_run__fifo_push(struct pv_fifo *f, struct exec *e)
 {
-    struct exec *e = f->head;
-    if (e) {
-        f->head = e->next;
-        if (!f->head)
-            f->tail = NULL;
-        f->n--;
-    }
-    return e;
+    pv_fifo_push(f, &e->link);
+}
+
+static inline struct exec *pv_run__fifo_pop(struct pv_fifo *f)
+{
+    return pv_run__exec_of(pv_fifo_pop(f));
 }
 
 /* ---- pv_run_pool.c ----------------------------------------------------- */

@@ -47,7 +47,8 @@ void pv_run__pipe_send(struct worker *w, struct conn *c)
     w->in_use++;
     if (w->in_use > w->max_in_use)
         w->max_in_use = w->in_use;
-    for (struct exec *e = c->pq.head; e; e = e->next) {
+    PV_RUN_FOR_EACH(e, &c->pq)
+    {
         const struct scen_ref *ref = &r->scen[e->scen];
         const struct pv_query *q = pv_workload_query(r->cfg.workload, ref->query);
         const struct pv_scenario *s = &q->scenarios[ref->scen];
@@ -137,7 +138,7 @@ bool pv_run__pipe_result(struct conn *c, PGresult *res)
         }
         return res != NULL;
     }
-    struct exec *e = c->pq.head;
+    struct exec *e = pv_run__exec_of(c->pq.head);
     if (!res) {
         command_done(c, e);
         return true;

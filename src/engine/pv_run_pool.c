@@ -12,34 +12,23 @@
 
 void pv_run__idle_push(struct worker *w, struct conn *c)
 {
-    c->idle_prev = NULL;
-    c->idle_next = w->idle_head;
-    if (w->idle_head)
-        w->idle_head->idle_prev = c;
-    w->idle_head = c;
+    pv_dlist_push(&w->idle, &c->idle);
     c->in_idle = true;
-    w->nidle++;
 }
 
 static void idle_remove(struct worker *w, struct conn *c)
 {
-    if (!c->in_idle)
-        return;
-    if (c->idle_prev)
-        c->idle_prev->idle_next = c->idle_next;
-    else
-        w->idle_head = c->idle_next;
-    if (c->idle_next)
-        c->idle_next->idle_prev = c->idle_prev;
+    if (c->in_idle)
+        pv_dlist_remove(&w->idle, &c->idle);
     c->in_idle = false;
-    w->nidle--;
 }
 
 struct conn *pv_run__idle_pop(struct worker *w)
 {
-    struct conn *c = w->idle_head;
-    if (c)
-        idle_remove(w, c);
+    if (!w->idle.head)
+        return NULL;
+    struct conn *c = PV_CONTAINER_OF(w->idle.head, struct conn, idle);
+    idle_remove(w, c);
     return c;
 }
 
@@ -55,7 +44,7 @@ void pv_run__pool_timer_arm(struct worker *w)
         return;
     }
     uint64_t now = pv_now_ns();
-    uint64_t d = w->pend.head->deadline;
+    uint64_t d = pv_run__exec_of(w->pend.head)->deadline;
     uint64_t ms = d > now ? (d - now + 999999) / 1000000 : 0;
     uv_timer_start(&w->pool_timer, on_pool_timer, ms, 0);
 }
@@ -68,7 +57,7 @@ static void on_pool_timer(uv_timer_t *t)
     snprintf(msg, sizeof(msg),
              "pool timeout: no connection within %.3g s (pool size %d, overflow %d)",
              w->run->cfg.pool.timeout_s, w->run->cfg.pool.size, w->run->cfg.pool.max_overflow);
-    while (w->pend.head && w->pend.head->deadline <= now) {
+    while (w->pend.head && pv_run__exec_of(w->pend.head)->deadline <= now) {
         struct exec *e = pv_run__fifo_pop(&w->pend);
         w->pool.timeouts++;
         if (!e->warm)
@@ -198,7 +187,7 @@ void pv_run__conn_release(struct conn *c)
         pv_run__exec_start(w, c, e);
         return;
     }
-    if (w->nidle >= w->idle_cap || w->stopping || pv_run__conn_expired(c, pv_now_ns())) {
+    if (w->idle.n >= w->idle_cap || w->stopping || pv_run__conn_expired(c, pv_now_ns())) {
         pv_run__conn_close(c);
         return;
     }
@@ -270,11 +259,6 @@ static void on_freed(pv_conn *pc)
     free(c);
 }
 
-const struct pv_conn_ops pv_run__conn_ops = {
-    .connected = on_connected,
-    .connect_failed = on_connect_failed,
-    .result = on_result,
-    .idle = on_idle,
-    .lost = on_lost,
-    .freed = on_freed,
-};
+/* connected, connect_failed, result, idle, lost, freed */
+const struct pv_conn_ops pv_run__conn_ops = {on_connected, on_connect_failed, on_result,
+                                             on_idle,      on_lost,           on_freed};

@@ -17,9 +17,9 @@ static void on_cancel_grace(pv_conn *pc)
     if (pv_conn_state(pc) != PV_CONN_CANCELLING)
         return;
     if (pv_run__pipelined(w->run)) {
-        for (struct exec *e = c->pq.head; e; e = e->next)
-            if (e->timed_out && !e->interrupted)
-                pv_run__exec_fail(e, PV_SQLSTATE_CANCEL_IGNORED, cancel_ignored);
+        PV_RUN_FOR_EACH(e, &c->pq)
+        if (e->timed_out && !e->interrupted)
+            pv_run__exec_fail(e, PV_SQLSTATE_CANCEL_IGNORED, cancel_ignored);
         pv_run__pipe_abandon(c, NULL, NULL);
         pv_run__worker_fill(w);
         return;
@@ -46,8 +46,8 @@ void pv_run__conn_cancel(struct conn *c, uint64_t grace_ms)
 static void timed_out(struct conn *c)
 {
     if (c->pq.n > 0) {
-        for (struct exec *e = c->pq.head; e; e = e->next)
-            e->timed_out = true;
+        PV_RUN_FOR_EACH(e, &c->pq)
+        e->timed_out = true;
     } else if (c->exec) {
         c->exec->timed_out = true;
     } else {

@@ -139,7 +139,7 @@ static void batch_cancel_now(struct pv_batch *b)
         struct pool *p = &e->pools[k];
         /* one pass over the queue: b's jobs out, the others back in order */
         struct job *mine = NULL;
-        for (int left = p->nwaiting; left > 0; left--) {
+        for (int left = p->wait.n; left > 0; left--) {
             struct job *j = pv_batch__wait_pop(p);
             if (j->b == b) {
                 j->next = mine;
@@ -194,7 +194,7 @@ again:
             if (b->started[i])
                 continue;
             struct pool *p = &e->pools[b->q[i].dataset];
-            if (p->running + p->nwaiting >= p->d->max_concurrency)
+            if (p->running + p->wait.n >= p->d->max_concurrency)
                 continue;
             job_start(b, i);
             if (e->completions != seen)

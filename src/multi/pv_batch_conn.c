@@ -30,8 +30,8 @@ struct bconn {
     bool step_failed; /* an error result in the current step */
     bool in_idle;
     struct job *job;
-    struct bconn *next;                /* idle list */
-    struct bconn *all_prev, *all_next; /* every open connection of the pool */
+    struct pv_dlink idle; /* in pool->idle */
+    struct pv_dlink all;  /* in pool->all */
     uint64_t idle_since;
 };
 
@@ -75,56 +75,36 @@ static struct bconn *bconn_of(pv_conn *pc)
 
 static void idle_push(struct pool *p, struct bconn *c)
 {
-    c->next = p->idle;
-    p->idle = c;
-    p->nidle++;
+    pv_dlist_push(&p->idle, &c->idle);
     c->in_idle = true;
     c->idle_since = uv_now(&p->e->loop);
 }
 
 static void idle_remove(struct pool *p, struct bconn *c)
 {
-    if (!c->in_idle)
-        return;
-    for (struct bconn **pp = &p->idle; *pp; pp = &(*pp)->next) {
-        if (*pp == c) {
-            *pp = c->next;
-            p->nidle--;
-            c->in_idle = false;
-            return;
-        }
-    }
+    if (c->in_idle)
+        pv_dlist_remove(&p->idle, &c->idle);
+    c->in_idle = false;
 }
 
 static struct bconn *idle_pop(struct pool *p)
 {
-    struct bconn *c = p->idle;
-    if (c)
-        idle_remove(p, c);
+    if (!p->idle.head)
+        return NULL;
+    struct bconn *c = PV_CONTAINER_OF(p->idle.head, struct bconn, idle);
+    idle_remove(p, c);
     return c;
 }
 
 void pv_batch__wait_push(struct pool *p, struct job *j)
 {
-    j->next = NULL;
-    if (p->wait_tail)
-        p->wait_tail->next = j;
-    else
-        p->wait_head = j;
-    p->wait_tail = j;
-    p->nwaiting++;
+    pv_fifo_push(&p->wait, &j->link);
 }
 
 struct job *pv_batch__wait_pop(struct pool *p)
 {
-    struct job *j = p->wait_head;
-    if (j) {
-        p->wait_head = j->next;
-        if (!p->wait_head)
-            p->wait_tail = NULL;
-        p->nwaiting--;
-    }
-    return j;
+    struct pv_slink *l = pv_fifo_pop(&p->wait);
+    return l ? PV_CONTAINER_OF(l, struct job, link) : NULL;
 }
 
 /* Fails the oldest waiting job (it has no connection coming). */
@@ -144,12 +124,7 @@ static void conn_close(struct bconn *c)
     if (pv_conn_state(&c->core) == PV_CONN_CONNECTING)
         p->nconnecting--;
     p->nopen--;
-    if (c->all_prev)
-        c->all_prev->all_next = c->all_next;
-    else
-        p->all = c->all_next;
-    if (c->all_next)
-        c->all_next->all_prev = c->all_prev;
+    pv_dlist_remove(&p->all, &c->all);
     if (c->job)
         c->job->c = NULL;
     pv_conn_close(&c->core);
@@ -162,10 +137,10 @@ static void connect_failed(struct bconn *c, const char *sqlstate, const char *wh
     char msg[512];
     pv_first_line(msg, sizeof(msg), why);
     conn_close(c);
-    if (p->nwaiting > p->nconnecting) {
+    if (p->wait.n > p->nconnecting) {
         fail_waiter(p, sqlstate, msg);
         /* the others waiting get their own attempt (and their own error) */
-        if (p->nwaiting > p->nconnecting && p->nopen < p->d->pool_max && !p->e->closing)
+        if (p->wait.n > p->nconnecting && p->nopen < p->d->pool_max && !p->e->closing)
             pool_open(p);
     }
     pv_batch__schedule(p->e);
@@ -207,7 +182,7 @@ static void on_connected(pv_conn *pc)
 /* Opens connections for the jobs waiting (the host name resolved). */
 static void pool_fill(struct pool *p)
 {
-    while (p->nwaiting > p->nconnecting && p->nopen < p->d->pool_max && !p->e->closing &&
+    while (p->wait.n > p->nconnecting && p->nopen < p->d->pool_max && !p->e->closing &&
            !p->lookup) {
         int before = p->nopen;
         pool_open(p);
@@ -234,7 +209,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         char msg[512];
         snprintf(msg, sizeof(msg), "could not translate host name \"%s\" to address: %s", p->lookup,
                  status == 0 ? "no usable address" : uv_strerror(status));
-        while (p->nwaiting > 0)
+        while (p->wait.n > 0)
             fail_waiter(p, PV_BATCH_SQLSTATE_CONNECT_FAILED, msg);
     }
     pv_batch__schedule(p->e);
@@ -248,7 +223,7 @@ static void pool_open(struct pool *p)
             p->gai.data = p;
             p->resolving =
                 uv_getaddrinfo(&p->e->loop, &p->gai, on_resolved, p->lookup, NULL, &hints) == 0;
-            if (!p->resolving && p->nwaiting > 0)
+            if (!p->resolving && p->wait.n > 0)
                 fail_waiter(p, PV_BATCH_SQLSTATE_CONNECT_FAILED, "cannot look up the host name");
         }
         return;
@@ -258,17 +233,14 @@ static void pool_open(struct pool *p)
         pv_conn_start(&c->core, &p->e->loop, pv_conninfo_keywords(p->ci), pv_conninfo_values(p->ci),
                       (uint64_t)p->d->connect_timeout_s * 1000, &bconn_ops) != 0) {
         free(c);
-        if (p->nwaiting > p->nconnecting)
+        if (p->wait.n > p->nconnecting)
             fail_waiter(p, PV_BATCH_SQLSTATE_CONNECT_FAILED, "out of memory");
         return;
     }
     c->pool = p;
     p->nopen++;
     p->nconnecting++;
-    c->all_next = p->all;
-    if (p->all)
-        p->all->all_prev = c;
-    p->all = c;
+    pv_dlist_push(&p->all, &c->all);
 }
 
 /* ---- the per-query sequence ------------------------------------------- */
@@ -560,14 +532,9 @@ static void on_freed(pv_conn *pc)
     free(bconn_of(pc));
 }
 
-static const struct pv_conn_ops bconn_ops = {
-    .connected = on_connected,
-    .connect_failed = on_connect_failed,
-    .result = on_result,
-    .idle = on_idle,
-    .lost = on_lost,
-    .freed = on_freed,
-};
+/* connected, connect_failed, result, idle, lost, freed */
+static const struct pv_conn_ops bconn_ops = {on_connected, on_connect_failed, on_result,
+                                             on_idle,      on_lost,           on_freed};
 
 /* Back to the pool: to a waiting job, or idle. */
 static void conn_release(struct bconn *c)
@@ -599,14 +566,15 @@ void pv_batch__pool_acquire(struct pool *p, struct job *j)
         return;
     }
     pv_batch__wait_push(p, j);
-    if (p->nwaiting > p->nconnecting && p->nopen < p->d->pool_max)
+    if (p->wait.n > p->nconnecting && p->nopen < p->d->pool_max)
         pool_open(p);
 }
 
 void pv_batch__pool_reap(struct pool *p, uint64_t now_ms)
 {
-    for (struct bconn *c = p->idle, *next; c && p->nopen > p->d->pool_min; c = next) {
-        next = c->next;
+    for (struct pv_dlink *l = p->idle.head, *next; l && p->nopen > p->d->pool_min; l = next) {
+        struct bconn *c = PV_CONTAINER_OF(l, struct bconn, idle);
+        next = l->next;
         if (now_ms - c->idle_since >= (uint64_t)p->d->idle_lifetime_s * 1000)
             conn_close(c);
     }
@@ -614,8 +582,9 @@ void pv_batch__pool_reap(struct pool *p, uint64_t now_ms)
 
 bool pv_batch__pool_close_idle(struct pool *p)
 {
-    for (struct bconn *c = p->all, *next; c; c = next) {
-        next = c->all_next;
+    for (struct pv_dlink *l = p->all.head, *next; l; l = next) {
+        struct bconn *c = PV_CONTAINER_OF(l, struct bconn, all);
+        next = l->next;
         if (!c->job)
             conn_close(c);
     }

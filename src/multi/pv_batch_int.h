@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <uv.h>
 
+#include "common/pv_list.h"
 #include "engine/pv_conninfo.h"
 #include "multi/pv_batch.h"
 
@@ -36,7 +37,8 @@ struct bconn; /* a connection of a pool: private to pv_batch_conn.c */
 struct job {
     struct pv_batch *b;
     size_t index;
-    struct job *next; /* pool wait FIFO */
+    struct pv_slink link; /* in its pool's wait FIFO */
+    struct job *next;     /* a short list while a batch is cancelled */
     uint64_t t0;
     size_t cap;      /* cells capacity in rows */
     struct bconn *c; /* the connection carrying the job, while it runs */
@@ -47,15 +49,13 @@ struct job {
 struct pool {
     struct pv_batch_engine *e;
     const struct pv_dataset *d;
-    struct bconn *idle;
-    int nidle;
-    int nopen; /* connecting + connected */
+    struct pv_dlist idle; /* connected, no job */
+    int nopen;            /* connecting + connected */
     int nconnecting;
-    int running; /* jobs holding a connection */
-    struct job *wait_head, *wait_tail;
-    int nwaiting;
-    struct bconn *all;
-    pv_conninfo *ci; /* the dataset's connection string, pinned once resolved */
+    int running;         /* jobs holding a connection */
+    struct pv_fifo wait; /* jobs waiting for a connection, oldest first */
+    struct pv_dlist all; /* every open connection */
+    pv_conninfo *ci;     /* the dataset's connection string, pinned once resolved */
     /* a host name still to look up (off the loop, uv_getaddrinfo) */
     const char *lookup;
     uv_getaddrinfo_t gai;
