@@ -60,6 +60,10 @@ format-check:
 lint:
 	@if git grep -nE '\b(sprintf|vsprintf|strcpy|strcat|strtok|atoi|gets)[[:space:]]*\(' -- src include tests/unit; \
 	then echo "banned function used (see docs/STYLE.md)"; exit 1; fi
+	@# One connection core: only src/engine/pv_conn.c connects, reads input and cancels.
+	@core=$$(git grep -lE '\b(PQconnect[A-Za-z]*|PQconsumeInput|PQ[a-zA-Z]*[cC]ancel[A-Za-z]*)[[:space:]]*\(' -- 'src/*.c'); \
+	if [ "$$core" != "src/engine/pv_conn.c" ]; then \
+	    echo "libpq connect/consume/cancel calls outside src/engine/pv_conn.c:" $$core; exit 1; fi
 
 clean:
 	rm -rf $(BUILD) $(ASAN)

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "cli/cli_run.h"
+#include "engine/pv_conn.h"
+#include "engine/pv_conninfo.h"
 #include "pgtmp/pv_pgtmp.h"
 
 static const char demo_help[] =
@@ -69,11 +71,16 @@ static const char *find_examples(char *buf, size_t cap)
 
 static int load_sample_data(const char *conninfo)
 {
-    PGconn *c = PQconnectdb(conninfo);
-    if (PQstatus(c) != CONNECTION_OK) {
-        cli_error("cannot connect to the throwaway server: %s", PQerrorMessage(c));
-        PQfinish(c);
-        return CLI_EXIT_CONNECT;
+    pv_conninfo *ci = NULL;
+    PGconn *c = NULL;
+    pv_err err = {{0}};
+    int rc = pv_conninfo_create(conninfo, "pgvolley", &ci, &err);
+    if (rc == 0)
+        rc = pv_conn_connect_blocking(pv_conninfo_keywords(ci), pv_conninfo_values(ci), &c, &err);
+    pv_conninfo_destroy(ci);
+    if (rc != 0) {
+        cli_error("cannot connect to the throwaway server: %s", err.msg);
+        return cli_exit_for(rc);
     }
     PGresult *r = PQexec(c, demo_sql);
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK;

@@ -10,6 +10,7 @@
 #include "multi/pv_batch.h"
 #include "multi/pv_datasets.h"
 #include "multi/pv_multi.h"
+#include "report/pv_report_multi.h"
 
 static const char multi_help[] =
     "Usage: pgvolley multi [--datasets FILE | -d DSN] [OPTIONS] INPUT.json|-\n"
@@ -179,7 +180,7 @@ int cmd_multi(int argc, char **argv)
         if (rc == 0) {
             pv_buf out = PV_BUF_INIT;
             if (json_out) {
-                json_t *j = pv_multi_json(&req, res, ds, wall_ms);
+                json_t *j = pv_report_multi_json(&req, res, ds, wall_ms);
                 char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(10)) : NULL;
                 if (text) {
                     pv_buf_puts(&out, text);
@@ -189,7 +190,7 @@ int cmd_multi(int argc, char **argv)
                 }
                 free(text);
                 json_decref(j);
-            } else if (pv_multi_markdown(&req, res, ds, wall_ms, &out) != 0) {
+            } else if (pv_report_multi_markdown(&req, res, ds, wall_ms, &out) != 0) {
                 rc = VOLLEY_ENOMEM;
             }
             if (rc == 0 && pv_buf_ok(&out) == 0) {

@@ -49,3 +49,11 @@ const char *volley_strerror(int code)
     }
     return "unknown error";
 }
+
+void pv_first_line(char *dst, size_t cap, const char *msg)
+{
+    if (!msg || !*msg)
+        msg = "unknown error";
+    size_t n = strcspn(msg, "\n");
+    snprintf(dst, cap, "%.*s", (int)n, msg);
+}

@@ -44,6 +44,9 @@ double pv_wall_time(void);
 /* strdup that tolerates NULL (returns NULL for NULL). */
 char *pv_strdup(const char *s);
 
+/* Copies the first line of msg ("unknown error" when NULL or empty) into dst. */
+void pv_first_line(char *dst, size_t cap, const char *msg);
+
 #define PV_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define PV_MIN(a, b)    ((a) < (b) ? (a) : (b))
 #define PV_MAX(a, b)    ((a) > (b) ? (a) : (b))

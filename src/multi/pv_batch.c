@@ -1,7 +1,7 @@
 /*
- * pv_batch.c - the read-only batch executor: one loop thread, a pool per
- * dataset, and a per-query sequence BEGIN READ ONLY -> query -> ROLLBACK ->
- * DISCARD ALL on non-blocking libpq connections.
+ * pv_batch.c - the read-only batch executor: its loop thread, batches and
+ * their scheduling, and the public API (pools and the per-query sequence are
+ * in pv_batch_conn.c).
  *
  * Threads: pv_batch_submit/cancel run on the caller's thread and only touch
  * the engine's mutex-protected inbox (then wake the loop); everything else
@@ -11,110 +11,18 @@
 #include "multi/pv_batch.h"
 
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
-#include "engine/pv_pgwatch.h"
+#include "multi/pv_batch_int.h"
 
-/* ---- types ------------------------------------------------------------ */
+/* ---- results ---------------------------------------------------------- */
 
-/*
- * Connection states:
- *   BC_CONNECTING  PQconnectPoll in progress (timer = connect timeout)
- *   BC_IDLE        in its pool's idle list
- *   BC_BEGIN       "BEGIN READ ONLY; SET LOCAL statement_timeout" sent
- *   BC_QUERY       the query sent (extended protocol, single-row mode)
- *   BC_ROLLBACK    "ROLLBACK" sent (always, whatever the query did)
- *   BC_DISCARD     "DISCARD ALL" sent; then back to the pool
- */
-enum bc_state { BC_CONNECTING, BC_IDLE, BC_BEGIN, BC_QUERY, BC_ROLLBACK, BC_DISCARD };
-
-struct pool;
-struct job;
-
-struct bconn {
-    struct pool *pool;
-    PGconn *pg;
-    PGcancel *cancel;
-    struct pv_pgwatch watch;
-    uv_timer_t timer;
-    uv_work_t cancel_work;
-    enum bc_state state;
-    struct job *job;
-    struct bconn *next;                /* idle list */
-    struct bconn *all_prev, *all_next; /* every open connection of the pool */
-    uint64_t idle_since;
-    int refs; /* timer + cancel in flight */
-    bool dead;
-};
-
-struct job {
-    struct pv_batch *b;
-    size_t index;
-    struct job *next; /* pool wait FIFO */
-    uint64_t t0;
-    size_t cap;      /* cells capacity in rows */
-    struct bconn *c; /* the connection carrying the job, while it runs */
-    bool cancel_sent;
-};
-
-struct pool {
-    struct pv_batch_engine *e;
-    const struct pv_dataset *d;
-    struct bconn *idle;
-    int nidle;
-    int nopen; /* connecting + connected */
-    int nconnecting;
-    int running; /* jobs holding a connection */
-    struct job *wait_head, *wait_tail;
-    int nwaiting;
-    struct bconn *all;
-    const char **kw, **val; /* conninfo as keyword/value arrays */
-    PQconninfoOption *opts;
-};
-
-struct pv_batch {
-    struct pv_batch_engine *e;
-    const struct pv_bquery *q;
-    size_t n;
-    struct pv_bresult *res;
-    struct pv_batch_callbacks cb;
-    int max_conc;
-    int running;
-    size_t done;
-    bool *started;
-    struct job *jobs;
-    _Atomic int cancel;
-    bool cancel_done; /* engine processed the cancel */
-    bool detached;
-    bool finished; /* guarded by e->mu */
-    struct pv_batch *next;
-};
-
-struct pv_batch_engine {
-    const pv_datasets *ds;
-    struct pv_batch_opts opts;
-    uv_loop_t loop;
-    uv_async_t wake;
-    uv_timer_t reaper;
-    uv_thread_t thread;
-    uv_mutex_t mu;
-    uv_cond_t cond;
-    struct pv_batch *inbox;  /* guarded by mu */
-    struct pv_batch *active; /* engine thread only */
-    bool stop;               /* guarded by mu */
-    bool closing;
-    uint64_t completions; /* batches completed so far (see schedule) */
-    struct pool *pools;
-    size_t npools;
-};
-
-/* ---- small helpers ---------------------------------------------------- */
-
-static void res_fail(struct pv_bresult *r, const char *sqlstate, const char *msg)
+void pv_batch__res_fail(struct pv_bresult *r, const char *sqlstate, const char *msg)
 {
     if (!r->ok && r->message)
         return; /* keep the first error */
@@ -144,582 +52,6 @@ void pv_bresult_fini(struct pv_bresult *r)
 }
 
 /* Names of the common built-in types; others are shown as "oid:N". */
-static void type_name(Oid oid, char *buf, size_t cap)
-{
-    static const struct {
-        Oid oid;
-        const char *name;
-    } types[] = {
-        {16, "bool"},        {17, "bytea"},         {18, "char"},       {19, "name"},
-        {20, "int8"},        {21, "int2"},          {23, "int4"},       {25, "text"},
-        {26, "oid"},         {114, "json"},         {700, "float4"},    {701, "float8"},
-        {1042, "bpchar"},    {1043, "varchar"},     {1082, "date"},     {1083, "time"},
-        {1114, "timestamp"}, {1184, "timestamptz"}, {1186, "interval"}, {1700, "numeric"},
-        {2950, "uuid"},      {3802, "jsonb"},       {869, "inet"},      {1000, "_bool"},
-        {1007, "_int4"},     {1009, "_text"},       {1016, "_int8"},    {2249, "record"},
-        {2278, "void"},      {705, "unknown"},
-    };
-    for (size_t i = 0; i < PV_ARRAY_LEN(types); i++) {
-        if (types[i].oid == oid) {
-            snprintf(buf, cap, "%s", types[i].name);
-            return;
-        }
-    }
-    snprintf(buf, cap, "oid:%u", (unsigned)oid);
-}
-
-/* ---- forward declarations -------------------------------------------- */
-
-static void schedule(struct pv_batch_engine *e);
-static void job_finish(struct job *j);
-static void conn_close(struct bconn *c);
-static void conn_release(struct bconn *c);
-static void job_begin(struct job *j, struct bconn *c);
-static void pool_open(struct pool *p);
-static void on_poll(uv_poll_t *h, int status, int events);
-
-/* ---- connections ------------------------------------------------------ */
-
-static void conn_unref(struct bconn *c)
-{
-    if (--c->refs > 0)
-        return;
-    if (c->cancel)
-        PQfreeCancel(c->cancel);
-    free(c);
-}
-
-static void on_timer_closed(uv_handle_t *h)
-{
-    conn_unref(h->data);
-}
-
-static int conn_watch(struct bconn *c, int events)
-{
-    return pv_pgwatch_set(&c->watch, &c->pool->e->loop, c->pg, events, on_poll, c);
-}
-
-static void idle_remove(struct pool *p, struct bconn *c)
-{
-    for (struct bconn **pp = &p->idle; *pp; pp = &(*pp)->next) {
-        if (*pp == c) {
-            *pp = c->next;
-            p->nidle--;
-            return;
-        }
-    }
-}
-
-static void conn_close(struct bconn *c)
-{
-    if (c->dead)
-        return;
-    struct pool *p = c->pool;
-    c->dead = true;
-    if (c->state == BC_IDLE)
-        idle_remove(p, c);
-    if (c->state == BC_CONNECTING)
-        p->nconnecting--;
-    p->nopen--;
-    if (c->all_prev)
-        c->all_prev->all_next = c->all_next;
-    else
-        p->all = c->all_next;
-    if (c->all_next)
-        c->all_next->all_prev = c->all_prev;
-    if (c->job)
-        c->job->c = NULL;
-    pv_pgwatch_close(&c->watch);
-    PQfinish(c->pg);
-    c->pg = NULL;
-    uv_close((uv_handle_t *)&c->timer, on_timer_closed);
-}
-
-static void wait_push(struct pool *p, struct job *j)
-{
-    j->next = NULL;
-    if (p->wait_tail)
-        p->wait_tail->next = j;
-    else
-        p->wait_head = j;
-    p->wait_tail = j;
-    p->nwaiting++;
-}
-
-static struct job *wait_pop(struct pool *p)
-{
-    struct job *j = p->wait_head;
-    if (j) {
-        p->wait_head = j->next;
-        if (!p->wait_head)
-            p->wait_tail = NULL;
-        p->nwaiting--;
-    }
-    return j;
-}
-
-/* A connect failed or was refused: fail one waiting job with the reason. */
-static void connect_failed(struct bconn *c, const char *sqlstate, const char *why)
-{
-    struct pool *p = c->pool;
-    char msg[512];
-    pv_first_line(msg, sizeof(msg), why);
-    conn_close(c);
-    if (p->nwaiting > p->nconnecting) {
-        struct job *j = wait_pop(p);
-        res_fail(&j->b->res[j->index], sqlstate, msg);
-        job_finish(j);
-        /* the others waiting get their own attempt (and their own error) */
-        if (p->nwaiting > p->nconnecting && p->nopen < p->d->pool_max && !p->e->closing)
-            pool_open(p);
-    }
-    schedule(p->e);
-}
-
-static void on_connect_timeout(uv_timer_t *t)
-{
-    struct bconn *c = t->data;
-    if (c->state == BC_CONNECTING)
-        connect_failed(c, "08001", "connection timeout expired");
-}
-
-static void conn_connected(struct bconn *c)
-{
-    struct pool *p = c->pool;
-    uv_timer_stop(&c->timer);
-    const char *su = PQparameterStatus(c->pg, "is_superuser");
-    if (su && strcmp(su, "on") == 0 && !p->e->opts.allow_superuser) {
-        char msg[256];
-        snprintf(msg, sizeof(msg),
-                 "refused: dataset '%s' connects as a superuser, which could bypass the "
-                 "read-only guard; use an ordinary role (or pass --allow-superuser)",
-                 p->d->name);
-        connect_failed(c, "42501", msg);
-        return;
-    }
-    if (p->e->closing) {
-        conn_close(c);
-        schedule(p->e);
-        return;
-    }
-    PQsetnonblocking(c->pg, 1);
-    c->cancel = PQgetCancel(c->pg);
-    p->nconnecting--;
-    c->state = BC_IDLE;
-    if (conn_watch(c, UV_READABLE) != 0) {
-        c->state = BC_CONNECTING; /* so that conn_close does not touch the idle list */
-        p->nconnecting++;
-        connect_failed(c, "08001", "cannot watch the connection's socket");
-        return;
-    }
-    c->next = p->idle;
-    p->idle = c;
-    p->nidle++;
-    c->idle_since = uv_now(&p->e->loop);
-    /* hand it to a waiting job, if any */
-    struct job *j = wait_pop(p);
-    if (j) {
-        idle_remove(p, c);
-        job_begin(j, c);
-    }
-    schedule(p->e);
-}
-
-static void conn_connect_step(struct bconn *c)
-{
-    PostgresPollingStatusType st = PQconnectPoll(c->pg);
-    /* a new socket may reuse the old descriptor number (see pv_run.c) */
-    pv_pgwatch_close(&c->watch);
-    switch (st) {
-    case PGRES_POLLING_READING:
-        if (conn_watch(c, UV_READABLE) != 0)
-            connect_failed(c, "08001", "cannot watch the connection's socket");
-        return;
-    case PGRES_POLLING_WRITING:
-        if (conn_watch(c, UV_WRITABLE) != 0)
-            connect_failed(c, "08001", "cannot watch the connection's socket");
-        return;
-    case PGRES_POLLING_OK: conn_connected(c); return;
-    default: connect_failed(c, "08001", PQerrorMessage(c->pg)); return;
-    }
-}
-
-static void pool_open(struct pool *p)
-{
-    struct bconn *c = calloc(1, sizeof(*c));
-    if (!c)
-        return;
-    c->pool = p;
-    c->watch.fd = -1;
-    c->state = BC_CONNECTING;
-    c->refs = 1;
-    uv_timer_init(&p->e->loop, &c->timer);
-    c->timer.data = c;
-    p->nopen++;
-    p->nconnecting++;
-    c->all_next = p->all;
-    if (p->all)
-        p->all->all_prev = c;
-    p->all = c;
-    c->pg = PQconnectStartParams(p->kw, p->val, 0);
-    if (!c->pg) {
-        connect_failed(c, "08001", "out of memory");
-        return;
-    }
-    PQsetNoticeProcessor(c->pg, pv_notice_ignore, NULL);
-    uv_timer_start(&c->timer, on_connect_timeout, (uint64_t)p->d->connect_timeout_s * 1000, 0);
-    if (PQstatus(c->pg) == CONNECTION_BAD || conn_watch(c, UV_WRITABLE) != 0)
-        conn_connect_step(c);
-}
-
-/* ---- cancel ----------------------------------------------------------- */
-
-static void cancel_work(uv_work_t *req)
-{
-    struct bconn *c = req->data;
-    char err[256];
-    PQcancel(c->cancel, err, sizeof(err));
-}
-
-static void cancel_done(uv_work_t *req, int status)
-{
-    (void)status;
-    conn_unref(req->data);
-}
-
-static void job_cancel(struct job *j, struct bconn *c)
-{
-    if (j->cancel_sent || !c->cancel)
-        return;
-    j->cancel_sent = true;
-    c->cancel_work.data = c;
-    c->refs++;
-    if (uv_queue_work(&c->pool->e->loop, &c->cancel_work, cancel_work, cancel_done) != 0)
-        c->refs--;
-}
-
-/* ---- the per-query sequence ------------------------------------------- */
-
-static void on_query_timeout(uv_timer_t *t);
-
-static int conn_flush(struct bconn *c)
-{
-    int f = PQflush(c->pg);
-    if (f < 0)
-        return -1;
-    return conn_watch(c, f ? UV_READABLE | UV_WRITABLE : UV_READABLE);
-}
-
-/* The connection broke while carrying j. */
-static void conn_lost(struct bconn *c)
-{
-    struct job *j = c->job;
-    c->job = NULL;
-    if (j) {
-        res_fail(&j->b->res[j->index], "08006", PQerrorMessage(c->pg));
-        c->pool->running--;
-    }
-    conn_close(c);
-    if (j)
-        job_finish(j);
-    schedule(c->pool->e);
-}
-
-static void send_simple(struct bconn *c, const char *sql, enum bc_state next)
-{
-    c->state = next;
-    if (!PQsendQuery(c->pg, sql) || conn_flush(c) != 0)
-        conn_lost(c);
-}
-
-static void job_begin(struct job *j, struct bconn *c)
-{
-    struct pool *p = c->pool;
-    c->job = j;
-    j->c = c;
-    p->running++;
-    j->t0 = pv_now_ns();
-    char sql[128];
-    /* standard_conforming_strings pinned so the server reads string
-       literals exactly as the guard's parser did */
-    snprintf(sql, sizeof(sql),
-             "BEGIN READ ONLY; SET LOCAL statement_timeout = %d; "
-             "SET LOCAL standard_conforming_strings = on",
-             p->d->statement_timeout_ms);
-    /* client-side bound: the server's timeout plus a grace period */
-    uv_timer_start(&c->timer, on_query_timeout, (uint64_t)p->d->statement_timeout_ms + 5000, 0);
-    send_simple(c, sql, BC_BEGIN);
-}
-
-static void send_query(struct bconn *c)
-{
-    struct job *j = c->job;
-    const struct pv_bquery *q = &j->b->q[j->index];
-    c->state = BC_QUERY;
-    if (!PQsendQueryParams(c->pg, q->sql, q->nparams, NULL, q->params, NULL, NULL, 0)) {
-        /* e.g. more than one statement is caught by the server, not here */
-        res_fail(&j->b->res[j->index], "08006", PQerrorMessage(c->pg));
-        send_simple(c, "ROLLBACK", BC_ROLLBACK);
-        return;
-    }
-    PQsetSingleRowMode(c->pg);
-    if (conn_flush(c) != 0)
-        conn_lost(c);
-    else if (atomic_load(&j->b->cancel))
-        job_cancel(j, c);
-}
-
-static void on_query_timeout(uv_timer_t *t)
-{
-    struct bconn *c = t->data;
-    struct job *j = c->job;
-    if (!j)
-        return;
-    if (!j->cancel_sent) {
-        res_fail(&j->b->res[j->index], "57014", "statement timeout (client side)");
-        job_cancel(j, c);
-        uv_timer_start(&c->timer, on_query_timeout, 5000, 0);
-        return;
-    }
-    /* the server did not answer the cancel: give the connection up */
-    res_fail(&j->b->res[j->index], "PV002",
-             "timeout: the server did not answer the cancel request; connection closed");
-    c->job = NULL;
-    c->pool->running--;
-    conn_close(c);
-    job_finish(j);
-    schedule(c->pool->e);
-}
-
-/* Stores one row of a single-row-mode result. */
-static int store_row(struct job *j, const PGresult *res)
-{
-    struct pv_bresult *r = &j->b->res[j->index];
-    int nf = PQnfields(res);
-    if (r->ncols == 0 && nf > 0) {
-        r->cols = calloc((size_t)nf, sizeof(char *));
-        r->types = calloc((size_t)nf, sizeof(char *));
-        if (!r->cols || !r->types)
-            return -1;
-        r->ncols = nf;
-        for (int i = 0; i < nf; i++) {
-            char tn[32];
-            type_name(PQftype(res, i), tn, sizeof(tn));
-            r->cols[i] = strdup(PQfname(res, i));
-            r->types[i] = strdup(tn);
-            if (!r->cols[i] || !r->types[i])
-                return -1;
-        }
-    }
-    if (PQntuples(res) == 0 || nf != r->ncols)
-        return 0;
-    int max_rows = j->b->e->pools[j->b->q[j->index].dataset].d->max_rows;
-    if (r->nrows >= (size_t)max_rows) {
-        r->truncated = true;
-        return 1; /* caller cancels the rest */
-    }
-    if (r->nrows == j->cap) {
-        size_t cap = j->cap ? j->cap * 2 : 16;
-        if (cap > (size_t)max_rows)
-            cap = (size_t)max_rows;
-        char **cells = realloc(r->cells, cap * (size_t)nf * sizeof(char *));
-        if (!cells)
-            return -1;
-        r->cells = cells;
-        j->cap = cap;
-    }
-    char **row = r->cells + r->nrows * (size_t)nf;
-    for (int i = 0; i < nf; i++) {
-        row[i] = PQgetisnull(res, 0, i) ? NULL : strdup(PQgetvalue(res, 0, i));
-        if (!PQgetisnull(res, 0, i) && !row[i]) {
-            for (int k = 0; k < i; k++)
-                free(row[k]);
-            return -1;
-        }
-    }
-    r->nrows++;
-    return 0;
-}
-
-static void handle_result(struct bconn *c, PGresult *res)
-{
-    struct job *j = c->job;
-    struct pv_bresult *r = &j->b->res[j->index];
-    ExecStatusType st = PQresultStatus(res);
-    if (c->state == BC_QUERY) {
-        switch (st) {
-        case PGRES_SINGLE_TUPLE:
-        case PGRES_TUPLES_OK: {
-            int rc = store_row(j, res);
-            if (rc < 0)
-                res_fail(r, "53200", "out of memory while storing rows");
-            if (rc != 0)
-                job_cancel(j, c);
-            return;
-        }
-        case PGRES_COMMAND_OK:
-        case PGRES_EMPTY_QUERY: return;
-        case PGRES_COPY_IN:
-        case PGRES_COPY_OUT:
-        case PGRES_COPY_BOTH: res_fail(r, "0A000", "COPY is not allowed"); return;
-        default: break;
-        }
-        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-        /* a cancel we sent because of the row cap is not an error */
-        if (r->truncated && state && strcmp(state, "57014") == 0)
-            return;
-        if (atomic_load(&j->b->cancel) && state && strcmp(state, "57014") == 0) {
-            res_fail(r, "57014", "cancelled");
-            return;
-        }
-        const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-        res_fail(r, state && *state ? state : "08006", msg ? msg : PQresultErrorMessage(res));
-        return;
-    }
-    if (st == PGRES_FATAL_ERROR && c->state == BC_BEGIN) {
-        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-        res_fail(r, state && *state ? state : "08006", PQresultErrorMessage(res));
-    }
-    /* errors of ROLLBACK / DISCARD ALL: step_done closes the connection */
-}
-
-/* The last result of the current step arrived. */
-static void step_done(struct bconn *c, bool step_failed)
-{
-    struct job *j = c->job;
-    struct pv_bresult *r = &j->b->res[j->index];
-    switch (c->state) {
-    case BC_BEGIN:
-        if (!r->ok && r->message) {
-            send_simple(c, "ROLLBACK", BC_ROLLBACK);
-            return;
-        }
-        if (atomic_load(&j->b->cancel)) {
-            res_fail(r, "57014", "cancelled");
-            send_simple(c, "ROLLBACK", BC_ROLLBACK);
-            return;
-        }
-        send_query(c);
-        return;
-    case BC_QUERY:
-        r->ms = (double)(pv_now_ns() - j->t0) / 1e6;
-        if (!r->message)
-            r->ok = true;
-        send_simple(c, "ROLLBACK", BC_ROLLBACK);
-        return;
-    case BC_ROLLBACK:
-        if (step_failed) {
-            c->job = NULL;
-            c->pool->running--;
-            conn_close(c);
-            job_finish(j);
-            schedule(c->pool->e);
-            return;
-        }
-        send_simple(c, "DISCARD ALL", BC_DISCARD);
-        return;
-    case BC_DISCARD:
-        uv_timer_stop(&c->timer);
-        c->job = NULL;
-        c->pool->running--;
-        /* a cancel request may still be in flight: never reuse such a
-           connection, or it could cancel the next query */
-        if (step_failed || j->cancel_sent)
-            conn_close(c);
-        else
-            conn_release(c);
-        job_finish(j);
-        schedule(c->pool->e);
-        return;
-    default: return;
-    }
-}
-
-static void conn_read(struct bconn *c)
-{
-    if (!PQconsumeInput(c->pg)) {
-        if (c->job)
-            conn_lost(c);
-        else
-            conn_close(c);
-        return;
-    }
-    if (!c->job) {
-        if (PQstatus(c->pg) == CONNECTION_BAD)
-            conn_close(c);
-        return;
-    }
-    bool failed = false;
-    while (!PQisBusy(c->pg)) {
-        PGresult *res = PQgetResult(c->pg);
-        if (!res) {
-            if (PQstatus(c->pg) == CONNECTION_BAD) {
-                conn_lost(c);
-                return;
-            }
-            step_done(c, failed);
-            return;
-        }
-        if (PQresultStatus(res) == PGRES_FATAL_ERROR)
-            failed = true;
-        ExecStatusType st = PQresultStatus(res);
-        handle_result(c, res);
-        PQclear(res);
-        if (c->state == BC_QUERY && st == PGRES_COPY_OUT) {
-            conn_lost(c);
-            return;
-        }
-    }
-}
-
-static void on_poll(uv_poll_t *h, int status, int events)
-{
-    struct bconn *c = h->data;
-    if (c->state == BC_CONNECTING) {
-        conn_connect_step(c);
-        return;
-    }
-    if (status < 0) {
-        if (c->job)
-            conn_lost(c);
-        else
-            conn_close(c);
-        return;
-    }
-    if ((events & UV_WRITABLE) && conn_flush(c) != 0) {
-        if (c->job)
-            conn_lost(c);
-        else
-            conn_close(c);
-        return;
-    }
-    if (events & UV_READABLE)
-        conn_read(c);
-}
-
-/* Back to the pool: to a waiting job, or idle. */
-static void conn_release(struct bconn *c)
-{
-    struct pool *p = c->pool;
-    c->state = BC_IDLE;
-    struct job *j = wait_pop(p);
-    if (j && !p->e->closing) {
-        job_begin(j, c);
-        return;
-    }
-    if (j) {
-        res_fail(&j->b->res[j->index], "57014", "cancelled");
-        job_finish(j);
-    }
-    if (p->e->closing) {
-        conn_close(c);
-        return;
-    }
-    c->next = p->idle;
-    p->idle = c;
-    p->nidle++;
-    c->idle_since = uv_now(&p->e->loop);
-}
 
 /* ---- batches and scheduling ------------------------------------------- */
 
@@ -747,13 +79,11 @@ static void batch_complete(struct pv_batch *b)
     uv_mutex_unlock(&e->mu);
 }
 
-static void job_finish(struct job *j)
+void pv_batch__job_finish(struct job *j)
 {
     struct pv_batch *b = j->b;
     struct pv_bresult *r = &b->res[j->index];
-    if (j->c && j->c->job == j)
-        j->c->job = NULL;
-    j->c = NULL;
+    j->c = NULL; /* its connection let go of it already */
     if (r->ms == 0 && j->t0)
         r->ms = (double)(pv_now_ns() - j->t0) / 1e6;
     b->running--;
@@ -778,21 +108,14 @@ static void job_start(struct pv_batch *b, size_t i)
     pv_err err = {{0}};
     int rc = pv_guard_check(q->sql, &e->opts.guard, &err);
     if (rc != 0) {
-        res_fail(&b->res[i], rc == VOLLEY_ENOMEM ? "53200" : "25006",
-                 rc == VOLLEY_ENOMEM ? "out of memory" : err.msg);
-        job_finish(j);
+        pv_batch__res_fail(&b->res[i],
+                           rc == VOLLEY_ENOMEM ? PV_BATCH_SQLSTATE_OUT_OF_MEMORY
+                                               : PV_BATCH_SQLSTATE_READ_ONLY,
+                           rc == VOLLEY_ENOMEM ? "out of memory" : err.msg);
+        pv_batch__job_finish(j);
         return;
     }
-    struct bconn *c = p->idle;
-    if (c) {
-        p->idle = c->next;
-        p->nidle--;
-        job_begin(j, c);
-        return;
-    }
-    wait_push(p, j);
-    if (p->nwaiting > p->nconnecting && p->nopen < p->d->pool_max)
-        pool_open(p);
+    pv_batch__pool_acquire(p, j);
 }
 
 /*
@@ -807,8 +130,8 @@ static void batch_cancel_now(struct pv_batch *b)
     for (size_t i = 0; i < b->n; i++) {
         struct job *j = &b->jobs[i];
         if (b->started[i] && j->c) {
-            res_fail(&b->res[i], "57014", "cancelled");
-            job_cancel(j, j->c);
+            pv_batch__res_fail(&b->res[i], PV_BATCH_SQLSTATE_CANCELLED, "cancelled");
+            pv_batch__job_cancel(j);
         }
     }
     /* jobs waiting for a connection leave the pool queues */
@@ -816,21 +139,21 @@ static void batch_cancel_now(struct pv_batch *b)
         struct pool *p = &e->pools[k];
         /* one pass over the queue: b's jobs out, the others back in order */
         struct job *mine = NULL;
-        for (int left = p->nwaiting; left > 0; left--) {
-            struct job *j = wait_pop(p);
+        for (int left = p->wait.n; left > 0; left--) {
+            struct job *j = pv_batch__wait_pop(p);
             if (j->b == b) {
                 j->next = mine;
                 mine = j;
             } else {
-                wait_push(p, j);
+                pv_batch__wait_push(p, j);
             }
         }
         while (mine) {
             struct job *j = mine;
             mine = j->next;
-            res_fail(&b->res[j->index], "57014", "cancelled");
+            pv_batch__res_fail(&b->res[j->index], PV_BATCH_SQLSTATE_CANCELLED, "cancelled");
             bool last = b->done + 1 == b->n;
-            job_finish(j);
+            pv_batch__job_finish(j);
             if (last)
                 return;
         }
@@ -842,9 +165,9 @@ static void batch_cancel_now(struct pv_batch *b)
         b->running++;
         b->jobs[i].b = b;
         b->jobs[i].index = i;
-        res_fail(&b->res[i], "57014", "cancelled");
+        pv_batch__res_fail(&b->res[i], PV_BATCH_SQLSTATE_CANCELLED, "cancelled");
         bool last = b->done + 1 == b->n;
-        job_finish(&b->jobs[i]);
+        pv_batch__job_finish(&b->jobs[i]);
         if (last)
             return;
     }
@@ -858,7 +181,7 @@ static void maybe_shutdown(struct pv_batch_engine *e);
  * hand, through a failed connect - so after any completion the walk starts
  * again from the head and never touches a batch pointer it held before.
  */
-static void schedule(struct pv_batch_engine *e)
+void pv_batch__schedule(struct pv_batch_engine *e)
 {
 again:
     for (struct pv_batch *b = e->active; b; b = b->next) {
@@ -871,7 +194,7 @@ again:
             if (b->started[i])
                 continue;
             struct pool *p = &e->pools[b->q[i].dataset];
-            if (p->running + p->nwaiting >= p->d->max_concurrency)
+            if (p->running + p->wait.n >= p->d->max_concurrency)
                 continue;
             job_start(b, i);
             if (e->completions != seen)
@@ -894,12 +217,7 @@ static void maybe_shutdown(struct pv_batch_engine *e)
     bool busy = false;
     for (size_t k = 0; k < e->npools; k++) {
         struct pool *p = &e->pools[k];
-        for (struct bconn *c = p->all, *next; c; c = next) {
-            next = c->all_next;
-            if (!c->job)
-                conn_close(c);
-        }
-        busy |= p->nopen > 0;
+        busy |= pv_batch__pool_close_idle(p);
     }
     if (busy || uv_is_closing((uv_handle_t *)&e->wake))
         return;
@@ -928,7 +246,7 @@ static void on_wake(uv_async_t *a)
         for (struct pv_batch *b = e->active; b; b = b->next)
             atomic_store(&b->cancel, 1);
     }
-    schedule(e);
+    pv_batch__schedule(e);
 }
 
 /* Closes idle connections above pool_min after idle_lifetime_s. */
@@ -940,19 +258,15 @@ static void on_reaper(uv_timer_t *t)
         return;
     }
     uint64_t now = uv_now(&e->loop);
-    for (size_t k = 0; k < e->npools; k++) {
-        struct pool *p = &e->pools[k];
-        for (struct bconn *c = p->idle, *next; c && p->nopen > p->d->pool_min; c = next) {
-            next = c->next;
-            if (now - c->idle_since >= (uint64_t)p->d->idle_lifetime_s * 1000)
-                conn_close(c);
-        }
-    }
+    for (size_t k = 0; k < e->npools; k++)
+        pv_batch__pool_reap(&e->pools[k], now);
 }
 
 static void engine_main(void *arg)
 {
     struct pv_batch_engine *e = arg;
+    /* named for top, gdb and the test that checks no name lookup runs here */
+    pthread_setname_np(pthread_self(), "pv-batch");
     uv_run(&e->loop, UV_RUN_DEFAULT);
 }
 
@@ -960,12 +274,8 @@ static void engine_main(void *arg)
 
 static void pools_free(struct pv_batch_engine *e)
 {
-    for (size_t k = 0; e->pools && k < e->npools; k++) {
-        free(e->pools[k].kw);
-        free(e->pools[k].val);
-        if (e->pools[k].opts)
-            PQconninfoFree(e->pools[k].opts);
-    }
+    for (size_t k = 0; e->pools && k < e->npools; k++)
+        pv_conninfo_destroy(e->pools[k].ci);
     free(e->pools);
 }
 
@@ -987,42 +297,19 @@ int pv_batch_engine_create(const pv_datasets *ds, const struct pv_batch_opts *op
         struct pool *p = &e->pools[k];
         p->e = e;
         p->d = pv_datasets_get(ds, k);
-        char *perr = NULL;
-        p->opts = PQconninfoParse(p->d->dsn, &perr);
-        if (!p->opts) {
-            /* never echo the DSN: it may hold a password */
-            rc = perr ? pv_err_set(err, VOLLEY_EINVAL,
-                                   "dataset '%s': the dsn is not a valid connection string",
-                                   p->d->name)
-                      : VOLLEY_ENOMEM;
-            PQfreemem(perr);
+        pv_err cerr;
+        rc = pv_conninfo_create(p->d->dsn, "pgvolley-multi", &p->ci, &cerr);
+        if (rc == 0) /* the guard parses UTF-8: the server must send and read UTF-8 too */
+            rc = pv_conninfo_set(p->ci, "client_encoding", "UTF8");
+        if (rc != 0) {
+            /* cerr never echoes the DSN: it may hold a password */
+            if (rc != VOLLEY_ENOMEM)
+                pv_err_set(err, rc, "dataset '%s': %s", p->d->name, cerr.msg);
             goto fail;
         }
-        size_t n = 0;
-        for (PQconninfoOption *o = p->opts; o->keyword; o++)
-            n++;
-        p->kw = calloc(n + 3, sizeof(char *));
-        p->val = calloc(n + 3, sizeof(char *));
-        if (!p->kw || !p->val)
-            goto fail;
-        size_t i = 0;
-        bool appname = false;
-        for (PQconninfoOption *o = p->opts; o->keyword; o++) {
-            if (!o->val)
-                continue;
-            appname |= strcmp(o->keyword, "application_name") == 0;
-            p->kw[i] = o->keyword;
-            p->val[i] = o->val;
-            i++;
-        }
-        if (!appname) {
-            p->kw[i] = "application_name";
-            p->val[i++] = "pgvolley-multi";
-        }
-        /* the guard parses UTF-8: the server must send and read UTF-8 too */
-        p->kw[i] = "client_encoding";
-        p->val[i] = "UTF8";
+        p->lookup = pv_conninfo_host_to_resolve(p->ci);
     }
+    rc = VOLLEY_EIO;
     if (uv_loop_init(&e->loop) != 0)
         goto fail;
     uv_mutex_init(&e->mu);
@@ -1031,7 +318,7 @@ int pv_batch_engine_create(const pv_datasets *ds, const struct pv_batch_opts *op
     e->wake.data = e;
     uv_timer_init(&e->loop, &e->reaper);
     e->reaper.data = e;
-    uv_timer_start(&e->reaper, on_reaper, 1000, 1000);
+    uv_timer_start(&e->reaper, on_reaper, PV_BATCH_REAPER_MS, PV_BATCH_REAPER_MS);
     if (uv_thread_create(&e->thread, engine_main, e) != 0) {
         /* cannot happen in practice; the loop's handles are left unclosed */
         return pv_err_set(err, VOLLEY_EIO, "cannot start the batch engine thread");

@@ -7,7 +7,7 @@
  * never NaN or Infinity, which JSON cannot carry.
  */
 #include "report/pv_report.h"
-#include "common/pv_utf8.h"
+#include "report/pv_render.h"
 
 #include <assert.h>
 #include <jansson.h>
@@ -50,54 +50,8 @@ static json_t *jcount(uint64_t n)
     return json_integer(n > (uint64_t)INT64_MAX ? INT64_MAX : (json_int_t)n);
 }
 
-/*
- * A JSON string of the first n bytes of s. JSON strings are UTF-8, but file
- * names and server messages (client_encoding) need not be: invalid bytes
- * become U+FFFD rather than losing the report.
- */
-static json_t *jstrn(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        size_t k = pv_utf8_seq(p + i, n - i);
-        if (k == 0 || p[i] == 0)
-            break;
-        i += k;
-    }
-    if (i == n)
-        return json_stringn(s, n);
-
-    pv_buf clean = PV_BUF_INIT;
-    for (i = 0; i < n;) {
-        size_t k = p[i] ? pv_utf8_seq(p + i, n - i) : 0;
-        if (k == 0) {
-            pv_buf_puts(&clean, "\xEF\xBF\xBD");
-            i++;
-        } else {
-            pv_buf_append(&clean, p + i, k);
-            i += k;
-        }
-    }
-    json_t *v = pv_buf_ok(&clean) == 0 ? json_stringn(pv_buf_str(&clean), clean.len) : NULL;
-    pv_buf_fini(&clean);
-    return v;
-}
-
-static json_t *jstr(const char *s)
-{
-    return s ? jstrn(s, strlen(s)) : json_string("");
-}
-
 /* A fixed-size field of pv_target_info, which may fill its array. */
-#define JFIELD(f) jstrn((f), strnlen((f), sizeof(f)))
-
-static double speedup(const struct pv_stat *s, double wall_s)
-{
-    if (!(wall_s > 0) || !isfinite(wall_s))
-        return 0;
-    return (double)s->sum_ns / 1e9 / wall_s;
-}
+#define JFIELD(f) pv_render_json_strn((f), strnlen((f), sizeof(f)))
 
 /* ---- pieces ----------------------------------------------------------- */
 
@@ -118,15 +72,6 @@ static json_t *latency_json(struct jb *b, const pv_hist *h)
     return o;
 }
 
-static int cmp_err(const void *a, const void *b)
-{
-    const struct pv_errstat *x = *(const struct pv_errstat *const *)a;
-    const struct pv_errstat *y = *(const struct pv_errstat *const *)b;
-    if (x->count != y->count)
-        return x->count > y->count ? -1 : 1;
-    return strcmp(x->sqlstate, y->sqlstate);
-}
-
 /* [{"sqlstate","message","count"}] by count, descending (s is borrowed
    from the run and left as it is). */
 static json_t *errors_json(struct jb *b, const struct pv_stat *s)
@@ -134,18 +79,15 @@ static json_t *errors_json(struct jb *b, const struct pv_stat *s)
     json_t *arr = json_array();
     if (s->nerrors == 0)
         return arr;
-    const struct pv_errstat **v = malloc(s->nerrors * sizeof(*v));
-    if (!v) {
+    const struct pv_errstat **v;
+    if (pv_render_errors_sorted(s, &v) != 0) {
         b->oom = true;
         return arr;
     }
-    for (size_t i = 0; i < s->nerrors; i++)
-        v[i] = &s->errors[i];
-    qsort(v, s->nerrors, sizeof(*v), cmp_err);
     for (size_t i = 0; i < s->nerrors; i++) {
         json_t *e = json_object();
         put(b, e, "sqlstate", JFIELD(v[i]->sqlstate));
-        put(b, e, "message", jstr(v[i]->message));
+        put(b, e, "message", pv_render_json_str(v[i]->message));
         put(b, e, "count", jcount(v[i]->count));
         push(b, arr, e);
     }
@@ -177,13 +119,13 @@ static json_t *params_json(const char *text)
     json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
     if (!v)
         v = json_loads(text, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, NULL);
-    return v ? v : jstr(text);
+    return v ? v : pv_render_json_str(text);
 }
 
 static json_t *scenario_json(struct jb *b, const struct pv_scenario_result *sr, double wall_s)
 {
     json_t *o = json_object();
-    put(b, o, "name", jstr(sr->scenario->name));
+    put(b, o, "name", pv_render_json_str(sr->scenario->name));
     put(b, o, "parameters", params_json(sr->scenario->params_json));
     stat_fields(b, o, &sr->stat, wall_s);
     put(b, o, "latency_ms", latency_json(b, sr->stat.latency));
@@ -195,9 +137,9 @@ static json_t *query_json(struct jb *b, const struct pv_query_result *qr, double
 {
     const struct pv_query *q = qr->query;
     json_t *o = json_object();
-    put(b, o, "file", jstr(q->path));
-    put(b, o, "name", jstr(q->name));
-    put(b, o, "sql", jstr(q->sql));
+    put(b, o, "file", pv_render_json_str(q->path));
+    put(b, o, "name", pv_render_json_str(q->name));
+    put(b, o, "sql", pv_render_json_str(q->sql));
     put(b, o, "parameters_count", json_integer(q->nparams));
     stat_fields(b, o, &qr->stat, wall_s);
     put(b, o, "latency_ms", latency_json(b, qr->stat.latency));
@@ -254,7 +196,7 @@ static void run_fields(struct jb *b, json_t *o, const struct pv_run_result *run)
     json_t *sum = json_object();
     stat_fields(b, sum, &run->total, run->wall_s);
     put(b, sum, "wall_s", jreal(run->wall_s));
-    put(b, sum, "speedup", jreal(speedup(&run->total, run->wall_s)));
+    put(b, sum, "speedup", jreal(pv_render_speedup(run->total.sum_ns, run->wall_s)));
     put(b, sum, "latency_ms", latency_json(b, run->total.latency));
     put(b, o, "summary", sum);
 

@@ -10,6 +10,7 @@
  */
 #include "report/pv_report.h"
 #include "common/pv_utf8.h"
+#include "report/pv_render.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -32,14 +33,6 @@ double pv_report_qps(uint64_t n, double wall_s)
     if (!(wall_s > 0) || !isfinite(wall_s))
         return 0;
     return (double)n / wall_s;
-}
-
-/* Sum of latencies over wall time (seed 001's speedup); 0 without a wall time. */
-static double speedup(const struct pv_stat *s, double wall_s)
-{
-    if (!(wall_s > 0) || !isfinite(wall_s))
-        return 0;
-    return (double)s->sum_ns / 1e9 / wall_s;
 }
 
 /* Never print nan or inf: a figure that cannot be computed is 0. */
@@ -208,32 +201,6 @@ static void config_line(pv_buf *o, const struct pv_report *r)
 
 /* ---- errors ----------------------------------------------------------- */
 
-static int cmp_err(const void *a, const void *b)
-{
-    const struct pv_errstat *x = *(const struct pv_errstat *const *)a;
-    const struct pv_errstat *y = *(const struct pv_errstat *const *)b;
-    if (x->count != y->count)
-        return x->count > y->count ? -1 : 1;
-    return strcmp(x->sqlstate, y->sqlstate);
-}
-
-/* The errors of s by count, descending, without touching s (borrowed from
-   the run). *out is NULL when there are none. @return 0 or VOLLEY_ENOMEM. */
-static int sorted_errors(const struct pv_stat *s, const struct pv_errstat ***out)
-{
-    *out = NULL;
-    if (s->nerrors == 0)
-        return 0;
-    const struct pv_errstat **v = malloc(s->nerrors * sizeof(*v));
-    if (!v)
-        return VOLLEY_ENOMEM;
-    for (size_t i = 0; i < s->nerrors; i++)
-        v[i] = &s->errors[i];
-    qsort(v, s->nerrors, sizeof(*v), cmp_err);
-    *out = v;
-    return 0;
-}
-
 static size_t count_digits(uint64_t n)
 {
     size_t d = 1;
@@ -264,7 +231,7 @@ static int table_errors(pv_buf *o, const struct pv_report *r, bool sweep)
     pv_buf_puts(o, "\nErrors by SQLSTATE\n");
     for (size_t i = 0; i < r->nruns; i++) {
         const struct pv_errstat **errs;
-        if (sorted_errors(&r->runs[i]->total, &errs) != 0)
+        if (pv_render_errors_sorted(&r->runs[i]->total, &errs) != 0)
             return VOLLEY_ENOMEM;
         for (size_t e = 0; e < r->runs[i]->total.nerrors; e++) {
             size_t start = o->len;
@@ -355,7 +322,7 @@ static int table_single(pv_buf *o, const struct pv_report *r)
     pv_buf_printf(o, "  %-17s%.3f s (sum of latencies)\n",
                   "Sequential time:", (double)t->sum_ns / 1e9);
     pv_buf_printf(o, "  %-17s%.3f s\n", "Wall time:", fin(run->wall_s));
-    pv_buf_printf(o, "  %-17s%.2fx\n", "Speedup:", fin(speedup(t, run->wall_s)));
+    pv_buf_printf(o, "  %-17s%.2fx\n", "Speedup:", fin(pv_render_speedup(t->sum_ns, run->wall_s)));
     pv_buf_printf(o, "  %-17s%.1f queries/s\n",
                   "Throughput:", fin(pv_report_qps(pv_stat_executions(t), run->wall_s)));
     pv_buf_printf(o,
@@ -382,7 +349,8 @@ static void sweep_cells(const struct pv_run_result *run, char cells[][CELL_LEN])
     snprintf(cells[0], CELL_LEN, "%d", run->concurrency);
     for (int c = 0; c < C_NSTAT; c++)
         memcpy(cells[1 + c], st[c], CELL_LEN);
-    snprintf(cells[1 + C_NSTAT], CELL_LEN, "%.2fx", fin(speedup(&run->total, run->wall_s)));
+    snprintf(cells[1 + C_NSTAT], CELL_LEN, "%.2fx",
+             fin(pv_render_speedup(run->total.sum_ns, run->wall_s)));
 }
 
 static int table_sweep(pv_buf *o, const struct pv_report *r)
@@ -462,7 +430,7 @@ static int md_errors(pv_buf *o, const struct pv_report *r, bool sweep)
                          : "| SQLSTATE | Count | First message |\n| --- | ---: | --- |\n");
     for (size_t i = 0; i < r->nruns; i++) {
         const struct pv_errstat **errs;
-        if (sorted_errors(&r->runs[i]->total, &errs) != 0)
+        if (pv_render_errors_sorted(&r->runs[i]->total, &errs) != 0)
             return VOLLEY_ENOMEM;
         for (size_t e = 0; e < r->runs[i]->total.nerrors; e++) {
             if (sweep)
@@ -501,7 +469,7 @@ static int md_single(pv_buf *o, const struct pv_report *r)
                   pv_stat_executions(t), t->succeeded, t->failed);
     pv_buf_printf(o, "| Sequential time (sum of latencies) | %.3f s |\n", (double)t->sum_ns / 1e9);
     pv_buf_printf(o, "| Wall time | %.3f s |\n", fin(run->wall_s));
-    pv_buf_printf(o, "| Speedup | %.2fx |\n", fin(speedup(t, run->wall_s)));
+    pv_buf_printf(o, "| Speedup | %.2fx |\n", fin(pv_render_speedup(t->sum_ns, run->wall_s)));
     pv_buf_printf(o, "| Throughput | %.1f queries/s |\n",
                   fin(pv_report_qps(pv_stat_executions(t), run->wall_s)));
     pv_buf_printf(o,

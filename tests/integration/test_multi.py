@@ -72,6 +72,34 @@ class MultiTest(ServerTest):
             self.assertEqual(cp.returncode, expect, cp.stderr)
         return cp
 
+    def test_dataset_host_name_resolved_off_the_loop(self):
+        """A dataset that names its host (host=localhost) is looked up on
+        libuv's thread pool and pinned: the engine thread never resolves a
+        name (libpq's lookup blocks). strace shows which thread reads
+        /etc/hosts; the engine thread names itself pv-batch."""
+        port = self.server.uri.rsplit(":", 1)[1].split("/")[0]
+        dsn = f"host=localhost port={port} user=owner dbname=shop"
+        path = self.write("in.json", json.dumps({"queries": [
+            {"query": "SELECT count(*) AS n FROM t"}, {"query": "SELECT 2 AS two"}]}))
+        trace = os.path.join(self.dir, "trace")
+        cp = subprocess.run(["strace", "-f", "-qq", "-e", "trace=prctl,openat", "-o", trace,
+                             PGVOLLEY, "multi", "-f", "json", "-d", dsn, path],
+                            capture_output=True, text=True, timeout=120)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        rep = json.loads(cp.stdout)
+        self.assertEqual([r["ok"] for r in rep["results"]], [True, True])
+        engine, lookups = set(), set()
+        with open(trace) as f:
+            for line in f:
+                tid = line.split(" ", 1)[0]
+                if 'PR_SET_NAME, "pv-batch"' in line:
+                    engine.add(tid)
+                if '"/etc/hosts"' in line:
+                    lookups.add(tid)
+        self.assertEqual(len(engine), 1, "the engine thread names itself pv-batch")
+        self.assertTrue(lookups, "the host name was looked up somewhere")
+        self.assertFalse(engine & lookups, "no name lookup on the engine's loop thread")
+
     def test_batch_with_one_bad_query(self):
         qs = [{"query": f"SELECT count(*) AS n FROM users WHERE age > {i * 5}",
                "label": f"older than {i * 5}"} for i in range(11)]
@@ -100,6 +128,12 @@ class MultiTest(ServerTest):
         self.assertIn("## 5. broken", md)
         self.assertIn("42703", md)
         self.assertIn("| n |", md)
+        self.assertIn("```sql\nSELECT nope FROM users\n```\n", md)
+        # Cells: one spelling for SQL NULL (report/pv_render.h), pipes
+        # escaped, a cell is one line.
+        md = self.multi([{"query": "SELECT NULL::text AS n, 'a|b' AS p, E'x\\ny' AS nl"}],
+                        fmt="markdown", expect=0).stdout
+        self.assertIn("| n | p | nl |\n|---|---|---|\n| _NULL_ | a\\|b | x y |\n", md)
 
     def test_parallel_takes_about_the_slowest(self):
         qs = [{"query": "SELECT pg_sleep(0.5)"} for _ in range(10)]

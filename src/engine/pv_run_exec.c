@@ -1,0 +1,515 @@
+/*
+ * pv_run_exec.c - executions of the run engine: claiming work, sending a
+ * query, counting its results, retries with backoff, the burst of sends
+ * after each loop iteration, and filling, stopping and finishing a worker.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/pv_run_int.h"
+
+/* ---- one execution ----------------------------------------------------- */
+
+void pv_run__exec_fail(struct exec *e, const char *sqlstate, const char *msg)
+{
+    if (e->failed)
+        return; /* keep the first error of the execution */
+    e->failed = true;
+    snprintf(e->sqlstate, sizeof(e->sqlstate), "%s", sqlstate);
+    pv_first_line(e->message, sizeof(e->message), msg);
+}
+
+static bool is_prepared(const struct conn *c, uint32_t qi)
+{
+    return c->prepared[qi / 8] & (1u << (qi % 8));
+}
+
+/* Sends c's execution: its statement's prepare first if c lacks it. */
+static void exec_send(struct worker *w, struct conn *c)
+{
+    pv_run *r = w->run;
+    struct exec *e = c->exec;
+    PGconn *pg = pv_run__pg(c);
+    const struct scen_ref *ref = &r->scen[e->scen];
+    const struct pv_query *q = pv_workload_query(r->cfg.workload, ref->query);
+    const struct pv_scenario *s = &q->scenarios[ref->scen];
+    const char *const *values = (const char *const *)s->values;
+    int ok;
+
+    e->t_send = pv_now_ns();
+    switch (r->cfg.protocol) {
+    case PV_PROTOCOL_PREPARED:
+        if (!is_prepared(c, ref->query)) {
+            ok = PQsendPrepare(pg, r->stmt_names[ref->query], q->sql, q->nparams, NULL);
+            c->preparing = true;
+            goto sent;
+        }
+        ok = PQsendQueryPrepared(pg, r->stmt_names[ref->query], s->nparams, values, NULL, NULL, 0);
+        break;
+    case PV_PROTOCOL_EXTENDED:
+        ok = PQsendQueryParams(pg, q->sql, s->nparams, NULL, values, NULL, NULL, 0);
+        break;
+    default: ok = PQsendQuery(pg, q->sql); break;
+    }
+    /*
+     * Rows are counted, never kept. A scenario starts in single-row mode, so
+     * a result of any size needs constant memory (libpq 15 has no chunked
+     * mode); once its executions have returned few rows it is read whole,
+     * which costs a fifth less client CPU per query than a PGresult per row.
+     */
+    if (ok && !w->buffered[e->scen])
+        PQsetSingleRowMode(pg);
+sent:
+    if (!ok || pv_conn_sent(&c->core) != 0) {
+        pv_run__conn_lost(c, NULL);
+        return;
+    }
+    if (r->timeout_ns)
+        c->deadline_ns = e->t_send + r->timeout_ns;
+}
+
+void pv_run__exec_start(struct worker *w, struct conn *c, struct exec *e)
+{
+    if (pv_run__pipelined(w->run)) {
+        pv_run__pipe_start(w, c, e);
+        return;
+    }
+    uint64_t now = pv_now_ns();
+    c->exec = e;
+    w->in_use++;
+    if (w->in_use > w->max_in_use)
+        w->max_in_use = w->in_use;
+    if (!e->warm && now >= e->t_claim)
+        pv_hist_record(w->pool.acquire_wait, now - e->t_claim);
+    exec_send(w, c);
+}
+
+void pv_run__handle_result(struct conn *c, struct exec *e, PGresult *res)
+{
+    switch (PQresultStatus(res)) {
+    case PGRES_TUPLES_OK:
+    case PGRES_SINGLE_TUPLE: e->rows += (uint64_t)PQntuples(res); break;
+    case PGRES_COMMAND_OK:
+        if (!c->preparing && !e->prep_pending)
+            e->rows += strtoull(PQcmdTuples(res), NULL, 10);
+        break;
+    case PGRES_EMPTY_QUERY: break;
+    case PGRES_COPY_IN:
+        pv_run__exec_fail(e, PV_SQLSTATE_UNSUPPORTED,
+                          "COPY FROM STDIN is not supported in a workload");
+        PQputCopyEnd(pv_run__pg(c), "pgvolley sends no COPY data");
+        break;
+    case PGRES_COPY_OUT:
+    case PGRES_COPY_BOTH:
+        pv_run__exec_fail(e, PV_SQLSTATE_UNSUPPORTED,
+                          "COPY TO STDOUT is not supported in a workload");
+        break;
+    default: {
+        const char *state = pv_conn_sqlstate(res);
+        if (e->timed_out && !e->interrupted && strcmp(state, PV_SQLSTATE_CANCELLED) == 0) {
+            char buf[128];
+            snprintf(buf, sizeof(buf),
+                     "command timeout after %.3g s: query cancelled on the server",
+                     c->w->run->cfg.command_timeout_s);
+            pv_run__exec_fail(e, state, buf);
+        } else {
+            pv_run__exec_fail(e, state, pv_conn_message(res));
+        }
+        break;
+    }
+    }
+}
+
+/* ---- retries ------------------------------------------------------------ */
+
+static bool retryable(const char *sqlstate)
+{
+    return strncmp(sqlstate, "08", 2) == 0 || strcmp(sqlstate, "40001") == 0 ||
+           strcmp(sqlstate, "40P01") == 0 || strcmp(sqlstate, "57P01") == 0 ||
+           strcmp(sqlstate, "57P03") == 0;
+}
+
+static void on_retry_timer(uv_timer_t *t);
+
+static void retry_timer_arm(struct worker *w)
+{
+    if (w->finished)
+        return;
+    if (!w->retry_head) {
+        uv_timer_stop(&w->retry_timer);
+        return;
+    }
+    uint64_t due = UINT64_MAX, now = pv_now_ns();
+    for (struct exec *e = w->retry_head; e; e = e->next)
+        due = PV_MIN(due, e->deadline);
+    uv_timer_start(&w->retry_timer, on_retry_timer, due > now ? (due - now + 999999) / 1000000 : 0,
+                   0);
+}
+
+/*
+ * A transient failure with attempts left: keep the slot, wait a backoff of
+ * PV_RUN_BACKOFF_BASE_NS * 2^(attempt-1) (at most PV_RUN_BACKOFF_CAP_NS)
+ * times a jitter in [0.5, 1.5), then try again on any connection. Returns
+ * false when e must be finished instead.
+ */
+static bool exec_retry(struct worker *w, struct exec *e)
+{
+    if (!e->failed || e->interrupted || w->stopping || e->attempts >= w->run->cfg.retries ||
+        !retryable(e->sqlstate))
+        return false;
+    e->attempts++;
+    if (!e->warm)
+        w->stats[e->scen].retries++;
+    w->rng ^= w->rng << 13;
+    w->rng ^= w->rng >> 7;
+    w->rng ^= w->rng << 17;
+    uint64_t base = PV_RUN_BACKOFF_BASE_NS << PV_MIN(e->attempts - 1, 7);
+    base = PV_MIN(base, PV_RUN_BACKOFF_CAP_NS);
+    uint64_t jitter = base / 2 + w->rng % (base + 1);
+    e->deadline = pv_now_ns() + jitter;
+    e->next = w->retry_head;
+    w->retry_head = e;
+    retry_timer_arm(w);
+    return true;
+}
+
+static void exec_acquire(struct worker *w, struct exec *e);
+
+static void on_retry_timer(uv_timer_t *t)
+{
+    struct worker *w = t->data;
+    uint64_t now = pv_now_ns();
+    struct exec **pp = &w->retry_head;
+    while (*pp) {
+        struct exec *e = *pp;
+        if (e->deadline > now) {
+            pp = &e->next;
+            continue;
+        }
+        *pp = e->next;
+        e->failed = e->timed_out = false;
+        e->rows = 0;
+        e->sqlstate[0] = e->message[0] = '\0';
+        e->t_claim = pv_now_ns();
+        exec_acquire(w, e);
+    }
+    retry_timer_arm(w);
+    pv_run__worker_fill(w);
+}
+
+void pv_run__exec_finish(struct worker *w, struct exec *e, uint64_t t_end)
+{
+    if (exec_retry(w, e))
+        return;
+    uint64_t lat = t_end >= e->t_send ? t_end - e->t_send : 0;
+    if (!e->failed)
+        w->buffered[e->scen] = e->rows <= PV_RUN_SMALL_RESULT;
+    if (!e->warm && !e->interrupted) {
+        struct pv_stat *st = &w->stats[e->scen];
+        int rc = e->failed ? pv_stat_fail(st, lat, e->sqlstate, e->message)
+                           : pv_stat_ok(st, lat, e->rows);
+        if (rc != 0)
+            w->rc = rc;
+        atomic_store_explicit(&w->done, atomic_load_explicit(&w->done, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+        if (e->failed)
+            atomic_store_explicit(&w->failed,
+                                  atomic_load_explicit(&w->failed, memory_order_relaxed) + 1,
+                                  memory_order_relaxed);
+        if (t_end > w->last_done_ns)
+            w->last_done_ns = t_end;
+    }
+    e->next = w->free_execs;
+    w->free_execs = e;
+    w->slots_free++;
+}
+
+/* ---- the end of a request, and the burst of sends ----------------------- */
+
+/*
+ * c finished its request: it takes the next execution itself rather than
+ * going through the idle list, so that connections finishing together are
+ * not closed as surplus idle ones (conn_release keeps at most idle_cap).
+ */
+static void conn_reuse(struct conn *c, uint64_t now)
+{
+    struct worker *w = c->w;
+    if (!w->pend.head && !w->stopping && !pv_run__conn_expired(c, now)) {
+        struct exec *e = pv_run__worker_claim(w);
+        if (e) {
+            pv_run__exec_start(w, c, e);
+            return;
+        }
+    }
+    pv_run__conn_release(c);
+}
+
+/* Drops the references of the done list (the worker is finishing). */
+static void done_drop(struct worker *w)
+{
+    struct conn *c;
+    while ((c = w->done_head) != NULL) {
+        w->done_head = c->done_next;
+        pv_conn_unref(&c->core);
+    }
+}
+
+static void on_done_check(uv_check_t *h)
+{
+    struct worker *w = h->data;
+    struct conn *c = w->done_head, *next;
+    uint64_t now = pv_now_ns(); /* one clock read for the whole burst */
+    w->done_head = NULL;
+    uv_check_stop(h);
+    for (; c; c = next) {
+        next = c->done_next;
+        if (pv_conn_state(&c->core) == PV_CONN_IDLE && !c->exec)
+            conn_reuse(c, now);
+        pv_conn_unref(&c->core);
+    }
+    pv_run__worker_fill(w);
+}
+
+/* The last result of c's request arrived. */
+static void request_done(struct conn *c)
+{
+    struct worker *w = c->w;
+    pv_run *r = w->run;
+    struct exec *e = c->exec;
+    uint64_t now = pv_now_ns();
+
+    if (c->preparing) {
+        c->preparing = false;
+        if (!e->failed) {
+            /* the statement exists now, even if a cancel raced with it */
+            uint32_t qi = r->scen[e->scen].query;
+            c->prepared[qi / 8] |= (uint8_t)(1u << (qi % 8));
+            if (pv_conn_state(&c->core) == PV_CONN_BUSY) {
+                exec_send(w, c);
+                return;
+            }
+        }
+    }
+    if (PQstatus(pv_run__pg(c)) == CONNECTION_BAD) {
+        pv_run__conn_lost(c, NULL);
+        return;
+    }
+    if (pv_conn_state(&c->core) == PV_CONN_CANCELLING && e->timed_out && !e->interrupted &&
+        !e->failed) {
+        /* finished just as the timeout passed: it still exceeded it */
+        char buf[128];
+        snprintf(buf, sizeof(buf), "command timeout after %.3g s", r->cfg.command_timeout_s);
+        pv_run__exec_fail(e, PV_SQLSTATE_CANCELLED, buf);
+    }
+    /* parked (not ready) while its cancel request is queued: see pv_conn.h */
+    bool ready = pv_conn_done(&c->core);
+    c->exec = NULL;
+    w->in_use--;
+    /* after a stop request e->interrupted is set: nothing is recorded */
+    pv_run__exec_finish(w, e, now);
+    if (!ready) {
+        pv_run__worker_fill(w);
+        return;
+    }
+    if (w->stopping) {
+        pv_run__conn_release(c);
+        pv_run__worker_fill(w);
+        return;
+    }
+    /*
+     * The next query goes out in on_done_check, after every connection
+     * ready in this loop iteration has been read. Sending wakes a backend,
+     * which the kernel tends to place on this thread's CPU, where it takes
+     * over; reading the other results first and sending in a burst just
+     * before the loop waits again raised throughput by 9% and cut CPU per
+     * query by 8% on the point lookup (medians of 10 alternating runs,
+     * docs/performance.md).
+     */
+    pv_conn_ref(&c->core);
+    c->done_next = w->done_head;
+    w->done_head = c;
+    uv_check_start(&w->done_check, on_done_check);
+}
+
+bool pv_run__exec_result(struct conn *c, PGresult *res)
+{
+    if (!res) {
+        request_done(c);
+        return true;
+    }
+    pv_run__handle_result(c, c->exec, res);
+    if (PQresultStatus(res) == PGRES_COPY_OUT) {
+        pv_run__conn_lost(c, "COPY TO STDOUT is not supported in a workload");
+        return false;
+    }
+    return true;
+}
+
+/* ---- claiming work ------------------------------------------------------ */
+
+static bool claim(struct worker *w, uint32_t *scen, bool *warm)
+{
+    pv_run *r = w->run;
+    if (atomic_load_explicit(&r->stop, memory_order_relaxed))
+        return false;
+    bool timed = r->cfg.duration_s > 0;
+    if (w->measure_ns > w->start_ns || timed) {
+        uint64_t now = pv_now_ns();
+        if (now < w->measure_ns) {
+            *scen = (uint32_t)(w->next_scen++ % r->nscen);
+            *warm = true;
+            return true;
+        }
+        if (timed && now >= w->end_ns)
+            return false;
+    }
+    *warm = false;
+    if (timed) {
+        /*
+         * Each worker cycles through the scenarios from its own offset: the
+         * same even spread as one shared counter, without a cache line
+         * bouncing between the workers' CPUs on every query.
+         */
+        *scen = (uint32_t)(w->next_scen++ % r->nscen);
+        return true;
+    }
+    uint64_t k = atomic_fetch_add_explicit(&r->next_item, 1, memory_order_relaxed);
+    if (k >= r->total_items)
+        return false;
+    /* first scenario whose cumulative count exceeds k */
+    size_t lo = 0, hi = r->nscen - 1;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (r->cum[mid] > k)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    *scen = (uint32_t)lo;
+    return true;
+}
+
+struct exec *pv_run__worker_claim(struct worker *w)
+{
+    uint32_t scen;
+    bool warm;
+    if (w->slots_free == 0 || w->stopping || w->no_more || w->rc != 0)
+        return NULL;
+    if (!claim(w, &scen, &warm)) {
+        w->no_more = true;
+        return NULL;
+    }
+    struct exec *e = w->free_execs;
+    w->free_execs = e->next;
+    w->slots_free--;
+    /* everything but the error text (written only on failure) */
+    memset(e, 0, offsetof(struct exec, message));
+    e->scen = scen;
+    e->warm = warm;
+    e->t_claim = pv_now_ns();
+    return e;
+}
+
+/* Gives e an idle connection, or queues it (opening one if the pool may). */
+static void exec_acquire(struct worker *w, struct exec *e)
+{
+    struct conn *c = pv_run__idle_pop(w);
+    if (c) {
+        pv_run__exec_start(w, c, e);
+        return;
+    }
+    e->deadline = e->t_claim + (uint64_t)(w->run->cfg.pool.timeout_s * 1e9);
+    pv_run__fifo_push(&w->pend, e);
+    /* a connection on its way serves one execution, or a pipeline of them */
+    int per = pv_run__pipelined(w->run) ? w->run->cfg.pipeline : 1;
+    if (w->pend.n > w->nconnecting * per && w->nconns < w->pool_max)
+        pv_run__conn_open(w);
+    if (w->pend.n == 1)
+        pv_run__pool_timer_arm(w);
+}
+
+/* ---- filling, stopping and finishing a worker ---------------------------- */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void worker_maybe_finish(struct worker *w)
+{
+    if (w->finished || w->connect_phase)
+        return;
+    bool done =
+        (w->no_more || w->stopping || w->rc != 0) && w->slots_free == w->slots && w->pend.n == 0;
+    if (!done)
+        return;
+    w->finished = true;
+    done_drop(w);
+    while (w->nconns > 0)
+        pv_run__conn_close(w->conns[w->nconns - 1]);
+    uv_close((uv_handle_t *)&w->pool_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&w->retry_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&w->sweep_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&w->done_check, on_handle_closed);
+    uv_mutex_lock(&w->run->stop_mu);
+    w->wake_open = false;
+    uv_close((uv_handle_t *)&w->wake, on_handle_closed);
+    uv_mutex_unlock(&w->run->stop_mu);
+}
+
+void pv_run__worker_fill(struct worker *w)
+{
+    struct exec *e;
+    if (pv_run__pipelined(w->run)) {
+        /* fill each idle connection with a whole pipeline before sending */
+        struct conn *c;
+        while (w->slots_free > 0 && (c = pv_run__idle_pop(w)) != NULL) {
+            while (c->pq.n < w->run->cfg.pipeline && w->pend.head)
+                pv_run__fifo_push(&c->pq, pv_run__fifo_pop(&w->pend));
+            while (c->pq.n < w->run->cfg.pipeline && (e = pv_run__worker_claim(w)) != NULL)
+                pv_run__fifo_push(&c->pq, e);
+            if (c->pq.n == 0) {
+                pv_run__idle_push(w, c);
+                break;
+            }
+            pv_run__pool_timer_arm(w);
+            pv_run__pipe_send(w, c);
+        }
+    }
+    while ((e = pv_run__worker_claim(w)) != NULL)
+        exec_acquire(w, e);
+    worker_maybe_finish(w);
+}
+
+void pv_run__worker_begin_stop(struct worker *w)
+{
+    if (w->stopping)
+        return;
+    w->stopping = true;
+    struct exec *e;
+    while ((e = pv_run__fifo_pop(&w->pend)) != NULL) {
+        e->interrupted = true;
+        pv_run__exec_finish(w, e, pv_now_ns());
+    }
+    while ((e = w->retry_head) != NULL) {
+        w->retry_head = e->next;
+        e->interrupted = true;
+        pv_run__exec_finish(w, e, pv_now_ns());
+    }
+    for (int i = w->nconns - 1; i >= 0; i--) {
+        struct conn *c = w->conns[i];
+        enum pv_conn_state st = pv_conn_state(&c->core);
+        if (st == PV_CONN_CONNECTING) {
+            pv_run__conn_close(c);
+            continue;
+        }
+        if (c->exec)
+            c->exec->interrupted = true;
+        PV_RUN_FOR_EACH(x, &c->pq)
+        x->interrupted = true;
+        if ((c->exec || c->pq.n > 0) && st != PV_CONN_CANCELLING)
+            pv_run__conn_cancel(c, PV_RUN_STOP_GRACE_MS);
+    }
+    worker_maybe_finish(w);
+}

@@ -1,0 +1,269 @@
+/*
+ * pv_run_int.h - what the files of the run engine share, and nothing
+ * outside src/engine/pv_run*.c may include: the worker, connection and
+ * execution structs, and the pv_run__* functions one file calls in another.
+ *
+ *   pv_run.c        the public API: checks, set-up, threads and pinning,
+ *                   stop, progress, wait, destroy
+ *   pv_run_merge.c  per-thread statistics merged into the result
+ *   pv_run_pool.c   the per-worker pool on the connection core: opening,
+ *                   releasing, idle list, executions waiting for a
+ *                   connection, pool timeout, lost connections
+ *   pv_run_exec.c   executions: claiming, sending, results, retries with
+ *                   backoff, the burst of sends, filling and finishing a
+ *                   worker, stopping
+ *   pv_run_timeout.c command timeouts: the sweep, the cancel request and its
+ *                   grace period
+ *   pv_run_pipe.c   pipeline mode (--pipeline N)
+ *
+ * Ownership: each worker thread owns its loop, its connections, its
+ * executions and its statistics. The only shared state touched while the
+ * run goes on is a handful of atomics (the work counters, the stop flag and
+ * the progress counters); statistics are merged after the threads joined.
+ */
+#ifndef PV_RUN_INT_H
+#define PV_RUN_INT_H
+
+#include <libpq-fe.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "common/pv_list.h"
+#include "engine/pv_conn.h"
+#include "engine/pv_run.h"
+
+/* Results of at most this many rows may be read whole (see exec_send). */
+#define PV_RUN_SMALL_RESULT 100
+/* How long a cancel request may take before the connection is dropped. */
+#define PV_RUN_TIMEOUT_GRACE_MS 5000 /* after --command-timeout */
+#define PV_RUN_STOP_GRACE_MS    2000 /* after pv_run_stop (Ctrl-C) */
+/* Retry backoff: 10 ms * 2^(attempt-1), at most 1 s, times a jitter in [0.5, 1.5). */
+#define PV_RUN_BACKOFF_BASE_NS 10000000ull
+#define PV_RUN_BACKOFF_CAP_NS  1000000000ull
+/* The timeout sweep runs every 1/20 of the timeout, within [5 ms, 1 s]. */
+#define PV_RUN_SWEEP_DIVISOR 20
+#define PV_RUN_SWEEP_MIN_MS  5
+#define PV_RUN_SWEEP_MAX_MS  1000
+
+/* SQLSTATEs the engine reports itself (PV*: pgvolley's own classes). */
+#define PV_SQLSTATE_CONNECT_FAILED "08001" /* no connection could be made */
+#define PV_SQLSTATE_CONN_LOST      "08006" /* the connection broke */
+#define PV_SQLSTATE_CANCELLED      "57014" /* query_canceled */
+#define PV_SQLSTATE_UNSUPPORTED    "0A000" /* feature_not_supported (COPY) */
+#define PV_SQLSTATE_POOL_TIMEOUT   "PV001" /* no connection within --pool-timeout */
+#define PV_SQLSTATE_CANCEL_IGNORED "PV002" /* the server did not answer the cancel */
+#define PV_SQLSTATE_PIPE_ABORTED   "PV003" /* an earlier query of the pipeline failed */
+
+struct worker;
+
+struct exec {
+    struct pv_slink link; /* in w->pend or a connection's pipeline (pv_fifo) */
+    struct exec *next;    /* free list or retry list */
+    uint32_t scen;        /* flat scenario index */
+    bool warm;            /* started during warmup: not counted */
+    bool interrupted;     /* cancelled by pv_run_stop: not counted */
+    bool timed_out;       /* command timeout passed and a cancel was sent */
+    bool failed;
+    bool prep_pending; /* pipeline: a prepare's result comes before this query's */
+    int attempts;      /* retries done so far */
+    uint64_t t_claim, t_send, deadline, rows;
+    char sqlstate[6];
+    char message[256];
+};
+
+/*
+ * A connection of the run engine: the core's connection (its state is the
+ * state machine of pv_conn.h) plus what this engine adds. The request in
+ * flight is a prepare while `preparing` is set (protocol prepared, first
+ * use of the statement here), then the execution's query.
+ */
+struct conn {
+    pv_conn core; /* first: the core's callbacks hand back &c->core */
+    struct worker *w;
+    struct exec *exec; /* the execution carried (not in pipeline mode) */
+    uint8_t *prepared; /* bit per query: named statement exists */
+    uint64_t born_ns;
+    int index;              /* position in w->conns */
+    struct pv_dlink idle;   /* in w->idle */
+    struct conn *done_next; /* w->done_head list */
+    bool in_idle;
+    bool preparing;       /* a PQsendPrepare is outstanding (even if cancelling) */
+    uint64_t deadline_ns; /* command timeout of the request in flight; 0 = none */
+    /* pipeline mode (--pipeline N > 1): the executions sent in one pipeline,
+       in order; c->exec is unused then */
+    struct pv_fifo pq;
+};
+
+struct worker {
+    pv_run *run;
+    int id;
+    uv_loop_t loop;
+    uv_async_t wake;
+    uv_timer_t pool_timer;
+    bool wake_open; /* guarded by run->stop_mu */
+    uv_thread_t thread;
+
+    int slots, slots_free;
+    int pool_max, idle_cap;
+    struct conn **conns;
+    int nconns;
+    int nconnecting;
+    struct pv_dlist idle; /* connected, no request */
+    int in_use, max_in_use;
+    struct exec *execs, *free_execs;
+    struct pv_fifo pend;     /* waiting for a connection, oldest first */
+    struct exec *retry_head; /* waiting out a backoff (unsorted; rare) */
+    uv_timer_t retry_timer;
+    uv_timer_t sweep_timer; /* command timeouts (pv_run_timeout.c) */
+    /* connections whose request finished in this loop iteration; each
+       holds a reference until on_done_check gives it its next execution */
+    uv_check_t done_check;
+    struct conn *done_head;
+    uint64_t rng; /* xorshift state for backoff jitter */
+    /* next scenario of this worker's round robin over all of them, in
+       timed runs and warm-ups (count-based runs share r->next_item) */
+    uint64_t next_scen;
+    int cpu; /* --pin-threads: the CPU this worker runs on; -1 = any */
+    bool pin_failed;
+
+    bool connect_phase, no_more, stopping, finished;
+    uint64_t start_ns, measure_ns, end_ns, last_done_ns, connected_ns;
+
+    struct pv_stat *stats; /* one per flat scenario */
+    uint8_t *buffered;     /* per scenario: small results, read whole */
+    struct pv_pool_stats pool;
+    _Atomic uint64_t done, failed;
+    int rc; /* first internal error (VOLLEY_ENOMEM) */
+};
+
+struct scen_ref {
+    uint32_t query, scen;
+};
+
+struct pv_run {
+    struct pv_run_config cfg;
+    struct pv_run_result result;
+    size_t nscen;
+    struct scen_ref *scen;
+    uint64_t *cum; /* cum[i] = executions of scenarios 0..i (count-based) */
+    uint64_t total_items;
+    char (*stmt_names)[32];
+    size_t nqueries;
+
+    int nworkers;
+    struct worker *workers;
+    _Atomic uint64_t next_item; /* count-based runs: next item to claim */
+    _Atomic int stop;
+    _Atomic int workers_left;
+    _Atomic int clock_started;
+    uv_barrier_t barrier;
+    uv_mutex_t stop_mu;
+    uint64_t t0;
+    uint64_t timeout_ns; /* command timeout; 0 = none */
+    bool started, joined, barrier_init;
+};
+
+/* ---- small shared helpers --------------------------------------------- */
+
+static inline struct conn *pv_run__conn_of(pv_conn *pc)
+{
+    return (struct conn *)(void *)pc; /* core is the first member */
+}
+
+static inline PGconn *pv_run__pg(const struct conn *c)
+{
+    return c->core.pg;
+}
+
+static inline bool pv_run__pipelined(const pv_run *r)
+{
+    return r->cfg.pipeline > 1;
+}
+
+static inline struct exec *pv_run__exec_of(struct pv_slink *l)
+{
+    return l ? PV_CONTAINER_OF(l, struct exec, link) : NULL;
+}
+
+/* Every execution of FIFO f, oldest first. */
+#define PV_RUN_FOR_EACH(e, f)                                                                      \
+    for (struct exec *e = pv_run__exec_of((f)->head); e; e = pv_run__exec_of(e->link.next))
+
+static inline void pv_run__fifo_push(struct pv_fifo *f, struct exec *e)
+{
+    pv_fifo_push(f, &e->link);
+}
+
+static inline struct exec *pv_run__fifo_pop(struct pv_fifo *f)
+{
+    return pv_run__exec_of(pv_fifo_pop(f));
+}
+
+/* ---- pv_run_pool.c ----------------------------------------------------- */
+
+/* Opens one more connection for w (w->rc = VOLLEY_ENOMEM if it cannot). */
+void pv_run__conn_open(struct worker *w);
+/* Closes c now; whatever execution it carried must have been dealt with. */
+void pv_run__conn_close(struct conn *c);
+/* Gives idle c to the oldest waiting execution, keeps it idle, or closes it. */
+void pv_run__conn_release(struct conn *c);
+/* c broke (why NULL: libpq's message): its execution fails (or is retried),
+   c is closed and replaced if executions wait. */
+void pv_run__conn_lost(struct conn *c, const char *why);
+/* True when c is older than --pool-recycle. */
+bool pv_run__conn_expired(const struct conn *c, uint64_t now);
+/* Opens a replacement when executions wait for more connections than come. */
+void pv_run__pool_refill(struct worker *w);
+void pv_run__idle_push(struct worker *w, struct conn *c);
+struct conn *pv_run__idle_pop(struct worker *w);
+/* Arms the pool timer for the oldest waiting execution. */
+void pv_run__pool_timer_arm(struct worker *w);
+/* The callbacks of the run engine's connections. */
+extern const struct pv_conn_ops pv_run__conn_ops;
+
+/* ---- pv_run_exec.c ----------------------------------------------------- */
+
+/* Records the first failure of e. */
+void pv_run__exec_fail(struct exec *e, const char *sqlstate, const char *msg);
+/* Records e (unless warm or interrupted) and frees its slot - or retries it. */
+void pv_run__exec_finish(struct worker *w, struct exec *e, uint64_t t_end);
+/* Starts e on idle connection c. */
+void pv_run__exec_start(struct worker *w, struct conn *c, struct exec *e);
+/* Claims the next execution into a free slot, or NULL when there is none. */
+struct exec *pv_run__worker_claim(struct worker *w);
+/* Counts one result of e (rows, or its error) read from c. */
+void pv_run__handle_result(struct conn *c, struct exec *e, PGresult *res);
+/* One result of c's request (not pipelined); see pv_conn_ops.result. */
+bool pv_run__exec_result(struct conn *c, PGresult *res);
+/* Claims and starts executions while slots and connections allow. */
+void pv_run__worker_fill(struct worker *w);
+/* Stop requested: drop waiting executions, cancel those in flight. */
+void pv_run__worker_begin_stop(struct worker *w);
+
+/* ---- pv_run_timeout.c -------------------------------------------------- */
+
+/* Asks the server to cancel c's request; closes c after grace_ms. */
+void pv_run__conn_cancel(struct conn *c, uint64_t grace_ms);
+/* The periodic check of command timeouts (uv_timer_cb of w->sweep_timer). */
+void pv_run__on_timeout_sweep(uv_timer_t *t);
+
+/* ---- pv_run_pipe.c ----------------------------------------------------- */
+
+/* Fails every execution of c's pipeline (why NULL: they were interrupted
+   or already failed) and closes c. */
+void pv_run__pipe_abandon(struct conn *c, const char *sqlstate, const char *why);
+/* Starts a pipeline on idle c: e (may be NULL) first, then waiting ones. */
+void pv_run__pipe_start(struct worker *w, struct conn *c, struct exec *e);
+/* Sends c's queued executions as one pipeline. */
+void pv_run__pipe_send(struct worker *w, struct conn *c);
+/* One result of c's pipeline; see pv_conn_ops.result. */
+bool pv_run__pipe_result(struct conn *c, PGresult *res);
+
+/* ---- pv_run_merge.c ---------------------------------------------------- */
+
+/* Merges the joined workers' statistics into r->result. @return 0 or
+   VOLLEY_ENOMEM. */
+int pv_run__merge(pv_run *r);
+
+#endif /* PV_RUN_INT_H */

@@ -1,0 +1,264 @@
+/*
+ * pv_run_pool.c - the run engine's per-worker pool on the connection core:
+ * opening connections, handing them to waiting executions, the idle list,
+ * the pool timeout, and connections that fail or break.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "engine/pv_run_int.h"
+
+/* ---- idle list -------------------------------------------------------- */
+
+void pv_run__idle_push(struct worker *w, struct conn *c)
+{
+    pv_dlist_push(&w->idle, &c->idle);
+    c->in_idle = true;
+}
+
+static void idle_remove(struct worker *w, struct conn *c)
+{
+    if (c->in_idle)
+        pv_dlist_remove(&w->idle, &c->idle);
+    c->in_idle = false;
+}
+
+struct conn *pv_run__idle_pop(struct worker *w)
+{
+    if (!w->idle.head)
+        return NULL;
+    struct conn *c = PV_CONTAINER_OF(w->idle.head, struct conn, idle);
+    idle_remove(w, c);
+    return c;
+}
+
+/* ---- executions waiting for a connection ------------------------------ */
+
+static void on_pool_timer(uv_timer_t *t);
+
+void pv_run__pool_timer_arm(struct worker *w)
+{
+    if (!w->pend.head || w->finished) {
+        if (!w->finished)
+            uv_timer_stop(&w->pool_timer);
+        return;
+    }
+    uint64_t now = pv_now_ns();
+    uint64_t d = pv_run__exec_of(w->pend.head)->deadline;
+    uint64_t ms = d > now ? (d - now + 999999) / 1000000 : 0;
+    uv_timer_start(&w->pool_timer, on_pool_timer, ms, 0);
+}
+
+static void on_pool_timer(uv_timer_t *t)
+{
+    struct worker *w = t->data;
+    uint64_t now = pv_now_ns();
+    char msg[160];
+    snprintf(msg, sizeof(msg),
+             "pool timeout: no connection within %.3g s (pool size %d, overflow %d)",
+             w->run->cfg.pool.timeout_s, w->run->cfg.pool.size, w->run->cfg.pool.max_overflow);
+    while (w->pend.head && pv_run__exec_of(w->pend.head)->deadline <= now) {
+        struct exec *e = pv_run__fifo_pop(&w->pend);
+        w->pool.timeouts++;
+        if (!e->warm)
+            pv_hist_record(w->pool.acquire_wait, now - e->t_claim);
+        pv_run__exec_fail(e, PV_SQLSTATE_POOL_TIMEOUT, msg);
+        e->t_send = now;
+        pv_run__exec_finish(w, e, now);
+    }
+    pv_run__pool_timer_arm(w);
+    pv_run__worker_fill(w);
+}
+
+void pv_run__pool_refill(struct worker *w)
+{
+    if (w->pend.n > w->nconnecting && w->nconns < w->pool_max && !w->stopping)
+        pv_run__conn_open(w);
+}
+
+/* ---- opening and closing ---------------------------------------------- */
+
+void pv_run__conn_close(struct conn *c)
+{
+    struct worker *w = c->w;
+    if (!pv_conn_is_open(&c->core))
+        return;
+    idle_remove(w, c);
+    if (pv_conn_state(&c->core) == PV_CONN_CONNECTING)
+        w->nconnecting--;
+    else
+        w->pool.closed++;
+    /* swap-remove from the connection array */
+    struct conn *last = w->conns[--w->nconns];
+    w->conns[c->index] = last;
+    last->index = c->index;
+    pv_conn_close(&c->core);
+}
+
+void pv_run__conn_open(struct worker *w)
+{
+    pv_run *r = w->run;
+    struct conn *c = calloc(1, sizeof(*c));
+    uint8_t *prepared = calloc((r->nqueries + 7) / 8 + 1, 1);
+    if (!c || !prepared ||
+        pv_conn_start(
+            &c->core, &w->loop, pv_target_keywords(r->cfg.target), pv_target_values(r->cfg.target),
+            (uint64_t)(r->cfg.pool.connect_timeout_s * 1000.0 + 0.5), &pv_run__conn_ops) != 0) {
+        free(c);
+        free(prepared);
+        w->rc = VOLLEY_ENOMEM;
+        return;
+    }
+    c->w = w;
+    c->prepared = prepared;
+    c->index = w->nconns;
+    w->conns[w->nconns++] = c;
+    w->nconnecting++;
+}
+
+/* A connection attempt ended in failure: fail the oldest waiting execution
+   with the reason (so a dead server cannot leave executions waiting). */
+static void connect_failed(struct conn *c, const char *why)
+{
+    struct worker *w = c->w;
+    char msg[256];
+    pv_first_line(msg, sizeof(msg), why);
+    w->pool.connect_failed++;
+    pv_run__conn_close(c);
+    if (w->connect_phase)
+        return;
+    /* Only fail an execution that has no other connection coming. */
+    if (w->pend.n > w->nconnecting) {
+        struct exec *e = pv_run__fifo_pop(&w->pend);
+        uint64_t now = pv_now_ns();
+        pv_run__exec_fail(e, PV_SQLSTATE_CONNECT_FAILED, msg);
+        e->t_send = now;
+        pv_run__exec_finish(w, e, now);
+        pv_run__pool_timer_arm(w);
+        pv_run__pool_refill(w);
+    }
+    pv_run__worker_fill(w);
+}
+
+static void on_connect_failed(pv_conn *pc, const char *why)
+{
+    connect_failed(pv_run__conn_of(pc), why);
+}
+
+static void on_connected(pv_conn *pc)
+{
+    struct conn *c = pv_run__conn_of(pc);
+    struct worker *w = c->w;
+    c->born_ns = pv_now_ns();
+    w->nconnecting--;
+    w->pool.opened++;
+    if (pv_run__pipelined(w->run) && !PQenterPipelineMode(pv_run__pg(c))) {
+        connect_failed(c, "cannot enter pipeline mode");
+        return;
+    }
+    if (w->connect_phase) {
+        pv_run__idle_push(w, c);
+        return;
+    }
+    pv_run__conn_release(c);
+    pv_run__worker_fill(w);
+}
+
+bool pv_run__conn_expired(const struct conn *c, uint64_t now)
+{
+    return c->born_ns + (uint64_t)(c->w->run->cfg.pool.recycle_s * 1e9) < now;
+}
+
+void pv_run__conn_release(struct conn *c)
+{
+    struct worker *w = c->w;
+    if (w->pend.head && !w->stopping) {
+        if (pv_run__conn_expired(c, pv_now_ns())) {
+            pv_run__conn_close(c);
+            pv_run__conn_open(w);
+            return;
+        }
+        if (pv_run__pipelined(w->run)) {
+            pv_run__pipe_start(w, c, NULL);
+            return;
+        }
+        struct exec *e = pv_run__fifo_pop(&w->pend);
+        pv_run__pool_timer_arm(w);
+        pv_run__exec_start(w, c, e);
+        return;
+    }
+    if (w->idle.n >= w->idle_cap || w->stopping || pv_run__conn_expired(c, pv_now_ns())) {
+        pv_run__conn_close(c);
+        return;
+    }
+    pv_run__idle_push(w, c);
+}
+
+/* c stops carrying its execution; returns it. */
+static struct exec *conn_detach(struct conn *c)
+{
+    struct exec *e = c->exec;
+    if (e) {
+        c->exec = NULL;
+        c->w->in_use--;
+    }
+    return e;
+}
+
+void pv_run__conn_lost(struct conn *c, const char *why)
+{
+    struct worker *w = c->w;
+    enum pv_conn_state st = pv_conn_state(&c->core);
+    if (pv_run__pipelined(w->run) && (st == PV_CONN_BUSY || st == PV_CONN_CANCELLING)) {
+        w->pool.lost++;
+        pv_run__pipe_abandon(c, PV_SQLSTATE_CONN_LOST, why ? why : PQerrorMessage(pv_run__pg(c)));
+        pv_run__pool_refill(w);
+        pv_run__worker_fill(w);
+        return;
+    }
+    struct exec *e = conn_detach(c);
+    if (e) {
+        w->pool.lost++;
+        pv_run__exec_fail(e, PV_SQLSTATE_CONN_LOST, why ? why : PQerrorMessage(pv_run__pg(c)));
+    }
+    pv_run__conn_close(c);
+    if (e)
+        pv_run__exec_finish(w, e, pv_now_ns());
+    /* Executions waiting for a connection get a new one. */
+    pv_run__pool_refill(w);
+    pv_run__worker_fill(w);
+}
+
+/* ---- the core's callbacks ---------------------------------------------- */
+
+static bool on_result(pv_conn *pc, PGresult *res)
+{
+    struct conn *c = pv_run__conn_of(pc);
+    if (pv_run__pipelined(c->w->run))
+        return pv_run__pipe_result(c, res);
+    return pv_run__exec_result(c, res);
+}
+
+/* A parked connection's cancel request is done: it may be used again. */
+static void on_idle(pv_conn *pc)
+{
+    struct conn *c = pv_run__conn_of(pc);
+    pv_run__conn_release(c);
+    pv_run__worker_fill(c->w);
+}
+
+static void on_lost(pv_conn *pc, const char *why)
+{
+    pv_run__conn_lost(pv_run__conn_of(pc), why);
+}
+
+static void on_freed(pv_conn *pc)
+{
+    struct conn *c = pv_run__conn_of(pc);
+    free(c->prepared);
+    free(c);
+}
+
+/* connected, connect_failed, result, idle, lost, freed */
+const struct pv_conn_ops pv_run__conn_ops = {on_connected, on_connect_failed, on_result,
+                                             on_idle,      on_lost,           on_freed};
