@@ -87,6 +87,59 @@ static char **split_list(const char *s)
     return v; /* v[0] owns the copy */
 }
 
+/* Reads and checks the request in input ("-" = stdin); prints why not.
+   @return an exit code (CLI_EXIT_OK, CLI_EXIT_USAGE, CLI_EXIT_INTERNAL). */
+static int load_request(const char *input, const pv_datasets *ds, size_t maxq,
+                        struct pv_multi_request *req)
+{
+    json_error_t jerr;
+    json_t *root = strcmp(input, "-") == 0 ? json_loadf(stdin, JSON_REJECT_DUPLICATES, &jerr)
+                                           : json_load_file(input, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        if (jerr.line < 1)
+            cli_error("%s: %s", input, jerr.text);
+        else
+            cli_error("%s:%d:%d: %s", input, jerr.line, jerr.column, jerr.text);
+        return CLI_EXIT_USAGE;
+    }
+    pv_err err = {{0}};
+    int rc = pv_multi_request_parse(root, ds, maxq, req, &err);
+    json_decref(root);
+    if (rc != 0) {
+        cli_error("%s: %s", input, rc == VOLLEY_ENOMEM ? volley_strerror(rc) : err.msg);
+        return rc == VOLLEY_ENOMEM ? CLI_EXIT_INTERNAL : CLI_EXIT_USAGE;
+    }
+    return CLI_EXIT_OK;
+}
+
+/* Writes the results as JSON or Markdown to stdout. @return 0 or VOLLEY_ENOMEM. */
+static int print_results(const struct pv_multi_request *req, const struct pv_bresult *res,
+                         const pv_datasets *ds, double wall_ms, bool json_out)
+{
+    int rc = 0;
+    pv_buf out = PV_BUF_INIT;
+    if (json_out) {
+        json_t *j = pv_report_multi_json(req, res, ds, wall_ms);
+        char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(10)) : NULL;
+        if (text) {
+            pv_buf_puts(&out, text);
+            pv_buf_putc(&out, '\n');
+        } else {
+            rc = VOLLEY_ENOMEM;
+        }
+        free(text);
+        json_decref(j);
+    } else if (pv_report_multi_markdown(req, res, ds, wall_ms, &out) != 0) {
+        rc = VOLLEY_ENOMEM;
+    }
+    if (rc == 0 && pv_buf_ok(&out) == 0) {
+        fwrite(out.data, 1, out.len, stdout);
+        fflush(stdout);
+    }
+    pv_buf_fini(&out);
+    return rc;
+}
+
 int cmd_multi(int argc, char **argv)
 {
     const char *dsfile = NULL, *dsn = NULL, *fnlist = NULL;
@@ -136,24 +189,11 @@ int cmd_multi(int argc, char **argv)
         return rc == VOLLEY_ENOMEM ? CLI_EXIT_INTERNAL : CLI_EXIT_USAGE;
     }
 
-    json_error_t jerr;
-    json_t *root = strcmp(input, "-") == 0 ? json_loadf(stdin, JSON_REJECT_DUPLICATES, &jerr)
-                                           : json_load_file(input, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) {
-        if (jerr.line < 1)
-            cli_error("%s: %s", input, jerr.text);
-        else
-            cli_error("%s:%d:%d: %s", input, jerr.line, jerr.column, jerr.text);
-        pv_datasets_destroy(ds);
-        return CLI_EXIT_USAGE;
-    }
     struct pv_multi_request req;
-    rc = pv_multi_request_parse(root, ds, (size_t)maxq, &req, &err);
-    json_decref(root);
-    if (rc != 0) {
-        cli_error("%s: %s", input, rc == VOLLEY_ENOMEM ? volley_strerror(rc) : err.msg);
+    int code = load_request(input, ds, (size_t)maxq, &req);
+    if (code != CLI_EXIT_OK) {
         pv_datasets_destroy(ds);
-        return rc == VOLLEY_ENOMEM ? CLI_EXIT_INTERNAL : CLI_EXIT_USAGE;
+        return code;
     }
 
     struct pv_batch_opts bo = {0};
@@ -169,7 +209,6 @@ int cmd_multi(int argc, char **argv)
         bo.guard.mode = PV_GUARD_ALLOWLIST;
         bo.guard.allow = (const char *const *)allow;
     }
-    int code = CLI_EXIT_OK;
     pv_batch_engine *eng = NULL;
     struct pv_bresult *res = calloc(req.n, sizeof(*res));
     rc = res ? pv_batch_engine_create(ds, &bo, &eng, &err) : VOLLEY_ENOMEM;
@@ -178,26 +217,7 @@ int cmd_multi(int argc, char **argv)
         rc = pv_batch_run(eng, req.queries, req.n, (int)maxc, res, &err);
         double wall_ms = (double)(pv_now_ns() - t0) / 1e6;
         if (rc == 0) {
-            pv_buf out = PV_BUF_INIT;
-            if (json_out) {
-                json_t *j = pv_report_multi_json(&req, res, ds, wall_ms);
-                char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(10)) : NULL;
-                if (text) {
-                    pv_buf_puts(&out, text);
-                    pv_buf_putc(&out, '\n');
-                } else {
-                    rc = VOLLEY_ENOMEM;
-                }
-                free(text);
-                json_decref(j);
-            } else if (pv_report_multi_markdown(&req, res, ds, wall_ms, &out) != 0) {
-                rc = VOLLEY_ENOMEM;
-            }
-            if (rc == 0 && pv_buf_ok(&out) == 0) {
-                fwrite(out.data, 1, out.len, stdout);
-                fflush(stdout);
-            }
-            pv_buf_fini(&out);
+            rc = print_results(&req, res, ds, wall_ms, json_out);
             for (size_t i = 0; i < req.n; i++)
                 if (!res[i].ok)
                     code = CLI_EXIT_FAILED;

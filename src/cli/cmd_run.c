@@ -247,6 +247,95 @@ static int write_report(const struct cli_run_opts *o, const struct pv_report *re
     return CLI_EXIT_OK;
 }
 
+/* Reads and checks every workload file before the first query is sent.
+   @return an exit code; *out is set (to free) even on failure. */
+static int load_workload(const struct cli_run_opts *o, pv_workload **out)
+{
+    pv_err err = {{0}};
+    struct pv_workload_opts wopts = {0};
+    wopts.default_exec_count = (uint64_t)o->exec_count;
+    int rc = pv_workload_create(&wopts, out);
+    if (rc != 0) {
+        cli_error("%s", volley_strerror(rc));
+        return CLI_EXIT_INTERNAL;
+    }
+    for (int i = 0; i < o->npaths; i++) {
+        rc = pv_workload_add_path(*out, o->paths[i], &err);
+        if (rc != 0) {
+            cli_error("%s", err.msg);
+            return cli_exit_for(rc == VOLLEY_EIO ? VOLLEY_EINPUT : rc);
+        }
+    }
+    for (size_t i = 0; o->protocol == PV_PROTOCOL_SIMPLE && i < pv_workload_count(*out); i++) {
+        const struct pv_query *q = pv_workload_query(*out, i);
+        if (q->nparams > 0) {
+            cli_error("%s: a query with parameters needs --protocol extended or prepared "
+                      "(parameters are never spliced into SQL text)",
+                      q->path);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    return CLI_EXIT_OK;
+}
+
+/* The main thread's loop: signals, the progress tick, the runs' done call. */
+static void loop_init(struct loopctx *x, const struct cli_run_opts *o)
+{
+    memset(x, 0, sizeof(*x));
+    uv_loop_init(&x->loop);
+    uv_signal_init(&x->loop, &x->sigint);
+    uv_signal_init(&x->loop, &x->sigterm);
+    x->sigint.data = x->sigterm.data = x;
+    uv_signal_start(&x->sigint, on_sig, SIGINT);
+    uv_signal_start(&x->sigterm, on_sig, SIGTERM);
+    uv_timer_init(&x->loop, &x->tick);
+    x->tick.data = x;
+    uv_async_init(&x->loop, &x->done, on_done_async);
+    x->quiet = o->quiet;
+    x->bar = !o->quiet && o->progress_s <= 0 && isatty(STDERR_FILENO);
+    x->every_s = o->quiet ? 0 : o->progress_s;
+    x->duration_s = o->duration_s;
+    if (cli_signalled)
+        x->interrupted = true;
+}
+
+static void loop_fini(struct loopctx *x)
+{
+    uv_close((uv_handle_t *)&x->sigint, close_cb);
+    uv_close((uv_handle_t *)&x->sigterm, close_cb);
+    uv_close((uv_handle_t *)&x->tick, close_cb);
+    uv_close((uv_handle_t *)&x->done, close_cb);
+    uv_run(&x->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&x->loop);
+    cli_signals_install(); /* libuv restored the default handlers */
+}
+
+/* The engine's configuration for one concurrency level of the options. */
+static void run_config(const struct cli_run_opts *o, int level, pv_target *target, pv_workload *wl,
+                       struct loopctx *x, struct pv_run_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->target = target;
+    cfg->workload = wl;
+    cfg->concurrency = level;
+    cfg->threads = o->threads > 0 ? o->threads : cli_ncpu();
+    cfg->pool.size = o->pool_size;
+    cfg->pool.max_overflow = o->max_overflow;
+    cfg->pool.timeout_s = o->pool_timeout_s;
+    cfg->pool.recycle_s = o->pool_recycle_s;
+    cfg->pool.connect_timeout_s = o->connect_timeout_s;
+    cfg->command_timeout_s = o->command_timeout_s;
+    cfg->protocol = o->protocol;
+    cfg->duration_s = o->duration_s;
+    cfg->warmup_s = o->warmup_s;
+    cfg->retries = o->retries;
+    cfg->pipeline = o->pipeline;
+    cfg->pin_threads = o->pin_threads;
+    cfg->on_done = on_run_done;
+    cfg->on_done_arg = x;
+    pv_run_config_defaults(cfg);
+}
+
 int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
 {
     pv_err err = {{0}};
@@ -255,39 +344,14 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
     pv_run *runs[CLI_MAX_LEVELS] = {0};
     const struct pv_run_result *results[CLI_MAX_LEVELS];
     int nruns = 0;
-    int code = CLI_EXIT_OK;
     struct loopctx x;
     bool loop_ready = false;
 
-    struct pv_workload_opts wopts = {0};
-    wopts.default_exec_count = (uint64_t)o->exec_count;
-    int rc = pv_workload_create(&wopts, &wl);
-    if (rc != 0) {
-        cli_error("%s", volley_strerror(rc));
-        return CLI_EXIT_INTERNAL;
-    }
-    /* All files are validated before the first query is sent. */
-    for (int i = 0; i < o->npaths; i++) {
-        rc = pv_workload_add_path(wl, o->paths[i], &err);
-        if (rc != 0) {
-            cli_error("%s", err.msg);
-            code = cli_exit_for(rc == VOLLEY_EIO ? VOLLEY_EINPUT : rc);
-            goto out;
-        }
-    }
-    for (size_t i = 0; o->protocol == PV_PROTOCOL_SIMPLE && i < pv_workload_count(wl); i++) {
-        const struct pv_query *q = pv_workload_query(wl, i);
-        if (q->nparams > 0) {
-            cli_error("%s: a query with parameters needs --protocol extended or prepared "
-                      "(parameters are never spliced into SQL text)",
-                      q->path);
-            code = CLI_EXIT_USAGE;
-            goto out;
-        }
-    }
-
-    rc = pv_target_create(conninfo ? conninfo : o->dsn, o->connect_timeout_s, "pgvolley", &target,
-                          &err);
+    int code = load_workload(o, &wl);
+    if (code != CLI_EXIT_OK)
+        goto out;
+    int rc = pv_target_create(conninfo ? conninfo : o->dsn, o->connect_timeout_s, "pgvolley",
+                              &target, &err);
     if (rc != 0) {
         if (rc == VOLLEY_ECONNECT)
             cli_error("cannot connect to the server: %s", err.msg);
@@ -297,46 +361,12 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
         goto out;
     }
 
-    memset(&x, 0, sizeof(x));
-    uv_loop_init(&x.loop);
-    uv_signal_init(&x.loop, &x.sigint);
-    uv_signal_init(&x.loop, &x.sigterm);
-    x.sigint.data = x.sigterm.data = &x;
-    uv_signal_start(&x.sigint, on_sig, SIGINT);
-    uv_signal_start(&x.sigterm, on_sig, SIGTERM);
-    uv_timer_init(&x.loop, &x.tick);
-    x.tick.data = &x;
-    uv_async_init(&x.loop, &x.done, on_done_async);
-    x.quiet = o->quiet;
-    x.bar = !o->quiet && o->progress_s <= 0 && isatty(STDERR_FILENO);
-    x.every_s = o->quiet ? 0 : o->progress_s;
-    x.duration_s = o->duration_s;
+    loop_init(&x, o);
     loop_ready = true;
-    if (cli_signalled)
-        x.interrupted = true;
 
     for (int i = 0; i < o->nlevels && !x.interrupted; i++) {
         struct pv_run_config cfg;
-        memset(&cfg, 0, sizeof(cfg));
-        cfg.target = target;
-        cfg.workload = wl;
-        cfg.concurrency = o->levels[i];
-        cfg.threads = o->threads > 0 ? o->threads : cli_ncpu();
-        cfg.pool.size = o->pool_size;
-        cfg.pool.max_overflow = o->max_overflow;
-        cfg.pool.timeout_s = o->pool_timeout_s;
-        cfg.pool.recycle_s = o->pool_recycle_s;
-        cfg.pool.connect_timeout_s = o->connect_timeout_s;
-        cfg.command_timeout_s = o->command_timeout_s;
-        cfg.protocol = o->protocol;
-        cfg.duration_s = o->duration_s;
-        cfg.warmup_s = o->warmup_s;
-        cfg.retries = o->retries;
-        cfg.pipeline = o->pipeline;
-        cfg.pin_threads = o->pin_threads;
-        cfg.on_done = on_run_done;
-        cfg.on_done_arg = &x;
-        pv_run_config_defaults(&cfg);
+        run_config(o, o->levels[i], target, wl, &x, &cfg);
         rc = pv_run_create(&cfg, &runs[nruns], &err);
         if (rc != 0) {
             cli_error("%s", rc == VOLLEY_ENOMEM ? volley_strerror(rc) : err.msg);
@@ -379,15 +409,8 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
 out:
     for (int i = 0; i < nruns; i++)
         pv_run_destroy(runs[i]);
-    if (loop_ready) {
-        uv_close((uv_handle_t *)&x.sigint, close_cb);
-        uv_close((uv_handle_t *)&x.sigterm, close_cb);
-        uv_close((uv_handle_t *)&x.tick, close_cb);
-        uv_close((uv_handle_t *)&x.done, close_cb);
-        uv_run(&x.loop, UV_RUN_DEFAULT);
-        uv_loop_close(&x.loop);
-        cli_signals_install(); /* libuv restored the default handlers */
-    }
+    if (loop_ready)
+        loop_fini(&x);
     pv_target_destroy(target);
     pv_workload_destroy(wl);
     return code;
@@ -463,121 +486,148 @@ static int parse_levels(const char *s, struct cli_run_opts *o)
     return o->nlevels > 0 ? 0 : -1;
 }
 
-#define SEC_MAX (365.0 * 24 * 3600)
+#define SEC_MAX    (365.0 * 24 * 3600)
+#define HELP_SHOWN (-1) /* run_option: --help was printed */
+
+/* One option of `run` into o. @return CLI_EXIT_OK to go on, or an exit
+   code (HELP_SHOWN after --help). */
+static int run_option(int ch, const char *arg, const char *opt, struct cli_run_opts *o)
+{
+    long v;
+    double d;
+    switch (ch) {
+    case 'c':
+        if (parse_levels(arg, o) != 0)
+            return cli_usage_error("run",
+                                   "-c/--concurrency takes numbers from 1 to 10000, "
+                                   "comma-separated (at most %d), not '%s'",
+                                   CLI_MAX_LEVELS, arg);
+        break;
+    case 'd': o->dsn = arg; break;
+    case 'f':
+        if (strcmp(arg, "table") == 0)
+            o->format = CLI_FORMAT_TABLE;
+        else if (strcmp(arg, "json") == 0)
+            o->format = CLI_FORMAT_JSON;
+        else if (strcmp(arg, "markdown") == 0 || strcmp(arg, "md") == 0)
+            o->format = CLI_FORMAT_MARKDOWN;
+        else
+            return cli_usage_error("run", "--format is table, json or markdown, not '%s'", arg);
+        break;
+    case 'h': fputs(run_help, stdout); return HELP_SHOWN;
+    case 'j':
+        if (cli_parse_int(arg, 1, 1024, &v) != 0)
+            return cli_usage_error("run", "-j/--threads takes 1..1024, not '%s'", arg);
+        o->threads = (int)v;
+        break;
+    case 'o': o->output = arg; break;
+    case 'q': o->quiet = true; break;
+    case 'T':
+        if (cli_parse_seconds(arg, 0.001, SEC_MAX, &d) != 0)
+            return cli_usage_error("run", "-T/--duration takes seconds > 0, not '%s'", arg);
+        o->duration_s = d;
+        break;
+    case OPT_EPHEMERAL: o->ephemeral = true; break;
+    case OPT_WARMUP:
+        if (cli_parse_seconds(arg, 0, SEC_MAX, &d) != 0)
+            return cli_usage_error("run", "--warmup takes seconds >= 0, not '%s'", arg);
+        o->warmup_s = d;
+        break;
+    case OPT_EXEC_COUNT:
+        if (cli_parse_int(arg, 1, 1000000000, &v) != 0)
+            return cli_usage_error("run", "--exec-count takes 1..1000000000, not '%s'", arg);
+        o->exec_count = v;
+        break;
+    case OPT_PROTOCOL:
+        if (strcmp(arg, "prepared") == 0)
+            o->protocol = PV_PROTOCOL_PREPARED;
+        else if (strcmp(arg, "extended") == 0)
+            o->protocol = PV_PROTOCOL_EXTENDED;
+        else if (strcmp(arg, "simple") == 0)
+            o->protocol = PV_PROTOCOL_SIMPLE;
+        else
+            return cli_usage_error("run", "--protocol is prepared, extended or simple, not '%s'",
+                                   arg);
+        break;
+    case OPT_POOL_SIZE:
+        if (cli_parse_int(arg, 1, 50000, &v) != 0)
+            return cli_usage_error("run", "--pool-size takes 1..50000, not '%s'", arg);
+        o->pool_size = (int)v;
+        break;
+    case OPT_MAX_OVERFLOW:
+        if (cli_parse_int(arg, 0, 50000, &v) != 0)
+            return cli_usage_error("run", "--max-overflow takes 0..50000, not '%s'", arg);
+        o->max_overflow = (int)v;
+        break;
+    case OPT_POOL_TIMEOUT:
+    case OPT_POOL_RECYCLE:
+    case OPT_CONNECT_TIMEOUT:
+        if (cli_parse_seconds(arg, 0.001, SEC_MAX, &d) != 0)
+            return cli_usage_error("run", "%s takes seconds > 0, not '%s'", opt, arg);
+        if (ch == OPT_POOL_TIMEOUT)
+            o->pool_timeout_s = d;
+        else if (ch == OPT_POOL_RECYCLE)
+            o->pool_recycle_s = d;
+        else
+            o->connect_timeout_s = d;
+        break;
+    case OPT_COMMAND_TIMEOUT:
+        if (cli_parse_seconds(arg, 0, SEC_MAX, &d) != 0)
+            return cli_usage_error("run", "--command-timeout takes seconds >= 0, not '%s'", arg);
+        o->command_timeout_s = d;
+        break;
+    case OPT_PIPELINE:
+        if (cli_parse_int(arg, 1, 1000, &v) != 0)
+            return cli_usage_error("run", "--pipeline takes 1..1000, not '%s'", arg);
+        o->pipeline = (int)v;
+        break;
+    case OPT_PIN_THREADS: o->pin_threads = true; break;
+    case OPT_RETRIES:
+        if (cli_parse_int(arg, 0, 100, &v) != 0)
+            return cli_usage_error("run", "--retries takes 0..100, not '%s'", arg);
+        o->retries = (int)v;
+        break;
+    case OPT_PROGRESS:
+        if (cli_parse_seconds(arg, 0.1, SEC_MAX, &d) != 0)
+            return cli_usage_error("run", "--progress takes seconds >= 0.1, not '%s'", arg);
+        o->progress_s = d;
+        break;
+    case ':': return cli_usage_error("run", "option '%s' needs a value", opt);
+    default: return cli_usage_error("run", "unknown option '%s'", opt);
+    }
+    return CLI_EXIT_OK;
+}
+
+/* Runs o on a throwaway server started for it. */
+static int run_ephemeral(const struct cli_run_opts *o)
+{
+    pv_err err = {{0}};
+    pv_pgtmp *tmp = NULL;
+    if (!o->quiet)
+        fputs("pgvolley: starting a throwaway PostgreSQL...\n", stderr);
+    int rc = pv_pgtmp_start(NULL, &tmp, &err);
+    if (rc != 0) {
+        cli_error("%s", err.msg);
+        return CLI_EXIT_CONNECT;
+    }
+    int code = cli_signalled ? CLI_EXIT_INTERRUPTED : cli_run_workload(o, pv_pgtmp_conninfo(tmp));
+    pv_pgtmp_stop(tmp);
+    return code;
+}
 
 int cmd_run(int argc, char **argv)
 {
     struct cli_run_opts o;
     cli_run_opts_defaults(&o);
-    long v;
-    double d;
     int ch;
     optind = 1;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":c:d:f:hj:o:qT:", run_options, NULL)) != -1) {
-        switch (ch) {
-        case 'c':
-            if (parse_levels(optarg, &o) != 0)
-                return cli_usage_error("run",
-                                       "-c/--concurrency takes numbers from 1 to 10000, "
-                                       "comma-separated (at most %d), not '%s'",
-                                       CLI_MAX_LEVELS, optarg);
-            break;
-        case 'd': o.dsn = optarg; break;
-        case 'f':
-            if (strcmp(optarg, "table") == 0)
-                o.format = CLI_FORMAT_TABLE;
-            else if (strcmp(optarg, "json") == 0)
-                o.format = CLI_FORMAT_JSON;
-            else if (strcmp(optarg, "markdown") == 0 || strcmp(optarg, "md") == 0)
-                o.format = CLI_FORMAT_MARKDOWN;
-            else
-                return cli_usage_error("run", "--format is table, json or markdown, not '%s'",
-                                       optarg);
-            break;
-        case 'h': fputs(run_help, stdout); return CLI_EXIT_OK;
-        case 'j':
-            if (cli_parse_int(optarg, 1, 1024, &v) != 0)
-                return cli_usage_error("run", "-j/--threads takes 1..1024, not '%s'", optarg);
-            o.threads = (int)v;
-            break;
-        case 'o': o.output = optarg; break;
-        case 'q': o.quiet = true; break;
-        case 'T':
-            if (cli_parse_seconds(optarg, 0.001, SEC_MAX, &d) != 0)
-                return cli_usage_error("run", "-T/--duration takes seconds > 0, not '%s'", optarg);
-            o.duration_s = d;
-            break;
-        case OPT_EPHEMERAL: o.ephemeral = true; break;
-        case OPT_WARMUP:
-            if (cli_parse_seconds(optarg, 0, SEC_MAX, &d) != 0)
-                return cli_usage_error("run", "--warmup takes seconds >= 0, not '%s'", optarg);
-            o.warmup_s = d;
-            break;
-        case OPT_EXEC_COUNT:
-            if (cli_parse_int(optarg, 1, 1000000000, &v) != 0)
-                return cli_usage_error("run", "--exec-count takes 1..1000000000, not '%s'", optarg);
-            o.exec_count = v;
-            break;
-        case OPT_PROTOCOL:
-            if (strcmp(optarg, "prepared") == 0)
-                o.protocol = PV_PROTOCOL_PREPARED;
-            else if (strcmp(optarg, "extended") == 0)
-                o.protocol = PV_PROTOCOL_EXTENDED;
-            else if (strcmp(optarg, "simple") == 0)
-                o.protocol = PV_PROTOCOL_SIMPLE;
-            else
-                return cli_usage_error(
-                    "run", "--protocol is prepared, extended or simple, not '%s'", optarg);
-            break;
-        case OPT_POOL_SIZE:
-            if (cli_parse_int(optarg, 1, 50000, &v) != 0)
-                return cli_usage_error("run", "--pool-size takes 1..50000, not '%s'", optarg);
-            o.pool_size = (int)v;
-            break;
-        case OPT_MAX_OVERFLOW:
-            if (cli_parse_int(optarg, 0, 50000, &v) != 0)
-                return cli_usage_error("run", "--max-overflow takes 0..50000, not '%s'", optarg);
-            o.max_overflow = (int)v;
-            break;
-        case OPT_POOL_TIMEOUT:
-        case OPT_POOL_RECYCLE:
-        case OPT_CONNECT_TIMEOUT:
-            if (cli_parse_seconds(optarg, 0.001, SEC_MAX, &d) != 0)
-                return cli_usage_error("run", "%s takes seconds > 0, not '%s'", argv[optind - 1],
-                                       optarg);
-            if (ch == OPT_POOL_TIMEOUT)
-                o.pool_timeout_s = d;
-            else if (ch == OPT_POOL_RECYCLE)
-                o.pool_recycle_s = d;
-            else
-                o.connect_timeout_s = d;
-            break;
-        case OPT_COMMAND_TIMEOUT:
-            if (cli_parse_seconds(optarg, 0, SEC_MAX, &d) != 0)
-                return cli_usage_error("run", "--command-timeout takes seconds >= 0, not '%s'",
-                                       optarg);
-            o.command_timeout_s = d;
-            break;
-        case OPT_PIPELINE:
-            if (cli_parse_int(optarg, 1, 1000, &v) != 0)
-                return cli_usage_error("run", "--pipeline takes 1..1000, not '%s'", optarg);
-            o.pipeline = (int)v;
-            break;
-        case OPT_PIN_THREADS: o.pin_threads = true; break;
-        case OPT_RETRIES:
-            if (cli_parse_int(optarg, 0, 100, &v) != 0)
-                return cli_usage_error("run", "--retries takes 0..100, not '%s'", optarg);
-            o.retries = (int)v;
-            break;
-        case OPT_PROGRESS:
-            if (cli_parse_seconds(optarg, 0.1, SEC_MAX, &d) != 0)
-                return cli_usage_error("run", "--progress takes seconds >= 0.1, not '%s'", optarg);
-            o.progress_s = d;
-            break;
-        case ':': return cli_usage_error("run", "option '%s' needs a value", argv[optind - 1]);
-        default: return cli_usage_error("run", "unknown option '%s'", argv[optind - 1]);
-        }
+        int code = run_option(ch, optarg, argv[optind - 1], &o);
+        if (code == HELP_SHOWN)
+            return CLI_EXIT_OK;
+        if (code != CLI_EXIT_OK)
+            return code;
     }
     if (optind >= argc)
         return cli_usage_error("run", "no workload file or directory given");
@@ -587,19 +637,5 @@ int cmd_run(int argc, char **argv)
     o.npaths = argc - optind;
 
     cli_signals_install();
-    if (!o.ephemeral)
-        return cli_run_workload(&o, NULL);
-
-    pv_err err = {{0}};
-    pv_pgtmp *tmp = NULL;
-    if (!o.quiet)
-        fputs("pgvolley: starting a throwaway PostgreSQL...\n", stderr);
-    int rc = pv_pgtmp_start(NULL, &tmp, &err);
-    if (rc != 0) {
-        cli_error("%s", err.msg);
-        return CLI_EXIT_CONNECT;
-    }
-    int code = cli_signalled ? CLI_EXIT_INTERRUPTED : cli_run_workload(&o, pv_pgtmp_conninfo(tmp));
-    pv_pgtmp_stop(tmp);
-    return code;
+    return o.ephemeral ? run_ephemeral(&o) : cli_run_workload(&o, NULL);
 }
