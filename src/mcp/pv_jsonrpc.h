@@ -15,13 +15,15 @@
 
 #include "common/pv_common.h"
 
-/* The standard error codes. */
+/* The standard error codes, and two of the server range (-32000..-32099). */
 enum pv_jrpc_code {
     PV_JRPC_PARSE_ERROR = -32700,
     PV_JRPC_INVALID_REQUEST = -32600,
     PV_JRPC_METHOD_NOT_FOUND = -32601,
     PV_JRPC_INVALID_PARAMS = -32602,
     PV_JRPC_INTERNAL_ERROR = -32603,
+    PV_JRPC_SERVER_ERROR = -32000,      /* a transport refusal (HTTP 4xx/5xx) */
+    PV_JRPC_SESSION_NOT_FOUND = -32001, /* an unknown or expired Mcp-Session-Id */
 };
 
 enum pv_jrpc_kind {

@@ -10,7 +10,7 @@
  * handling of other messages never waits for it.
  *
  * Tools: list_available_datasets, get_dataset_schema, query_dataset,
- * get_dataset_sample, execute_multi_query, get_context (see pv_mcp.c).
+ * get_dataset_sample, execute_multi_query, get_context (see pv_mcp_catalog.c).
  */
 #ifndef PV_MCP_H
 #define PV_MCP_H

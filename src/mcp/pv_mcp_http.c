@@ -51,6 +51,8 @@
 #define SESSION_ID_BYTES   16
 #define DISCARD_LIMIT      (64u << 20) /* oversized bodies up to this are read, then refused */
 #define STOP_GRACE_S       5           /* for running requests to be answered at shutdown */
+#define SSE_BLOCK_SIZE     16384       /* libmicrohttpd's read block for an event stream */
+#define LISTEN_BACKLOG     64
 
 struct http_session {
     struct http_session *next;
@@ -399,11 +401,12 @@ static enum MHD_Result do_delete(pv_mcp_http *h, struct MHD_Connection *c)
 {
     const char *sid = header(c, "Mcp-Session-Id");
     if (!sid)
-        return respond_error(c, MHD_HTTP_BAD_REQUEST, -32000,
+        return respond_error(c, MHD_HTTP_BAD_REQUEST, PV_JRPC_SERVER_ERROR,
                              "Bad Request: Mcp-Session-Id header is required", NULL, NULL);
     struct http_session *hs = session_find(h, sid);
     if (!hs)
-        return respond_error(c, MHD_HTTP_NOT_FOUND, -32001, "Session not found", NULL, NULL);
+        return respond_error(c, MHD_HTTP_NOT_FOUND, PV_JRPC_SESSION_NOT_FOUND, "Session not found",
+                             NULL, NULL);
     pthread_mutex_lock(&h->mu);
     bool table_ref = !hs->gone;
     if (table_ref)
@@ -423,8 +426,8 @@ static enum MHD_Result do_post(pv_mcp_http *h, struct MHD_Connection *c, struct 
         pv_buf msg = PV_BUF_INIT;
         pv_buf_printf(&msg, "Bad Request: unsupported MCP-Protocol-Version: %s (supported: %s)", pv,
                       "2025-06-18, 2025-03-26, 2024-11-05");
-        enum MHD_Result ret =
-            respond_error(c, MHD_HTTP_BAD_REQUEST, -32000, pv_buf_str(&msg), NULL, NULL);
+        enum MHD_Result ret = respond_error(c, MHD_HTTP_BAD_REQUEST, PV_JRPC_SERVER_ERROR,
+                                            pv_buf_str(&msg), NULL, NULL);
         pv_buf_fini(&msg);
         return ret;
     }
@@ -447,7 +450,8 @@ static enum MHD_Result do_post(pv_mcp_http *h, struct MHD_Connection *c, struct 
         hs = session_find(h, sid);
         if (!hs) {
             json_decref(root);
-            return respond_error(c, MHD_HTTP_NOT_FOUND, -32001, "Session not found", NULL, NULL);
+            return respond_error(c, MHD_HTTP_NOT_FOUND, PV_JRPC_SESSION_NOT_FOUND,
+                                 "Session not found", NULL, NULL);
         }
     } else if (pv_mcp_is_initialize(root)) {
         if (pv_mcp_session_create(h->m, &fresh) != 0) {
@@ -457,7 +461,7 @@ static enum MHD_Result do_post(pv_mcp_http *h, struct MHD_Connection *c, struct 
         }
     } else {
         json_decref(root);
-        return respond_error(c, MHD_HTTP_BAD_REQUEST, -32000,
+        return respond_error(c, MHD_HTTP_BAD_REQUEST, PV_JRPC_SERVER_ERROR,
                              "Bad Request: Mcp-Session-Id header is required (initialize first)",
                              NULL, NULL);
     }
@@ -483,8 +487,8 @@ static enum MHD_Result do_post(pv_mcp_http *h, struct MHD_Connection *c, struct 
         hx_unref(x);
         ret = respond(c, MHD_HTTP_ACCEPTED, NULL, NULL, 0, NULL, NULL);
     } else if (stream) {
-        struct MHD_Response *resp =
-            MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, sse_read, x, sse_free);
+        struct MHD_Response *resp = MHD_create_response_from_callback(
+            MHD_SIZE_UNKNOWN, SSE_BLOCK_SIZE, sse_read, x, sse_free);
         if (!resp) {
             hx_unref(x);
             ret = MHD_NO;
@@ -509,8 +513,8 @@ static enum MHD_Result do_post(pv_mcp_http *h, struct MHD_Connection *c, struct 
             } else {
                 hx_unref(x);
                 pv_mcp_session_release(fresh);
-                return respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, -32000, "too many sessions",
-                                     NULL, NULL);
+                return respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, PV_JRPC_SERVER_ERROR,
+                                     "too many sessions", NULL, NULL);
             }
         }
         if (x->out.len == 0) /* the only request was cancelled */
@@ -537,19 +541,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         /* First call: the headers are in; the body (if any) follows. */
         const char *origin = header(c, "Origin");
         if (origin && !origin_ok(origin))
-            return respond_error(c, MHD_HTTP_FORBIDDEN, -32000, "Forbidden: origin not allowed",
-                                 NULL, NULL);
+            return respond_error(c, MHD_HTTP_FORBIDDEN, PV_JRPC_SERVER_ERROR,
+                                 "Forbidden: origin not allowed", NULL, NULL);
         const char *hosthdr = header(c, "Host");
         if (h->loopback && (!hosthdr || !host_ok(hosthdr)))
-            return respond_error(c, MHD_HTTP_FORBIDDEN, -32000, "Forbidden: Host not allowed", NULL,
-                                 NULL);
+            return respond_error(c, MHD_HTTP_FORBIDDEN, PV_JRPC_SERVER_ERROR,
+                                 "Forbidden: Host not allowed", NULL, NULL);
         if (!auth_ok(h, c))
-            return respond_error(c, MHD_HTTP_UNAUTHORIZED, -32000,
+            return respond_error(c, MHD_HTTP_UNAUTHORIZED, PV_JRPC_SERVER_ERROR,
                                  "Unauthorized: a bearer token is required", "WWW-Authenticate",
                                  "Bearer");
         if (strcmp(url, "/mcp") != 0)
-            return respond_error(c, MHD_HTTP_NOT_FOUND, -32000, "Not Found: the endpoint is /mcp",
-                                 NULL, NULL);
+            return respond_error(c, MHD_HTTP_NOT_FOUND, PV_JRPC_SERVER_ERROR,
+                                 "Not Found: the endpoint is /mcp", NULL, NULL);
         if (strcmp(method, MHD_HTTP_METHOD_POST) == 0) {
             /* An oversized body is refused at once only when the client
                waits for "100 Continue" or the body is huge: answering
@@ -558,21 +562,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             const char *cl = header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
             unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
             if (len > h->max_body && (len > DISCARD_LIMIT || header(c, MHD_HTTP_HEADER_EXPECT)))
-                return respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE, -32000, "Payload Too Large",
-                                     NULL, NULL);
+                return respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE, PV_JRPC_SERVER_ERROR,
+                                     "Payload Too Large", NULL, NULL);
             const char *ct = header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
             if (ct && strncasecmp(ct, "application/json", 16) != 0)
-                return respond_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, -32000,
+                return respond_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, PV_JRPC_SERVER_ERROR,
                                      "Unsupported Media Type: send application/json", NULL, NULL);
             const char *acc = header(c, MHD_HTTP_HEADER_ACCEPT);
             if (acc && !strcasestr(acc, "application/json") &&
                 !strcasestr(acc, "text/event-stream") && !strstr(acc, "*/*"))
-                return respond_error(c, MHD_HTTP_NOT_ACCEPTABLE, -32000,
+                return respond_error(c, MHD_HTTP_NOT_ACCEPTABLE, PV_JRPC_SERVER_ERROR,
                                      "Not Acceptable: accept application/json or "
                                      "text/event-stream",
                                      NULL, NULL);
         } else if (strcmp(method, MHD_HTTP_METHOD_DELETE) != 0) {
-            return respond_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, -32000,
+            return respond_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, PV_JRPC_SERVER_ERROR,
                                  "Method Not Allowed: POST or DELETE", MHD_HTTP_HEADER_ALLOW,
                                  "POST, DELETE");
         }
@@ -598,8 +602,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return r->received > DISCARD_LIMIT ? MHD_NO : MHD_YES; /* enough: close */
     }
     if (r->too_large)
-        return respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE, -32000, "Payload Too Large", NULL,
-                             NULL);
+        return respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE, PV_JRPC_SERVER_ERROR,
+                             "Payload Too Large", NULL, NULL);
     if (pv_buf_ok(&r->body) != 0)
         return respond_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, PV_JRPC_INTERNAL_ERROR,
                              "out of memory", NULL, NULL);
@@ -649,7 +653,7 @@ static int listen_on(const char *host, int port, int *fd_out, int *family, int *
         }
         int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 64) == 0) {
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, LISTEN_BACKLOG) == 0) {
             *family = ai->ai_family;
             break;
         }

@@ -21,6 +21,7 @@
 #define READ_CHUNK     65536
 #define MAX_LINE       (16u << 20) /* a longer message is refused */
 #define OUT_SOFT_LIMIT (8u << 20)
+#define POLL_MS        200 /* how often *stop is looked at */
 
 struct line {
     struct line *next;
@@ -161,7 +162,7 @@ int pv_mcp_serve_stdio(pv_mcp *m, int in_fd, int out_fd, volatile sig_atomic_t *
     bool eof = false;
     while (!eof && !(stop && *stop)) {
         struct pollfd pfd = {.fd = in_fd, .events = POLLIN};
-        int pr = poll(&pfd, 1, 200);
+        int pr = poll(&pfd, 1, POLL_MS);
         if (pr < 0 && errno == EINTR)
             continue;
         if (pr < 0) {
@@ -225,7 +226,7 @@ int pv_mcp_serve_stdio(pv_mcp *m, int in_fd, int out_fd, volatile sig_atomic_t *
        cancels them; then the session ends. */
     if (rc != 0 || (stop && *stop))
         pv_mcp_shutdown(m);
-    while (!pv_mcp_wait_idle(m, 200)) {
+    while (!pv_mcp_wait_idle(m, POLL_MS)) {
         if (stop && *stop)
             pv_mcp_shutdown(m);
     }
