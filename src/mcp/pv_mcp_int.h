@@ -30,6 +30,8 @@
 #include "common/pv_common.h"
 #include "mcp/pv_mcp.h"
 #include "multi/pv_multi.h"
+#include "report/pv_render.h"
+#include "report/pv_report_multi.h"
 
 #define PV_MCP__DEFAULT_SCHEMA_TTL_S 300.0 /* pv_mcp_opts.schema_ttl_s <= 0 */
 #define PV_MCP__DEFAULT_MAX_INFLIGHT 32    /* pv_mcp_opts.max_inflight <= 0 */
@@ -241,14 +243,7 @@ const char *pv_mcp__dataset_name(pv_mcp *m, int i);
 /** Appends "a, b, c": the dataset names, for error messages. */
 void pv_mcp__put_dataset_names(pv_buf *b, const pv_datasets *ds);
 
-/** Appends a Markdown table cell: one line, '|' escaped; NULL shown as *NULL*. */
-void pv_mcp__put_cell(pv_buf *b, const char *s);
-
-/** Appends text in a fenced code block longer than any backtick run in it. */
-void pv_mcp__put_code(pv_buf *b, const char *lang, const char *s);
-
-/** A JSON string of text that may not be valid UTF-8 (invalid bytes: U+FFFD), or NULL. */
-json_t *pv_mcp__jstring(const char *s);
+/* Markdown cells and code blocks and JSON strings: report/pv_render.h. */
 
 /**
  * A tool result {"content":[{"type":"text","text":md}],"structuredContent":sc,

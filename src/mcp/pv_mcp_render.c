@@ -1,23 +1,16 @@
 /*
- * pv_mcp_render.c - rendering of the MCP tools' results: Markdown cells and
- * code blocks, JSON strings repaired to UTF-8, the tool-result envelope and
- * its error form, and the answers of list_available_datasets, query_dataset,
+ * pv_mcp_render.c - rendering of the MCP tools' results: the tool-result
+ * envelope and its error form, and the answers of list_available_datasets, query_dataset,
  * get_dataset_sample and execute_multi_query (the schema's Markdown is in
  * pv_mcp_schema.c).
  *
- * XXX: the Markdown cell and the UTF-8 repair have twins in src/report and
- * src/multi; they are kept here, in one file, until report/ owns them all.
+ * Markdown cells and code blocks and JSON strings are the report area's
+ * (report/pv_render.h), as for every other writer.
  */
 #include <stdarg.h>
 #include <string.h>
 
-#include "common/pv_utf8.h"
 #include "mcp/pv_mcp_int.h"
-
-/* The replacement character U+FFFD, in UTF-8. */
-#define UTF8_REPLACEMENT "\xEF\xBF\xBD"
-/* The shortest Markdown code fence. */
-#define MIN_FENCE 3
 
 const char *pv_mcp__dataset_name(pv_mcp *m, int i)
 {
@@ -30,72 +23,18 @@ void pv_mcp__put_dataset_names(pv_buf *b, const pv_datasets *ds)
         pv_buf_printf(b, "%s%s", i ? ", " : "", pv_datasets_get(ds, i)->name);
 }
 
-void pv_mcp__put_cell(pv_buf *b, const char *s)
-{
-    if (!s) {
-        pv_buf_puts(b, "*NULL*");
-        return;
-    }
-    for (; *s; s++) {
-        if (*s == '|')
-            pv_buf_putc(b, '\\');
-        if (*s == '\n' || *s == '\r' || *s == '\t')
-            pv_buf_putc(b, ' ');
-        else
-            pv_buf_putc(b, *s);
-    }
-}
-
-void pv_mcp__put_code(pv_buf *b, const char *lang, const char *s)
-{
-    size_t run = 0, longest = 0;
-    for (const char *p = s; *p; p++) {
-        run = *p == '`' ? run + 1 : 0;
-        longest = PV_MAX(longest, run);
-    }
-    size_t fence = PV_MAX((size_t)MIN_FENCE, longest + 1);
-    pv_buf_fill(b, '`', fence);
-    pv_buf_printf(b, "%s\n%s\n", lang, s);
-    pv_buf_fill(b, '`', fence);
-    pv_buf_putc(b, '\n');
-}
-
-json_t *pv_mcp__jstring(const char *s)
-{
-    json_t *j = json_string(s);
-    if (j)
-        return j;
-    pv_buf b = PV_BUF_INIT;
-    const unsigned char *p = (const unsigned char *)s;
-    size_t left = strlen(s);
-    while (*p) {
-        size_t n = pv_utf8_seq(p, left);
-        if (n == 0) {
-            pv_buf_puts(&b, UTF8_REPLACEMENT);
-            n = 1;
-        } else {
-            pv_buf_append(&b, p, n);
-        }
-        p += n;
-        left -= n;
-    }
-    j = pv_buf_ok(&b) == 0 ? json_string(pv_buf_str(&b)) : NULL;
-    pv_buf_fini(&b);
-    return j;
-}
-
 /* {"message": msg, "sqlstate": sqlstate|null} */
 static json_t *error_obj(const char *sqlstate, const char *msg)
 {
-    return json_pack("{s:o, s:s?}", "message", pv_mcp__jstring(msg), "sqlstate",
+    return json_pack("{s:o, s:s?}", "message", pv_render_json_str(msg), "sqlstate",
                      sqlstate && *sqlstate ? sqlstate : NULL);
 }
 
 json_t *pv_mcp__tool_result(const char *md, json_t *sc, bool is_error)
 {
     return json_pack("{s:[{s:s, s:o}], s:o, s:b}", "content", "type", "text", "text",
-                     pv_mcp__jstring(md), "structuredContent", sc ? sc : json_object(), "isError",
-                     is_error);
+                     pv_render_json_str(md), "structuredContent", sc ? sc : json_object(),
+                     "isError", is_error);
 }
 
 json_t *pv_mcp__tool_fail(json_t *base, const char *sqlstate, const char *fmt, ...)
@@ -129,9 +68,9 @@ json_t *pv_mcp__render_datasets(pv_mcp *m, int level)
     for (size_t i = 0; i < n; i++) {
         const struct pv_dataset *d = pv_datasets_get(m->ds, i);
         pv_buf_printf(&md, "| %zu | ", i + 1);
-        pv_mcp__put_cell(&md, d->name);
+        pv_render_md_cell(&md, d->name, 0);
         pv_buf_puts(&md, " | ");
-        pv_mcp__put_cell(&md, d->description && *d->description ? d->description : "-");
+        pv_render_md_cell(&md, d->description && *d->description ? d->description : "-", 0);
         pv_buf_printf(&md, " | %d |\n", d->max_rows);
         json_array_append_new(
             arr, json_pack("{s:I, s:s, s:s, s:i, s:i}", "id", (json_int_t)i + 1, "name", d->name,
@@ -148,38 +87,12 @@ json_t *pv_mcp__render_datasets(pv_mcp *m, int level)
     return r;
 }
 
-/* The rows of a result as a Markdown table (nothing when it has no column). */
-static void put_rows(pv_buf *md, const struct pv_bresult *r)
-{
-    if (r->ncols <= 0)
-        return;
-    pv_buf_puts(md, "|");
-    for (int j = 0; j < r->ncols; j++) {
-        pv_buf_putc(md, ' ');
-        pv_mcp__put_cell(md, r->cols[j]);
-        pv_buf_puts(md, " |");
-    }
-    pv_buf_puts(md, "\n|");
-    for (int j = 0; j < r->ncols; j++)
-        pv_buf_puts(md, " --- |");
-    pv_buf_putc(md, '\n');
-    for (size_t i = 0; i < r->nrows; i++) {
-        pv_buf_puts(md, "|");
-        for (int j = 0; j < r->ncols; j++) {
-            pv_buf_putc(md, ' ');
-            pv_mcp__put_cell(md, r->cells[i * (size_t)r->ncols + (size_t)j]);
-            pv_buf_puts(md, " |");
-        }
-        pv_buf_putc(md, '\n');
-    }
-}
-
 /* One query's answer: Markdown and structured (query_dataset, sample). */
 static json_t *render_single(pv_mcp *m, struct pv_mcp__call *c, double wall_ms, bool sample)
 {
     const struct pv_bresult *r = &c->res[0];
     const struct pv_bquery *q = &c->req.queries[0];
-    json_t *all = pv_multi_json(&c->req, c->res, m->ds, wall_ms);
+    json_t *all = pv_report_multi_json(&c->req, c->res, m->ds, wall_ms);
     json_t *sc = json_incref(json_array_get(json_object_get(all, "results"), 0));
     json_decref(all);
     if (!sc)
@@ -195,18 +108,18 @@ static json_t *render_single(pv_mcp *m, struct pv_mcp__call *c, double wall_ms, 
                       sample ? "Sample" : "Query", dsname, r->sqlstate,
                       r->message ? r->message : "unknown error");
         pv_buf_puts(&md, "**Query**:\n\n");
-        pv_mcp__put_code(&md, "sql", q->sql);
+        pv_render_md_code(&md, "sql", q->sql);
     } else {
         if (sample) {
             pv_buf_puts(&md, "# Sample of ");
-            pv_mcp__put_cell(&md, c->table);
+            pv_render_md_cell(&md, c->table, 0);
         } else {
             pv_buf_puts(&md, "# ");
-            pv_mcp__put_cell(&md, q->label && *q->label ? q->label : "Query result");
+            pv_render_md_cell(&md, q->label && *q->label ? q->label : "Query result", 0);
         }
         pv_buf_printf(&md, "\n\n**Rows**: %zu | **Time**: %.1f ms | **Dataset**: %s\n\n", r->nrows,
                       r->ms, dsname);
-        put_rows(&md, r);
+        pv_report_result_table(&md, r);
         if (r->truncated)
             pv_buf_printf(&md,
                           "\n_Truncated: only the first %zu rows are shown (the dataset's "
@@ -233,11 +146,11 @@ json_t *pv_mcp__render_sample(pv_mcp *m, struct pv_mcp__call *c, double wall_ms)
 json_t *pv_mcp__render_multi(pv_mcp *m, struct pv_mcp__call *c, double wall_ms)
 {
     pv_buf md = PV_BUF_INIT;
-    if (pv_multi_markdown(&c->req, c->res, m->ds, wall_ms, &md) != 0) {
+    if (pv_report_multi_markdown(&c->req, c->res, m->ds, wall_ms, &md) != 0) {
         pv_buf_fini(&md);
         return NULL;
     }
-    json_t *sc = pv_multi_json(&c->req, c->res, m->ds, wall_ms);
+    json_t *sc = pv_report_multi_json(&c->req, c->res, m->ds, wall_ms);
     json_t *r = sc ? pv_mcp__tool_result(pv_buf_str(&md), sc, false) : NULL;
     pv_buf_fini(&md);
     return r;

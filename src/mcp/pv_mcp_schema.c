@@ -84,9 +84,9 @@ static const char *jstr(json_t *o, const char *key)
 /* schema.name of a table object, each part as a Markdown cell. */
 static void put_table_name(pv_buf *b, json_t *t)
 {
-    pv_mcp__put_cell(b, jstr(t, "schema"));
+    pv_render_md_cell(b, jstr(t, "schema"), 0);
     pv_buf_putc(b, '.');
-    pv_mcp__put_cell(b, jstr(t, "name"));
+    pv_render_md_cell(b, jstr(t, "name"), 0);
 }
 
 static void put_row_estimate(pv_buf *b, json_t *t)
@@ -117,11 +117,11 @@ static void put_fk_marks(pv_buf *b, json_t *t, const char *col, bool *first)
             pv_buf_puts(b, *first ? "" : ", ");
             *first = false;
             pv_buf_puts(b, "FK → ");
-            pv_mcp__put_cell(b, jstr(ref, "schema"));
+            pv_render_md_cell(b, jstr(ref, "schema"), 0);
             pv_buf_putc(b, '.');
-            pv_mcp__put_cell(b, jstr(ref, "table"));
+            pv_render_md_cell(b, jstr(ref, "table"), 0);
             pv_buf_putc(b, '(');
-            pv_mcp__put_cell(b, json_string_value(json_array_get(rcols, j)));
+            pv_render_md_cell(b, json_string_value(json_array_get(rcols, j)), 0);
             pv_buf_putc(b, ')');
         }
     }
@@ -182,9 +182,9 @@ static void put_schema_md(pv_buf *b, const char *dataset, json_t *tables, bool f
         {
             const char *name = jstr(c, "name");
             pv_buf_puts(b, "| ");
-            pv_mcp__put_cell(b, name);
+            pv_render_md_cell(b, name, 0);
             pv_buf_puts(b, " | ");
-            pv_mcp__put_cell(b, jstr(c, "type"));
+            pv_render_md_cell(b, jstr(c, "type"), 0);
             pv_buf_printf(b, " | %s | ",
                           json_is_true(json_object_get(c, "nullable")) ? "yes" : "no");
             bool first = true;

@@ -39,17 +39,4 @@ int pv_multi_request_parse(json_t *root, const pv_datasets *ds, size_t max_queri
                            struct pv_multi_request *out, pv_err *err);
 void pv_multi_request_fini(struct pv_multi_request *r);
 
-/*
- * XXX: transitional. The result writers moved to the report area
- * (pv_report_multi_markdown, pv_report_multi_json in
- * report/pv_report_multi.h, which say what they write); src/mcp still
- * calls them by these names, which src/report/pv_report_multi.c defines.
- * Remove both once src/mcp calls the report functions: multi must not
- * depend on the report area.
- */
-int pv_multi_markdown(const struct pv_multi_request *req, const struct pv_bresult *res,
-                      const pv_datasets *ds, double wall_ms, pv_buf *out);
-json_t *pv_multi_json(const struct pv_multi_request *req, const struct pv_bresult *res,
-                      const pv_datasets *ds, double wall_ms);
-
 #endif /* PV_MULTI_H */

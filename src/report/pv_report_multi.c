@@ -14,6 +14,32 @@ static void label_of(const struct pv_multi_request *req, size_t i, char *buf, si
         snprintf(buf, cap, "Query %zu", i + 1);
 }
 
+void pv_report_result_table(pv_buf *out, const struct pv_bresult *r)
+{
+    if (r->ncols <= 0)
+        return;
+    pv_buf_puts(out, "|");
+    for (int c = 0; c < r->ncols; c++) {
+        pv_buf_putc(out, ' ');
+        pv_render_md_cell(out, r->cols[c], PV_REPORT_NAME_MAX);
+        pv_buf_puts(out, " |");
+    }
+    pv_buf_puts(out, "\n|");
+    for (int c = 0; c < r->ncols; c++)
+        pv_buf_puts(out, "---|");
+    pv_buf_putc(out, '\n');
+    for (size_t row = 0; row < r->nrows; row++) {
+        pv_buf_puts(out, "|");
+        for (int c = 0; c < r->ncols; c++) {
+            pv_buf_putc(out, ' ');
+            pv_render_md_cell(out, r->cells[row * (size_t)r->ncols + (size_t)c],
+                              PV_REPORT_CELL_MAX);
+            pv_buf_puts(out, " |");
+        }
+        pv_buf_putc(out, '\n');
+    }
+}
+
 int pv_report_multi_markdown(const struct pv_multi_request *req, const struct pv_bresult *res,
                              const pv_datasets *ds, double wall_ms, pv_buf *out)
 {
@@ -33,7 +59,7 @@ int pv_report_multi_markdown(const struct pv_multi_request *req, const struct pv
         label_of(req, i, label, sizeof(label));
         pv_buf_puts(out, "\n---\n\n## ");
         pv_buf_printf(out, "%zu. ", i + 1);
-        pv_render_md_cell(out, label, 200);
+        pv_render_md_cell(out, label, PV_REPORT_NAME_MAX);
         pv_buf_puts(out, "\n\n");
         if (!r->ok) {
             pv_buf_printf(out, "**Error** (SQLSTATE %s): ", r->sqlstate);
@@ -48,25 +74,7 @@ int pv_report_multi_markdown(const struct pv_multi_request *req, const struct pv
             pv_buf_puts(out, "_No columns._\n");
             continue;
         }
-        pv_buf_puts(out, "|");
-        for (int c = 0; c < r->ncols; c++) {
-            pv_buf_putc(out, ' ');
-            pv_render_md_cell(out, r->cols[c], 200);
-            pv_buf_puts(out, " |");
-        }
-        pv_buf_puts(out, "\n|");
-        for (int c = 0; c < r->ncols; c++)
-            pv_buf_puts(out, "---|");
-        pv_buf_putc(out, '\n');
-        for (size_t row = 0; row < r->nrows; row++) {
-            pv_buf_puts(out, "|");
-            for (int c = 0; c < r->ncols; c++) {
-                pv_buf_putc(out, ' ');
-                pv_render_md_cell(out, r->cells[row * (size_t)r->ncols + (size_t)c], 500);
-                pv_buf_puts(out, " |");
-            }
-            pv_buf_putc(out, '\n');
-        }
+        pv_report_result_table(out, r);
         if (r->truncated)
             pv_buf_printf(out, "\n_Truncated at %d rows (max_rows of dataset %s)._\n", d->max_rows,
                           d->name);
@@ -146,22 +154,4 @@ oom:
     json_decref(results);
     json_decref(root);
     return NULL;
-}
-
-/* ---- transitional names ----------------------------------------------- */
-
-/* XXX: the MCP tools still call the writers by their old names, declared in
-   multi/pv_multi.h; remove these two (and the declarations) once src/mcp
-   calls pv_report_multi_markdown and pv_report_multi_json. */
-
-int pv_multi_markdown(const struct pv_multi_request *req, const struct pv_bresult *res,
-                      const pv_datasets *ds, double wall_ms, pv_buf *out)
-{
-    return pv_report_multi_markdown(req, res, ds, wall_ms, out);
-}
-
-json_t *pv_multi_json(const struct pv_multi_request *req, const struct pv_bresult *res,
-                      const pv_datasets *ds, double wall_ms)
-{
-    return pv_report_multi_json(req, res, ds, wall_ms);
 }

@@ -17,6 +17,17 @@
 #include "multi/pv_datasets.h"
 #include "multi/pv_multi.h"
 
+/* Longest label or column name, and longest cell, in a Markdown table (bytes). */
+#define PV_REPORT_NAME_MAX 200
+#define PV_REPORT_CELL_MAX 500
+
+/**
+ * Appends the rows of r as a Markdown table (header, separator, a line per
+ * row; cells as pv_render_md_cell, cut at PV_REPORT_CELL_MAX bytes).
+ * Nothing when r has no column. Check pv_buf_ok(out) afterwards.
+ */
+void pv_report_result_table(pv_buf *out, const struct pv_bresult *r);
+
 /**
  * Seed 003's Markdown layout: "# Multi-Query Results", totals, successes,
  * failures, total time, then a section per query ("## 1. Label", rows and
