@@ -1,0 +1,198 @@
+/*
+ * pv_workload_header.c - one pass of the PostgreSQL scanner over a workload
+ * file: the header comments (PARAMETERS, EXEC_COUNT) and the statement's
+ * extent; then the statement through pv_sqlscan, and EXEC_COUNT's value.
+ */
+#include <inttypes.h>
+#include <pg_query.h>
+#include <pg_query/pg_query.pb-c.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "workload/pv_sqlscan.h"
+#include "workload/pv_workload_int.h"
+
+/* ---- the statement and the header comments -------------------------------- */
+
+/* What header_kind finds; the order of its names. */
+enum { HEADER_NONE, HEADER_PARAMETERS, HEADER_EXEC_COUNT };
+
+static int scan_file(const struct file *f, PgQuery__ScanResult **out)
+{
+    if (f->len > INT32_MAX)
+        return pv_workload__fail(f, VOLLEY_EINPUT, 0, 0, "file too large for the SQL scanner");
+    PgQueryScanResult res = pg_query_scan(f->text);
+    if (res.error) {
+        pg_query_free_scan_result(res);
+        /* Scan again through pv_sqlscan, which words the error. */
+        struct pv_sqlscan s;
+        pv_err e;
+        int rc = pv_sqlscan_run(f->text, &s, &e);
+        pv_sqlscan_fini(&s);
+        if (rc == 0)
+            return pv_workload__fail(f, VOLLEY_EINPUT, 0, 0, "the SQL scanner failed");
+        return pv_workload__relay_scan_error(f, rc, &e, 0);
+    }
+    *out = pg_query__scan_result__unpack(NULL, res.pbuf.len, (const uint8_t *)res.pbuf.data);
+    pg_query_free_scan_result(res);
+    return *out ? 0 : pv_workload__oom(f);
+}
+
+/* Which header a `--` comment is (HEADER_*); *value is the offset after the colon. */
+static int header_kind(const char *tok, size_t len, size_t *value)
+{
+    static const char *const names[] = {"PARAMETERS:", "EXEC_COUNT:"};
+    size_t p = 2; /* "--" */
+    while (p < len && (tok[p] == ' ' || tok[p] == '\t'))
+        p++;
+    for (size_t k = 0; k < PV_ARRAY_LEN(names); k++) {
+        size_t n = strlen(names[k]);
+        if (len - p >= n && memcmp(tok + p, names[k], n) == 0) {
+            *value = p + n;
+            return (int)k + 1;
+        }
+    }
+    return 0;
+}
+
+static int note_header(const struct file *f, struct header *h, const char *what,
+                       const PgQuery__ScanToken *t, size_t value)
+{
+    if (h->found) {
+        int first, col;
+        pv_workload__linecol(f->text, h->start, &first, &col);
+        return pv_workload__fail_at(f, (size_t)t->start, "second %s line (the first is on line %d)",
+                                    what, first);
+    }
+    h->found = 1;
+    h->start = (size_t)t->start;
+    h->value = (size_t)t->start + value;
+    h->value_end = (size_t)t->end;
+    return 0;
+}
+
+static int is_sql_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+/*
+ * Finds the header comments and the statement's extent [*start, *end): from
+ * its first token to its last one that is not ';', comments inside kept.
+ * Block comments directly before the statement are kept too, because
+ * planner hints for pg_hint_plan must open the query.
+ */
+static int find_parts(const struct file *f, const PgQuery__ScanResult *scan, struct header *params,
+                      struct header *count, size_t *start, size_t *end)
+{
+    PgQuery__ScanToken **tok = scan->tokens;
+    size_t n = scan->n_tokens, first = SIZE_MAX, last = 0;
+    for (size_t i = 0; i < n; i++) {
+        const PgQuery__ScanToken *t = tok[i];
+        if (t->token == PG_QUERY__TOKEN__SQL_COMMENT) {
+            size_t value;
+            int kind = header_kind(f->text + t->start, (size_t)(t->end - t->start), &value);
+            int rc = 0;
+            if (kind == HEADER_PARAMETERS)
+                rc = note_header(f, params, "PARAMETERS", t, value);
+            else if (kind == HEADER_EXEC_COUNT)
+                rc = note_header(f, count, "EXEC_COUNT", t, value);
+            if (rc != 0)
+                return rc;
+            continue;
+        }
+        if (t->token == PG_QUERY__TOKEN__C_COMMENT || t->token == PG_QUERY__TOKEN__ASCII_59)
+            continue;
+        if (first == SIZE_MAX)
+            first = i;
+        last = i;
+    }
+    if (first == SIZE_MAX)
+        return pv_workload__fail(f, VOLLEY_EINPUT, 0, 0, "no SQL statement");
+
+    while (first > 0 && tok[first - 1]->token == PG_QUERY__TOKEN__C_COMMENT)
+        first--;
+    *start = (size_t)tok[first]->start;
+    /*
+     * libpg_query reports wrong ends for U&'...' and U&"..." tokens; only
+     * whitespace lies between tokens, so the next token's start is safer.
+     */
+    size_t e = last + 1 < n ? (size_t)tok[last + 1]->start : f->len;
+    while (e > (size_t)tok[last]->end && is_sql_space(f->text[e - 1]))
+        e--;
+    *end = e;
+    return 0;
+}
+
+int pv_workload__find_parts(const struct file *f, struct header *params, struct header *count,
+                            size_t *start, size_t *end)
+{
+    PgQuery__ScanResult *scan = NULL;
+    int rc = scan_file(f, &scan);
+    if (rc != 0)
+        return rc;
+    rc = find_parts(f, scan, params, count, start, end);
+    pg_query__scan_result__free_unpacked(scan, NULL);
+    return rc;
+}
+
+/* ---- the statement -------------------------------------------------------- */
+
+/* The statement: its SQL with $n, its placeholder count; exactly one. */
+int pv_workload__load_statement(const struct file *f, size_t start, size_t end, struct pv_query *q)
+{
+    char *slice = strndup(f->text + start, end - start);
+    if (!slice)
+        return pv_workload__oom(f);
+    struct pv_sqlscan s;
+    pv_err e;
+    int rc = pv_sqlscan_run(slice, &s, &e);
+    free(slice);
+    if (rc != 0)
+        return pv_workload__relay_scan_error(f, rc, &e, start);
+    if (s.n_statements != 1) {
+        rc = pv_workload__fail(f, VOLLEY_EINPUT, 0, 0,
+                               "%d statements; a workload file holds exactly one", s.n_statements);
+        pv_sqlscan_fini(&s);
+        return rc;
+    }
+    q->sql = s.sql; /* ownership moves to q */
+    q->nparams = s.nparams;
+    return 0;
+}
+
+/* ---- EXEC_COUNT ----------------------------------------------------------- */
+
+int pv_workload__parse_exec_count(const struct file *f, const struct header *h, uint64_t *out)
+{
+    const char *t = f->text;
+    size_t s = h->value, e = h->value_end;
+    while (s < e && (t[s] == ' ' || t[s] == '\t'))
+        s++;
+    while (e > s && (t[e - 1] == ' ' || t[e - 1] == '\t'))
+        e--;
+    int ok = e > s;
+    for (size_t i = s; i < e; i++) {
+        if (t[i] < '0' || t[i] > '9')
+            ok = 0;
+    }
+    int q = pv_workload__quote_len(t + s, e - s);
+    const char *more = (size_t)q < e - s ? "..." : "";
+    if (!ok)
+        return pv_workload__fail_at(f, s, "EXEC_COUNT must be a positive integer, not \"%.*s%s\"",
+                                    q, t + s, more);
+    uint64_t max = f->w->opts.max_exec_count, v = 0;
+    for (size_t i = s; i < e; i++) {
+        unsigned d = (unsigned)(t[i] - '0');
+        if (max < d || v > (max - d) / 10)
+            return pv_workload__fail_at(f, s,
+                                        "EXEC_COUNT %.*s%s is larger than the limit of %" PRIu64, q,
+                                        t + s, more, max);
+        v = v * 10 + d;
+    }
+    if (v == 0)
+        return pv_workload__fail_at(f, s, "EXEC_COUNT must be a positive integer, not \"%.*s\"", q,
+                                    t + s);
+    *out = v;
+    return 0;
+}
