@@ -306,10 +306,8 @@ int volley_batch_run(volley_client *c, const struct volley_query *queries, size_
     }
     struct pv_bquery *q = calloc(n, sizeof(*q));
     struct pv_bresult *res = calloc(n, sizeof(*res));
-    if (!q || !res) {
+    if (!q || !res)
         rc = pv_err_set(&e, VOLLEY_ENOMEM, "out of memory");
-        goto out;
-    }
     const unsigned char *in = (const unsigned char *)queries;
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = read_query(c->ds, in + i * o.query_size, o.query_size, i, &q[i], &e);
@@ -320,8 +318,6 @@ int volley_batch_run(volley_client *c, const struct volley_query *queries, size_
         rc = pv_batch_submit(c->engine, q, n, o.max_concurrency, res, &cbs, &b, &e);
     if (rc == 0)
         pv_batch_wait(b);
-
-out:
     if (rc != 0)
         put_err(err, errlen, &e, rc);
     free(q);
