@@ -62,8 +62,7 @@ static int group_setup(void **state)
     setenv("PGUSER", "postgres", 1);
     setenv("PGDATABASE", "postgres", 1);
     char text[1024];
-    snprintf(text, sizeof(text),
-             "[small]\ndsn = %s\nmax_rows = 2\n\n[other]\ndsn = %s\n",
+    snprintf(text, sizeof(text), "[small]\ndsn = %s\nmax_rows = 2\n\n[other]\ndsn = %s\n",
              pv_pgtmp_conninfo(g_server), pv_pgtmp_conninfo(g_server));
     snprintf(g_datasets, sizeof(g_datasets), "%s/datasets.ini", g_tmp);
     write_text(g_datasets, text);
@@ -304,8 +303,10 @@ static void test_datasets_callback_truncation(void **state)
     const char *const p[] = {"3", NULL};
     struct volley_query q[] = {
         {.dataset = "small", .sql = "SELECT generate_series(1, 5) AS g"},
-        {.dataset = "other", .sql = "SELECT $1::int + 1 AS x, $2::text IS NULL AS y",
-         .nparams = 2, .params = p},
+        {.dataset = "other",
+         .sql = "SELECT $1::int + 1 AS x, $2::text IS NULL AS y",
+         .nparams = 2,
+         .params = p},
         {.dataset = "other", .sql = "UPDATE pg_class SET relname = relname"},
     };
     struct volley_result r[3];
