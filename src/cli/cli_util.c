@@ -38,7 +38,6 @@ int cli_exit_for(int rc)
     case VOLLEY_EINPUT: return CLI_EXIT_USAGE;
     case VOLLEY_ECONNECT:
     case VOLLEY_ESERVER: return CLI_EXIT_CONNECT;
-    case VOLLEY_EINTR: return CLI_EXIT_INTERRUPTED;
     default: return CLI_EXIT_INTERNAL;
     }
 }

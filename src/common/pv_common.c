@@ -44,8 +44,6 @@ const char *volley_strerror(int code)
     case VOLLEY_EIO: return "input/output error";
     case VOLLEY_ECONNECT: return "cannot connect to the server";
     case VOLLEY_ESERVER: return "cannot start the throwaway server";
-    case VOLLEY_EINTR: return "interrupted";
-    case VOLLEY_ETIMEOUT: return "timed out";
     }
     return "unknown error";
 }

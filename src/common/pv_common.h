@@ -15,6 +15,16 @@
 
 #include "volley.h"
 
+/*
+ * Error codes used inside the library besides the public ones of volley.h
+ * (which reserves their values): no public function returns them. The CLI
+ * maps them to exit codes and volley_strerror describes them.
+ */
+enum pv_internal_error {
+    VOLLEY_ECONNECT = -5, /* cannot connect to the server (pv_target) */
+    VOLLEY_ESERVER = -6,  /* the throwaway server could not be started (pv_pgtmp) */
+};
+
 #define PV_ERR_LEN 1024
 
 /* A caller-supplied error detail: one line, no trailing newline. */
