@@ -143,6 +143,34 @@ static bool is_loopback(const char *host)
            strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0;
 }
 
+/* Serves m over Streamable HTTP on host:port until a signal. @return an exit code. */
+static int serve_http(pv_mcp *m, const char *host, int port, const char *token)
+{
+    pv_err err = {{0}};
+    struct pv_mcp_http_opts hopts = {.host = host, .port = port, .token = token};
+    pv_mcp_http *h = NULL;
+    int rc = pv_mcp_http_start(m, &hopts, &h, &err);
+    if (rc != 0) {
+        cli_error("%s", err.msg[0] ? err.msg : volley_strerror(rc));
+        return rc == VOLLEY_EINVAL ? CLI_EXIT_USAGE
+               : rc == VOLLEY_EIO  ? CLI_EXIT_CONNECT
+                                   : CLI_EXIT_INTERNAL;
+    }
+    bool v6 = strchr(host, ':') != NULL;
+    if (!token && !is_loopback(host))
+        fprintf(stderr, "pgvolley mcp: warning: listening beyond loopback without a token "
+                        "(see --token-file)\n");
+    fprintf(stderr, "pgvolley mcp: listening on http://%s%s%s:%d/mcp\n", v6 ? "[" : "", host,
+            v6 ? "]" : "", pv_mcp_http_port(h));
+    while (!cli_signalled) {
+        struct timespec ts = {0, 200 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    fprintf(stderr, "pgvolley mcp: shutting down\n");
+    pv_mcp_http_stop(h);
+    return CLI_EXIT_OK;
+}
+
 int cmd_mcp(int argc, char **argv)
 {
     const char *datasets_path = NULL, *dsn = NULL, *http = NULL, *token_file = NULL;
@@ -209,7 +237,7 @@ int cmd_mcp(int argc, char **argv)
     rc = pv_batch_engine_create(ds, &bopts, &engine, &err);
     if (rc != 0) {
         cli_error("cannot start the engine: %s", err.msg[0] ? err.msg : volley_strerror(rc));
-        code = CLI_EXIT_INTERNAL;
+        code = rc == VOLLEY_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_INTERNAL; /* a bad dsn */
         goto out;
     }
     rc = pv_mcp_create(ds, engine, &mopts, &m);
@@ -231,28 +259,7 @@ int cmd_mcp(int argc, char **argv)
         goto out;
     }
 
-    struct pv_mcp_http_opts hopts = {.host = host, .port = port, .token = token};
-    pv_mcp_http *h = NULL;
-    rc = pv_mcp_http_start(m, &hopts, &h, &err);
-    if (rc != 0) {
-        cli_error("%s", err.msg[0] ? err.msg : volley_strerror(rc));
-        code = rc == VOLLEY_EINVAL ? CLI_EXIT_USAGE
-               : rc == VOLLEY_EIO  ? CLI_EXIT_CONNECT
-                                   : CLI_EXIT_INTERNAL;
-        goto out;
-    }
-    bool v6 = strchr(host, ':') != NULL;
-    if (!token && !is_loopback(host))
-        fprintf(stderr, "pgvolley mcp: warning: listening beyond loopback without a token "
-                        "(see --token-file)\n");
-    fprintf(stderr, "pgvolley mcp: listening on http://%s%s%s:%d/mcp\n", v6 ? "[" : "", host,
-            v6 ? "]" : "", pv_mcp_http_port(h));
-    while (!cli_signalled) {
-        struct timespec ts = {0, 200 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    fprintf(stderr, "pgvolley mcp: shutting down\n");
-    pv_mcp_http_stop(h);
+    code = serve_http(m, host, port, token);
 
 out:
     pv_mcp_destroy(m);
