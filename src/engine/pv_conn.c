@@ -254,7 +254,8 @@ static void readable(pv_conn *c)
     while ((c->state == PV_CONN_BUSY || c->state == PV_CONN_CANCELLING) && !PQisBusy(c->pg)) {
         PGresult *res = PQgetResult(c->pg);
         bool more = c->ops->result(c, res);
-        PQclear(res);
+        if (res) /* NULL ends a command: most requests have one per result */
+            PQclear(res);
         if (!more)
             return;
     }

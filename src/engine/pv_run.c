@@ -147,6 +147,7 @@ int pv_run_create(const struct pv_run_config *cfg, pv_run **out, pv_err *err)
     }
     r->cfg = *cfg;
     r->timeout_ns = (uint64_t)(cfg->command_timeout_s * 1e9);
+    r->recycle_ns = (uint64_t)(cfg->pool.recycle_s * 1e9);
     r->nqueries = nq;
     r->result.nqueries = nq;
     r->nscen = pv_workload_scenario_count(wl);

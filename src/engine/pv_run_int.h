@@ -161,6 +161,7 @@ struct pv_run {
     uv_mutex_t stop_mu;
     uint64_t t0;
     uint64_t timeout_ns; /* command timeout; 0 = none */
+    uint64_t recycle_ns; /* --pool-recycle */
     bool started, joined, barrier_init;
 };
 
@@ -200,6 +201,12 @@ static inline struct exec *pv_run__fifo_pop(struct pv_fifo *f)
     return pv_run__exec_of(pv_fifo_pop(f));
 }
 
+/* True when c is older than --pool-recycle (on every reuse: inline). */
+static inline bool pv_run__conn_expired(const struct conn *c, uint64_t now)
+{
+    return c->born_ns + c->w->run->recycle_ns < now;
+}
+
 /* ---- pv_run_pool.c ----------------------------------------------------- */
 
 /* Opens one more connection for w (w->rc = VOLLEY_ENOMEM if it cannot). */
@@ -211,8 +218,6 @@ void pv_run__conn_release(struct conn *c);
 /* c broke (why NULL: libpq's message): its execution fails (or is retried),
    c is closed and replaced if executions wait. */
 void pv_run__conn_lost(struct conn *c, const char *why);
-/* True when c is older than --pool-recycle. */
-bool pv_run__conn_expired(const struct conn *c, uint64_t now);
 /* Opens a replacement when executions wait for more connections than come. */
 void pv_run__pool_refill(struct worker *w);
 void pv_run__idle_push(struct worker *w, struct conn *c);

@@ -164,11 +164,6 @@ static void on_connected(pv_conn *pc)
     pv_run__worker_fill(w);
 }
 
-bool pv_run__conn_expired(const struct conn *c, uint64_t now)
-{
-    return c->born_ns + (uint64_t)(c->w->run->cfg.pool.recycle_s * 1e9) < now;
-}
-
 void pv_run__conn_release(struct conn *c)
 {
     struct worker *w = c->w;

@@ -28,6 +28,7 @@
 
 #include "common/pv_buf.h"
 #include "common/pv_common.h"
+#include "common/pv_list.h"
 #include "mcp/pv_mcp.h"
 #include "multi/pv_multi.h"
 #include "report/pv_render.h"
@@ -74,8 +75,8 @@ struct pv_mcp__tool;
 
 /* One tools/call request: answered now, or later by the completion thread. */
 struct pv_mcp__call {
-    struct pv_mcp__call *next;  /* in the session's list of running calls */
-    struct pv_mcp__call *qnext; /* in the completion queue */
+    struct pv_mcp__call *next; /* in the session's list of running calls */
+    struct pv_slink qlink;     /* in the completion queue (m->done) */
     pv_mcp_session *s;
     struct pv_mcp__exch *x;
     json_t *id;       /* the request's id (reference) */
@@ -125,7 +126,7 @@ struct pv_mcp {
     size_t live; /* calls submitted and not yet answered */
     bool closing;
     bool stopping;
-    struct pv_mcp__call *q_head, *q_tail;
+    struct pv_fifo done; /* finished calls for the completion thread */
     struct pv_mcp__schema_entry *cache;
     pthread_t thread;
 };

@@ -212,12 +212,7 @@ static void on_done(void *arg)
     struct pv_mcp__call *c = arg;
     pv_mcp *m = c->s->m;
     pthread_mutex_lock(&m->mu);
-    c->qnext = NULL;
-    if (m->q_tail)
-        m->q_tail->qnext = c;
-    else
-        m->q_head = c;
-    m->q_tail = c;
+    pv_fifo_push(&m->done, &c->qlink);
     pthread_cond_signal(&m->cv);
     pthread_mutex_unlock(&m->mu);
 }
@@ -238,17 +233,13 @@ static void *completion_main(void *arg)
     pv_mcp *m = arg;
     for (;;) {
         pthread_mutex_lock(&m->mu);
-        while (!m->q_head && !m->stopping)
+        while (!m->done.head && !m->stopping)
             pthread_cond_wait(&m->cv, &m->mu);
-        struct pv_mcp__call *c = m->q_head;
-        if (!c) {
-            pthread_mutex_unlock(&m->mu);
-            return NULL;
-        }
-        m->q_head = c->qnext;
-        if (!m->q_head)
-            m->q_tail = NULL;
+        struct pv_slink *l = pv_fifo_pop(&m->done);
         pthread_mutex_unlock(&m->mu);
+        if (!l)
+            return NULL;
+        struct pv_mcp__call *c = PV_CONTAINER_OF(l, struct pv_mcp__call, qlink);
 
         /* The engine may call on_done before pv_batch_submit has returned:
            wait for the submitter to have stored the handle. */

@@ -5,8 +5,8 @@
  *
  *   clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
  *       -DPV_VERSION='"fuzz"' -Iinclude -Isrc tests/fuzz/fuzz_workload.c \
- *       src/workload/pv_workload.c src/workload/pv_sqlscan.c src/common/pv_common.c \
- *       src/common/pv_buf.c -lpg_query -ljansson -o fuzz_workload
+ *       src/workload/pv_*.c src/common/pv_common.c src/common/pv_buf.c src/common/pv_utf8.c \
+ *       -lpg_query -ljansson -o fuzz_workload
  *   mkdir -p corpus && cp -r tests/data/workload corpus/
  *   ./fuzz_workload -max_total_time=60 corpus
  *
