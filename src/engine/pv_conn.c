@@ -4,10 +4,17 @@
  */
 #include "engine/pv_conn.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/pv_common.h"
+
+/* How long a connection waits for its cancel request by default. */
+#define CANCEL_DEADLINE_MS 5000
+
+static int cancel_release(pv_conn *c);
 
 /* pgvolley never prints the server's notices (libpq would, to stderr). */
 static void notice_ignore(void *arg, const char *msg)
@@ -27,9 +34,6 @@ void pv_conn_unref(pv_conn *c)
 {
     if (--c->refs > 0)
         return;
-    if (c->cancel)
-        PQfreeCancel(c->cancel);
-    c->cancel = NULL;
     c->ops->freed(c); /* last: the engine frees the memory c lives in */
 }
 
@@ -57,11 +61,13 @@ void pv_conn_close(pv_conn *c)
 {
     if (c->state == PV_CONN_CLOSED)
         return;
+    cancel_release(c); /* abandoned if still on its way */
     c->state = PV_CONN_CLOSED;
     unwatch(c);
     PQfinish(c->pg);
     c->pg = NULL;
     uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+    uv_close((uv_handle_t *)&c->cancel_timer, on_timer_closed);
 }
 
 /* ---- watching the socket ---------------------------------------------- */
@@ -136,7 +142,6 @@ static void connected(pv_conn *c)
     c->timer_cb = NULL;
     /* pipeline mode needs it, and a flush must never block the loop */
     PQsetnonblocking(c->pg, 1);
-    c->cancel = PQgetCancel(c->pg);
     c->state = PV_CONN_IDLE;
     if (watch(c, UV_READABLE) != 0) {
         c->state = PV_CONN_CONNECTING;
@@ -194,9 +199,12 @@ int pv_conn_start(pv_conn *c, uv_loop_t *loop, const char *const *keywords,
         return VOLLEY_ENOMEM;
     PQsetNoticeProcessor(c->pg, notice_ignore, NULL);
     c->state = PV_CONN_CONNECTING;
-    c->refs = 1; /* the timer's, released in its close callback */
+    c->refs = 2; /* the two timers', released in their close callbacks */
     uv_timer_init(loop, &c->timer);
     c->timer.data = c;
+    uv_timer_init(loop, &c->cancel_timer);
+    c->cancel_timer.data = c;
+    c->cancel_deadline_ms = CANCEL_DEADLINE_MS;
     /* As after PQconnectStart: behave as if PQconnectPoll said WRITING. A
        failure already seen is reported from the loop, never from here. */
     if (PQstatus(c->pg) == CONNECTION_BAD || watch(c, UV_WRITABLE) != 0)
@@ -228,7 +236,7 @@ bool pv_conn_done(pv_conn *c)
     if (c->state == PV_CONN_CLOSED)
         return false;
     uv_timer_stop(&c->timer);
-    c->state = c->cancel_queued ? PV_CONN_PARKED : PV_CONN_IDLE;
+    c->state = c->cancel_req ? PV_CONN_PARKED : PV_CONN_IDLE;
     return c->state == PV_CONN_IDLE;
 }
 
@@ -280,31 +288,157 @@ static void on_poll(uv_poll_t *h, int status, int events)
         readable(c);
 }
 
-/* ---- cancel ------------------------------------------------------------ */
+/* ---- cancel requests with a deadline ----------------------------------- */
 
-static void cancel_work(uv_work_t *req)
+/*
+ * libpq 15's PQcancel blocks: it opens a connection to the postmaster, sends
+ * the request and waits for the postmaster to close it, with no timeout of
+ * its own, so a stopped postmaster or a host that drops packets would keep
+ * its caller for ever (libpq 17's PQcancelPoll would not). A request runs on
+ * one of a few threads of its own, never on a loop and never in libuv's
+ * thread pool (whose pending work would keep the loop from ending); the
+ * connection polls its outcome with a timer and, past the deadline, stops
+ * waiting (abandons it). The thread frees the request whenever PQcancel
+ * returns.
+ *
+ * XXX: process-wide, as libuv's thread pool is: at most CANCEL_THREADS
+ * detached threads, started on first use, serve every loop; one stuck on a
+ * server that never answers stays stuck until the process exits, and
+ * requests queued behind stuck threads are dropped when they expire.
+ */
+#define CANCEL_THREADS    8
+#define CANCEL_POLL_FIRST 1  /* ms; doubles up to CANCEL_POLL_MAX */
+#define CANCEL_POLL_MAX   50 /* ms */
+
+enum { REQ_PENDING, REQ_SENT, REQ_FAILED };
+
+struct pv_conn_cancel_req {
+    PGcancel *cancel;
+    _Atomic int status;    /* REQ_* */
+    _Atomic int abandoned; /* the connection stopped waiting */
+    _Atomic int refs;      /* the connection's and the queue's/thread's */
+    struct pv_conn_cancel_req *next;
+};
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct pv_conn_cancel_req *head, *tail;
+    int nthreads, nidle;
+} cancels = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0};
+
+static void req_unref(struct pv_conn_cancel_req *r)
 {
-    pv_conn *c = req->data;
-    char err[256];
-    /*
-     * PQcancel blocks (it opens a new connection): it runs on libuv's
-     * thread pool. XXX: with no deadline - a server that never answers
-     * keeps a pool thread (libpq 15 has no PQcancelPoll).
-     */
-    (void)PQcancel(c->cancel, err, sizeof(err));
+    if (atomic_fetch_sub(&r->refs, 1) == 1) {
+        PQfreeCancel(r->cancel);
+        free(r);
+    }
 }
 
-static void cancel_done(uv_work_t *req, int status)
+static void *cancel_thread(void *arg)
 {
-    (void)status;
-    pv_conn *c = req->data;
-    c->cancel_queued = false;
-    if (c->state == PV_CONN_PARKED) {
-        /* the cancel has reached the server: it can no longer hit a new request */
-        c->state = PV_CONN_IDLE;
-        c->ops->idle(c);
+    (void)arg;
+    for (;;) {
+        pthread_mutex_lock(&cancels.mu);
+        cancels.nidle++;
+        while (!cancels.head)
+            pthread_cond_wait(&cancels.cv, &cancels.mu);
+        cancels.nidle--;
+        struct pv_conn_cancel_req *r = cancels.head;
+        cancels.head = r->next;
+        if (!cancels.head)
+            cancels.tail = NULL;
+        pthread_mutex_unlock(&cancels.mu);
+        if (!atomic_load(&r->abandoned)) {
+            char err[256];
+            int ok = PQcancel(r->cancel, err, sizeof(err));
+            atomic_store(&r->status, ok ? REQ_SENT : REQ_FAILED);
+        }
+        req_unref(r);
     }
-    pv_conn_unref(c);
+    return NULL;
+}
+
+/* Queues a cancel request for pg's query. @return it, or NULL (no cancel
+   handle, out of memory, or no thread could start). */
+static struct pv_conn_cancel_req *req_submit(PGconn *pg)
+{
+    struct pv_conn_cancel_req *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->cancel = PQgetCancel(pg);
+    if (!r->cancel) {
+        free(r);
+        return NULL;
+    }
+    atomic_init(&r->status, REQ_PENDING);
+    atomic_init(&r->abandoned, 0);
+    atomic_init(&r->refs, 2);
+    pthread_mutex_lock(&cancels.mu);
+    if (cancels.nidle == 0 && cancels.nthreads < CANCEL_THREADS) {
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &attr, cancel_thread, NULL) == 0)
+            cancels.nthreads++;
+        pthread_attr_destroy(&attr);
+    }
+    if (cancels.nthreads == 0) {
+        pthread_mutex_unlock(&cancels.mu);
+        PQfreeCancel(r->cancel);
+        free(r);
+        return NULL;
+    }
+    if (cancels.tail)
+        cancels.tail->next = r;
+    else
+        cancels.head = r;
+    cancels.tail = r;
+    pthread_cond_signal(&cancels.cv);
+    pthread_mutex_unlock(&cancels.mu);
+    return r;
+}
+
+/* The connection stops waiting for its cancel request. @return its status
+   (REQ_PENDING: abandoned, it may still reach the server). */
+static int cancel_release(pv_conn *c)
+{
+    struct pv_conn_cancel_req *r = c->cancel_req;
+    if (!r)
+        return REQ_FAILED;
+    c->cancel_req = NULL;
+    int status = atomic_load(&r->status);
+    if (status == REQ_PENDING)
+        atomic_store(&r->abandoned, 1);
+    req_unref(r);
+    if (c->state != PV_CONN_CLOSED)
+        uv_timer_stop(&c->cancel_timer);
+    return status;
+}
+
+static void on_cancel_poll(uv_timer_t *t)
+{
+    pv_conn *c = t->data;
+    int status = atomic_load(&c->cancel_req->status);
+    uint64_t now = uv_now(c->loop);
+    if (status == REQ_PENDING && now < c->cancel_deadline) {
+        c->cancel_poll_ms =
+            c->cancel_poll_ms * 2 > CANCEL_POLL_MAX ? CANCEL_POLL_MAX : c->cancel_poll_ms * 2;
+        uv_timer_start(&c->cancel_timer, on_cancel_poll, c->cancel_poll_ms, 0);
+        return;
+    }
+    status = cancel_release(c);
+    if (c->state != PV_CONN_PARKED)
+        return;
+    if (status == REQ_PENDING) {
+        /* abandoned: it may still reach the server during a next request */
+        lost(c, "the server did not answer the cancel request in time");
+        return;
+    }
+    /* done (sent, or failed for good): it can no longer hit a new request */
+    c->state = PV_CONN_IDLE;
+    c->ops->idle(c);
 }
 
 void pv_conn_cancel(pv_conn *c)
@@ -312,15 +446,19 @@ void pv_conn_cancel(pv_conn *c)
     if (c->state != PV_CONN_BUSY && c->state != PV_CONN_CANCELLING)
         return;
     c->state = PV_CONN_CANCELLING;
-    /* one cancel request at a time: a uv_work_t cannot be queued twice */
-    if (!c->cancel || c->cancel_queued)
+    if (c->cancel_req) /* one request at a time */
         return;
-    c->cancel_work.data = c;
-    c->refs++;
-    if (uv_queue_work(c->loop, &c->cancel_work, cancel_work, cancel_done) == 0)
-        c->cancel_queued = true;
-    else
-        c->refs--;
+    c->cancel_req = req_submit(c->pg);
+    if (!c->cancel_req)
+        return; /* the engine's own deadline (its grace period) ends the wait */
+    c->cancel_deadline = uv_now(c->loop) + c->cancel_deadline_ms;
+    c->cancel_poll_ms = CANCEL_POLL_FIRST;
+    uv_timer_start(&c->cancel_timer, on_cancel_poll, c->cancel_poll_ms, 0);
+}
+
+void pv_conn_set_cancel_deadline(pv_conn *c, uint64_t ms)
+{
+    c->cancel_deadline_ms = ms;
 }
 
 int pv_conn_connect_blocking(const char *const *keywords, const char *const *values, PGconn **out,

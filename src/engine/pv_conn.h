@@ -28,8 +28,9 @@
  *               PQgetResult does).
  *                 -> CANCELLING  pv_conn_cancel
  *                 -> IDLE        pv_conn_done (the engine saw its request end)
- *   CANCELLING  as BUSY, and a cancel request is queued on libuv's thread
- *               pool or was sent; results are still read.
+ *   CANCELLING  as BUSY, and a cancel request is on its way (PQcancel blocks:
+ *               it runs on a thread of the core's own, with a deadline);
+ *               results are still read.
  *                 -> IDLE        pv_conn_done, the cancel request already done
  *                 -> PARKED      pv_conn_done while the cancel is still queued
  *   PARKED      the request ended but its cancel request has not been
@@ -37,12 +38,14 @@
  *               request would cancel that one instead, so the connection
  *               takes no request until the cancel is done.
  *                 -> IDLE        the cancel request finished (ops->idle)
+ *                 -> CLOSED      its deadline passed (ops->lost): abandoned,
+ *                                it could still hit a next request
  *   any open    -> CLOSED        socket error or server gone (ops->lost), or
  *                                pv_conn_close
  *   CLOSED      PQfinish done; the memory is released (ops->freed) when the
- *               last reference goes: the timer's close callback, a cancel
- *               request still in the thread pool, and the engine's own
- *               references (pv_conn_ref).
+ *               last reference goes: the two timers' close callbacks and
+ *               the engine's own references (pv_conn_ref). A cancel request
+ *               still on its way is abandoned: nothing waits for it.
  *
  * Every callback runs on the loop's thread. connect_failed and lost leave
  * the connection open for the engine to inspect (PQerrorMessage); the
@@ -94,16 +97,19 @@ struct pv_conn_ops {
    are the core's: engines read them through the functions below. */
 struct pv_conn {
     PGconn *pg;
-    PGcancel *cancel;
     uv_loop_t *loop;
     const struct pv_conn_ops *ops;
     uv_poll_t *poll; /* one per socket; freed in its close callback */
     int fd, events;
     uv_timer_t timer;
     void (*timer_cb)(pv_conn *c);
-    uv_work_t cancel_work;
+    /* the cancel request on its way, polled by cancel_timer until it is
+       done or its deadline passes (see pv_conn.c) */
+    struct pv_conn_cancel_req *cancel_req;
+    uv_timer_t cancel_timer;
+    uint64_t cancel_deadline, cancel_deadline_ms; /* loop time, ms */
+    unsigned cancel_poll_ms;
     enum pv_conn_state state;
-    bool cancel_queued; /* cancel_work is in the thread pool */
     int refs;
 };
 
@@ -139,11 +145,16 @@ bool pv_conn_done(pv_conn *c);
 
 /**
  * Asks the server to cancel the request in flight: BUSY becomes
- * CANCELLING, and one cancel request is queued on libuv's thread pool
- * (PQcancel blocks). At most one is queued at a time. No effect in other
- * states.
+ * CANCELLING, and one cancel request goes out from a thread of the core's
+ * own (PQcancel blocks). At most one is on its way at a time; the
+ * connection waits for it at most the cancel deadline (5 s unless
+ * pv_conn_set_cancel_deadline said otherwise), then abandons it. No effect
+ * in other states.
  */
 void pv_conn_cancel(pv_conn *c);
+
+/** How long c waits for a cancel request to be done (ms). */
+void pv_conn_set_cancel_deadline(pv_conn *c, uint64_t ms);
 
 /** Closes c (PQfinish); idempotent. ops->freed follows, later. */
 void pv_conn_close(pv_conn *c);

@@ -406,6 +406,46 @@ class RunTest(ServerTest):
             stop.set()
             t.join()
 
+    def test_cancel_never_answered_does_not_hang(self):
+        """Backends and postmaster stopped (SIGSTOP): the command timeout's
+        cancel request is never answered. The run still ends after the
+        timeout and the grace period, and writes its report (PV002)."""
+        f = self.write("stuck.sql", "SELECT pg_sleep(20);\n")
+        datadir = self.server.sql("SHOW data_directory")
+        with open(os.path.join(datadir, "postmaster.pid")) as pf:
+            postmaster = int(pf.readline())
+        p = subprocess.Popen([PGVOLLEY, "run", "-q", "-f", "json", "-d", self.server.dsn,
+                              "-c", "2", "--exec-count", "2", "--command-timeout", "1", f],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stopped = []
+        try:
+            backends = []
+            for _ in range(100):
+                backends = self.server.sql(
+                    "SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(20)%'"
+                    " AND pid <> pg_backend_pid()").split()
+                if len(backends) == 2:
+                    break
+                time.sleep(0.05)
+            self.assertEqual(len(backends), 2)
+            for pid in [postmaster] + [int(b) for b in backends]:
+                os.kill(pid, signal.SIGSTOP)
+                stopped.append(pid)
+            t0 = time.monotonic()
+            out, err = p.communicate(timeout=30)
+            elapsed = time.monotonic() - t0
+        finally:
+            for pid in stopped:
+                os.kill(pid, signal.SIGCONT)
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.assertEqual(p.returncode, 1, err)
+        self.assertLess(elapsed, 12)  # 1 s timeout + 5 s grace, and some slack
+        rep = json.loads(out)
+        self.assertEqual(rep["summary"]["failed"], 2)
+        self.assertEqual([e["sqlstate"] for e in rep["errors"]], ["PV002"])
+
     def thread_cpus(self, pid):
         """{tid: allowed CPUs} of pid's threads other than the main one."""
         out = {}

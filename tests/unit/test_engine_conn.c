@@ -5,7 +5,8 @@
  * the loop and never from inside pv_conn_start, the server closing an idle
  * and a busy connection, a cancel that stops a long query, and a cancel
  * racing a query that ends by itself (the connection is parked until the
- * cancel is done, so the cancel never hits the next query).
+ * cancel is done, so the cancel never hits the next query), and a cancel the
+ * server never answers (abandoned at its deadline; nothing waits for it).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -399,6 +401,48 @@ static void test_cancel_racing_completion(void **state)
     uv_loop_close(&loop);
 }
 
+/* The postmaster stopped (SIGSTOP) accepts cancel connections in the kernel
+   and never answers them: PQcancel would wait for ever. */
+static void test_cancel_never_answered(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct tconn t;
+    connect_ok(&t, &loop, pv_pgtmp_conninfo(g_server));
+    pv_conn_set_cancel_deadline(&t.core, 500);
+    assert_int_equal(PQsendQuery(t.core.pg, "SELECT pg_sleep(0.3)"), 1);
+    assert_int_equal(pv_conn_sent(&t.core), 0);
+    assert_int_equal(kill(pv_pgtmp_pid(g_server), SIGSTOP), 0);
+    uint64_t t0 = uv_hrtime();
+    pv_conn_cancel(&t.core);
+    /* the query ends by itself; the cancel request is still on its way */
+    while (t.commands == 0)
+        run_until_event(&loop, 10000);
+    assert_true(t.parked);
+    assert_int_equal(pv_conn_state(&t.core), PV_CONN_PARKED);
+    /* past the deadline the connection stops waiting and is dropped: the
+       request could still reach the server during a next query */
+    run_until_event(&loop, 10000);
+    uint64_t ms = (uv_hrtime() - t0) / 1000000;
+    assert_int_equal(t.lost, 1);
+    assert_int_equal(t.idle, 0);
+    assert_non_null(strstr(t.why, "cancel request"));
+    assert_true(ms >= 450 && ms < 3000);
+    /* and nothing keeps the loop: it ends with the stuck request abandoned */
+    while (t.freed == 0)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_int_equal(uv_run(&loop, UV_RUN_NOWAIT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static int cont_postmaster(void **state)
+{
+    (void)state;
+    kill(pv_pgtmp_pid(g_server), SIGCONT);
+    return 0;
+}
+
 /* ---- set-up ------------------------------------------------------------ */
 
 static int group_setup(void **state)
@@ -433,6 +477,7 @@ int main(void)
         cmocka_unit_test(test_server_closes),
         cmocka_unit_test(test_cancel_long_query),
         cmocka_unit_test(test_cancel_racing_completion),
+        cmocka_unit_test_teardown(test_cancel_never_answered, cont_postmaster),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
