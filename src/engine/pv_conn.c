@@ -5,9 +5,11 @@
 #include "engine/pv_conn.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/pv_common.h"
 
@@ -380,6 +382,12 @@ static struct pv_conn_cancel_req *req_submit(PGconn *pg)
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        /* threads inherit their creator's affinity: a worker pinned with
+           --pin-threads must not pin the cancel threads it starts, so they
+           get the main thread's (the process's) CPUs */
+        cpu_set_t cpus;
+        if (sched_getaffinity(getpid(), sizeof(cpus), &cpus) == 0)
+            pthread_attr_setaffinity_np(&attr, sizeof(cpus), &cpus);
         if (pthread_create(&t, &attr, cancel_thread, NULL) == 0)
             cancels.nthreads++;
         pthread_attr_destroy(&attr);

@@ -245,29 +245,6 @@ static int allowed_cpus(int **out, int *n)
     return VOLLEY_EIO;
 }
 
-static void noop_work(uv_work_t *req)
-{
-    (void)req;
-}
-
-static void noop_after_work(uv_work_t *req, int status)
-{
-    (void)req;
-    (void)status;
-}
-
-/* Makes libuv start its (process-wide) thread pool from the calling thread. */
-static void threadpool_start(void)
-{
-    uv_loop_t loop;
-    uv_work_t req;
-    if (uv_loop_init(&loop) != 0)
-        return; /* then the pool starts later, pinned: slower cancels, nothing worse */
-    if (uv_queue_work(&loop, &req, noop_work, noop_after_work) == 0)
-        uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
-}
-
 int pv_run_start(pv_run *r, pv_err *err)
 {
     if (uv_barrier_init(&r->barrier, (unsigned)r->nworkers) != 0)
@@ -281,9 +258,8 @@ int pv_run_start(pv_run *r, pv_err *err)
         int rc = allowed_cpus(&cpus, &ncpus);
         if (rc != 0)
             return pv_err_set(err, rc, "cannot read the CPUs this process may use");
-        /* libuv starts its thread pool (cancel requests) on first use, and
-           threads inherit their creator's affinity: start it from here */
-        threadpool_start();
+        /* the cancel threads a pinned worker starts take the process's CPUs
+           (pv_conn.c), not the worker's */
     }
     for (int i = 0; i < r->nworkers; i++) {
         struct worker *w = &r->workers[i];

@@ -456,8 +456,8 @@ class RunTest(ServerTest):
         return out
 
     def test_pin_threads(self):
-        # the 0.2 s sleeps time out: their cancels start libuv's thread pool,
-        # whose threads must not inherit a worker's single CPU
+        # the 0.2 s sleeps time out: their cancels start the cancel threads,
+        # which must not inherit a worker's single CPU
         f = self.write("pin.sql", "-- PARAMETERS: [[0], [0.2]]\nSELECT pg_sleep(%s::float8);\n")
         allowed = os.sched_getaffinity(0)
         for pin in (True, False):
@@ -469,7 +469,7 @@ class RunTest(ServerTest):
             cpus = self.thread_cpus(p.pid)
             stdout, _ = p.communicate(timeout=20)
             self.assertEqual(p.returncode, 1)  # the timeouts
-            self.assertGreater(len(cpus), 2)  # the workers and the thread pool
+            self.assertGreater(len(cpus), 2)  # the workers and the cancel threads
             rep = json.loads(stdout)
             self.assertIs(rep["config"]["pinned_threads"], pin)
             self.assertGreater(rep["summary"]["executions"], 0)
