@@ -25,6 +25,22 @@ static void notice_ignore(void *arg, const char *msg)
     (void)msg;
 }
 
+/*
+ * Notices are not printed either, but one kind is kept: a backend told to
+ * quit at once (immediate shutdown, a crash of another backend) sends a
+ * WARNING of class 57 and closes the connection, with no error for the
+ * query; that warning is the reason the engine reports (ops->lost).
+ */
+static void on_notice(void *arg, const PGresult *res)
+{
+    pv_conn *c = arg;
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    if (!state || strncmp(state, "57", 2) != 0)
+        return;
+    snprintf(c->server_state, sizeof(c->server_state), "%s", state);
+    pv_first_line(c->server_msg, sizeof(c->server_msg), pv_conn_message(res));
+}
+
 /* ---- references and closing ------------------------------------------- */
 
 void pv_conn_ref(pv_conn *c)
@@ -199,7 +215,7 @@ int pv_conn_start(pv_conn *c, uv_loop_t *loop, const char *const *keywords,
     c->pg = PQconnectStartParams(keywords, values, 0);
     if (!c->pg)
         return VOLLEY_ENOMEM;
-    PQsetNoticeProcessor(c->pg, notice_ignore, NULL);
+    PQsetNoticeReceiver(c->pg, on_notice, c);
     c->state = PV_CONN_CONNECTING;
     c->refs = 2; /* the two timers', released in their close callbacks */
     uv_timer_init(loop, &c->timer);
@@ -244,8 +260,18 @@ bool pv_conn_done(pv_conn *c)
 
 static void lost(pv_conn *c, const char *why)
 {
-    c->ops->lost(c, why);
+    if (c->state == PV_CONN_CLOSED)
+        return;
+    if (c->server_state[0])
+        c->ops->lost(c, c->server_state, c->server_msg);
+    else
+        c->ops->lost(c, "08006", why);
     pv_conn_close(c);
+}
+
+void pv_conn_lost(pv_conn *c, const char *why)
+{
+    lost(c, why);
 }
 
 /* Reads what arrived; hands complete results of the request to the engine. */

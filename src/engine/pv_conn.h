@@ -87,8 +87,11 @@ struct pv_conn_ops {
     bool (*result)(pv_conn *c, PGresult *res);
     /* PARKED -> IDLE: the connection may take a request again. */
     void (*idle)(pv_conn *c);
-    /* The connection broke (why may be NULL: see PQerrorMessage). */
-    void (*lost)(pv_conn *c, const char *why);
+    /* The connection broke. sqlstate is the server's when it said why
+       before closing (57P01 "terminating connection due to administrator
+       command", 57P02 ...: an error or a warning), else "08006"; why may be
+       NULL (then see PQerrorMessage). */
+    void (*lost)(pv_conn *c, const char *sqlstate, const char *why);
     /* The last reference went: the engine frees its container now. */
     void (*freed)(pv_conn *c);
 };
@@ -111,6 +114,10 @@ struct pv_conn {
     unsigned cancel_poll_ms;
     enum pv_conn_state state;
     int refs;
+    /* the last warning of class 57 (operator intervention) the server sent:
+       its reason when it closes the connection next */
+    char server_state[6];
+    char server_msg[160];
 };
 
 /**
@@ -155,6 +162,13 @@ void pv_conn_cancel(pv_conn *c);
 
 /** How long c waits for a cancel request to be done (ms). */
 void pv_conn_set_cancel_deadline(pv_conn *c, uint64_t ms);
+
+/**
+ * The engine found c broken (a failed send, CONNECTION_BAD after a result):
+ * ops->lost is called as if the core had found it (with the server's
+ * reason if it gave one), then c is closed. why may be NULL.
+ */
+void pv_conn_lost(pv_conn *c, const char *why);
 
 /** Closes c (PQfinish); idempotent. ops->freed follows, later. */
 void pv_conn_close(pv_conn *c);

@@ -62,7 +62,7 @@ static void exec_send(struct worker *w, struct conn *c)
         PQsetSingleRowMode(pg);
 sent:
     if (!ok || pv_conn_sent(&c->core) != 0) {
-        pv_run__conn_lost(c, NULL);
+        pv_conn_lost(&c->core, NULL);
         return;
     }
     if (r->timeout_ns)
@@ -292,7 +292,7 @@ static void request_done(struct conn *c)
         }
     }
     if (PQstatus(pv_run__pg(c)) == CONNECTION_BAD) {
-        pv_run__conn_lost(c, NULL);
+        pv_conn_lost(&c->core, NULL);
         return;
     }
     if (pv_conn_state(&c->core) == PV_CONN_CANCELLING && e->timed_out && !e->interrupted &&
@@ -340,7 +340,7 @@ bool pv_run__exec_result(struct conn *c, PGresult *res)
     }
     pv_run__handle_result(c, c->exec, res);
     if (PQresultStatus(res) == PGRES_COPY_OUT) {
-        pv_run__conn_lost(c, "COPY TO STDOUT is not supported in a workload");
+        pv_conn_lost(&c->core, "COPY TO STDOUT is not supported in a workload");
         return false;
     }
     return true;

@@ -215,9 +215,10 @@ void pv_run__conn_open(struct worker *w);
 void pv_run__conn_close(struct conn *c);
 /* Gives idle c to the oldest waiting execution, keeps it idle, or closes it. */
 void pv_run__conn_release(struct conn *c);
-/* c broke (why NULL: libpq's message): its execution fails (or is retried),
-   c is closed and replaced if executions wait. */
-void pv_run__conn_lost(struct conn *c, const char *why);
+/* c broke (the core's lost callback; the engine's own findings go through
+   pv_conn_lost): its execution fails with sqlstate and why (NULL: libpq's
+   message) or is retried; c is closed and replaced if executions wait. */
+void pv_run__conn_lost(struct conn *c, const char *sqlstate, const char *why);
 /* Opens a replacement when executions wait for more connections than come. */
 void pv_run__pool_refill(struct worker *w);
 void pv_run__idle_push(struct worker *w, struct conn *c);

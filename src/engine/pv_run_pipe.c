@@ -122,7 +122,7 @@ static void sync_done(struct conn *c)
     w->in_use--;
     bool ready = pv_conn_done(&c->core);
     if (PQstatus(pv_run__pg(c)) == CONNECTION_BAD)
-        pv_run__conn_lost(c, NULL); /* nothing in flight: in_use is already down */
+        pv_conn_lost(&c->core, NULL); /* nothing in flight: in_use is already down */
     else if (ready)
         pv_run__conn_release(c);
     pv_run__worker_fill(w);
@@ -151,7 +151,7 @@ bool pv_run__pipe_result(struct conn *c, PGresult *res)
         pv_run__handle_result(c, e, res);
     if (st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
         /* PQgetResult would return the COPY state for ever */
-        pv_run__conn_lost(c, "COPY TO STDOUT is not supported in a workload");
+        pv_conn_lost(&c->core, "COPY TO STDOUT is not supported in a workload");
         return false;
     }
     return true;

@@ -200,13 +200,13 @@ static struct exec *conn_detach(struct conn *c)
     return e;
 }
 
-void pv_run__conn_lost(struct conn *c, const char *why)
+void pv_run__conn_lost(struct conn *c, const char *sqlstate, const char *why)
 {
     struct worker *w = c->w;
     enum pv_conn_state st = pv_conn_state(&c->core);
     if (pv_run__pipelined(w->run) && (st == PV_CONN_BUSY || st == PV_CONN_CANCELLING)) {
         w->pool.lost++;
-        pv_run__pipe_abandon(c, PV_SQLSTATE_CONN_LOST, why ? why : PQerrorMessage(pv_run__pg(c)));
+        pv_run__pipe_abandon(c, sqlstate, why ? why : PQerrorMessage(pv_run__pg(c)));
         pv_run__pool_refill(w);
         pv_run__worker_fill(w);
         return;
@@ -214,7 +214,7 @@ void pv_run__conn_lost(struct conn *c, const char *why)
     struct exec *e = conn_detach(c);
     if (e) {
         w->pool.lost++;
-        pv_run__exec_fail(e, PV_SQLSTATE_CONN_LOST, why ? why : PQerrorMessage(pv_run__pg(c)));
+        pv_run__exec_fail(e, sqlstate, why ? why : PQerrorMessage(pv_run__pg(c)));
     }
     pv_run__conn_close(c);
     if (e)
@@ -242,9 +242,9 @@ static void on_idle(pv_conn *pc)
     pv_run__worker_fill(c->w);
 }
 
-static void on_lost(pv_conn *pc, const char *why)
+static void on_lost(pv_conn *pc, const char *sqlstate, const char *why)
 {
-    pv_run__conn_lost(pv_run__conn_of(pc), why);
+    pv_run__conn_lost(pv_run__conn_of(pc), sqlstate, why);
 }
 
 static void on_freed(pv_conn *pc)

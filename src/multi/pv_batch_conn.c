@@ -254,13 +254,12 @@ void pv_batch__job_cancel(struct job *j)
 }
 
 /* The connection broke while carrying its job (or while idle). */
-static void conn_lost(struct bconn *c, const char *why)
+static void conn_lost(struct bconn *c, const char *sqlstate, const char *why)
 {
     struct job *j = c->job;
     c->job = NULL;
     if (j) {
-        pv_batch__res_fail(&j->b->res[j->index], PV_BATCH_SQLSTATE_CONN_LOST,
-                           why ? why : PQerrorMessage(c->core.pg));
+        pv_batch__res_fail(&j->b->res[j->index], sqlstate, why ? why : PQerrorMessage(c->core.pg));
         c->pool->running--;
     }
     conn_close(c);
@@ -290,7 +289,7 @@ static void send_simple(struct bconn *c, const char *sql, enum bc_step next)
     c->step = next;
     c->step_failed = false;
     if (!PQsendQuery(c->core.pg, sql) || pv_conn_sent(&c->core) != 0)
-        conn_lost(c, NULL);
+        pv_conn_lost(&c->core, NULL);
 }
 
 static void on_query_timeout(pv_conn *pc);
@@ -329,7 +328,7 @@ static void send_query(struct bconn *c)
     }
     PQsetSingleRowMode(c->core.pg);
     if (pv_conn_sent(&c->core) != 0)
-        conn_lost(c, NULL);
+        pv_conn_lost(&c->core, NULL);
     else if (atomic_load(&j->b->cancel))
         pv_batch__job_cancel(j);
 }
@@ -495,7 +494,7 @@ static bool on_result(pv_conn *pc, PGresult *res)
         return false;
     if (!res) {
         if (PQstatus(c->core.pg) == CONNECTION_BAD) {
-            conn_lost(c, NULL);
+            pv_conn_lost(&c->core, NULL);
             return false;
         }
         step_done(c);
@@ -506,17 +505,17 @@ static bool on_result(pv_conn *pc, PGresult *res)
         c->step_failed = true;
     handle_result(c, res);
     if (c->step == STEP_QUERY && st == PGRES_COPY_OUT) {
-        conn_lost(c, NULL);
+        pv_conn_lost(&c->core, NULL);
         return false;
     }
     return true;
 }
 
-static void on_lost(pv_conn *pc, const char *why)
+static void on_lost(pv_conn *pc, const char *sqlstate, const char *why)
 {
     struct bconn *c = bconn_of(pc);
     if (c->job)
-        conn_lost(c, why);
+        conn_lost(c, sqlstate, why);
     else
         conn_close(c);
 }

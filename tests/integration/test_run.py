@@ -406,6 +406,53 @@ class RunTest(ServerTest):
             stop.set()
             t.join()
 
+    def wait_for_server(self):
+        """After a backend crash the server restarts its backends: wait."""
+        for _ in range(200):
+            try:
+                self.server.sql("SELECT 1")
+                return
+            except subprocess.CalledProcessError:
+                time.sleep(0.05)
+        self.fail("the server did not come back")
+
+    def test_terminated_backends_report_the_servers_error(self):
+        """Backends told to quit at once (SIGQUIT, as an immediate shutdown
+        sends) say why in a warning before they close the connection: the
+        execution fails with that reason, not with 08006."""
+        f = self.write("long.sql", "SELECT pg_sleep(10);\n")
+        for pipeline in ("1", "2"):
+            p = subprocess.Popen([PGVOLLEY, "run", "-q", "-f", "json", "-d", self.server.dsn,
+                                  "-c", "4", "-j", "2", "--exec-count", "4",
+                                  "--pipeline", pipeline, f],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(100):
+                n = self.server.sql("SELECT count(*) FROM pg_stat_activity "
+                                    "WHERE query LIKE 'SELECT pg_sleep(10)%'")
+                if n == ("4" if pipeline == "1" else "2"):  # one backend per pipeline
+                    break
+                time.sleep(0.05)
+            pids = self.server.sql("SELECT pid FROM pg_stat_activity "
+                                   "WHERE query LIKE 'SELECT pg_sleep(10)%'").split()
+            # SIGQUIT, as an immediate shutdown sends: each backend sends its
+            # FATAL and exits at once (and the server restarts the others)
+            for pid in pids:
+                try:
+                    os.kill(int(pid), signal.SIGQUIT)
+                except ProcessLookupError:
+                    pass  # the server already stopped it after the first one
+            out, err = p.communicate(timeout=30)
+            self.assertEqual(p.returncode, 1, err)
+            rep = json.loads(out)
+            self.assertEqual(rep["summary"]["failed"], 4)
+            # the server's reason (57P01 for the backend told to quit, 57P02
+            # for those the server then stops), never 08006
+            self.assertEqual(sum(e["count"] for e in rep["errors"]), 4)
+            for e in rep["errors"]:
+                self.assertIn(e["sqlstate"], ("57P01", "57P02"), rep["errors"])
+                self.assertIn("terminating connection", e["message"])
+            self.wait_for_server()
+
     def test_cancel_never_answered_does_not_hang(self):
         """Backends and postmaster stopped (SIGSTOP): the command timeout's
         cancel request is never answered. The run still ends after the

@@ -39,6 +39,7 @@ struct tconn {
     bool early_callback;
     bool parked; /* pv_conn_done said PARKED */
     char sqlstate[6];
+    char lost_state[6];
     char why[256];
 };
 
@@ -87,10 +88,11 @@ static void on_idle(pv_conn *c)
     uv_stop(t->loop);
 }
 
-static void on_lost(pv_conn *c, const char *why)
+static void on_lost(pv_conn *c, const char *sqlstate, const char *why)
 {
     struct tconn *t = tc_of(c);
     t->lost++;
+    snprintf(t->lost_state, sizeof(t->lost_state), "%s", sqlstate);
     pv_first_line(t->why, sizeof(t->why), why ? why : PQerrorMessage(c->pg));
     uv_stop(t->loop);
 }
