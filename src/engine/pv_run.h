@@ -58,7 +58,7 @@ struct pv_run_config {
     int pipeline;      /* > 1: send up to this many queries per connection before reading
                           (libpq pipeline mode, one sync per pipeline); 0 or 1 = off */
     int retries;       /* extra attempts after a transient error (08xxx, 40001, 40P01,
-                          57P01, 57P03), exponential backoff with jitter; 0 = none */
+                          57P01, 57P02, 57P03), exponential backoff with jitter; 0 = none */
     bool pin_threads;  /* pin worker thread i to the i-th CPU this process may run on
                           (modulo their number) */
     /* Called once, from a worker thread, when the run has finished (for a

@@ -125,9 +125,11 @@ void pv_run__handle_result(struct conn *c, struct exec *e, PGresult *res)
 
 static bool retryable(const char *sqlstate)
 {
+    /* 57P02: the server stopped every backend after one crashed (it said
+       so before closing the connection, pv_conn.h) and comes back */
     return strncmp(sqlstate, "08", 2) == 0 || strcmp(sqlstate, "40001") == 0 ||
            strcmp(sqlstate, "40P01") == 0 || strcmp(sqlstate, "57P01") == 0 ||
-           strcmp(sqlstate, "57P03") == 0;
+           strcmp(sqlstate, "57P02") == 0 || strcmp(sqlstate, "57P03") == 0;
 }
 
 static void on_retry_timer(uv_timer_t *t);
