@@ -3,6 +3,7 @@ query, row caps, timeouts, parallelism, validation errors, the superuser
 refusal - and the attack corpus: no string changes a byte of the data."""
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -170,6 +171,47 @@ class MultiTest(ServerTest):
                          "WHERE state = 'active' AND query LIKE '%pg_sleep(5)%' "
                          "AND pid <> pg_backend_pid()")
         self.assertEqual(left, "0")
+
+    def test_cancel_never_answered_does_not_hang(self):
+        """Backend and postmaster stopped (SIGSTOP): the client-side timeout's
+        cancel request is never answered. multi still ends the query (57014,
+        its client-side timeout) and exits; the engine waits for nothing."""
+        ds = self.write("ds.ini", f"[quick]\ndsn = {self.owner_dsn}\nstatement_timeout_ms = 200\n")
+        path = self.write("in.json", json.dumps({"queries": [{"query": "SELECT pg_sleep(30)"}]}))
+        datadir = self.psql(self.shop_admin, "SHOW data_directory")
+        with open(os.path.join(datadir, "postmaster.pid")) as pf:
+            postmaster = int(pf.readline())
+        p = subprocess.Popen([PGVOLLEY, "multi", "-f", "json", "--datasets", ds, path],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stopped = []
+        try:
+            backend = ""
+            for _ in range(100):
+                backend = self.psql(self.shop_admin,
+                                    "SELECT pid FROM pg_stat_activity "
+                                    "WHERE query = 'SELECT pg_sleep(30)'")
+                if backend:
+                    break
+                time.sleep(0.05)
+            self.assertTrue(backend)
+            for pid in (int(backend), postmaster):
+                os.kill(pid, signal.SIGSTOP)
+                stopped.append(pid)
+            t0 = time.monotonic()
+            out, err = p.communicate(timeout=40)
+            elapsed = time.monotonic() - t0
+        finally:
+            for pid in stopped:
+                os.kill(pid, signal.SIGCONT)
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.assertEqual(p.returncode, 1, err)
+        self.assertLess(elapsed, 16)  # 0.2 s + 5 s to cancel + 5 s more, and slack
+        res = json.loads(out)["results"][0]
+        self.assertFalse(res["ok"])
+        self.assertEqual(res["error"]["sqlstate"], "57014")
+        self.assertIn("client side", res["error"]["message"])
 
     def test_validation_errors_run_nothing(self):
         cases = [({"queries": []}, "empty"),
