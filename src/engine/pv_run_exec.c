@@ -123,7 +123,7 @@ void pv_run__handle_result(struct conn *c, struct exec *e, PGresult *res)
 
 /* ---- retries ------------------------------------------------------------ */
 
-static bool retryable(const char *sqlstate)
+bool pv_run__retryable(const char *sqlstate)
 {
     /* 57P02: the server stopped every backend after one crashed (it said
        so before closing the connection, pv_conn.h) and comes back */
@@ -158,7 +158,7 @@ static void retry_timer_arm(struct worker *w)
 static bool exec_retry(struct worker *w, struct exec *e)
 {
     if (!e->failed || e->interrupted || w->stopping || e->attempts >= w->run->cfg.retries ||
-        !retryable(e->sqlstate))
+        !(pv_run__retryable(e->sqlstate) || e->resend_ok))
         return false;
     e->attempts++;
     if (!e->warm)
@@ -190,7 +190,7 @@ static void on_retry_timer(uv_timer_t *t)
             continue;
         }
         *pp = e->next;
-        e->failed = e->timed_out = false;
+        e->failed = e->timed_out = e->resend_ok = false;
         e->rows = 0;
         e->sqlstate[0] = e->message[0] = '\0';
         e->t_claim = pv_now_ns();

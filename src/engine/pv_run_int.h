@@ -66,6 +66,7 @@ struct exec {
     bool timed_out;       /* command timeout passed and a cancel was sent */
     bool failed;
     bool prep_pending; /* pipeline: a prepare's result comes before this query's */
+    bool resend_ok;    /* pipeline: never ran (PV003) after a retryable error */
     int attempts;      /* retries done so far */
     uint64_t t_claim, t_send, deadline, rows;
     char sqlstate[6];
@@ -93,6 +94,7 @@ struct conn {
     /* pipeline mode (--pipeline N > 1): the executions sent in one pipeline,
        in order; c->exec is unused then */
     struct pv_fifo pq;
+    char pipe_err[6]; /* the first error SQLSTATE of the pipeline in flight */
 };
 
 struct worker {
@@ -230,6 +232,8 @@ extern const struct pv_conn_ops pv_run__conn_ops;
 
 /* ---- pv_run_exec.c ----------------------------------------------------- */
 
+/* True for the SQLSTATEs --retries retries (transient errors). */
+bool pv_run__retryable(const char *sqlstate);
 /* Records the first failure of e. */
 void pv_run__exec_fail(struct exec *e, const char *sqlstate, const char *msg);
 /* Records e (unless warm or interrupted) and frees its slot - or retries it. */

@@ -3,6 +3,8 @@
  * connection carries a FIFO of up to N executions, sent with one sync, and
  * their results are matched to the FIFO in order.
  */
+#include <string.h>
+
 #include "engine/pv_run_int.h"
 
 void pv_run__pipe_abandon(struct conn *c, const char *sqlstate, const char *why)
@@ -47,6 +49,7 @@ void pv_run__pipe_send(struct worker *w, struct conn *c)
     w->in_use++;
     if (w->in_use > w->max_in_use)
         w->max_in_use = w->in_use;
+    c->pipe_err[0] = '\0';
     PV_RUN_FOR_EACH(e, &c->pq)
     {
         const struct scen_ref *ref = &r->scen[e->scen];
@@ -144,11 +147,16 @@ bool pv_run__pipe_result(struct conn *c, PGresult *res)
         return true;
     }
     ExecStatusType st = PQresultStatus(res);
-    if (st == PGRES_PIPELINE_ABORTED)
+    if (st == PGRES_PIPELINE_ABORTED) {
         pv_run__exec_fail(e, PV_SQLSTATE_PIPE_ABORTED,
                           "pipeline aborted: an earlier query in the same pipeline failed");
-    else if (st != PGRES_PIPELINE_SYNC)
+        /* it never ran: after a transient error, sending it again is safe */
+        e->resend_ok = c->pipe_err[0] && pv_run__retryable(c->pipe_err);
+    } else if (st != PGRES_PIPELINE_SYNC) {
         pv_run__handle_result(c, e, res);
+        if (e->failed && !c->pipe_err[0])
+            memcpy(c->pipe_err, e->sqlstate, sizeof(c->pipe_err));
+    }
     if (st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
         /* PQgetResult would return the COPY state for ever */
         pv_conn_lost(&c->core, "COPY TO STDOUT is not supported in a workload");

@@ -260,6 +260,27 @@ class RunTest(ServerTest):
                           self.write("x.sql", "SELECT 1;\n"))
         self.assertEqual(r.code, 2)
 
+    def test_pipeline_aborted_by_transient_error_is_retried(self):
+        # [flaky(1) 0 0 0] in one pipeline: flaky(1) fails once with 40001,
+        # which aborts the three behind it (PV003). They never ran, so with
+        # --retries they are sent again, and everything succeeds.
+        self.server.sql("DROP SEQUENCE IF EXISTS flaky_seq; CREATE SEQUENCE flaky_seq;"
+                        "CREATE OR REPLACE FUNCTION flaky(int) RETURNS int LANGUAGE plpgsql AS $$"
+                        "BEGIN IF $1 = 1 AND nextval('flaky_seq') = 1 THEN"
+                        " RAISE EXCEPTION 'try again' USING ERRCODE = '40001'; END IF;"
+                        " RETURN $1; END $$")
+        f = self.write("flaky.sql", "-- PARAMETERS: [[1], [0], [2], [3]]\n-- EXEC_COUNT: 1\n"
+                       "SELECT flaky(%s::int);\n")
+        rep = self.run_json("-c", "4", "-j", "1", "--pipeline", "4", "--retries", "2", f)
+        self.assertEqual(rep["summary"]["failed"], 0, rep["errors"])
+        self.assertEqual(rep["summary"]["succeeded"], 4)
+        self.assertEqual(sum(s["retries"] for s in rep["queries"][0]["scenarios"]), 4)
+        # without --retries: one 40001 and three PV003, as before
+        self.server.sql("ALTER SEQUENCE flaky_seq RESTART")
+        rep = self.run_json("-c", "4", "-j", "1", "--pipeline", "4", f, expect=1)
+        self.assertEqual({e["sqlstate"]: e["count"] for e in rep["errors"]},
+                         {"40001": 1, "PV003": 3})
+
     def test_pipeline_timeout_cancels(self):
         f = self.write("plsleep.sql", "-- PARAMETERS: [[30]]\n-- EXEC_COUNT: 4\n"
                        "SELECT pg_sleep(%s) /* pgvolley-pipeline-timeout */;\n")
