@@ -424,8 +424,7 @@ static void exec_acquire(struct worker *w, struct exec *e)
     e->deadline = e->t_claim + (uint64_t)(w->run->cfg.pool.timeout_s * 1e9);
     pv_run__fifo_push(&w->pend, e);
     /* a connection on its way serves one execution, or a pipeline of them */
-    int per = pv_run__pipelined(w->run) ? w->run->cfg.pipeline : 1;
-    if (w->pend.n > w->nconnecting * per && w->nconns < w->pool_max)
+    if (pv_run__may_open(w))
         pv_run__conn_open(w);
     if (w->pend.n == 1)
         pv_run__pool_timer_arm(w);

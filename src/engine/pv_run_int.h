@@ -203,6 +203,24 @@ static inline struct exec *pv_run__fifo_pop(struct pv_fifo *f)
     return pv_run__exec_of(pv_fifo_pop(f));
 }
 
+/* Executions one connection carries at once: --pipeline, or 1. */
+static inline int pv_run__per_conn(const pv_run *r)
+{
+    return r->cfg.pipeline > 1 ? r->cfg.pipeline : 1;
+}
+
+/* Whether w may open one more connection for the executions waiting: one
+   per --pipeline of them beyond what is connecting, and, when pipelining,
+   no more than its slots fill (more connections would only split the
+   pipelines: issue 9, defect 4). */
+static inline bool pv_run__may_open(const struct worker *w)
+{
+    int per = pv_run__per_conn(w->run);
+    if (w->pend.n <= w->nconnecting * per || w->nconns >= w->pool_max || w->stopping)
+        return false;
+    return per == 1 || w->nconns < (w->slots + per - 1) / per;
+}
+
 /* True when c is older than --pool-recycle (on every reuse: inline). */
 static inline bool pv_run__conn_expired(const struct conn *c, uint64_t now)
 {

@@ -97,6 +97,10 @@ void pv_run__pipe_start(struct worker *w, struct conn *c, struct exec *e)
         pv_run__fifo_push(&c->pq, e);
     while (c->pq.n < w->run->cfg.pipeline && w->pend.head)
         pv_run__fifo_push(&c->pq, pv_run__fifo_pop(&w->pend));
+    /* and new claims: a whole pipeline, not just what waited */
+    struct exec *x;
+    while (c->pq.n < w->run->cfg.pipeline && (x = pv_run__worker_claim(w)) != NULL)
+        pv_run__fifo_push(&c->pq, x);
     pv_run__pool_timer_arm(w);
     pv_run__pipe_send(w, c);
 }

@@ -72,7 +72,7 @@ static void on_pool_timer(uv_timer_t *t)
 
 void pv_run__pool_refill(struct worker *w)
 {
-    if (w->pend.n > w->nconnecting && w->nconns < w->pool_max && !w->stopping)
+    if (pv_run__may_open(w))
         pv_run__conn_open(w);
 }
 
@@ -128,7 +128,7 @@ static void connect_failed(struct conn *c, const char *why)
     if (w->connect_phase)
         return;
     /* Only fail an execution that has no other connection coming. */
-    if (w->pend.n > w->nconnecting) {
+    if (w->pend.n > w->nconnecting * pv_run__per_conn(w->run)) {
         struct exec *e = pv_run__fifo_pop(&w->pend);
         uint64_t now = pv_now_ns();
         pv_run__exec_fail(e, PV_SQLSTATE_CONNECT_FAILED, msg);
@@ -182,7 +182,12 @@ void pv_run__conn_release(struct conn *c)
         pv_run__exec_start(w, c, e);
         return;
     }
-    if (w->idle.n >= w->idle_cap || w->stopping || pv_run__conn_expired(c, pv_now_ns())) {
+    /* pipelines are merged back: a connection beyond the slots' need
+       (after replacements) closes rather than splitting the pipelines */
+    int per = pv_run__per_conn(w->run);
+    bool surplus = per > 1 && w->nconns > (w->slots + per - 1) / per;
+    if (surplus || w->idle.n >= w->idle_cap || w->stopping ||
+        pv_run__conn_expired(c, pv_now_ns())) {
         pv_run__conn_close(c);
         return;
     }

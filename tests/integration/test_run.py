@@ -281,6 +281,30 @@ class RunTest(ServerTest):
         self.assertEqual({e["sqlstate"]: e["count"] for e in rep["errors"]},
                          {"40001": 1, "PV003": 3})
 
+    def test_pipelines_merge_back_after_a_fault(self):
+        # -c 20 --pipeline 10 on one thread wants 2 connections. Backends
+        # terminated once mid-run: the replacements must not split the
+        # pipelines for the rest of the run (issue 9, defect 4)
+        f = self.write("pl.sql", "-- PARAMETERS: [[0], [0.001]]\n"
+                       "SELECT pg_sleep(%s::float8);\n")
+        p = subprocess.Popen([PGVOLLEY, "run", "-q", "-f", "json", "-d", self.server.dsn,
+                              "-c", "20", "-j", "1", "--pipeline", "10", "--retries", "3",
+                              "-T", "3", f],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)
+        self.server.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")
+        time.sleep(1.0)
+        conns = int(self.server.sql("SELECT count(*) FROM pg_stat_activity "
+                                    "WHERE backend_type = 'client backend' "
+                                    "AND pid <> pg_backend_pid()"))
+        out, err = p.communicate(timeout=30)
+        self.assertIn(p.returncode, (0, 1), err)
+        rep = json.loads(out)
+        self.assertEqual(rep["summary"]["failed"], 0, rep["errors"])
+        self.assertLessEqual(conns, 2)  # a second after the fault
+        self.assertLessEqual(rep["pool"]["max_in_use"], 2)
+
     def test_pipeline_timeout_cancels(self):
         f = self.write("plsleep.sql", "-- PARAMETERS: [[30]]\n-- EXEC_COUNT: 4\n"
                        "SELECT pg_sleep(%s) /* pgvolley-pipeline-timeout */;\n")
