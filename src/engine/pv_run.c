@@ -273,6 +273,8 @@ int pv_run_start(pv_run *r, pv_err *err)
         uv_timer_init(&w->loop, &w->retry_timer);
         w->retry_timer.data = w;
         uv_timer_init(&w->loop, &w->sweep_timer);
+        uv_timer_init(&w->loop, &w->connect_timer);
+        w->connect_timer.data = w;
         w->sweep_timer.data = w;
         uv_check_init(&w->loop, &w->done_check);
         w->done_check.data = w;

@@ -452,6 +452,7 @@ static void worker_maybe_finish(struct worker *w)
     uv_close((uv_handle_t *)&w->pool_timer, on_handle_closed);
     uv_close((uv_handle_t *)&w->retry_timer, on_handle_closed);
     uv_close((uv_handle_t *)&w->sweep_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&w->connect_timer, on_handle_closed);
     uv_close((uv_handle_t *)&w->done_check, on_handle_closed);
     uv_mutex_lock(&w->run->stop_mu);
     w->wake_open = false;

@@ -41,6 +41,9 @@
 /* Retry backoff: 10 ms * 2^(attempt-1), at most 1 s, times a jitter in [0.5, 1.5). */
 #define PV_RUN_BACKOFF_BASE_NS 10000000ull
 #define PV_RUN_BACKOFF_CAP_NS  1000000000ull
+/* After a failed connect, no new one for 50 ms, doubling up to 2 s. */
+#define PV_RUN_CONNECT_BACKOFF_MIN_NS 50000000ull
+#define PV_RUN_CONNECT_BACKOFF_MAX_NS 2000000000ull
 /* The timeout sweep runs every 1/20 of the timeout, within [5 ms, 1 s]. */
 #define PV_RUN_SWEEP_DIVISOR 20
 #define PV_RUN_SWEEP_MIN_MS  5
@@ -118,6 +121,9 @@ struct worker {
     struct exec *retry_head; /* waiting out a backoff (unsorted; rare) */
     uv_timer_t retry_timer;
     uv_timer_t sweep_timer; /* command timeouts (pv_run_timeout.c) */
+    /* connect failures back off: no new connect before connect_after_ns */
+    uv_timer_t connect_timer;
+    uint64_t connect_backoff_ns, connect_after_ns;
     /* connections whose request finished in this loop iteration; each
        holds a reference until on_done_check gives it its next execution */
     uv_check_t done_check;
@@ -210,15 +216,17 @@ static inline int pv_run__per_conn(const pv_run *r)
 }
 
 /* Whether w may open one more connection for the executions waiting: one
-   per --pipeline of them beyond what is connecting, and, when pipelining,
-   no more than its slots fill (more connections would only split the
-   pipelines: issue 9, defect 4). */
+   per --pipeline of them beyond what is connecting; when pipelining, no
+   more than its slots fill (more connections would only split the
+   pipelines); not while backing off after a failed connect. */
 static inline bool pv_run__may_open(const struct worker *w)
 {
     int per = pv_run__per_conn(w->run);
     if (w->pend.n <= w->nconnecting * per || w->nconns >= w->pool_max || w->stopping)
         return false;
-    return per == 1 || w->nconns < (w->slots + per - 1) / per;
+    if (per > 1 && w->nconns >= (w->slots + per - 1) / per)
+        return false;
+    return !w->connect_after_ns || pv_now_ns() >= w->connect_after_ns;
 }
 
 /* True when c is older than --pool-recycle (on every reuse: inline). */

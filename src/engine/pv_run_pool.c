@@ -116,8 +116,23 @@ void pv_run__conn_open(struct worker *w)
     w->nconnecting++;
 }
 
-/* A connection attempt ended in failure: fail the oldest waiting execution
-   with the reason (so a dead server cannot leave executions waiting). */
+static void on_connect_timer(uv_timer_t *t)
+{
+    struct worker *w = t->data;
+    pv_run__pool_refill(w);
+    pv_run__worker_fill(w);
+}
+
+/*
+ * A connection attempt ended in failure (the server refused it: too many
+ * connections, starting up, down). The worker backs off before it tries
+ * again (50 ms, doubling up to 2 s), so that a server at its limit or
+ * restarting is not hit by a storm of connects, and keeps to the
+ * connections it has: waiting executions are served as those are
+ * released. Only a worker with no connection at all fails the oldest
+ * waiting execution (with the reason), so that a dead server cannot leave
+ * executions waiting.
+ */
 static void connect_failed(struct conn *c, const char *why)
 {
     struct worker *w = c->w;
@@ -125,17 +140,23 @@ static void connect_failed(struct conn *c, const char *why)
     pv_first_line(msg, sizeof(msg), why);
     w->pool.connect_failed++;
     pv_run__conn_close(c);
+    uint64_t now = pv_now_ns();
+    w->connect_backoff_ns = w->connect_backoff_ns
+                                ? PV_MIN(w->connect_backoff_ns * 2, PV_RUN_CONNECT_BACKOFF_MAX_NS)
+                                : PV_RUN_CONNECT_BACKOFF_MIN_NS;
+    w->connect_after_ns = now + w->connect_backoff_ns;
+    if (!w->finished)
+        uv_timer_start(&w->connect_timer, on_connect_timer,
+                       (w->connect_backoff_ns + 999999) / 1000000, 0);
     if (w->connect_phase)
         return;
-    /* Only fail an execution that has no other connection coming. */
-    if (w->pend.n > w->nconnecting * pv_run__per_conn(w->run)) {
+    bool connected = w->nconns > w->nconnecting;
+    if (!connected && w->pend.n > w->nconnecting * pv_run__per_conn(w->run)) {
         struct exec *e = pv_run__fifo_pop(&w->pend);
-        uint64_t now = pv_now_ns();
         pv_run__exec_fail(e, PV_SQLSTATE_CONNECT_FAILED, msg);
         e->t_send = now;
         pv_run__exec_finish(w, e, now);
         pv_run__pool_timer_arm(w);
-        pv_run__pool_refill(w);
     }
     pv_run__worker_fill(w);
 }
@@ -152,6 +173,8 @@ static void on_connected(pv_conn *pc)
     c->born_ns = pv_now_ns();
     w->nconnecting--;
     w->pool.opened++;
+    w->connect_backoff_ns = 0; /* the server accepts again */
+    w->connect_after_ns = 0;
     if (pv_run__pipelined(w->run) && !PQenterPipelineMode(pv_run__pg(c))) {
         connect_failed(c, "cannot enter pipeline mode");
         return;
