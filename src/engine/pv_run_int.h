@@ -116,6 +116,7 @@ struct worker {
     int nconnecting;
     struct pv_dlist idle; /* connected, no request */
     int in_use, max_in_use;
+    int max_open; /* most connections open (connected) at once */
     struct exec *execs, *free_execs;
     struct pv_fifo pend;     /* waiting for a connection, oldest first */
     struct exec *retry_head; /* waiting out a backoff (unsorted; rare) */

@@ -60,6 +60,9 @@ int pv_run__merge(pv_run *r)
         ps->lost += w->pool.lost;
         ps->timeouts += w->pool.timeouts;
         ps->max_in_use += (uint64_t)w->max_in_use;
+        ps->max_open += (uint64_t)w->max_open;
+        ps->wanted += (uint64_t)PV_MIN((w->slots + pv_run__per_conn(r) - 1) / pv_run__per_conn(r),
+                                       w->pool_max);
         if (rc == 0)
             rc = pv_hist_merge(ps->acquire_wait, w->pool.acquire_wait);
         if (w->measure_ns && w->measure_ns < first)

@@ -175,6 +175,8 @@ static void on_connected(pv_conn *pc)
     w->pool.opened++;
     w->connect_backoff_ns = 0; /* the server accepts again */
     w->connect_after_ns = 0;
+    if (w->nconns - w->nconnecting > w->max_open)
+        w->max_open = w->nconns - w->nconnecting;
     if (pv_run__pipelined(w->run) && !PQenterPipelineMode(pv_run__pg(c))) {
         connect_failed(c, "cannot enter pipeline mode");
         return;

@@ -183,6 +183,8 @@ static json_t *pool_json(struct jb *b, const struct pv_pool_stats *ps)
     put(b, o, "lost", jcount(ps->lost));
     put(b, o, "timeouts", jcount(ps->timeouts));
     put(b, o, "max_in_use", jcount(ps->max_in_use));
+    put(b, o, "max_open", jcount(ps->max_open));
+    put(b, o, "wanted", jcount(ps->wanted));
     put(b, o, "connect_s", jreal(ps->connect_s));
     put(b, o, "acquire_wait_ms", latency_json(b, ps->acquire_wait));
     return o;

@@ -116,7 +116,15 @@ static void model_init(struct model *m)
     r->wall_s = 1.25;
     r->nqueries = 2;
     r->queries = m->qr;
-    r->pool_stats = (struct pv_pool_stats){3, 3, 0, 1, 2, 3, 0.012, NULL};
+    r->pool_stats = (struct pv_pool_stats){.opened = 3,
+                                           .closed = 3,
+                                           .connect_failed = 0,
+                                           .lost = 1,
+                                           .timeouts = 2,
+                                           .max_in_use = 3,
+                                           .max_open = 3,
+                                           .wanted = 3,
+                                           .connect_s = 0.012};
     assert_int_equal(pv_hist_create(&r->pool_stats.acquire_wait), 0);
     assert_int_equal(pv_hist_record(r->pool_stats.acquire_wait, 10 * US), 0);
     assert_int_equal(pv_hist_record(r->pool_stats.acquire_wait, 20 * US), 0);
