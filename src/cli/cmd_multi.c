@@ -38,7 +38,8 @@ static const char multi_help[] =
     "  -h, --help               show this help\n"
     "\n"
     "Exit codes: 0 all queries succeeded, 1 some failed (their errors are in the\n"
-    "output), 2 bad usage or input (nothing ran), 4 internal error.\n";
+    "output), 2 bad usage or input (nothing ran), 4 internal error or the output\n"
+    "cannot be written.\n";
 
 enum { OPT_MAXQ = 256, OPT_MAXC, OPT_ALLOW_SU, OPT_ALLOW_FN };
 
@@ -112,7 +113,8 @@ static int load_request(const char *input, const pv_datasets *ds, size_t maxq,
     return CLI_EXIT_OK;
 }
 
-/* Writes the results as JSON or Markdown to stdout. @return 0 or VOLLEY_ENOMEM. */
+/* Writes the results as JSON or Markdown to stdout.
+   @return an exit code (CLI_EXIT_OK, CLI_EXIT_INTERNAL, CLI_EXIT_SIGPIPE). */
 static int print_results(const struct pv_multi_request *req, const struct pv_bresult *res,
                          const pv_datasets *ds, double wall_ms, bool json_out)
 {
@@ -132,12 +134,13 @@ static int print_results(const struct pv_multi_request *req, const struct pv_bre
     } else if (pv_report_multi_markdown(req, res, ds, wall_ms, &out) != 0) {
         rc = VOLLEY_ENOMEM;
     }
-    if (rc == 0 && pv_buf_ok(&out) == 0) {
-        fwrite(out.data, 1, out.len, stdout);
-        fflush(stdout);
-    }
+    int code = CLI_EXIT_INTERNAL;
+    if (rc == 0 && pv_buf_ok(&out) == 0)
+        code = cli_write_stdout(out.data, out.len);
+    else
+        cli_error("%s", volley_strerror(VOLLEY_ENOMEM));
     pv_buf_fini(&out);
-    return rc;
+    return code;
 }
 
 int cmd_multi(int argc, char **argv)
@@ -217,8 +220,8 @@ int cmd_multi(int argc, char **argv)
         rc = pv_batch_run(eng, req.queries, req.n, (int)maxc, res, &err);
         double wall_ms = (double)(pv_now_ns() - t0) / 1e6;
         if (rc == 0) {
-            rc = print_results(&req, res, ds, wall_ms, json_out);
-            for (size_t i = 0; i < req.n; i++)
+            code = print_results(&req, res, ds, wall_ms, json_out);
+            for (size_t i = 0; code == CLI_EXIT_OK && i < req.n; i++)
                 if (!res[i].ok)
                     code = CLI_EXIT_FAILED;
         }

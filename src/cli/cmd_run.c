@@ -1,4 +1,5 @@
 /* cmd_run.c - `pgvolley run`: options, the run loop, progress and reports. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +61,10 @@ static const char run_help[] =
     "\n"
     "Output:\n"
     "  -f, --format F           table (default), json or markdown, on stdout\n"
-    "  -o, --output FILE        also write the JSON report to FILE (atomically)\n"
+    "  -o, --output FILE        also write the JSON report to FILE: a file is replaced\n"
+    "                           atomically (a symbolic link's target, keeping the\n"
+    "                           link); a device or FIFO is written to; checked\n"
+    "                           before the run starts\n"
     "      --progress SEC       print a progress line to stderr every SEC seconds\n"
     "                           (default: a live bar when stderr is a terminal)\n"
     "  -q, --quiet              no progress output\n"
@@ -217,26 +221,26 @@ static int loop_run(struct loopctx *x, pv_run *run, pv_err *err)
 
 /* ---- report ----------------------------------------------------------- */
 
+/* The report on stdout, and as JSON in o->output. The file is written even
+   when stdout fails. @return an exit code (CLI_EXIT_OK, CLI_EXIT_INTERNAL,
+   CLI_EXIT_SIGPIPE). */
 static int write_report(const struct cli_run_opts *o, const struct pv_report *rep)
 {
     pv_buf out = PV_BUF_INIT;
-    int rc;
+    int rc, code = CLI_EXIT_OK;
     switch (o->format) {
     case CLI_FORMAT_JSON: rc = pv_report_json(rep, &out); break;
     case CLI_FORMAT_MARKDOWN: rc = pv_report_markdown(rep, &out); break;
     default: rc = pv_report_table(rep, &out); break;
     }
-    if (rc == 0) {
-        fwrite(out.data, 1, out.len, stdout);
-        fflush(stdout);
-    }
+    if (rc == 0)
+        code = cli_write_stdout(out.data, out.len);
     if (rc == 0 && o->output) {
         pv_buf_reset(&out);
         rc = pv_report_json(rep, &out);
-        if (rc == 0 && cli_write_atomic(o->output, out.data, out.len) != 0) {
+        if (rc == 0 && cli_output_write(o->output, out.data, out.len) != 0) {
             cli_error("cannot write the report to %s: %s", o->output, strerror(errno));
-            pv_buf_fini(&out);
-            return CLI_EXIT_INTERNAL;
+            code = CLI_EXIT_INTERNAL;
         }
     }
     pv_buf_fini(&out);
@@ -244,7 +248,7 @@ static int write_report(const struct cli_run_opts *o, const struct pv_report *re
         cli_error("cannot render the report: %s", volley_strerror(rc));
         return CLI_EXIT_INTERNAL;
     }
-    return CLI_EXIT_OK;
+    return code;
 }
 
 /* Reads and checks every workload file before the first query is sent.
@@ -403,7 +407,7 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
                     code = CLI_EXIT_FAILED;
         }
     }
-    if (x.interrupted && code != CLI_EXIT_INTERNAL)
+    if (x.interrupted && code != CLI_EXIT_INTERNAL && code != CLI_EXIT_SIGPIPE)
         code = CLI_EXIT_INTERRUPTED;
 
 out:
@@ -635,6 +639,8 @@ int cmd_run(int argc, char **argv)
         return cli_usage_error("run", "--dsn and --ephemeral cannot be used together");
     o.paths = argv + optind;
     o.npaths = argc - optind;
+    if (o.output && cli_output_check(o.output) != 0)
+        return CLI_EXIT_USAGE;
 
     cli_signals_install();
     return o.ephemeral ? run_ephemeral(&o) : cli_run_workload(&o, NULL);
