@@ -293,6 +293,48 @@ class OutputTest(ServerTest):
         self.assertTrue(first.startswith(b"# "), first)
         self.assertEqual(code, -signal.SIGPIPE, err)
 
+    # ---- multi: Ctrl-C and SIGTERM -----------------------------------------
+
+    def sleeping(self):
+        return self.server.sql("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                               "AND query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()")
+
+    def test_multi_interrupted(self):
+        req = self.write("sleep.json", json.dumps(SLEEP_BATCH))
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with self.subTest(signal=sig.name):
+                p = subprocess.Popen([PGVOLLEY, "multi", "--allow-superuser", "-f", "json",
+                                      "-d", self.server.dsn, req],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                deadline = time.time() + 10
+                while self.sleeping() != "2" and time.time() < deadline:
+                    time.sleep(0.1)
+                time.sleep(1)
+                t0 = time.time()
+                p.send_signal(sig)
+                out, err = p.communicate(timeout=15)
+                self.assertLess(time.time() - t0, 5, "multi took too long to stop")
+                self.assertEqual(p.returncode, 130, err)
+                self.assertIn("interrupted", err)
+                res = {r["label"]: r for r in json.loads(out)["results"]}
+                self.assertEqual(res["quick"]["ok"], True, res["quick"])
+                for label in ("sleep-a", "sleep-b"):
+                    self.assertFalse(res[label]["ok"], res[label])
+                    self.assertIn("57014", json.dumps(res[label]))
+                self.assertEqual(self.sleeping(), "0", "queries left running on the server")
+
+    def test_multi_second_signal_exits_at_once(self):
+        req = self.write("sleep.json", json.dumps(SLEEP_BATCH))
+        p = subprocess.Popen([PGVOLLEY, "multi", "--allow-superuser", "-d", self.server.dsn,
+                              req], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 10
+        while self.sleeping() != "2" and time.time() < deadline:
+            time.sleep(0.1)
+        p.send_signal(signal.SIGINT)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=15)
+        self.assertEqual(p.returncode, 130, err)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
