@@ -490,11 +490,25 @@ static int parse_levels(const char *s, struct cli_run_opts *o)
     return o->nlevels > 0 ? 0 : -1;
 }
 
-#define SEC_MAX    (365.0 * 24 * 3600)
-#define HELP_SHOWN (-1) /* run_option: --help was printed */
+#define SEC_MAX    (365.0 * 24 * 3600) /* 31536000 s, one year */
+#define HELP_SHOWN (-1)                /* run_option: --help was printed */
 
-/* One option of `run` into o. @return CLI_EXIT_OK to go on, or an exit
-   code (HELP_SHOWN after --help). */
+/* "OPT takes seconds from MIN to MAX, not 'ARG'": opt as the user wrote it. */
+static int bad_seconds(const char *opt, const char *arg, double min)
+{
+    return cli_usage_error("run", "%s takes seconds from %g to %.0f, not '%s'", opt, min, SEC_MAX,
+                           arg);
+}
+
+static int bad_int(const char *opt, const char *arg, long min, long max)
+{
+    return cli_usage_error("run", "%s takes a whole number from %ld to %ld, not '%s'", opt, min,
+                           max, arg);
+}
+
+/* One option of `run` into o; opt is its name as the user wrote it ("-c",
+   "--pool-timeout"). @return CLI_EXIT_OK to go on, or an exit code
+   (HELP_SHOWN after --help). */
 static int run_option(int ch, const char *arg, const char *opt, struct cli_run_opts *o)
 {
     long v;
@@ -503,9 +517,9 @@ static int run_option(int ch, const char *arg, const char *opt, struct cli_run_o
     case 'c':
         if (parse_levels(arg, o) != 0)
             return cli_usage_error("run",
-                                   "-c/--concurrency takes numbers from 1 to 10000, "
-                                   "comma-separated (at most %d), not '%s'",
-                                   CLI_MAX_LEVELS, arg);
+                                   "%s takes numbers from 1 to 10000, comma-separated (at most "
+                                   "%d), not '%s'",
+                                   opt, CLI_MAX_LEVELS, arg);
         break;
     case 'd': o->dsn = arg; break;
     case 'f':
@@ -516,30 +530,30 @@ static int run_option(int ch, const char *arg, const char *opt, struct cli_run_o
         else if (strcmp(arg, "markdown") == 0 || strcmp(arg, "md") == 0)
             o->format = CLI_FORMAT_MARKDOWN;
         else
-            return cli_usage_error("run", "--format is table, json or markdown, not '%s'", arg);
+            return cli_usage_error("run", "%s is table, json or markdown, not '%s'", opt, arg);
         break;
     case 'h': fputs(run_help, stdout); return HELP_SHOWN;
     case 'j':
         if (cli_parse_int(arg, 1, 1024, &v) != 0)
-            return cli_usage_error("run", "-j/--threads takes 1..1024, not '%s'", arg);
+            return bad_int(opt, arg, 1, 1024);
         o->threads = (int)v;
         break;
     case 'o': o->output = arg; break;
     case 'q': o->quiet = true; break;
     case 'T':
         if (cli_parse_seconds(arg, 0.001, SEC_MAX, &d) != 0)
-            return cli_usage_error("run", "-T/--duration takes seconds > 0, not '%s'", arg);
+            return bad_seconds(opt, arg, 0.001);
         o->duration_s = d;
         break;
     case OPT_EPHEMERAL: o->ephemeral = true; break;
     case OPT_WARMUP:
         if (cli_parse_seconds(arg, 0, SEC_MAX, &d) != 0)
-            return cli_usage_error("run", "--warmup takes seconds >= 0, not '%s'", arg);
+            return bad_seconds(opt, arg, 0);
         o->warmup_s = d;
         break;
     case OPT_EXEC_COUNT:
         if (cli_parse_int(arg, 1, 1000000000, &v) != 0)
-            return cli_usage_error("run", "--exec-count takes 1..1000000000, not '%s'", arg);
+            return bad_int(opt, arg, 1, 1000000000);
         o->exec_count = v;
         break;
     case OPT_PROTOCOL:
@@ -550,24 +564,23 @@ static int run_option(int ch, const char *arg, const char *opt, struct cli_run_o
         else if (strcmp(arg, "simple") == 0)
             o->protocol = PV_PROTOCOL_SIMPLE;
         else
-            return cli_usage_error("run", "--protocol is prepared, extended or simple, not '%s'",
-                                   arg);
+            return cli_usage_error("run", "%s is prepared, extended or simple, not '%s'", opt, arg);
         break;
     case OPT_POOL_SIZE:
         if (cli_parse_int(arg, 1, 50000, &v) != 0)
-            return cli_usage_error("run", "--pool-size takes 1..50000, not '%s'", arg);
+            return bad_int(opt, arg, 1, 50000);
         o->pool_size = (int)v;
         break;
     case OPT_MAX_OVERFLOW:
         if (cli_parse_int(arg, 0, 50000, &v) != 0)
-            return cli_usage_error("run", "--max-overflow takes 0..50000, not '%s'", arg);
+            return bad_int(opt, arg, 0, 50000);
         o->max_overflow = (int)v;
         break;
     case OPT_POOL_TIMEOUT:
     case OPT_POOL_RECYCLE:
     case OPT_CONNECT_TIMEOUT:
         if (cli_parse_seconds(arg, 0.001, SEC_MAX, &d) != 0)
-            return cli_usage_error("run", "%s takes seconds > 0, not '%s'", opt, arg);
+            return bad_seconds(opt, arg, 0.001);
         if (ch == OPT_POOL_TIMEOUT)
             o->pool_timeout_s = d;
         else if (ch == OPT_POOL_RECYCLE)
@@ -577,29 +590,49 @@ static int run_option(int ch, const char *arg, const char *opt, struct cli_run_o
         break;
     case OPT_COMMAND_TIMEOUT:
         if (cli_parse_seconds(arg, 0, SEC_MAX, &d) != 0)
-            return cli_usage_error("run", "--command-timeout takes seconds >= 0, not '%s'", arg);
+            return cli_usage_error("run", "%s takes seconds from 0 (none) to %.0f, not '%s'", opt,
+                                   SEC_MAX, arg);
         o->command_timeout_s = d;
         break;
     case OPT_PIPELINE:
         if (cli_parse_int(arg, 1, 1000, &v) != 0)
-            return cli_usage_error("run", "--pipeline takes 1..1000, not '%s'", arg);
+            return bad_int(opt, arg, 1, 1000);
         o->pipeline = (int)v;
         break;
     case OPT_PIN_THREADS: o->pin_threads = true; break;
     case OPT_RETRIES:
         if (cli_parse_int(arg, 0, 100, &v) != 0)
-            return cli_usage_error("run", "--retries takes 0..100, not '%s'", arg);
+            return bad_int(opt, arg, 0, 100);
         o->retries = (int)v;
         break;
     case OPT_PROGRESS:
         if (cli_parse_seconds(arg, 0.1, SEC_MAX, &d) != 0)
-            return cli_usage_error("run", "--progress takes seconds >= 0.1, not '%s'", arg);
+            return bad_seconds(opt, arg, 0.1);
         o->progress_s = d;
         break;
     case ':': return cli_usage_error("run", "option '%s' needs a value", opt);
     default: return cli_usage_error("run", "unknown option '%s'", opt);
     }
     return CLI_EXIT_OK;
+}
+
+/*
+ * The option getopt_long just returned, as the user wrote it: "--NAME" for
+ * a long option (also when abbreviated or written --NAME=VALUE), "-X" for a
+ * short one; for an unknown option or a missing value, the argument itself.
+ */
+static void option_name(int ch, int longidx, const char *last_arg, char *out, size_t cap)
+{
+    if (ch == '?' || ch == ':') {
+        if (optopt > 0 && optopt < 256 && strncmp(last_arg, "--", 2) != 0)
+            snprintf(out, cap, "-%c", optopt);
+        else
+            snprintf(out, cap, "%s", last_arg);
+    } else if (longidx >= 0) {
+        snprintf(out, cap, "--%s", run_options[longidx].name);
+    } else {
+        snprintf(out, cap, "-%c", ch);
+    }
 }
 
 /* Runs o on a throwaway server started for it. */
@@ -623,11 +656,14 @@ int cmd_run(int argc, char **argv)
 {
     struct cli_run_opts o;
     cli_run_opts_defaults(&o);
-    int ch;
+    int ch, longidx = -1;
     optind = 1;
     opterr = 0;
-    while ((ch = getopt_long(argc, argv, ":c:d:f:hj:o:qT:", run_options, NULL)) != -1) {
-        int code = run_option(ch, optarg, argv[optind - 1], &o);
+    while ((ch = getopt_long(argc, argv, ":c:d:f:hj:o:qT:", run_options, &longidx)) != -1) {
+        char name[64];
+        option_name(ch, longidx, argv[optind - 1], name, sizeof(name));
+        longidx = -1;
+        int code = run_option(ch, optarg, name, &o);
         if (code == HELP_SHOWN)
             return CLI_EXIT_OK;
         if (code != CLI_EXIT_OK)
