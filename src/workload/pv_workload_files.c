@@ -13,10 +13,10 @@
 /* Refuses what is not a regular file: a FIFO or a device would block or never end. */
 static int not_regular(const char *path, mode_t mode, pv_err *err)
 {
-    const char *what = S_ISFIFO(mode)                      ? "a FIFO"
-                       : S_ISCHR(mode) || S_ISBLK(mode)    ? "a device"
-                       : S_ISSOCK(mode)                    ? "a socket"
-                                                           : "not a regular file";
+    const char *what = S_ISFIFO(mode)                   ? "a FIFO"
+                       : S_ISCHR(mode) || S_ISBLK(mode) ? "a device"
+                       : S_ISSOCK(mode)                 ? "a socket"
+                                                        : "not a regular file";
     return pv_err_set(err, VOLLEY_EINPUT, "%s: is %s; a workload must be a regular file", path,
                       what);
 }
