@@ -233,6 +233,19 @@ class OutputTest(ServerTest):
                 if fd != 1:
                     self.assertIn("one", r.stdout)
 
+    def test_closed_standard_descriptors_mcp(self):
+        if subprocess.run([PGVOLLEY, "mcp", "--help"], capture_output=True).returncode != 0:
+            self.skipTest("built without the MCP server")
+        ping = b'{"jsonrpc":"2.0","id":1,"method":"ping"}\n'
+        for fd in (0, 1, 2):
+            with self.subTest(fd=fd):
+                r = self.run_pv("mcp", "--allow-superuser", "-d", self.server.dsn,
+                                input=ping, preexec_fn=closing(fd), timeout=30)
+                self.assertNotEqual(r.returncode, -signal.SIGABRT, r.stderr)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                if fd == 2:
+                    self.assertIn(b'"id":1', r.stdout)
+
     def test_closed_stdin_ephemeral_run(self):
         out = os.path.join(self.dir, "eph.json")
         r = subprocess.run([PGVOLLEY, "run", "-q", "--ephemeral", "-o", out, self.sql_file],
