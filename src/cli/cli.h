@@ -20,9 +20,10 @@ enum cli_exit {
     CLI_EXIT_CONNECT = 3,       /* cannot connect / server unavailable */
     CLI_EXIT_INTERNAL = 4,      /* out of memory, cannot write the report */
     CLI_EXIT_INTERRUPTED = 130, /* Ctrl-C; a partial report was still written */
-    /* stdout's reader went away (EPIPE): cli_finish dies of SIGPIPE, which a
-       shell shows as 141, as pgbench and psql do under `| head`. */
-    CLI_EXIT_SIGPIPE = 141,
+    /* Not an exit status (a child's 141 passes through): stdout's reader
+       went away (EPIPE), and cli_finish dies of SIGPIPE, which a shell
+       shows as 141, as pgbench and psql do under `| head`. */
+    CLI_EXIT_SIGPIPE = 256,
 };
 
 /* "pgvolley: " + message + newline on stderr. */

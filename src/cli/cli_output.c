@@ -84,6 +84,7 @@ int cli_finish(int code)
         /* As pgbench and psql do when their reader went away: die of SIGPIPE, quietly. */
         signal(SIGPIPE, SIG_DFL);
         raise(SIGPIPE);
+        code = 128 + SIGPIPE; /* not reached */
     }
     return code;
 }
