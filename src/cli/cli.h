@@ -1,6 +1,6 @@
 /*
  * cli.h - what the pgvolley commands share: exit codes, argument parsing
- * helpers, messages, atomic file writes. Only src/cli/ prints or exits.
+ * helpers, messages, report output. Only src/cli/ prints or exits.
  */
 #ifndef PV_CLI_H
 #define PV_CLI_H
@@ -20,6 +20,10 @@ enum cli_exit {
     CLI_EXIT_CONNECT = 3,       /* cannot connect / server unavailable */
     CLI_EXIT_INTERNAL = 4,      /* out of memory, cannot write the report */
     CLI_EXIT_INTERRUPTED = 130, /* Ctrl-C; a partial report was still written */
+    /* Not an exit status (a child's 141 passes through): stdout's reader
+       went away (EPIPE), and cli_finish dies of SIGPIPE, which a shell
+       shows as 141, as pgbench and psql do under `| head`. */
+    CLI_EXIT_SIGPIPE = 256,
 };
 
 /* "pgvolley: " + message + newline on stderr. */
@@ -33,8 +37,32 @@ int cli_exit_for(int volley_rc);
 int cli_parse_int(const char *s, long min, long max, long *out);
 int cli_parse_seconds(const char *s, double min, double max, double *out);
 
-/* Writes len bytes to path via a temporary file + rename. 0 or -1 (errno set). */
-int cli_write_atomic(const char *path, const char *data, size_t len);
+/* ---- output (cli_output.c) ---- */
+
+/* Opens /dev/null on any of descriptors 0, 1 and 2 that is closed (libuv
+   must never get one of them). Call first in main. 0 or -1. */
+int cli_std_fds_open(void);
+
+/* Writes len bytes to stdout (after flushing stdio), checking every write.
+   @return CLI_EXIT_OK; CLI_EXIT_SIGPIPE (no message) when the reader went
+   away; CLI_EXIT_INTERNAL after "cannot write the report to stdout: ...". */
+int cli_write_stdout(const char *data, size_t len);
+
+/* The end of main: closes stdout, checking the final flush (exit 4 and a
+   message when it fails), and dies of SIGPIPE for CLI_EXIT_SIGPIPE.
+   @return the exit code. */
+int cli_finish(int code);
+
+/* Checks, before anything runs, that -o path can take the report: a new
+   file in an existing writable directory, a regular file (replaced
+   atomically next to itself, or next to a symbolic link's target), or a
+   writable device or FIFO (written straight through). Prints a message
+   naming path when not. 0 or -1. */
+int cli_output_check(const char *path);
+
+/* Writes the report to path as cli_output_check describes (a FIFO waits
+   for its reader). 0 or -1 (errno set). */
+int cli_output_write(const char *path, const char *data, size_t len);
 
 /* Number of online CPUs (at least 1). */
 int cli_ncpu(void);

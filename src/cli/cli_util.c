@@ -1,4 +1,4 @@
-/* cli_util.c - messages, strict number parsing, atomic writes. */
+/* cli_util.c - messages, strict number parsing, signals. */
 #include "cli/cli.h"
 
 #include <errno.h>
@@ -66,50 +66,6 @@ int cli_parse_seconds(const char *s, double min, double max, double *out)
         return -1;
     *out = v;
     return 0;
-}
-
-int cli_write_atomic(const char *path, const char *data, size_t len)
-{
-    size_t n = strlen(path) + 32;
-    char *tmp = malloc(n);
-    if (!tmp) {
-        errno = ENOMEM;
-        return -1;
-    }
-    snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        free(tmp);
-        return -1;
-    }
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            goto fail;
-        }
-        off += (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        fd = -1;
-        goto fail;
-    }
-    if (rename(tmp, path) != 0) {
-        fd = -1;
-        goto fail;
-    }
-    free(tmp);
-    return 0;
-fail:;
-    int saved = errno;
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
-    free(tmp);
-    errno = saved;
-    return -1;
 }
 
 int cli_ncpu(void)

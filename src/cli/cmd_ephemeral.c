@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/pv_buf.h"
 #include "pgtmp/pv_pgtmp.h"
 
 static const char eph_help[] =
@@ -95,10 +96,17 @@ int cmd_ephemeral(int argc, char **argv)
     if (cmd) {
         code = run_command(tmp, cmd);
     } else {
-        printf("%s\n%s\n", pv_pgtmp_conninfo(tmp), pv_pgtmp_uri(tmp));
-        fflush(stdout);
+        pv_buf line = PV_BUF_INIT;
+        pv_buf_printf(&line, "%s\n%s\n", pv_pgtmp_conninfo(tmp), pv_pgtmp_uri(tmp));
+        if (pv_buf_ok(&line) != 0) {
+            cli_error("%s", volley_strerror(VOLLEY_ENOMEM));
+            code = CLI_EXIT_INTERNAL;
+        } else {
+            code = cli_write_stdout(line.data, line.len);
+        }
+        pv_buf_fini(&line);
         char buf[256];
-        while (!cli_signalled) {
+        while (code == CLI_EXIT_OK && !cli_signalled) {
             ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
             if (n == 0 || (n < 0 && errno != EINTR))
                 break;

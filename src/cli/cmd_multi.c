@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #include "cli/cli.h"
 #include "common/pv_buf.h"
@@ -37,8 +38,12 @@ static const char multi_help[] =
     "                           guard holds, but a superuser could undo it)\n"
     "  -h, --help               show this help\n"
     "\n"
+    "Ctrl-C or SIGTERM cancels the queries on the server and prints what finished\n"
+    "(the cancelled queries failed with 57014); a second one exits at once.\n"
+    "\n"
     "Exit codes: 0 all queries succeeded, 1 some failed (their errors are in the\n"
-    "output), 2 bad usage or input (nothing ran), 4 internal error.\n";
+    "output), 2 bad usage or input (nothing ran), 4 internal error or the output\n"
+    "cannot be written, 130 interrupted (the partial results are still printed).\n";
 
 enum { OPT_MAXQ = 256, OPT_MAXC, OPT_ALLOW_SU, OPT_ALLOW_FN };
 
@@ -112,7 +117,8 @@ static int load_request(const char *input, const pv_datasets *ds, size_t maxq,
     return CLI_EXIT_OK;
 }
 
-/* Writes the results as JSON or Markdown to stdout. @return 0 or VOLLEY_ENOMEM. */
+/* Writes the results as JSON or Markdown to stdout.
+   @return an exit code (CLI_EXIT_OK, CLI_EXIT_INTERNAL, CLI_EXIT_SIGPIPE). */
 static int print_results(const struct pv_multi_request *req, const struct pv_bresult *res,
                          const pv_datasets *ds, double wall_ms, bool json_out)
 {
@@ -132,11 +138,90 @@ static int print_results(const struct pv_multi_request *req, const struct pv_bre
     } else if (pv_report_multi_markdown(req, res, ds, wall_ms, &out) != 0) {
         rc = VOLLEY_ENOMEM;
     }
-    if (rc == 0 && pv_buf_ok(&out) == 0) {
-        fwrite(out.data, 1, out.len, stdout);
-        fflush(stdout);
-    }
+    int code = CLI_EXIT_INTERNAL;
+    if (rc == 0 && pv_buf_ok(&out) == 0)
+        code = cli_write_stdout(out.data, out.len);
+    else
+        cli_error("%s", volley_strerror(VOLLEY_ENOMEM));
     pv_buf_fini(&out);
+    return code;
+}
+
+/* ---- running the batch, Ctrl-C -------------------------------------- */
+
+/* The main thread's loop while a batch runs: SIGINT/SIGTERM and the batch's end. */
+struct waitctx {
+    uv_loop_t loop;
+    uv_signal_t sigint, sigterm;
+    uv_async_t done;
+    pv_batch *batch;
+    bool interrupted;
+};
+
+static void on_batch_done(void *arg)
+{
+    struct waitctx *w = arg;
+    uv_async_send(&w->done);
+}
+
+static void on_done_async(uv_async_t *a)
+{
+    uv_stop(a->loop);
+}
+
+static void on_sig(uv_signal_t *s, int signum)
+{
+    struct waitctx *w = s->data;
+    (void)signum;
+    cli_signalled = 1;
+    if (w->interrupted) {
+        fputs("\npgvolley: interrupted again; exiting now\n", stderr);
+        _exit(CLI_EXIT_INTERRUPTED);
+    }
+    w->interrupted = true;
+    fputs("pgvolley: interrupted; cancelling the queries (Ctrl-C again to exit at once)\n", stderr);
+    pv_batch_cancel(w->batch);
+}
+
+static void close_cb(uv_handle_t *h)
+{
+    (void)h;
+}
+
+/*
+ * Runs the batch to its end; the first SIGINT/SIGTERM cancels it (queued
+ * queries fail with 57014, running ones are cancelled on the server), a
+ * second exits at once. @return as pv_batch_submit; *interrupted set.
+ */
+static int run_batch(pv_batch_engine *eng, const struct pv_multi_request *req, int maxc,
+                     struct pv_bresult *res, bool *interrupted, pv_err *err)
+{
+    struct waitctx w;
+    memset(&w, 0, sizeof(w));
+    uv_loop_init(&w.loop);
+    uv_signal_init(&w.loop, &w.sigint);
+    uv_signal_init(&w.loop, &w.sigterm);
+    w.sigint.data = w.sigterm.data = &w;
+    uv_async_init(&w.loop, &w.done, on_done_async);
+    struct pv_batch_callbacks cb = {.on_done = on_batch_done, .arg = &w};
+    int rc = pv_batch_submit(eng, req->queries, req->n, maxc, res, &cb, &w.batch, err);
+    if (rc == 0) {
+        uv_signal_start(&w.sigint, on_sig, SIGINT);
+        uv_signal_start(&w.sigterm, on_sig, SIGTERM);
+        if (cli_signalled) { /* before the handlers were ours */
+            w.interrupted = true;
+            pv_batch_cancel(w.batch);
+        }
+        uv_run(&w.loop, UV_RUN_DEFAULT);
+        pv_batch_wait(w.batch);
+    }
+    uv_close((uv_handle_t *)&w.sigint, close_cb);
+    uv_close((uv_handle_t *)&w.sigterm, close_cb);
+    uv_close((uv_handle_t *)&w.done, close_cb);
+    uv_run(&w.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&w.loop);
+    cli_signals_install(); /* libuv restored the default handlers */
+    *interrupted = w.interrupted;
     return rc;
 }
 
@@ -180,6 +265,7 @@ int cmd_multi(int argc, char **argv)
     if (!!dsfile == !!dsn)
         return cli_usage_error("multi", "give either --datasets FILE or -d DSN");
     const char *input = argv[optind];
+    cli_signals_install();
 
     pv_err err = {{0}};
     pv_datasets *ds = NULL;
@@ -210,17 +296,22 @@ int cmd_multi(int argc, char **argv)
         bo.guard.allow = (const char *const *)allow;
     }
     pv_batch_engine *eng = NULL;
+    bool interrupted = false;
     struct pv_bresult *res = calloc(req.n, sizeof(*res));
     rc = res ? pv_batch_engine_create(ds, &bo, &eng, &err) : VOLLEY_ENOMEM;
-    if (rc == 0) {
+    if (rc == 0 && cli_signalled) {
+        code = CLI_EXIT_INTERRUPTED; /* nothing ran */
+    } else if (rc == 0) {
         uint64_t t0 = pv_now_ns();
-        rc = pv_batch_run(eng, req.queries, req.n, (int)maxc, res, &err);
+        rc = run_batch(eng, &req, (int)maxc, res, &interrupted, &err);
         double wall_ms = (double)(pv_now_ns() - t0) / 1e6;
         if (rc == 0) {
-            rc = print_results(&req, res, ds, wall_ms, json_out);
-            for (size_t i = 0; i < req.n; i++)
+            code = print_results(&req, res, ds, wall_ms, json_out);
+            for (size_t i = 0; code == CLI_EXIT_OK && i < req.n; i++)
                 if (!res[i].ok)
                     code = CLI_EXIT_FAILED;
+            if (interrupted && (code == CLI_EXIT_OK || code == CLI_EXIT_FAILED))
+                code = CLI_EXIT_INTERRUPTED;
         }
     }
     if (rc != 0) {

@@ -1,4 +1,5 @@
 /* cmd_run.c - `pgvolley run`: options, the run loop, progress and reports. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +62,10 @@ static const char run_help[] =
     "\n"
     "Output:\n"
     "  -f, --format F           table (default), json or markdown, on stdout\n"
-    "  -o, --output FILE        also write the JSON report to FILE (atomically)\n"
+    "  -o, --output FILE        also write the JSON report to FILE: a file is replaced\n"
+    "                           atomically (a symbolic link's target, keeping the\n"
+    "                           link); a device or FIFO is written to; checked\n"
+    "                           before the run starts\n"
     "      --progress SEC       print a progress line to stderr every SEC seconds\n"
     "                           (default: a live bar when stderr is a terminal)\n"
     "  -q, --quiet              no progress output\n"
@@ -218,26 +222,26 @@ static int loop_run(struct loopctx *x, pv_run *run, pv_err *err)
 
 /* ---- report ----------------------------------------------------------- */
 
+/* The report on stdout, and as JSON in o->output. The file is written even
+   when stdout fails. @return an exit code (CLI_EXIT_OK, CLI_EXIT_INTERNAL,
+   CLI_EXIT_SIGPIPE). */
 static int write_report(const struct cli_run_opts *o, const struct pv_report *rep)
 {
     pv_buf out = PV_BUF_INIT;
-    int rc;
+    int rc, code = CLI_EXIT_OK;
     switch (o->format) {
     case CLI_FORMAT_JSON: rc = pv_report_json(rep, &out); break;
     case CLI_FORMAT_MARKDOWN: rc = pv_report_markdown(rep, &out); break;
     default: rc = pv_report_table(rep, &out); break;
     }
-    if (rc == 0) {
-        fwrite(out.data, 1, out.len, stdout);
-        fflush(stdout);
-    }
+    if (rc == 0)
+        code = cli_write_stdout(out.data, out.len);
     if (rc == 0 && o->output) {
         pv_buf_reset(&out);
         rc = pv_report_json(rep, &out);
-        if (rc == 0 && cli_write_atomic(o->output, out.data, out.len) != 0) {
+        if (rc == 0 && cli_output_write(o->output, out.data, out.len) != 0) {
             cli_error("cannot write the report to %s: %s", o->output, strerror(errno));
-            pv_buf_fini(&out);
-            return CLI_EXIT_INTERNAL;
+            code = CLI_EXIT_INTERNAL;
         }
     }
     pv_buf_fini(&out);
@@ -245,7 +249,7 @@ static int write_report(const struct cli_run_opts *o, const struct pv_report *re
         cli_error("cannot render the report: %s", volley_strerror(rc));
         return CLI_EXIT_INTERNAL;
     }
-    return CLI_EXIT_OK;
+    return code;
 }
 
 /* Reads and checks every workload file before the first query is sent.
@@ -404,7 +408,7 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
                     code = CLI_EXIT_FAILED;
         }
     }
-    if (x.interrupted && code != CLI_EXIT_INTERNAL)
+    if (x.interrupted && code != CLI_EXIT_INTERNAL && code != CLI_EXIT_SIGPIPE)
         code = CLI_EXIT_INTERRUPTED;
 
 out:
@@ -487,11 +491,25 @@ static int parse_levels(const char *s, struct cli_run_opts *o)
     return o->nlevels > 0 ? 0 : -1;
 }
 
-#define SEC_MAX    (365.0 * 24 * 3600)
-#define HELP_SHOWN (-1) /* run_option: --help was printed */
+#define SEC_MAX    (365.0 * 24 * 3600) /* 31536000 s, one year */
+#define HELP_SHOWN (-1)                /* run_option: --help was printed */
 
-/* One option of `run` into o. @return CLI_EXIT_OK to go on, or an exit
-   code (HELP_SHOWN after --help). */
+/* "OPT takes seconds from MIN to MAX, not 'ARG'": opt as the user wrote it. */
+static int bad_seconds(const char *opt, const char *arg, double min)
+{
+    return cli_usage_error("run", "%s takes seconds from %g to %.0f, not '%s'", opt, min, SEC_MAX,
+                           arg);
+}
+
+static int bad_int(const char *opt, const char *arg, long min, long max)
+{
+    return cli_usage_error("run", "%s takes a whole number from %ld to %ld, not '%s'", opt, min,
+                           max, arg);
+}
+
+/* One option of `run` into o; opt is its name as the user wrote it ("-c",
+   "--pool-timeout"). @return CLI_EXIT_OK to go on, or an exit code
+   (HELP_SHOWN after --help). */
 static int run_option(int ch, const char *arg, const char *opt, struct cli_run_opts *o)
 {
     long v;
@@ -500,9 +518,9 @@ static int run_option(int ch, const char *arg, const char *opt, struct cli_run_o
     case 'c':
         if (parse_levels(arg, o) != 0)
             return cli_usage_error("run",
-                                   "-c/--concurrency takes numbers from 1 to 10000, "
-                                   "comma-separated (at most %d), not '%s'",
-                                   CLI_MAX_LEVELS, arg);
+                                   "%s takes numbers from 1 to 10000, comma-separated (at most "
+                                   "%d), not '%s'",
+                                   opt, CLI_MAX_LEVELS, arg);
         break;
     case 'd': o->dsn = arg; break;
     case 'f':
@@ -513,30 +531,30 @@ static int run_option(int ch, const char *arg, const char *opt, struct cli_run_o
         else if (strcmp(arg, "markdown") == 0 || strcmp(arg, "md") == 0)
             o->format = CLI_FORMAT_MARKDOWN;
         else
-            return cli_usage_error("run", "--format is table, json or markdown, not '%s'", arg);
+            return cli_usage_error("run", "%s is table, json or markdown, not '%s'", opt, arg);
         break;
     case 'h': fputs(run_help, stdout); return HELP_SHOWN;
     case 'j':
         if (cli_parse_int(arg, 1, 1024, &v) != 0)
-            return cli_usage_error("run", "-j/--threads takes 1..1024, not '%s'", arg);
+            return bad_int(opt, arg, 1, 1024);
         o->threads = (int)v;
         break;
     case 'o': o->output = arg; break;
     case 'q': o->quiet = true; break;
     case 'T':
         if (cli_parse_seconds(arg, 0.001, SEC_MAX, &d) != 0)
-            return cli_usage_error("run", "-T/--duration takes seconds > 0, not '%s'", arg);
+            return bad_seconds(opt, arg, 0.001);
         o->duration_s = d;
         break;
     case OPT_EPHEMERAL: o->ephemeral = true; break;
     case OPT_WARMUP:
         if (cli_parse_seconds(arg, 0, SEC_MAX, &d) != 0)
-            return cli_usage_error("run", "--warmup takes seconds >= 0, not '%s'", arg);
+            return bad_seconds(opt, arg, 0);
         o->warmup_s = d;
         break;
     case OPT_EXEC_COUNT:
         if (cli_parse_int(arg, 1, 1000000000, &v) != 0)
-            return cli_usage_error("run", "--exec-count takes 1..1000000000, not '%s'", arg);
+            return bad_int(opt, arg, 1, 1000000000);
         o->exec_count = v;
         break;
     case OPT_PROTOCOL:
@@ -547,24 +565,23 @@ static int run_option(int ch, const char *arg, const char *opt, struct cli_run_o
         else if (strcmp(arg, "simple") == 0)
             o->protocol = PV_PROTOCOL_SIMPLE;
         else
-            return cli_usage_error("run", "--protocol is prepared, extended or simple, not '%s'",
-                                   arg);
+            return cli_usage_error("run", "%s is prepared, extended or simple, not '%s'", opt, arg);
         break;
     case OPT_POOL_SIZE:
         if (cli_parse_int(arg, 1, 50000, &v) != 0)
-            return cli_usage_error("run", "--pool-size takes 1..50000, not '%s'", arg);
+            return bad_int(opt, arg, 1, 50000);
         o->pool_size = (int)v;
         break;
     case OPT_MAX_OVERFLOW:
         if (cli_parse_int(arg, 0, 50000, &v) != 0)
-            return cli_usage_error("run", "--max-overflow takes 0..50000, not '%s'", arg);
+            return bad_int(opt, arg, 0, 50000);
         o->max_overflow = (int)v;
         break;
     case OPT_POOL_TIMEOUT:
     case OPT_POOL_RECYCLE:
     case OPT_CONNECT_TIMEOUT:
         if (cli_parse_seconds(arg, 0.001, SEC_MAX, &d) != 0)
-            return cli_usage_error("run", "%s takes seconds > 0, not '%s'", opt, arg);
+            return bad_seconds(opt, arg, 0.001);
         if (ch == OPT_POOL_TIMEOUT)
             o->pool_timeout_s = d;
         else if (ch == OPT_POOL_RECYCLE)
@@ -574,29 +591,49 @@ static int run_option(int ch, const char *arg, const char *opt, struct cli_run_o
         break;
     case OPT_COMMAND_TIMEOUT:
         if (cli_parse_seconds(arg, 0, SEC_MAX, &d) != 0)
-            return cli_usage_error("run", "--command-timeout takes seconds >= 0, not '%s'", arg);
+            return cli_usage_error("run", "%s takes seconds from 0 (none) to %.0f, not '%s'", opt,
+                                   SEC_MAX, arg);
         o->command_timeout_s = d;
         break;
     case OPT_PIPELINE:
         if (cli_parse_int(arg, 1, 1000, &v) != 0)
-            return cli_usage_error("run", "--pipeline takes 1..1000, not '%s'", arg);
+            return bad_int(opt, arg, 1, 1000);
         o->pipeline = (int)v;
         break;
     case OPT_PIN_THREADS: o->pin_threads = true; break;
     case OPT_RETRIES:
         if (cli_parse_int(arg, 0, 100, &v) != 0)
-            return cli_usage_error("run", "--retries takes 0..100, not '%s'", arg);
+            return bad_int(opt, arg, 0, 100);
         o->retries = (int)v;
         break;
     case OPT_PROGRESS:
         if (cli_parse_seconds(arg, 0.1, SEC_MAX, &d) != 0)
-            return cli_usage_error("run", "--progress takes seconds >= 0.1, not '%s'", arg);
+            return bad_seconds(opt, arg, 0.1);
         o->progress_s = d;
         break;
     case ':': return cli_usage_error("run", "option '%s' needs a value", opt);
     default: return cli_usage_error("run", "unknown option '%s'", opt);
     }
     return CLI_EXIT_OK;
+}
+
+/*
+ * The option getopt_long just returned, as the user wrote it: "--NAME" for
+ * a long option (also when abbreviated or written --NAME=VALUE), "-X" for a
+ * short one; for an unknown option or a missing value, the argument itself.
+ */
+static void option_name(int ch, int longidx, const char *last_arg, char *out, size_t cap)
+{
+    if (ch == '?' || ch == ':') {
+        if (optopt > 0 && optopt < 256 && strncmp(last_arg, "--", 2) != 0)
+            snprintf(out, cap, "-%c", optopt);
+        else
+            snprintf(out, cap, "%s", last_arg);
+    } else if (longidx >= 0) {
+        snprintf(out, cap, "--%s", run_options[longidx].name);
+    } else {
+        snprintf(out, cap, "-%c", ch);
+    }
 }
 
 /* Runs o on a throwaway server started for it. */
@@ -620,11 +657,14 @@ int cmd_run(int argc, char **argv)
 {
     struct cli_run_opts o;
     cli_run_opts_defaults(&o);
-    int ch;
+    int ch, longidx = -1;
     optind = 1;
     opterr = 0;
-    while ((ch = getopt_long(argc, argv, ":c:d:f:hj:o:qT:", run_options, NULL)) != -1) {
-        int code = run_option(ch, optarg, argv[optind - 1], &o);
+    while ((ch = getopt_long(argc, argv, ":c:d:f:hj:o:qT:", run_options, &longidx)) != -1) {
+        char name[64];
+        option_name(ch, longidx, argv[optind - 1], name, sizeof(name));
+        longidx = -1;
+        int code = run_option(ch, optarg, name, &o);
         if (code == HELP_SHOWN)
             return CLI_EXIT_OK;
         if (code != CLI_EXIT_OK)
@@ -636,6 +676,8 @@ int cmd_run(int argc, char **argv)
         return cli_usage_error("run", "--dsn and --ephemeral cannot be used together");
     o.paths = argv + optind;
     o.npaths = argc - optind;
+    if (o.output && cli_output_check(o.output) != 0)
+        return CLI_EXIT_USAGE;
 
     cli_signals_install();
     return o.ephemeral ? run_ephemeral(&o) : cli_run_workload(&o, NULL);

@@ -26,9 +26,8 @@ static const char usage[] =
     "Exit codes: 0 all executions succeeded, 1 some failed, 2 bad usage or input,\n"
     "3 cannot connect or server unavailable, 4 internal error, 130 interrupted.\n";
 
-int main(int argc, char **argv)
+static int dispatch(int argc, char **argv)
 {
-    signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
         fputs(usage, stderr);
         return CLI_EXIT_USAGE;
@@ -56,4 +55,14 @@ int main(int argc, char **argv)
 #endif
     fprintf(stderr, "pgvolley: unknown command '%s'\nTry 'pgvolley --help'.\n", cmd);
     return CLI_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    /* Before anything opens a descriptor: a closed 0, 1 or 2 would be
+       taken by a libuv handle, which libuv refuses (abort). */
+    if (cli_std_fds_open() != 0)
+        return CLI_EXIT_INTERNAL;
+    signal(SIGPIPE, SIG_IGN); /* write errors are checked; see cli_finish */
+    return cli_finish(dispatch(argc, argv));
 }

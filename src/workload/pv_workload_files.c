@@ -10,27 +10,43 @@
 #include "common/pv_buf.h"
 #include "workload/pv_workload_int.h"
 
-/* The first buffer for a file whose size stat cannot tell (a pipe, a device). */
-#define FIRST_READ_BYTES 65536
+/* Refuses what is not a regular file: a FIFO or a device would block or never end. */
+static int not_regular(const char *path, mode_t mode, pv_err *err)
+{
+    const char *what = S_ISFIFO(mode)                   ? "a FIFO"
+                       : S_ISCHR(mode) || S_ISBLK(mode) ? "a device"
+                       : S_ISSOCK(mode)                 ? "a socket"
+                                                        : "not a regular file";
+    return pv_err_set(err, VOLLEY_EINPUT, "%s: is %s; a workload must be a regular file", path,
+                      what);
+}
 
+/* Reads a regular file (anything else is refused without reading it). */
 static int read_file(const char *path, size_t max, char **out, size_t *outlen, pv_err *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return not_regular(path, st.st_mode, err);
+    /* O_NONBLOCK: should path become a FIFO after stat, open does not wait for a writer. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return pv_err_set(err, VOLLEY_EIO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
     if (fstat(fd, &st) != 0) {
         int rc = pv_err_set(err, VOLLEY_EIO, "%s: cannot read: %s", path, strerror(errno));
         close(fd);
         return rc;
     }
-    if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > (uint64_t)max) {
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return not_regular(path, st.st_mode, err);
+    }
+    if ((uint64_t)st.st_size > (uint64_t)max) {
         close(fd);
         return pv_err_set(err, VOLLEY_EINPUT, "%s: file is larger than the limit of %zu bytes",
                           path, max);
     }
-    /* Read up to max + 1 bytes: the file may grow, or not be a regular file. */
-    size_t cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : FIRST_READ_BYTES, len = 0;
+    /* Read up to max + 1 bytes: the file may grow. */
+    size_t cap = (size_t)st.st_size + 1, len = 0;
     char *buf = NULL;
     int rc = 0;
     for (;;) {

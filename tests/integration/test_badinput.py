@@ -87,6 +87,14 @@ class BadInputTest(ServerTest):
         self.assertEqual([q["name"] for q in rep["queries"]], ["a.sql", "b.sql"])
         self.assertEqual(rep["summary"]["executions"], 4)
 
+    def test_fifo_and_device_refused(self):
+        """A FIFO (no writer: open() would wait for ever) or a device is refused
+        without being opened, in a few seconds at most."""
+        fifo = os.path.join(self.dir, "w.sql")
+        os.mkfifo(fifo)
+        self.assert_rejected(fifo, "is a FIFO")
+        self.assert_rejected("/dev/null", "is a device")
+
     def test_bad_arguments(self):
         f = self.write("one.sql", "SELECT 1;\n")
         for args in (["-c", "0"], ["-c", "10001"], ["-c", "1,,2"], ["-c", "x"],
