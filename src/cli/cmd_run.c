@@ -1,6 +1,7 @@
 /* cmd_run.c - `pgvolley run`: options, the run loop, progress and reports. */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -129,7 +130,14 @@ static void on_sig(uv_signal_t *s, int signum)
     (void)signum;
     cli_signalled = 1;
     if (x->interrupted) {
-        fputs("\npgvolley: interrupted again; exiting now\n", stderr);
+        /* what exists without waiting for the workers: their counters */
+        struct pv_progress p = {0};
+        if (x->run)
+            pv_run_progress(x->run, &p);
+        fprintf(stderr,
+                "\npgvolley: interrupted again; exiting now without a report "
+                "(%" PRIu64 " executions finished, %" PRIu64 " failed, at concurrency %d)\n",
+                p.done, p.failed, x->level);
         _exit(CLI_EXIT_INTERRUPTED);
     }
     x->interrupted = true;
@@ -351,6 +359,7 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
     int nruns = 0;
     struct loopctx x;
     bool loop_ready = false;
+    bool refused_said = false;
 
     int code = load_workload(o, &wl);
     if (code != CLI_EXIT_OK)
@@ -390,6 +399,15 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
             goto out;
         }
         results[nruns - 1] = pv_run_result(run);
+        const struct pv_pool_stats *ps = &results[nruns - 1]->pool_stats;
+        if (ps->connect_failed > 0 && ps->max_open < ps->wanted && !refused_said) {
+            /* once per run: the server's limit, not pgvolley's, set the pace */
+            fprintf(stderr,
+                    "pgvolley: the server accepted %" PRIu64 " of %" PRIu64
+                    " connections (concurrency %d); the run kept to them\n",
+                    ps->max_open, ps->wanted, cfg.concurrency);
+            refused_said = true;
+        }
     }
 
     if (nruns > 0) {

@@ -324,6 +324,8 @@ class RunTest(ServerTest):
         self.assertEqual(rep["errors"], [])
         pool = rep["pool"]
         self.assertGreater(pool["connect_failed"], 0)
+        self.assertEqual((pool["max_open"], pool["wanted"]), (5, 20))
+        self.assertEqual(r.stderr.count("the server accepted 5 of 20 connections"), 1, r.stderr)
         # backed off: a handful of refused attempts, not one per execution
         self.assertLess(pool["connect_failed"], 100, pool)
 
