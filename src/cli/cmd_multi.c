@@ -102,9 +102,9 @@ static int load_request(const char *input, const pv_datasets *ds, size_t maxq,
                                            : json_load_file(input, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
         if (jerr.line < 1)
-            cli_error("%s: %s", input, jerr.text);
+            cli_error("%s: %s", input, pv_json_message(jerr.text));
         else
-            cli_error("%s:%d:%d: %s", input, jerr.line, jerr.column, jerr.text);
+            cli_error("%s:%d:%d: %s", input, jerr.line, jerr.column, pv_json_message(jerr.text));
         return CLI_EXIT_USAGE;
     }
     pv_err err = {{0}};

@@ -55,3 +55,10 @@ void pv_first_line(char *dst, size_t cap, const char *msg)
     size_t n = strcspn(msg, "\n");
     snprintf(dst, cap, "%.*s", (int)n, msg);
 }
+
+const char *pv_json_message(const char *text)
+{
+    if (text && strstr(text, "JSON_ALLOW_NUL"))
+        return "a NUL character (\\u0000) is not allowed in a string";
+    return text ? text : "invalid JSON";
+}

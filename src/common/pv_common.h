@@ -54,6 +54,10 @@ double pv_wall_time(void);
 /* strdup that tolerates NULL (returns NULL for NULL). */
 char *pv_strdup(const char *s);
 
+/* jansson's error text in the user's words: its messages may name its own
+   flags ("\u0000 is not allowed without JSON_ALLOW_NUL"). Borrowed. */
+const char *pv_json_message(const char *text);
+
 /* Copies the first line of msg ("unknown error" when NULL or empty) into dst. */
 void pv_first_line(char *dst, size_t cap, const char *msg);
 

@@ -68,7 +68,7 @@ int pv_workload__load_params(const struct file *f, const struct header *h, struc
     root = json_loadb(j, n, JSON_DECODE_INT_AS_REAL, &je);
     if (!root) {
         rc = pv_workload__fail_at(f, h->value + pv_workload__json_error_offset(j, n, &je),
-                                  "invalid JSON in PARAMETERS: %s", je.text);
+                                  "invalid JSON in PARAMETERS: %s", pv_json_message(je.text));
         goto out;
     }
     size_t first = h->value + pv_workload__skip_json_space(j, 0, n);

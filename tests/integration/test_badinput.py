@@ -27,6 +27,8 @@ CASES = {
     "unterminated_dollar": ("SELECT $x$ abc\n", "unterminated"),
     "duplicate_header": ("-- EXEC_COUNT: 2\n-- EXEC_COUNT: 3\nSELECT 1;\n", "EXEC_COUNT"),
     "mixed_placeholders": ("-- PARAMETERS: [[1, 2]]\nSELECT %s, $2;\n", "mix"),
+    # jansson's own flag names never reach the user
+    "nul_in_parameter": ('-- PARAMETERS: [["a\\u0000b"]]\nSELECT %s;\n', "NUL character"),
 }
 
 
