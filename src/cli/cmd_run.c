@@ -408,6 +408,11 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
                     ps->max_open, ps->wanted, cfg.concurrency);
             refused_said = true;
         }
+        if (results[nruns - 1]->aborted[0]) {
+            /* going on (further levels included) could only fail the same way */
+            cli_error("the run stopped: %s", results[nruns - 1]->aborted);
+            break;
+        }
     }
 
     if (nruns > 0) {

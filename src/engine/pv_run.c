@@ -300,6 +300,15 @@ int pv_run_start(pv_run *r, pv_err *err)
     return 0;
 }
 
+void pv_run__abort(pv_run *r, const char *reason)
+{
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&r->aborting, &expected, 1))
+        return;
+    snprintf(r->abort_reason, sizeof(r->abort_reason), "%s", reason);
+    pv_run_stop(r);
+}
+
 void pv_run_stop(pv_run *r)
 {
     atomic_store(&r->stop, 1);

@@ -103,9 +103,13 @@ struct pv_run_result {
     enum pv_protocol protocol;
     double duration_s, warmup_s;
     int retries;
-    int pipeline;      /* 1 = off */
-    bool pinned;       /* pin_threads was asked for and every worker thread was pinned */
-    bool interrupted;  /* stopped by pv_run_stop before the end */
+    int pipeline;     /* 1 = off */
+    bool pinned;      /* pin_threads was asked for and every worker thread was pinned */
+    bool interrupted; /* stopped by pv_run_stop before the end */
+    /* the run stopped itself because going on could only fail (e.g. its
+       prepared statements vanish behind a pooler in transaction mode):
+       why, or "" */
+    char aborted[256];
     double started_at; /* wall-clock start (epoch seconds) */
     double wall_s;     /* clock start until the last counted execution ended */
     struct pv_stat total;

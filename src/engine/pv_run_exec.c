@@ -113,6 +113,14 @@ void pv_run__handle_result(struct conn *c, struct exec *e, PGresult *res)
                      "command timeout after %.3g s: query cancelled on the server",
                      c->w->run->cfg.command_timeout_s);
             pv_run__exec_fail(e, state, buf);
+        } else if (strcmp(state, PV_SQLSTATE_NO_STATEMENT) == 0 &&
+                   c->w->run->cfg.protocol == PV_PROTOCOL_PREPARED && !c->preparing &&
+                   !e->prep_pending) {
+            /* prepared here, gone now: the server connection behind this one
+               changed (a pooler in transaction mode); every execution would
+               fail the same way, so the run stops with the reason */
+            pv_run__exec_fail(e, state, pv_conn_message(res));
+            pv_run__abort(c->w->run, PV_RUN_POOLER_HINT);
         } else {
             pv_run__exec_fail(e, state, pv_conn_message(res));
         }
@@ -506,10 +514,15 @@ void pv_run__worker_begin_stop(struct worker *w)
             pv_run__conn_close(c);
             continue;
         }
-        if (c->exec)
+        /* in flight and not counted; one that already failed is counted
+           (an abort's cause, say), as it did run */
+        if (c->exec && !c->exec->failed)
             c->exec->interrupted = true;
         PV_RUN_FOR_EACH(x, &c->pq)
-        x->interrupted = true;
+        {
+            if (!x->failed)
+                x->interrupted = true;
+        }
         if ((c->exec || c->pq.n > 0) && st != PV_CONN_CANCELLING)
             pv_run__conn_cancel(c, PV_RUN_STOP_GRACE_MS);
     }

@@ -57,6 +57,12 @@
 #define PV_SQLSTATE_POOL_TIMEOUT   "PV001" /* no connection within --pool-timeout */
 #define PV_SQLSTATE_CANCEL_IGNORED "PV002" /* the server did not answer the cancel */
 #define PV_SQLSTATE_PIPE_ABORTED   "PV003" /* an earlier query of the pipeline failed */
+#define PV_SQLSTATE_NO_STATEMENT   "26000" /* invalid_sql_statement_name */
+
+#define PV_RUN_POOLER_HINT                                                                         \
+    "a statement prepared on this connection no longer exists: a connection pooler in "            \
+    "transaction mode (pgbouncer before 1.21) moves each transaction to another server "           \
+    "connection; use --protocol extended"
 
 struct worker;
 
@@ -169,7 +175,9 @@ struct pv_run {
     uv_barrier_t barrier;
     uv_mutex_t stop_mu;
     uint64_t t0;
-    uint64_t timeout_ns; /* command timeout; 0 = none */
+    uint64_t timeout_ns;  /* command timeout; 0 = none */
+    _Atomic int aborting; /* pv_run__abort was called: abort_reason is set */
+    char abort_reason[256];
     uint64_t recycle_ns; /* --pool-recycle */
     bool started, joined, barrier_init;
 };
@@ -296,6 +304,12 @@ void pv_run__pipe_start(struct worker *w, struct conn *c, struct exec *e);
 void pv_run__pipe_send(struct worker *w, struct conn *c);
 /* One result of c's pipeline; see pv_conn_ops.result. */
 bool pv_run__pipe_result(struct conn *c, PGresult *res);
+
+/* ---- pv_run.c -------------------------------------------------------- */
+
+/* Stops the run from inside (first caller's reason wins): like pv_run_stop,
+   but the result says aborted, not interrupted. Any thread. */
+void pv_run__abort(pv_run *r, const char *reason);
 
 /* ---- pv_run_merge.c ---------------------------------------------------- */
 

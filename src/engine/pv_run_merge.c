@@ -1,4 +1,5 @@
 /* pv_run_merge.c - the workers' statistics merged into the run's result. */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "engine/pv_run_int.h"
@@ -18,7 +19,9 @@ int pv_run__merge(pv_run *r)
     res->pinned = r->cfg.pin_threads;
     for (int i = 0; i < r->nworkers; i++)
         res->pinned = res->pinned && !r->workers[i].pin_failed;
-    res->interrupted = atomic_load(&r->stop) != 0;
+    if (atomic_load(&r->aborting))
+        snprintf(res->aborted, sizeof(res->aborted), "%s", r->abort_reason);
+    res->interrupted = atomic_load(&r->stop) != 0 && !res->aborted[0];
 
     int rc = pv_stat_init(&res->total);
     if (rc == 0)

@@ -29,6 +29,9 @@ struct pv_report {
     double started_at;                       /* epoch seconds */
 };
 
+/** Why a run of the report stopped itself (pv_run_result.aborted), or NULL. */
+const char *pv_report_aborted(const struct pv_report *r);
+
 /** Pretty-printed JSON with a trailing newline. @return 0 or VOLLEY_ENOMEM. */
 int pv_report_json(const struct pv_report *r, pv_buf *out);
 

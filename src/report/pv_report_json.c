@@ -256,6 +256,8 @@ int pv_report_json(const struct pv_report *r, pv_buf *out)
     put(&b, root, "target", target_json(&b, r->target));
     put(&b, root, "started_at", iso8601(r->started_at));
     put(&b, root, "interrupted", json_boolean(interrupted));
+    const char *aborted = pv_report_aborted(r);
+    put(&b, root, "aborted", aborted ? json_string(aborted) : json_null());
 
     if (r->sweep || r->nruns > 1) {
         put(&b, root, "sweep", json_true());

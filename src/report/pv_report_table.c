@@ -71,6 +71,14 @@ static bool any_interrupted(const struct pv_report *r)
     return any;
 }
 
+const char *pv_report_aborted(const struct pv_report *r)
+{
+    for (size_t i = 0; i < r->nruns; i++)
+        if (r->runs[i]->aborted[0])
+            return r->runs[i]->aborted;
+    return NULL;
+}
+
 static bool is_sweep(const struct pv_report *r)
 {
     return r->sweep || r->nruns > 1;
@@ -387,6 +395,8 @@ int pv_report_table(const struct pv_report *r, pv_buf *out)
     int rc = is_sweep(r) ? table_sweep(out, r) : table_single(out, r);
     if (rc == 0 && any_interrupted(r))
         pv_buf_puts(out, "\nINTERRUPTED: partial results\n");
+    if (rc == 0 && pv_report_aborted(r))
+        pv_buf_printf(out, "\nSTOPPED: %s\n", pv_report_aborted(r));
     return rc != 0 ? rc : pv_buf_ok(out);
 }
 
@@ -500,6 +510,11 @@ int pv_report_markdown(const struct pv_report *r, pv_buf *out)
     pv_buf_puts(out, "## pgvolley run\n\n");
     if (any_interrupted(r))
         pv_buf_puts(out, "**INTERRUPTED: partial results**\n\n");
+    if (pv_report_aborted(r)) {
+        pv_buf_puts(out, "**STOPPED**: ");
+        pv_render_md_cell(out, pv_report_aborted(r), 0);
+        pv_buf_puts(out, "\n\n");
+    }
     pv_buf_puts(out, "- ");
     target_line(out, r->target, true);
     pv_buf_puts(out, "\n- ");

@@ -329,6 +329,27 @@ class RunTest(ServerTest):
         # backed off: a handful of refused attempts, not one per execution
         self.assertLess(pool["connect_failed"], 100, pool)
 
+    def test_prepared_statement_gone_stops_the_run(self):
+        # what a pooler in transaction mode does to --protocol prepared,
+        # without one: the statement vanishes between executions (DEALLOCATE
+        # ALL in the round robin). The run stops at the first 26000 with the
+        # reason, instead of failing every execution after it
+        a = self.write("a.sql", "-- PARAMETERS: [[1], [2]]\nSELECT %s::int;\n")
+        b = self.write("b.sql", "DEALLOCATE ALL;\n")
+        t0 = time.monotonic()
+        r = self.pgvolley("run", "-q", "-f", "json", "-c", "1", "-j", "1", "-T", "10", a, b)
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertEqual(r.code, 1, r.stderr)
+        rep = r.json()
+        self.assertIn("--protocol extended", rep["aborted"])
+        self.assertFalse(rep["interrupted"])
+        self.assertEqual([(e["sqlstate"], e["count"]) for e in rep["errors"]], [("26000", 1)])
+        self.assertIn("the run stopped", r.stderr)
+        r = self.pgvolley("run", "-q", "-f", "json", "-c", "1", "-j", "1", "-T", "0.5",
+                          "--protocol", "extended", a, b)
+        self.assertEqual(r.code, 0, r.stderr)
+        self.assertIsNone(r.json()["aborted"])
+
     def test_pipeline_timeout_cancels(self):
         f = self.write("plsleep.sql", "-- PARAMETERS: [[30]]\n-- EXEC_COUNT: 4\n"
                        "SELECT pg_sleep(%s) /* pgvolley-pipeline-timeout */;\n")
