@@ -52,7 +52,7 @@ struct conn {
     MHD_socket fd;
     struct sockaddr_storage addr;
     enum conn_state state;
-    uint64_t since_ns; /* WAITING or READING since */
+    uint64_t since_ns; /* WAITING since (the request's deadline counts from it) */
     bool reject;       /* admitted over a limit: answer 503 */
     bool killed;       /* shut down by us; closing */
 };
@@ -117,12 +117,13 @@ static void on_started(pv_mcp__conns *cs, struct MHD_Connection *c, void **socke
     struct conn *x = calloc(1, sizeof(*x));
     if (!x)
         return; /* untracked: admitted without limits of ours (MHD's still hold) */
-    const union MHD_ConnectionInfo *fi = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *fi =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     x->fd = fi ? fi->connect_fd : MHD_INVALID_SOCKET;
     const union MHD_ConnectionInfo *ai =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (ai && ai->client_addr) {
-        size_t len = ai->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+        size_t len = ai->client_addr->sa_family == AF_INET6  ? sizeof(struct sockaddr_in6)
                      : ai->client_addr->sa_family == AF_INET ? sizeof(struct sockaddr_in)
                                                              : sizeof(struct sockaddr);
         memcpy(&x->addr, ai->client_addr, len);
@@ -173,7 +174,7 @@ static void set_state(struct MHD_Connection *c, enum conn_state st, bool *reject
         return;
     pthread_mutex_lock(&x->cs->mu);
     x->state = st;
-    if (st != CONN_BUSY)
+    if (st == CONN_WAITING) /* READING keeps it: headers and body share the deadline */
         x->since_ns = pv_now_ns();
     if (reject)
         *reject = x->reject;

@@ -35,9 +35,9 @@
 #define PV_MCP__HTTP_DEFAULT_TIMEOUT_S 10 /* pv_mcp_http_opts.timeout_s <= 0 */
 
 struct pv_mcp__conns_opts {
-    unsigned max_total;    /* connections at once, >= 1 */
-    unsigned max_per_addr; /* from one client address, 1..max_total */
-    unsigned timeout_s;    /* request deadline and idle timeout, >= 1 */
+    unsigned max_total;      /* connections at once, >= 1 */
+    unsigned max_per_addr;   /* from one client address, 1..max_total */
+    unsigned timeout_s;      /* request deadline and idle timeout, >= 1 */
     void (*tick)(void *arg); /* called by the reaper about once a second; may be NULL */
     void *tick_arg;
 };
