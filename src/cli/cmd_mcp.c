@@ -40,6 +40,20 @@ static const char mcp_help[] =
     "      --token-file FILE    (HTTP) require \"Authorization: Bearer TOKEN\" with\n"
     "                           the token read from FILE (env PGVOLLEY_MCP_TOKEN\n"
     "                           sets it too); recommended beyond loopback\n"
+    "      --http-max-connections N\n"
+    "                           (HTTP) TCP connections at once (default 64); over\n"
+    "                           it the oldest connection that has not sent a\n"
+    "                           complete request is closed, or, when all are busy,\n"
+    "                           the new one gets 503\n"
+    "      --http-max-per-address N\n"
+    "                           (HTTP) connections from one client address (default:\n"
+    "                           the total on loopback, else a quarter of it)\n"
+    "      --http-timeout SEC   (HTTP) a request must arrive (headers and body)\n"
+    "                           within SEC of connecting or of the previous answer,\n"
+    "                           and a connection silent for SEC is closed (default 10)\n"
+    "      --session-idle SEC   (HTTP) end a session unused for SEC (default 900);\n"
+    "                           with 1024 sessions open, a new one ends the least\n"
+    "                           recently used idle session\n"
     "\n"
     "Options:\n"
     "      --allow-superuser    allow a superuser role (refused by default)\n"
@@ -61,12 +75,19 @@ static const char mcp_help[] =
     "Exit codes: 0 clean shutdown, 2 bad usage or input, 3 cannot bind or listen,\n"
     "4 internal error.\n";
 
+#define HTTP_TIMEOUT_MAX_S 3600
+#define SESSION_IDLE_MAX_S (86400 * 7)
+
 enum {
     OPT_DATASETS = 256,
     OPT_HTTP,
     OPT_TOKEN_FILE,
     OPT_ALLOW_SUPERUSER,
     OPT_SCHEMA_TTL,
+    OPT_HTTP_MAX_CONN,
+    OPT_HTTP_MAX_PER_ADDR,
+    OPT_HTTP_TIMEOUT,
+    OPT_SESSION_IDLE,
 };
 
 static const struct option mcp_options[] = {
@@ -75,10 +96,48 @@ static const struct option mcp_options[] = {
     {"dsn", required_argument, NULL, 'd'},
     {"help", no_argument, NULL, 'h'},
     {"http", required_argument, NULL, OPT_HTTP},
+    {"http-max-connections", required_argument, NULL, OPT_HTTP_MAX_CONN},
+    {"http-max-per-address", required_argument, NULL, OPT_HTTP_MAX_PER_ADDR},
+    {"http-timeout", required_argument, NULL, OPT_HTTP_TIMEOUT},
     {"schema-ttl", required_argument, NULL, OPT_SCHEMA_TTL},
+    {"session-idle", required_argument, NULL, OPT_SESSION_IDLE},
     {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
     {NULL, 0, NULL, 0},
 };
+
+/* One of the HTTP limits' options into hopts. @return 0, or -1 (message printed). */
+static int parse_http_option(int ch, const char *arg, struct pv_mcp_http_opts *hopts)
+{
+    long n;
+    switch (ch) {
+    case OPT_HTTP_MAX_CONN:
+    case OPT_HTTP_MAX_PER_ADDR:
+        if (cli_parse_int(arg, 1, PV_MCP_HTTP_MAX_CONNECTIONS, &n) != 0) {
+            cli_usage_error("mcp", "%s takes 1..%d connections, not '%s'",
+                            ch == OPT_HTTP_MAX_CONN ? "--http-max-connections"
+                                                    : "--http-max-per-address",
+                            PV_MCP_HTTP_MAX_CONNECTIONS, arg);
+            return -1;
+        }
+        *(ch == OPT_HTTP_MAX_CONN ? &hopts->max_connections : &hopts->max_per_address) = (int)n;
+        return 0;
+    case OPT_HTTP_TIMEOUT:
+        if (cli_parse_int(arg, 1, HTTP_TIMEOUT_MAX_S, &n) != 0) {
+            cli_usage_error("mcp", "--http-timeout takes 1..%d seconds, not '%s'",
+                            HTTP_TIMEOUT_MAX_S, arg);
+            return -1;
+        }
+        hopts->timeout_s = (int)n;
+        return 0;
+    default: /* OPT_SESSION_IDLE */
+        if (cli_parse_seconds(arg, 1, SESSION_IDLE_MAX_S, &hopts->session_idle_s) != 0) {
+            cli_usage_error("mcp", "--session-idle takes 1..%d seconds, not '%s'",
+                            SESSION_IDLE_MAX_S, arg);
+            return -1;
+        }
+        return 0;
+    }
+}
 
 /* "ADDR:PORT", "[v6]:PORT", ":PORT" or "PORT" -> host (malloc'ed) and port. */
 static int parse_listen(const char *s, char **host, int *port)
@@ -144,12 +203,12 @@ static bool is_loopback(const char *host)
 }
 
 /* Serves m over Streamable HTTP on host:port until a signal. @return an exit code. */
-static int serve_http(pv_mcp *m, const char *host, int port, const char *token)
+static int serve_http(pv_mcp *m, struct pv_mcp_http_opts *hopts)
 {
     pv_err err = {{0}};
-    struct pv_mcp_http_opts hopts = {.host = host, .port = port, .token = token};
+    const char *host = hopts->host, *token = hopts->token;
     pv_mcp_http *h = NULL;
-    int rc = pv_mcp_http_start(m, &hopts, &h, &err);
+    int rc = pv_mcp_http_start(m, hopts, &h, &err);
     if (rc != 0) {
         cli_error("%s", err.msg[0] ? err.msg : volley_strerror(rc));
         return rc == VOLLEY_EINVAL ? CLI_EXIT_USAGE
@@ -176,6 +235,8 @@ int cmd_mcp(int argc, char **argv)
     const char *datasets_path = NULL, *dsn = NULL, *http = NULL, *token_file = NULL;
     struct pv_batch_opts bopts = {0};
     struct pv_mcp_opts mopts = {0};
+    struct pv_mcp_http_opts hopts = {0};
+    bool http_only = false; /* an HTTP option was given */
     int ch;
     optind = 1;
     opterr = 0;
@@ -187,6 +248,14 @@ int cmd_mcp(int argc, char **argv)
         case OPT_HTTP: http = optarg; break;
         case OPT_TOKEN_FILE: token_file = optarg; break;
         case OPT_ALLOW_SUPERUSER: bopts.allow_superuser = true; break;
+        case OPT_HTTP_MAX_CONN:
+        case OPT_HTTP_MAX_PER_ADDR:
+        case OPT_HTTP_TIMEOUT:
+        case OPT_SESSION_IDLE:
+            if (parse_http_option(ch, optarg, &hopts) != 0)
+                return CLI_EXIT_USAGE;
+            http_only = true;
+            break;
         case OPT_SCHEMA_TTL:
             if (cli_parse_seconds(optarg, 1, 86400 * 7, &mopts.schema_ttl_s) != 0)
                 return cli_usage_error("mcp", "--schema-ttl takes 1..604800 seconds, not '%s'",
@@ -200,10 +269,12 @@ int cmd_mcp(int argc, char **argv)
         return cli_usage_error("mcp", "unexpected argument '%s'", argv[optind]);
     if (datasets_path && dsn)
         return cli_usage_error("mcp", "give either --datasets or --dsn, not both");
+    if (http_only && !http)
+        return cli_usage_error("mcp", "--http-max-connections, --http-max-per-address, "
+                                      "--http-timeout and --session-idle need --http");
 
     char *host = NULL;
-    int port = 0;
-    if (http && parse_listen(http, &host, &port) != 0)
+    if (http && parse_listen(http, &host, &hopts.port) != 0)
         return cli_usage_error("mcp", "--http takes ADDR:PORT (e.g. 127.0.0.1:8080), not '%s'",
                                http);
     char *token = NULL;
@@ -236,8 +307,11 @@ int cmd_mcp(int argc, char **argv)
     }
     rc = pv_batch_engine_create(ds, &bopts, &engine, &err);
     if (rc != 0) {
-        cli_error("cannot start the engine: %s", err.msg[0] ? err.msg : volley_strerror(rc));
-        code = rc == VOLLEY_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_INTERNAL; /* a bad dsn */
+        /* VOLLEY_EINVAL: a dsn that does not parse; err names the dataset, we the file */
+        cli_error("%s: %s",
+                  rc == VOLLEY_EINVAL && datasets_path ? datasets_path : "cannot start the engine",
+                  err.msg[0] ? err.msg : volley_strerror(rc));
+        code = rc == VOLLEY_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_INTERNAL;
         goto out;
     }
     rc = pv_mcp_create(ds, engine, &mopts, &m);
@@ -259,7 +333,9 @@ int cmd_mcp(int argc, char **argv)
         goto out;
     }
 
-    code = serve_http(m, host, port, token);
+    hopts.host = host;
+    hopts.token = token;
+    code = serve_http(m, &hopts);
 
 out:
     pv_mcp_destroy(m);

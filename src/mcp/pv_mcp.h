@@ -88,13 +88,32 @@ bool pv_mcp_wait_idle(pv_mcp *m, int timeout_ms);
 int pv_mcp_session_create(pv_mcp *m, pv_mcp_session **out);
 
 /**
- * Ends a session: cancels its running tool calls (they are not answered);
- * its memory is freed when the last of them has finished. NULL is a no-op.
+ * Ends a session: cancels its running tool calls (they are not answered,
+ * unless pv_mcp_session_stop was called); its memory is freed when the last
+ * of them has finished. NULL is a no-op.
  */
 void pv_mcp_session_release(pv_mcp_session *s);
 
 /** Cancels a session's running tool calls (they are not answered). */
 void pv_mcp_session_cancel(pv_mcp_session *s);
+
+/**
+ * The session is ending (HTTP DELETE): cancels its running tool calls on
+ * the server, and each is still answered (a tool error saying it was
+ * cancelled), also when the session is released before they finish.
+ */
+void pv_mcp_session_stop(pv_mcp_session *s);
+
+/** The tool calls running on the database for this session. */
+size_t pv_mcp_session_running(pv_mcp_session *s);
+
+/**
+ * Waits until fewer tool calls than the per-session limit run (a reader
+ * may then hand over the next call without its being refused).
+ * @param timeout_ms >= 0.
+ * @return true if a call may start now.
+ */
+bool pv_mcp_session_wait_slot(pv_mcp_session *s, int timeout_ms);
 
 /** True once initialize has been answered successfully. */
 bool pv_mcp_session_initialized(pv_mcp_session *s);
@@ -158,12 +177,27 @@ int pv_mcp_quote_table(const char *in, pv_buf *out, pv_err *err);
  */
 int pv_mcp_serve_stdio(pv_mcp *m, int in_fd, int out_fd, volatile sig_atomic_t *stop, pv_err *err);
 
+/* The most TCP connections the HTTP transport takes (one thread each). */
+#define PV_MCP_HTTP_MAX_CONNECTIONS 4096
+
 struct pv_mcp_http_opts {
-    const char *host;    /* address to bind: numeric or a name; NULL: 127.0.0.1 */
-    int port;            /* 0: any free port (see pv_mcp_http_port) */
-    const char *token;   /* bearer token every request must carry; NULL: none */
-    size_t max_body;     /* request body limit in bytes; 0: 1 MiB */
-    int max_connections; /* 0: 64 */
+    const char *host;      /* address to bind: numeric or a name; NULL: 127.0.0.1 */
+    int port;              /* 0: any free port (see pv_mcp_http_port) */
+    const char *token;     /* bearer token every request must carry; NULL: none */
+    size_t max_body;       /* request body limit in bytes; 0: 1 MiB */
+    int max_connections;   /* TCP connections at once; <= 0: 64. Over it, the oldest
+                              connection still waiting for a request is closed, or,
+                              when every one is busy, the new one is answered 503 */
+    int max_per_address;   /* connections from one client address; <= 0: max_connections
+                              on loopback (every client has the same address there),
+                              else a quarter of it (at least 1) */
+    int timeout_s;         /* a request's headers and body must arrive within this of
+                              the connection's start or the previous answer, and a
+                              connection silent this long is closed; <= 0: 10 */
+    double session_idle_s; /* a session without requests or running calls this long
+                              ends; <= 0: 900 */
+    int max_sessions;      /* sessions at once; <= 0: 1024. When full, the least
+                              recently used session with no call running ends */
 };
 
 typedef struct pv_mcp_http pv_mcp_http;

@@ -10,7 +10,7 @@
  *          with its id in Mcp-Session-Id; later requests without the header
  *          get 400, with an unknown one 404.
  *   DELETE ends the session named by Mcp-Session-Id (its running tool calls
- *          are cancelled).
+ *          are cancelled on the server and answered with that error).
  *   GET    405: we offer no server-initiated stream (allowed by the spec).
  *
  * Every request: when listening on loopback, the Host header must name a
@@ -42,17 +42,17 @@
 #include "common/pv_buf.h"
 #include "mcp/pv_jsonrpc.h"
 #include "mcp/pv_mcp.h"
+#include "mcp/pv_mcp_http_int.h"
 
-#define DEFAULT_MAX_BODY   (1u << 20)
-#define DEFAULT_MAX_CONN   64
-#define MAX_SESSIONS       1024
-#define SESSION_IDLE_S     3600.0
-#define CONNECTION_TIMEOUT 300
-#define SESSION_ID_BYTES   16
-#define DISCARD_LIMIT      (64u << 20) /* oversized bodies up to this are read, then refused */
-#define STOP_GRACE_S       5           /* for running requests to be answered at shutdown */
-#define SSE_BLOCK_SIZE     16384       /* libmicrohttpd's read block for an event stream */
-#define LISTEN_BACKLOG     64
+#define DEFAULT_MAX_BODY       (1u << 20)
+#define DEFAULT_MAX_SESSIONS   1024
+#define DEFAULT_SESSION_IDLE_S 900.0 /* 15 min: a user's pause; the LRU eviction handles floods */
+#define SESSION_ID_BYTES       16
+#define PER_ADDRESS_SHARE      4 /* beyond loopback: one address gets 1/4 of the connections */
+#define DISCARD_LIMIT          (64u << 20) /* oversized bodies up to this are read, then refused */
+#define STOP_GRACE_S           5           /* for running requests to be answered at shutdown */
+#define SSE_BLOCK_SIZE         16384       /* libmicrohttpd's read block for an event stream */
+#define LISTEN_BACKLOG         64
 
 struct http_session {
     struct http_session *next;
@@ -66,6 +66,10 @@ struct http_session {
 struct pv_mcp_http {
     pv_mcp *m;
     struct MHD_Daemon *d;
+    pv_mcp__conns *conns;
+    unsigned timeout_s;
+    uint64_t session_idle_ns;
+    size_t max_sessions;
     int listen_fd;
     int port;
     char *token;
@@ -95,6 +99,8 @@ struct hx {
     bool done;
     pv_buf out;
     size_t off;
+    struct MHD_Connection *conn; /* stream: whose idle timer to restart */
+    unsigned timeout_s;
 };
 
 /* ==== exchanges ======================================================== */
@@ -158,8 +164,13 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
     (void)pos;
     struct hx *x = cls;
     pthread_mutex_lock(&x->mu);
-    while (x->off == x->out.len && !x->done)
+    bool waited = false;
+    while (x->off == x->out.len && !x->done) {
         pthread_cond_wait(&x->cv, &x->mu);
+        waited = true;
+    }
+    if (waited) /* MHD's connection thread: our wait is not the client's silence */
+        pv_mcp__conn_touch(x->conn, x->timeout_s);
     if (x->off == x->out.len) {
         pthread_mutex_unlock(&x->mu);
         return MHD_CONTENT_READER_END_OF_STREAM;
@@ -209,6 +220,7 @@ static pv_mcp_session *session_unref_locked(struct http_session *hs)
 static void session_unref(pv_mcp_http *h, struct http_session *hs)
 {
     pthread_mutex_lock(&h->mu);
+    hs->used_ns = pv_now_ns(); /* a request ended: idle from now */
     pv_mcp_session *s = session_unref_locked(hs);
     pthread_mutex_unlock(&h->mu);
     pv_mcp_session_release(s);
@@ -227,10 +239,41 @@ static void session_unlink_locked(pv_mcp_http *h, struct http_session *hs)
     }
 }
 
+/* Nothing uses the session: no request holds it, no tool call runs; under h->mu. */
+static bool session_idle_locked(const struct http_session *hs)
+{
+    return hs->refs == 1 && pv_mcp_session_running(hs->s) == 0;
+}
+
+/* The reaper's tick: ends the sessions idle longer than the idle lifetime. */
+static void sessions_expire(void *arg)
+{
+    pv_mcp_http *h = arg;
+    pv_mcp_session *expired[16];
+    size_t n;
+    do {
+        n = 0;
+        pthread_mutex_lock(&h->mu);
+        uint64_t now = pv_now_ns();
+        for (struct http_session *o = h->sessions, *next; o && n < PV_ARRAY_LEN(expired);
+             o = next) {
+            next = o->next;
+            if (session_idle_locked(o) && now - o->used_ns > h->session_idle_ns) {
+                session_unlink_locked(h, o);
+                expired[n++] = session_unref_locked(o);
+            }
+        }
+        pthread_mutex_unlock(&h->mu);
+        for (size_t i = 0; i < n; i++)
+            pv_mcp_session_release(expired[i]);
+    } while (n == PV_ARRAY_LEN(expired));
+}
+
 /*
- * Registers an initialized session under a fresh random id. Sessions idle
- * for an hour are ended first. Returns NULL when the table is full or the
- * id cannot be made.
+ * Registers an initialized session under a fresh random id. When the table
+ * is full, the least recently used idle session is ended to make room (an
+ * abandoned one, most likely: its client would get 404 and initialize
+ * again). Returns NULL when every session is in use or the id cannot be made.
  */
 static struct http_session *session_add(pv_mcp_http *h, pv_mcp_session *s)
 {
@@ -256,26 +299,26 @@ static struct http_session *session_add(pv_mcp_http *h, pv_mcp_session *s)
     hs->refs = 1;
     hs->used_ns = pv_now_ns();
 
-    pv_mcp_session *expired[16];
-    size_t nexp = 0;
+    pv_mcp_session *evicted = NULL;
     pthread_mutex_lock(&h->mu);
-    uint64_t now = pv_now_ns();
-    for (struct http_session *o = h->sessions, *next; o && nexp < PV_ARRAY_LEN(expired); o = next) {
-        next = o->next;
-        if (o->refs == 1 && (double)(now - o->used_ns) / 1e9 > SESSION_IDLE_S) {
-            session_unlink_locked(h, o);
-            expired[nexp++] = session_unref_locked(o);
+    if (h->nsessions >= h->max_sessions) {
+        struct http_session *lru = NULL;
+        for (struct http_session *o = h->sessions; o; o = o->next)
+            if (session_idle_locked(o) && (!lru || o->used_ns < lru->used_ns))
+                lru = o;
+        if (lru) {
+            session_unlink_locked(h, lru);
+            evicted = session_unref_locked(lru);
         }
     }
-    bool full = h->nsessions >= MAX_SESSIONS;
+    bool full = h->nsessions >= h->max_sessions;
     if (!full) {
         hs->next = h->sessions;
         h->sessions = hs;
         h->nsessions++;
     }
     pthread_mutex_unlock(&h->mu);
-    for (size_t i = 0; i < nexp; i++)
-        pv_mcp_session_release(expired[i]);
+    pv_mcp_session_release(evicted);
     if (full) {
         free(hs);
         return NULL;
@@ -395,6 +438,26 @@ static enum MHD_Result respond_error(struct MHD_Connection *c, unsigned status, 
     return r;
 }
 
+/* Over the connection limits with every connection busy: 503, then close. */
+static enum MHD_Result respond_full(struct MHD_Connection *c)
+{
+    json_t *e = pv_jrpc_error(NULL, PV_JRPC_SERVER_ERROR,
+                              "Service Unavailable: too many connections; retry shortly", NULL);
+    char *text = e ? pv_jrpc_dump(e) : NULL;
+    json_decref(e);
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        text ? strlen(text) : 0, text ? text : (void *)"", MHD_RESPMEM_MUST_COPY);
+    free(text);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_SERVICE_UNAVAILABLE, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 /* ==== methods ========================================================== */
 
 static enum MHD_Result do_delete(pv_mcp_http *h, struct MHD_Connection *c)
@@ -412,7 +475,7 @@ static enum MHD_Result do_delete(pv_mcp_http *h, struct MHD_Connection *c)
     if (table_ref)
         session_unlink_locked(h, hs);
     pthread_mutex_unlock(&h->mu);
-    pv_mcp_session_cancel(hs->s);
+    pv_mcp_session_stop(hs->s); /* its running calls still answer (cancelled) */
     if (table_ref)
         session_unref(h, hs);
     session_unref(h, hs);
@@ -471,6 +534,10 @@ static enum MHD_Result do_post(pv_mcp_http *h, struct MHD_Connection *c, struct 
        so that its session id travels in the headers of a complete answer. */
     bool stream = !fresh && accepts(c, "text/event-stream") && pv_mcp_wants_progress(root);
     struct hx *x = hx_new(stream);
+    if (x) {
+        x->conn = c;
+        x->timeout_s = h->timeout_s;
+    }
     if (!x) {
         json_decref(root);
         if (hs)
@@ -503,6 +570,7 @@ static enum MHD_Result do_post(pv_mcp_http *h, struct MHD_Connection *c, struct 
         while (!x->done)
             pthread_cond_wait(&x->cv, &x->mu);
         pthread_mutex_unlock(&x->mu);
+        pv_mcp__conn_touch(c, h->timeout_s); /* our wait was not the client's silence */
         const char *hname = NULL, *hvalue = NULL;
         if (fresh && pv_mcp_session_initialized(fresh)) {
             struct http_session *added = session_add(h, fresh);
@@ -539,6 +607,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     struct req *r = *con_cls;
     if (!r) {
         /* First call: the headers are in; the body (if any) follows. */
+        if (!pv_mcp__conn_begin(c))
+            return respond_full(c);
         const char *origin = header(c, "Origin");
         if (origin && !origin_ok(origin))
             return respond_error(c, MHD_HTTP_FORBIDDEN, PV_JRPC_SERVER_ERROR,
@@ -601,6 +671,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0;
         return r->received > DISCARD_LIMIT ? MHD_NO : MHD_YES; /* enough: close */
     }
+    pv_mcp__conn_busy(c);
     if (r->too_large)
         return respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE, PV_JRPC_SERVER_ERROR,
                              "Payload Too Large", NULL, NULL);
@@ -615,9 +686,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)c;
     (void)toe;
     pv_mcp_http *h = cls;
+    pv_mcp__conn_end(c);
     struct req *r = *con_cls;
     if (!r)
         return;
@@ -687,6 +758,11 @@ int pv_mcp_http_start(pv_mcp *m, const struct pv_mcp_http_opts *opts, pv_mcp_htt
     h->m = m;
     h->listen_fd = -1;
     h->max_body = opts->max_body ? opts->max_body : DEFAULT_MAX_BODY;
+    h->timeout_s = opts->timeout_s > 0 ? (unsigned)opts->timeout_s : PV_MCP__HTTP_DEFAULT_TIMEOUT_S;
+    h->session_idle_ns =
+        (uint64_t)((opts->session_idle_s > 0 ? opts->session_idle_s : DEFAULT_SESSION_IDLE_S) *
+                   1e9);
+    h->max_sessions = opts->max_sessions > 0 ? (size_t)opts->max_sessions : DEFAULT_MAX_SESSIONS;
     if (opts->token) {
         h->token = strdup(opts->token);
         if (!h->token) {
@@ -713,11 +789,27 @@ int pv_mcp_http_start(pv_mcp *m, const struct pv_mcp_http_opts *opts, pv_mcp_htt
                      MHD_USE_AUTO | MHD_USE_ITC;
     if (family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    int maxc = opts->max_connections > 0 ? opts->max_connections : DEFAULT_MAX_CONN;
+    struct pv_mcp__conns_opts co = {
+        .max_total = opts->max_connections > 0 ? (unsigned)opts->max_connections
+                                               : PV_MCP__HTTP_DEFAULT_MAX_CONN,
+        .timeout_s = h->timeout_s,
+        .tick = sessions_expire,
+        .tick_arg = h,
+    };
+    co.max_per_addr = opts->max_per_address > 0 ? (unsigned)opts->max_per_address
+                      : h->loopback             ? co.max_total
+                                                : PV_MAX(1u, co.max_total / PER_ADDRESS_SHARE);
+    rc = pv_mcp__conns_create(&co, &h->conns);
+    if (rc != 0) {
+        rc = pv_err_set(err, rc, "cannot start the HTTP server: %s", volley_strerror(rc));
+        goto fail;
+    }
     h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET,
-                            h->listen_fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned)maxc,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
+                            h->listen_fd, MHD_OPTION_CONNECTION_LIMIT,
+                            pv_mcp__conns_hard_total(h->conns), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                            pv_mcp__conns_hard_per_addr(h->conns), MHD_OPTION_CONNECTION_TIMEOUT,
+                            h->timeout_s, MHD_OPTION_NOTIFY_CONNECTION, pv_mcp__conns_notify,
+                            h->conns, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
     if (!h->d) {
         rc = pv_err_set(err, VOLLEY_EIO, "cannot start the HTTP server on %s:%d", host, opts->port);
         goto fail;
@@ -725,6 +817,7 @@ int pv_mcp_http_start(pv_mcp *m, const struct pv_mcp_http_opts *opts, pv_mcp_htt
     *out = h;
     return 0;
 fail:
+    pv_mcp__conns_destroy(h->conns);
     if (h->listen_fd >= 0)
         close(h->listen_fd);
     pthread_cond_destroy(&h->cv);
@@ -757,6 +850,7 @@ void pv_mcp_http_stop(pv_mcp_http *h)
             break;
     pthread_mutex_unlock(&h->mu);
     MHD_stop_daemon(h->d);
+    pv_mcp__conns_destroy(h->conns); /* joins the reaper before the sessions go */
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
     pthread_mutex_lock(&h->mu);

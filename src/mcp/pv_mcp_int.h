@@ -103,9 +103,10 @@ struct pv_mcp_session {
     pv_mcp *m;
     pv_mcp_session *next; /* m->sessions */
     pthread_mutex_t mu;
-    pthread_cond_t cv; /* a call was submitted */
+    pthread_cond_t cv; /* a call was submitted, or one ended */
     int refs;          /* the owner's + one per running call */
     bool released;
+    bool stopped; /* pv_mcp_session_stop: cancelled calls are still answered */
     bool initialized;
     const char *version;
     struct pv_mcp__call *calls;

@@ -137,15 +137,53 @@ void pv_mcp_session_cancel(pv_mcp_session *s)
     pthread_mutex_unlock(&s->mu);
 }
 
+void pv_mcp_session_stop(pv_mcp_session *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->stopped = true;
+    for (struct pv_mcp__call *c = s->calls; c; c = c->next)
+        pv_mcp__call_cancel_locked(c, false);
+    pthread_mutex_unlock(&s->mu);
+}
+
 void pv_mcp_session_release(pv_mcp_session *s)
 {
     if (!s)
         return;
     pthread_mutex_lock(&s->mu);
     s->released = true;
+    for (struct pv_mcp__call *c = s->calls; c; c = c->next)
+        pv_mcp__call_cancel_locked(c, !s->stopped);
     pthread_mutex_unlock(&s->mu);
-    pv_mcp_session_cancel(s);
     session_unref(s);
+}
+
+size_t pv_mcp_session_running(pv_mcp_session *s)
+{
+    pthread_mutex_lock(&s->mu);
+    size_t n = s->ncalls;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+bool pv_mcp_session_wait_slot(pv_mcp_session *s, int timeout_ms)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_ms / MS_PER_S;
+    deadline.tv_nsec += (long)(timeout_ms % MS_PER_S) * NS_PER_MS;
+    if (deadline.tv_nsec >= NS_PER_S) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= NS_PER_S;
+    }
+    size_t limit = (size_t)s->m->opts.max_inflight;
+    pthread_mutex_lock(&s->mu);
+    while (s->ncalls >= limit)
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &deadline) == ETIMEDOUT)
+            break;
+    bool ok = s->ncalls < limit;
+    pthread_mutex_unlock(&s->mu);
+    return ok;
 }
 
 bool pv_mcp_session_initialized(pv_mcp_session *s)
@@ -254,6 +292,7 @@ static void *completion_main(void *arg)
             }
         }
         s->ncalls--;
+        pthread_cond_broadcast(&s->cv); /* a slot is free (pv_mcp_session_wait_slot) */
         bool cancelled = c->cancelled;
         pthread_mutex_unlock(&s->mu);
 

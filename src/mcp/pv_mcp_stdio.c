@@ -3,10 +3,11 @@
  * JSON-RPC messages in, one message per line out.
  *
  * The reader (the caller's thread) polls its input so that it notices the
- * stop flag. Answers are queued to a writer thread, so that neither the
- * engine's loop (which sends progress notifications) nor the reader ever
- * blocks on a client that reads slowly; progress notifications are dropped
- * when more than OUT_SOFT_LIMIT bytes wait, answers never are.
+ * stop flag. It hands over a tool call only when the session may start one
+ * (at most max_inflight run at once) and reads no further meanwhile. Answers are queued to a writer
+ * thread, so that neither the engine's loop (which sends progress notifications) nor the reader
+ * ever blocks on a client that reads slowly; progress notifications are dropped when more than
+ * OUT_SOFT_LIMIT bytes wait, answers never are.
  */
 #include <errno.h>
 #include <poll.h>
@@ -21,7 +22,8 @@
 #define READ_CHUNK     65536
 #define MAX_LINE       (16u << 20) /* a longer message is refused */
 #define OUT_SOFT_LIMIT (8u << 20)
-#define POLL_MS        200 /* how often *stop is looked at */
+#define POLL_MS        200          /* how often *stop is looked at */
+#define TOOLS_CALL     "tools/call" /* a line holding this may start a call: may wait */
 
 struct line {
     struct line *next;
@@ -114,7 +116,15 @@ static void sink_done(void *arg)
     (void)arg;
 }
 
-static void handle_line(pv_mcp_session *s, const struct pv_mcp_sink *sink, char *line, size_t len)
+/*
+ * Handles one line. A tool call while the session's calls are at their
+ * limit waits for one of them to end (backpressure: the input is not read
+ * meanwhile, so a client writing faster than we run fills its pipe and
+ * waits) rather than being refused. Lines that are not tool calls (a
+ * cancellation, a ping) pass at once. Returns false when *stop ended the wait.
+ */
+static bool handle_line(pv_mcp_session *s, const struct pv_mcp_sink *sink, char *line, size_t len,
+                        volatile sig_atomic_t *stop)
 {
     while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' ' || line[len - 1] == '\t'))
         len--;
@@ -122,8 +132,14 @@ static void handle_line(pv_mcp_session *s, const struct pv_mcp_sink *sink, char 
     while (i < len && (line[i] == ' ' || line[i] == '\t'))
         i++;
     if (i == len)
-        return; /* blank line */
+        return true; /* blank line */
+    if (memmem(line + i, len - i, TOOLS_CALL, strlen(TOOLS_CALL))) {
+        while (!pv_mcp_session_wait_slot(s, POLL_MS))
+            if (stop && *stop)
+                return false;
+    }
     pv_mcp_handle_text(s, line + i, len - i, sink);
+    return true;
 }
 
 static void too_long(const struct pv_mcp_sink *sink)
@@ -190,20 +206,23 @@ int pv_mcp_serve_stdio(pv_mcp *m, int in_fd, int out_fd, volatile sig_atomic_t *
         if (n == 0) {
             eof = true;
             if (len > 0 && !skipping)
-                handle_line(s, &sink, buf, len);
+                handle_line(s, &sink, buf, len, stop);
             len = 0;
             break;
         }
         size_t start = 0, scan = len;
         len += (size_t)n;
-        for (size_t i = scan; i < len; i++) {
+        bool stopped = false;
+        for (size_t i = scan; i < len && !stopped; i++) {
             if (buf[i] != '\n')
                 continue;
             if (!skipping)
-                handle_line(s, &sink, buf + start, i - start);
+                stopped = !handle_line(s, &sink, buf + start, i - start, stop);
             skipping = false;
             start = i + 1;
         }
+        if (stopped)
+            break;
         memmove(buf, buf + start, len - start);
         len -= start;
         if (len > MAX_LINE) {
@@ -222,12 +241,17 @@ int pv_mcp_serve_stdio(pv_mcp *m, int in_fd, int out_fd, volatile sig_atomic_t *
     }
     free(buf);
 
-    /* End of input: the running calls still answer. A stop (or an error)
-       cancels them; then the session ends. */
+    /* End of input: the running calls still answer (a client may close its
+       input after its last request, as `echo ... | pgvolley mcp` does). A
+       stop, an error or an output that is gone (nobody will read the
+       answers) cancels them; then the session ends. */
     if (rc != 0 || (stop && *stop))
         pv_mcp_shutdown(m);
     while (!pv_mcp_wait_idle(m, POLL_MS)) {
-        if (stop && *stop)
+        pthread_mutex_lock(&w.mu);
+        bool gone = w.broken;
+        pthread_mutex_unlock(&w.mu);
+        if ((stop && *stop) || gone)
             pv_mcp_shutdown(m);
     }
     pv_mcp_session_release(s);
