@@ -109,7 +109,8 @@ static void check_result(int rc, const pv_err *err, const char *path, const uint
         return;
     check(rc == VOLLEY_EINPUT, "unexpected return code");
     size_t pl = strlen(path);
-    check(strncmp(err->msg, path, pl) == 0 && err->msg[pl] == ':', "message does not name the file");
+    check(strncmp(err->msg, path, pl) == 0 && err->msg[pl] == ':',
+          "message does not name the file");
     check(!strchr(err->msg, '\n') && !strchr(err->msg, '\r'), "multi-line message");
     check_no_dsn((const char *)data, size, err->msg);
 }

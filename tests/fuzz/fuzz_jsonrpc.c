@@ -87,8 +87,8 @@ static void check_message(json_t *m)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    json_t *oracle = json_loadb((const char *)data, size,
-                                JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
+    json_t *oracle =
+        json_loadb((const char *)data, size, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
     int want_ok = oracle && (json_is_object(oracle) ||
                              (json_is_array(oracle) && json_array_size(oracle) > 0));
 
