@@ -6,7 +6,8 @@ BUILD  ?= build
 ASAN   ?= build-asan
 CMAKE  ?= cmake
 
-.PHONY: all deps build asan check check-fast check-build demo bench profile format format-check lint clean
+.PHONY: all deps build asan check check-fast check-build demo bench profile format format-check lint clean \
+	fuzz fuzz-build fuzz-check
 
 all: build
 
@@ -25,10 +26,12 @@ $(ASAN)/CMakeCache.txt: | deps
 asan: deps $(ASAN)/CMakeCache.txt
 	$(CMAKE) --build $(ASAN) -j $(JOBS)
 
-# Every test, in the normal build and in the sanitizer build.
+# Every test, in the normal build and in the sanitizer build, then each
+# fuzz target for a short fixed time.
 check: build asan format-check lint
 	cd $(BUILD) && ctest --output-on-failure -j 2
 	cd $(ASAN) && ctest --output-on-failure -j 2
+	$(MAKE) --no-print-directory fuzz-check
 
 # Only the normal build (quicker while developing).
 check-fast: build
@@ -66,4 +69,70 @@ lint:
 	    echo "libpq connect/consume/cancel calls outside src/engine/pv_conn.c:" $$core; exit 1; fi
 
 clean:
-	rm -rf $(BUILD) $(ASAN)
+	rm -rf $(BUILD) $(ASAN) $(FUZZ_BUILD)
+
+# ---- fuzzing (tests/fuzz/) --------------------------------------------------
+# libFuzzer targets, built with clang (-fsanitize=fuzzer,address,undefined)
+# in $(FUZZ_BUILD), apart from the gcc builds: each source once into
+# $(FUZZ_BUILD)/obj/, each target linked from the areas it needs.
+# `make fuzz` runs every target for FUZZ_SECONDS; `make check` for
+# FUZZ_CHECK_SECONDS, two at a time. Each run starts from the committed seeds
+# (tests/fuzz/corpus/<target>/) and what earlier runs found
+# ($(FUZZ_BUILD)/corpus/<target>/); a crash fails with the reproducer's path.
+FUZZ_BUILD         ?= build-fuzz
+FUZZ_CC            ?= clang
+FUZZ_SECONDS       ?= 60
+FUZZ_CHECK_SECONDS ?= 8
+FUZZ_TARGETS       := workload params datasets jsonrpc mcp guard
+FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS := -std=c11 -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) \
+	-Wall -Wextra -Werror -Wno-unused-command-line-argument \
+	-D_GNU_SOURCE -DPV_VERSION='"fuzz"' -DPV_SOURCE_DIR='"$(CURDIR)"' \
+	-Iinclude -Isrc $(shell pkg-config --cflags-only-I libpq 2>/dev/null)
+FUZZ_LIBS   := -lpg_query -ljansson -linih -lpq -luv -lmicrohttpd -lpthread -lm
+
+fuzz_src = $(foreach a,$(1),$(wildcard src/$(a)/*.c))
+# The sources each target links (whole areas, or single files of one).
+FUZZ_SRCS_workload := $(call fuzz_src,common workload)
+FUZZ_SRCS_params   := $(FUZZ_SRCS_workload)
+FUZZ_SRCS_datasets := $(call fuzz_src,common) src/multi/pv_datasets.c
+FUZZ_SRCS_jsonrpc  := $(call fuzz_src,common) src/mcp/pv_jsonrpc.c
+FUZZ_SRCS_guard    := $(call fuzz_src,common workload stats guard)
+FUZZ_SRCS_mcp      := $(call fuzz_src,common workload stats engine guard multi report mcp)
+
+fuzz_obj = $(patsubst src/%.c,$(FUZZ_BUILD)/obj/%.o,$(1))
+FUZZ_BINS := $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_TARGETS))
+
+# Intermediate objects are kept (they are shared by the targets).
+.PRECIOUS: $(FUZZ_BUILD)/obj/%.o $(FUZZ_BUILD)/harness/%.o
+
+$(FUZZ_BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(@D)
+	@echo "fuzz CC $<"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(FUZZ_BUILD)/harness/%.o: tests/fuzz/%.c
+	@mkdir -p $(@D)
+	@echo "fuzz CC $<"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+.SECONDEXPANSION:
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/harness/fuzz_%.o $$(call fuzz_obj,$$(FUZZ_SRCS_$$*))
+	@echo "fuzz LD $@"
+	@$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ $(FUZZ_LIBS) -o $@
+
+-include $(shell find $(FUZZ_BUILD) -name '*.d' 2>/dev/null)
+
+fuzz-build: deps
+	@$(MAKE) --no-print-directory -j $(JOBS) $(FUZZ_BINS)
+
+fuzz-run-%: $(FUZZ_BUILD)/fuzz_%
+	@tests/fuzz/run.sh $(FUZZ_BUILD) $* $(FUZZ_SECONDS)
+
+fuzz: fuzz-build
+	@fail=0; for t in $(FUZZ_TARGETS); do \
+	    tests/fuzz/run.sh $(FUZZ_BUILD) $$t $(FUZZ_SECONDS) || fail=1; done; exit $$fail
+
+fuzz-check: fuzz-build
+	@$(MAKE) --no-print-directory -j 2 FUZZ_SECONDS=$(FUZZ_CHECK_SECONDS) \
+	    $(addprefix fuzz-run-,$(FUZZ_TARGETS))

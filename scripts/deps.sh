@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Installs the Debian packages pgvolley needs to build, test, demo and bench.
+# Installs the Debian packages pgvolley needs to build, test, demo and bench
+# (clang and libclang-rt-dev: the libFuzzer targets of tests/fuzz/).
 # As root, missing packages are installed with apt-get; otherwise the exact
 # command to run is printed and the script fails.
 set -euo pipefail
 
 pkgs=(
     build-essential cmake pkg-config clang-format valgrind strace
+    clang libclang-rt-dev
     libpq-dev libpg-query-dev libprotobuf-c-dev libuv1-dev libjansson-dev
     libmicrohttpd-dev libinih-dev libcmocka-dev
     postgresql postgresql-contrib python3

@@ -1,14 +1,14 @@
 /*
  * fuzz_workload.c - libFuzzer harness for pv_workload_add_text, which takes
  * in pv_sqlscan, the PARAMETERS pre-scan, jansson and the value conversion.
- * Not built by CMake. From the source root:
+ * Built apart from the gcc builds, with clang
+ * (-fsanitize=fuzzer,address,undefined): `make fuzz` builds every target in
+ * build-fuzz/ and runs each for FUZZ_SECONDS from its seeds in
+ * tests/fuzz/corpus/workload/ (see the Makefile; `make check` runs it
+ * briefly). By hand:
  *
- *   clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
- *       -DPV_VERSION='"fuzz"' -Iinclude -Isrc tests/fuzz/fuzz_workload.c \
- *       src/workload/pv_*.c src/common/pv_common.c src/common/pv_buf.c src/common/pv_utf8.c \
- *       -lpg_query -ljansson -o fuzz_workload
- *   mkdir -p corpus && cp -r tests/data/workload corpus/
- *   ./fuzz_workload -max_total_time=60 corpus
+ *   make fuzz-build && build-fuzz/fuzz_workload -max_total_time=60 \
+ *       build-fuzz/corpus/workload tests/fuzz/corpus/workload
  *
  * The first input byte picks small limits, so that they are reached too;
  * the rest is the file's text. Besides the sanitizers' findings, a broken

@@ -1,0 +1,2 @@
+-- PARAMETERS: [[1], [2], [3]]
+SELECT %s::int;

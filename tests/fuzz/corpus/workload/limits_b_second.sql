@@ -1,0 +1,2 @@
+-- EXEC_COUNT: 2
+SELECT 1;
