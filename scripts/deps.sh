@@ -10,7 +10,7 @@ pkgs=(
     clang libclang-rt-dev
     libpq-dev libpg-query-dev libprotobuf-c-dev libuv1-dev libjansson-dev
     libmicrohttpd-dev libinih-dev libcmocka-dev
-    postgresql postgresql-contrib python3
+    postgresql postgresql-contrib pgbouncer python3
     python3-asyncpg python3-sqlalchemy python3-sqlalchemy-ext python3-greenlet
 )
 

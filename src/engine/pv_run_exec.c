@@ -113,12 +113,15 @@ void pv_run__handle_result(struct conn *c, struct exec *e, PGresult *res)
                      "command timeout after %.3g s: query cancelled on the server",
                      c->w->run->cfg.command_timeout_s);
             pv_run__exec_fail(e, state, buf);
-        } else if (strcmp(state, PV_SQLSTATE_NO_STATEMENT) == 0 &&
-                   c->w->run->cfg.protocol == PV_PROTOCOL_PREPARED && !c->preparing &&
-                   !e->prep_pending) {
-            /* prepared here, gone now: the server connection behind this one
-               changed (a pooler in transaction mode); every execution would
-               fail the same way, so the run stops with the reason */
+        } else if (c->w->run->cfg.protocol == PV_PROTOCOL_PREPARED &&
+                   ((strcmp(state, PV_SQLSTATE_NO_STATEMENT) == 0 && !c->preparing &&
+                     !e->prep_pending) ||
+                    (strcmp(state, PV_SQLSTATE_DUP_STATEMENT) == 0 &&
+                     (c->preparing || e->prep_pending)))) {
+            /* prepared here and gone now, or never prepared here and there
+               already: the server connection behind this one changed (a
+               pooler in transaction mode); every execution would fail the
+               same way, so the run stops with the reason */
             pv_run__exec_fail(e, state, pv_conn_message(res));
             pv_run__abort(c->w->run, PV_RUN_POOLER_HINT);
         } else {

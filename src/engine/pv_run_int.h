@@ -58,9 +58,10 @@
 #define PV_SQLSTATE_CANCEL_IGNORED "PV002" /* the server did not answer the cancel */
 #define PV_SQLSTATE_PIPE_ABORTED   "PV003" /* an earlier query of the pipeline failed */
 #define PV_SQLSTATE_NO_STATEMENT   "26000" /* invalid_sql_statement_name */
+#define PV_SQLSTATE_DUP_STATEMENT  "42P05" /* duplicate_prepared_statement */
 
 #define PV_RUN_POOLER_HINT                                                                         \
-    "a statement prepared on this connection no longer exists: a connection pooler in "            \
+    "prepared statements do not stay with this connection: a connection pooler in "                \
     "transaction mode (pgbouncer before 1.21) moves each transaction to another server "           \
     "connection; use --protocol extended"
 
