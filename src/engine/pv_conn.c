@@ -305,7 +305,12 @@ static void on_poll(uv_poll_t *h, int status, int events)
         return;
     }
     if (status < 0) {
-        lost(c, uv_strerror(status));
+        /* an error on the socket (libuv reports POLLERR as UV_EBADF): first
+           read what the server sent before it (a backend told to quit says
+           why), then report the connection lost */
+        readable(c);
+        if (c->state != PV_CONN_CLOSED)
+            lost(c, PQstatus(c->pg) == CONNECTION_BAD ? NULL : "connection error");
         return;
     }
     if ((events & UV_WRITABLE) && flush(c) != 0) {

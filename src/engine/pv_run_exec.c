@@ -435,8 +435,7 @@ static void exec_acquire(struct worker *w, struct exec *e)
     e->deadline = e->t_claim + (uint64_t)(w->run->cfg.pool.timeout_s * 1e9);
     pv_run__fifo_push(&w->pend, e);
     /* a connection on its way serves one execution, or a pipeline of them */
-    if (pv_run__may_open(w))
-        pv_run__conn_open(w);
+    pv_run__pool_refill(w);
     if (w->pend.n == 1)
         pv_run__pool_timer_arm(w);
 }

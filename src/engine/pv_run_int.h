@@ -225,18 +225,15 @@ static inline int pv_run__per_conn(const pv_run *r)
     return r->cfg.pipeline > 1 ? r->cfg.pipeline : 1;
 }
 
-/* Whether w may open one more connection for the executions waiting: one
-   per --pipeline of them beyond what is connecting; when pipelining, no
-   more than its slots fill (more connections would only split the
-   pipelines); not while backing off after a failed connect. */
-static inline bool pv_run__may_open(const struct worker *w)
+/* Whether the executions waiting want one more connection: one per
+   --pipeline of them beyond what is connecting; when pipelining, no more
+   than the slots fill (more connections would only split the pipelines). */
+static inline bool pv_run__wants_conn(const struct worker *w)
 {
     int per = pv_run__per_conn(w->run);
     if (w->pend.n <= w->nconnecting * per || w->nconns >= w->pool_max || w->stopping)
         return false;
-    if (per > 1 && w->nconns >= (w->slots + per - 1) / per)
-        return false;
-    return !w->connect_after_ns || pv_now_ns() >= w->connect_after_ns;
+    return per == 1 || w->nconns < (w->slots + per - 1) / per;
 }
 
 /* True when c is older than --pool-recycle (on every reuse: inline). */
@@ -257,7 +254,8 @@ void pv_run__conn_release(struct conn *c);
    pv_conn_lost): its execution fails with sqlstate and why (NULL: libpq's
    message) or is retried; c is closed and replaced if executions wait. */
 void pv_run__conn_lost(struct conn *c, const char *sqlstate, const char *why);
-/* Opens a replacement when executions wait for more connections than come. */
+/* Opens a connection when the executions waiting want one; while backing
+   off after a failed connect, arms the timer that opens it then. */
 void pv_run__pool_refill(struct worker *w);
 void pv_run__idle_push(struct worker *w, struct conn *c);
 struct conn *pv_run__idle_pop(struct worker *w);

@@ -70,10 +70,20 @@ static void on_pool_timer(uv_timer_t *t)
     pv_run__worker_fill(w);
 }
 
+static void on_connect_timer(uv_timer_t *t);
+
 void pv_run__pool_refill(struct worker *w)
 {
-    if (pv_run__may_open(w))
-        pv_run__conn_open(w);
+    if (!pv_run__wants_conn(w))
+        return;
+    uint64_t now = w->connect_after_ns ? pv_now_ns() : 0;
+    if (now < w->connect_after_ns) {
+        if (!w->finished && !uv_is_active((uv_handle_t *)&w->connect_timer))
+            uv_timer_start(&w->connect_timer, on_connect_timer,
+                           (w->connect_after_ns - now + 999999) / 1000000, 0);
+        return;
+    }
+    pv_run__conn_open(w);
 }
 
 /* ---- opening and closing ---------------------------------------------- */
