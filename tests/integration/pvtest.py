@@ -6,8 +6,10 @@ and runs `pgvolley` as a user would: files in, JSON out."""
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 import unittest
 
 PGVOLLEY = os.environ.get("PGVOLLEY") or os.path.join(
@@ -48,6 +50,40 @@ class Server:
     def stop(self):
         self.proc.stdin.close()
         self.proc.wait(timeout=60)
+
+    def postmaster_pid(self):
+        with open(os.path.join(self.sql("SHOW data_directory"), "postmaster.pid")) as f:
+            return int(f.readline())
+
+    def backends(self, like, n):
+        """The pids of n backends whose query is LIKE like (waits up to 5 s)."""
+        pids = []
+        for _ in range(100):
+            pids = self.sql("SELECT pid FROM pg_stat_activity WHERE query LIKE "
+                            f"'{like}' AND pid <> pg_backend_pid()").split()
+            if len(pids) >= n:
+                break
+            time.sleep(0.05)
+        return [int(p) for p in pids]
+
+
+def wait_while_stopped(proc, pids, timeout):
+    """SIGSTOPs pids (a frozen server), waits for proc, and SIGCONTs them
+    whatever happens. Returns (stdout, stderr, seconds waited)."""
+    stopped = []
+    try:
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+            stopped.append(pid)
+        t0 = time.monotonic()
+        out, err = proc.communicate(timeout=timeout)
+        return out, err, time.monotonic() - t0
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 class Result:

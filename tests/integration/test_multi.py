@@ -10,7 +10,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from pvtest import PGVOLLEY, ServerTest  # noqa: E402
+from pvtest import PGVOLLEY, ServerTest, wait_while_stopped  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "data")
 
@@ -178,34 +178,12 @@ class MultiTest(ServerTest):
         its client-side timeout) and exits; the engine waits for nothing."""
         ds = self.write("ds.ini", f"[quick]\ndsn = {self.owner_dsn}\nstatement_timeout_ms = 2000\n")
         path = self.write("in.json", json.dumps({"queries": [{"query": "SELECT pg_sleep(30)"}]}))
-        datadir = self.psql(self.shop_admin, "SHOW data_directory")
-        with open(os.path.join(datadir, "postmaster.pid")) as pf:
-            postmaster = int(pf.readline())
+        postmaster = self.server.postmaster_pid()
         p = subprocess.Popen([PGVOLLEY, "multi", "-f", "json", "--datasets", ds, path],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        stopped = []
-        try:
-            backend = ""
-            for _ in range(100):
-                backend = self.psql(self.shop_admin,
-                                    "SELECT pid FROM pg_stat_activity "
-                                    "WHERE query = 'SELECT pg_sleep(30)'")
-                if backend:
-                    break
-                time.sleep(0.05)
-            self.assertTrue(backend)
-            for pid in (int(backend), postmaster):
-                os.kill(pid, signal.SIGSTOP)
-                stopped.append(pid)
-            t0 = time.monotonic()
-            out, err = p.communicate(timeout=40)
-            elapsed = time.monotonic() - t0
-        finally:
-            for pid in stopped:
-                os.kill(pid, signal.SIGCONT)
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        backends = self.server.backends("SELECT pg_sleep(30)", 1)
+        self.assertEqual(len(backends), 1)
+        out, err, elapsed = wait_while_stopped(p, backends + [postmaster], 40)
         self.assertEqual(p.returncode, 1, err)
         self.assertLess(elapsed, 18)  # 2 s + 5 s to cancel + 5 s more, and slack
         res = json.loads(out)["results"][0]

@@ -12,7 +12,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from pvtest import PGVOLLEY, ServerTest, scenario  # noqa: E402
+from pvtest import PGVOLLEY, ServerTest, scenario, wait_while_stopped  # noqa: E402
 
 CUSTOMER = """\
 -- PARAMETERS: [[1, "AAAAAAAABAAAAAAA", 100], [2, "AAAAAAAACAAAAAAA", 50], [3, "AAAAAAAADAAAAAAA", 200], [4, "AAAAAAAAEAAAAAAA", 1000]]
@@ -548,35 +548,13 @@ class RunTest(ServerTest):
         cancel request is never answered. The run still ends after the
         timeout and the grace period, and writes its report (PV002)."""
         f = self.write("stuck.sql", "SELECT pg_sleep(20);\n")
-        datadir = self.server.sql("SHOW data_directory")
-        with open(os.path.join(datadir, "postmaster.pid")) as pf:
-            postmaster = int(pf.readline())
+        postmaster = self.server.postmaster_pid()
         p = subprocess.Popen([PGVOLLEY, "run", "-q", "-f", "json", "-d", self.server.dsn,
                               "-c", "2", "--exec-count", "2", "--command-timeout", "1", f],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        stopped = []
-        try:
-            backends = []
-            for _ in range(100):
-                backends = self.server.sql(
-                    "SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(20)%'"
-                    " AND pid <> pg_backend_pid()").split()
-                if len(backends) == 2:
-                    break
-                time.sleep(0.05)
-            self.assertEqual(len(backends), 2)
-            for pid in [postmaster] + [int(b) for b in backends]:
-                os.kill(pid, signal.SIGSTOP)
-                stopped.append(pid)
-            t0 = time.monotonic()
-            out, err = p.communicate(timeout=30)
-            elapsed = time.monotonic() - t0
-        finally:
-            for pid in stopped:
-                os.kill(pid, signal.SIGCONT)
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        backends = self.server.backends("SELECT pg_sleep(20)%", 2)
+        self.assertEqual(len(backends), 2)
+        out, err, elapsed = wait_while_stopped(p, [postmaster] + backends, 30)
         self.assertEqual(p.returncode, 1, err)
         self.assertLess(elapsed, 12)  # 1 s timeout + 5 s grace, and some slack
         rep = json.loads(out)
