@@ -3,7 +3,6 @@ query, row caps, timeouts, parallelism, validation errors, the superuser
 refusal - and the attack corpus: no string changes a byte of the data."""
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
