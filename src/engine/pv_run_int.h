@@ -41,9 +41,10 @@
 /* Retry backoff: 10 ms * 2^(attempt-1), at most 1 s, times a jitter in [0.5, 1.5). */
 #define PV_RUN_BACKOFF_BASE_NS 10000000ull
 #define PV_RUN_BACKOFF_CAP_NS  1000000000ull
-/* After a failed connect, no new one for 50 ms, doubling up to 2 s. */
+/* After a failed connect, no new one for 50 ms, doubling up to 500 ms: few
+   attempts on a server that is down, and back within half a second of it. */
 #define PV_RUN_CONNECT_BACKOFF_MIN_NS 50000000ull
-#define PV_RUN_CONNECT_BACKOFF_MAX_NS 2000000000ull
+#define PV_RUN_CONNECT_BACKOFF_MAX_NS 500000000ull
 /* The timeout sweep runs every 1/20 of the timeout, within [5 ms, 1 s]. */
 #define PV_RUN_SWEEP_DIVISOR 20
 #define PV_RUN_SWEEP_MIN_MS  5

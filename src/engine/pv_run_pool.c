@@ -136,7 +136,7 @@ static void on_connect_timer(uv_timer_t *t)
 /*
  * A connection attempt ended in failure (the server refused it: too many
  * connections, starting up, down). The worker backs off before it tries
- * again (50 ms, doubling up to 2 s), so that a server at its limit or
+ * again (50 ms, doubling up to 500 ms), so that a server at its limit or
  * restarting is not hit by a storm of connects, and keeps to the
  * connections it has: waiting executions are served as those are
  * released. Only a worker with no connection at all fails the oldest
