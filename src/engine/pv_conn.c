@@ -265,7 +265,7 @@ static void lost(pv_conn *c, const char *why)
     if (c->server_state[0])
         c->ops->lost(c, c->server_state, c->server_msg);
     else
-        c->ops->lost(c, "08006", why);
+        c->ops->lost(c, PV_SQLSTATE_CONN_LOST, why);
     pv_conn_close(c);
 }
 
@@ -522,7 +522,7 @@ int pv_conn_connect_blocking(const char *const *keywords, const char *const *val
 const char *pv_conn_sqlstate(const PGresult *res)
 {
     const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-    return s && *s ? s : "08006";
+    return s && *s ? s : PV_SQLSTATE_CONN_LOST;
 }
 
 const char *pv_conn_message(const PGresult *res)

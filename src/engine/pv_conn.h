@@ -63,6 +63,13 @@
 
 #include "common/pv_common.h"
 
+/* SQLSTATEs every engine reports for its connections (PV*: pgvolley's own). */
+#define PV_SQLSTATE_CONNECT_FAILED "08001" /* no connection could be made */
+#define PV_SQLSTATE_CONN_LOST      "08006" /* the connection broke, the server said nothing */
+#define PV_SQLSTATE_CANCELLED      "57014" /* query_canceled */
+#define PV_SQLSTATE_UNSUPPORTED    "0A000" /* feature_not_supported (COPY) */
+#define PV_SQLSTATE_CANCEL_IGNORED "PV002" /* the server did not answer the cancel */
+
 enum pv_conn_state {
     PV_CONN_CONNECTING,
     PV_CONN_IDLE,

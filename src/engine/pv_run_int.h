@@ -51,15 +51,10 @@
 #define PV_RUN_SWEEP_MAX_MS  1000
 
 /* SQLSTATEs the engine reports itself (PV*: pgvolley's own classes). */
-#define PV_SQLSTATE_CONNECT_FAILED "08001" /* no connection could be made */
-#define PV_SQLSTATE_CONN_LOST      "08006" /* the connection broke */
-#define PV_SQLSTATE_CANCELLED      "57014" /* query_canceled */
-#define PV_SQLSTATE_UNSUPPORTED    "0A000" /* feature_not_supported (COPY) */
-#define PV_SQLSTATE_POOL_TIMEOUT   "PV001" /* no connection within --pool-timeout */
-#define PV_SQLSTATE_CANCEL_IGNORED "PV002" /* the server did not answer the cancel */
-#define PV_SQLSTATE_PIPE_ABORTED   "PV003" /* an earlier query of the pipeline failed */
-#define PV_SQLSTATE_NO_STATEMENT   "26000" /* invalid_sql_statement_name */
-#define PV_SQLSTATE_DUP_STATEMENT  "42P05" /* duplicate_prepared_statement */
+#define PV_SQLSTATE_POOL_TIMEOUT  "PV001" /* no connection within --pool-timeout */
+#define PV_SQLSTATE_PIPE_ABORTED  "PV003" /* an earlier query of the pipeline failed */
+#define PV_SQLSTATE_NO_STATEMENT  "26000" /* invalid_sql_statement_name */
+#define PV_SQLSTATE_DUP_STATEMENT "42P05" /* duplicate_prepared_statement */
 
 #define PV_RUN_POOLER_HINT                                                                         \
     "prepared statements do not stay with this connection: a connection pooler in "                \

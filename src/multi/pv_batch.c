@@ -109,8 +109,7 @@ static void job_start(struct pv_batch *b, size_t i)
     int rc = pv_guard_check(q->sql, &e->opts.guard, &err);
     if (rc != 0) {
         pv_batch__res_fail(&b->res[i],
-                           rc == VOLLEY_ENOMEM ? PV_BATCH_SQLSTATE_OUT_OF_MEMORY
-                                               : PV_BATCH_SQLSTATE_READ_ONLY,
+                           rc == VOLLEY_ENOMEM ? PV_SQLSTATE_OUT_OF_MEMORY : PV_SQLSTATE_READ_ONLY,
                            rc == VOLLEY_ENOMEM ? "out of memory" : err.msg);
         pv_batch__job_finish(j);
         return;
@@ -130,7 +129,7 @@ static void batch_cancel_now(struct pv_batch *b)
     for (size_t i = 0; i < b->n; i++) {
         struct job *j = &b->jobs[i];
         if (b->started[i] && j->c) {
-            pv_batch__res_fail(&b->res[i], PV_BATCH_SQLSTATE_CANCELLED, "cancelled");
+            pv_batch__res_fail(&b->res[i], PV_SQLSTATE_CANCELLED, "cancelled");
             pv_batch__job_cancel(j);
         }
     }
@@ -151,7 +150,7 @@ static void batch_cancel_now(struct pv_batch *b)
         while (mine) {
             struct job *j = mine;
             mine = j->next;
-            pv_batch__res_fail(&b->res[j->index], PV_BATCH_SQLSTATE_CANCELLED, "cancelled");
+            pv_batch__res_fail(&b->res[j->index], PV_SQLSTATE_CANCELLED, "cancelled");
             bool last = b->done + 1 == b->n;
             pv_batch__job_finish(j);
             if (last)
@@ -165,7 +164,7 @@ static void batch_cancel_now(struct pv_batch *b)
         b->running++;
         b->jobs[i].b = b;
         b->jobs[i].index = i;
-        pv_batch__res_fail(&b->res[i], PV_BATCH_SQLSTATE_CANCELLED, "cancelled");
+        pv_batch__res_fail(&b->res[i], PV_SQLSTATE_CANCELLED, "cancelled");
         bool last = b->done + 1 == b->n;
         pv_batch__job_finish(&b->jobs[i]);
         if (last)

@@ -148,7 +148,7 @@ static void connect_failed(struct bconn *c, const char *sqlstate, const char *wh
 
 static void on_connect_failed(pv_conn *pc, const char *why)
 {
-    connect_failed(bconn_of(pc), PV_BATCH_SQLSTATE_CONNECT_FAILED, why);
+    connect_failed(bconn_of(pc), PV_SQLSTATE_CONNECT_FAILED, why);
 }
 
 static void on_connected(pv_conn *pc)
@@ -163,7 +163,7 @@ static void on_connected(pv_conn *pc)
                  "refused: dataset '%s' connects as a superuser, which could bypass the "
                  "read-only guard; use an ordinary role (or pass --allow-superuser)",
                  p->d->name);
-        connect_failed(c, PV_BATCH_SQLSTATE_SUPERUSER, msg);
+        connect_failed(c, PV_SQLSTATE_SUPERUSER, msg);
         return;
     }
     if (p->e->closing) {
@@ -210,7 +210,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         snprintf(msg, sizeof(msg), "could not translate host name \"%s\" to address: %s", p->lookup,
                  status == 0 ? "no usable address" : uv_strerror(status));
         while (p->wait.n > 0)
-            fail_waiter(p, PV_BATCH_SQLSTATE_CONNECT_FAILED, msg);
+            fail_waiter(p, PV_SQLSTATE_CONNECT_FAILED, msg);
     }
     pv_batch__schedule(p->e);
 }
@@ -224,7 +224,7 @@ static void pool_open(struct pool *p)
             p->resolving =
                 uv_getaddrinfo(&p->e->loop, &p->gai, on_resolved, p->lookup, NULL, &hints) == 0;
             if (!p->resolving && p->wait.n > 0)
-                fail_waiter(p, PV_BATCH_SQLSTATE_CONNECT_FAILED, "cannot look up the host name");
+                fail_waiter(p, PV_SQLSTATE_CONNECT_FAILED, "cannot look up the host name");
         }
         return;
     }
@@ -234,7 +234,7 @@ static void pool_open(struct pool *p)
                       (uint64_t)p->d->connect_timeout_s * 1000, &bconn_ops) != 0) {
         free(c);
         if (p->wait.n > p->nconnecting)
-            fail_waiter(p, PV_BATCH_SQLSTATE_CONNECT_FAILED, "out of memory");
+            fail_waiter(p, PV_SQLSTATE_CONNECT_FAILED, "out of memory");
         return;
     }
     c->pool = p;
@@ -321,8 +321,7 @@ static void send_query(struct bconn *c)
     c->step = STEP_QUERY;
     c->step_failed = false;
     if (!PQsendQueryParams(c->core.pg, q->sql, q->nparams, NULL, q->params, NULL, NULL, 0)) {
-        pv_batch__res_fail(&j->b->res[j->index], PV_BATCH_SQLSTATE_CONN_LOST,
-                           PQerrorMessage(c->core.pg));
+        pv_batch__res_fail(&j->b->res[j->index], PV_SQLSTATE_CONN_LOST, PQerrorMessage(c->core.pg));
         send_simple(c, "ROLLBACK", STEP_ROLLBACK);
         return;
     }
@@ -340,14 +339,14 @@ static void on_query_timeout(pv_conn *pc)
     if (!j)
         return;
     if (!j->cancel_sent) {
-        pv_batch__res_fail(&j->b->res[j->index], PV_BATCH_SQLSTATE_CANCELLED,
+        pv_batch__res_fail(&j->b->res[j->index], PV_SQLSTATE_CANCELLED,
                            "statement timeout (client side)");
         pv_batch__job_cancel(j);
         pv_conn_timer_start(pc, PV_BATCH_TIMEOUT_GRACE_MS, on_query_timeout);
         return;
     }
     /* the server did not answer the cancel: give the connection up */
-    pv_batch__res_fail(&j->b->res[j->index], PV_BATCH_SQLSTATE_CANCEL_IGNORED,
+    pv_batch__res_fail(&j->b->res[j->index], PV_SQLSTATE_CANCEL_IGNORED,
                        "timeout: the server did not answer the cancel request; connection closed");
     job_end(c, true);
 }
@@ -413,7 +412,7 @@ static void handle_result(struct bconn *c, PGresult *res)
         case PGRES_TUPLES_OK: {
             int rc = store_row(j, res);
             if (rc < 0)
-                pv_batch__res_fail(r, PV_BATCH_SQLSTATE_OUT_OF_MEMORY,
+                pv_batch__res_fail(r, PV_SQLSTATE_OUT_OF_MEMORY,
                                    "out of memory while storing rows");
             if (rc != 0)
                 pv_batch__job_cancel(j);
@@ -424,17 +423,17 @@ static void handle_result(struct bconn *c, PGresult *res)
         case PGRES_COPY_IN:
         case PGRES_COPY_OUT:
         case PGRES_COPY_BOTH:
-            pv_batch__res_fail(r, PV_BATCH_SQLSTATE_UNSUPPORTED, "COPY is not allowed");
+            pv_batch__res_fail(r, PV_SQLSTATE_UNSUPPORTED, "COPY is not allowed");
             return;
         default: break;
         }
         const char *state = pv_conn_sqlstate(res);
-        bool cancelled = strcmp(state, PV_BATCH_SQLSTATE_CANCELLED) == 0;
+        bool cancelled = strcmp(state, PV_SQLSTATE_CANCELLED) == 0;
         /* a cancel we sent because of the row cap is not an error */
         if (r->truncated && cancelled)
             return;
         if (atomic_load(&j->b->cancel) && cancelled) {
-            pv_batch__res_fail(r, PV_BATCH_SQLSTATE_CANCELLED, "cancelled");
+            pv_batch__res_fail(r, PV_SQLSTATE_CANCELLED, "cancelled");
             return;
         }
         pv_batch__res_fail(r, state, pv_conn_message(res));
@@ -457,7 +456,7 @@ static void step_done(struct bconn *c)
             return;
         }
         if (atomic_load(&j->b->cancel)) {
-            pv_batch__res_fail(r, PV_BATCH_SQLSTATE_CANCELLED, "cancelled");
+            pv_batch__res_fail(r, PV_SQLSTATE_CANCELLED, "cancelled");
             send_simple(c, "ROLLBACK", STEP_ROLLBACK);
             return;
         }
@@ -545,7 +544,7 @@ static void conn_release(struct bconn *c)
         return;
     }
     if (j) {
-        pv_batch__res_fail(&j->b->res[j->index], PV_BATCH_SQLSTATE_CANCELLED, "cancelled");
+        pv_batch__res_fail(&j->b->res[j->index], PV_SQLSTATE_CANCELLED, "cancelled");
         pv_batch__job_finish(j);
     }
     if (p->e->closing) {

@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "common/pv_list.h"
+#include "engine/pv_conn.h"
 #include "engine/pv_conninfo.h"
 #include "multi/pv_batch.h"
 
@@ -23,14 +24,10 @@
 /* Idle connections above pool_min are checked this often. */
 #define PV_BATCH_REAPER_MS 1000
 
-#define PV_BATCH_SQLSTATE_CONNECT_FAILED "08001"
-#define PV_BATCH_SQLSTATE_CONN_LOST      "08006"
-#define PV_BATCH_SQLSTATE_READ_ONLY      "25006" /* read_only_sql_transaction: guard refusal */
-#define PV_BATCH_SQLSTATE_SUPERUSER      "42501" /* insufficient_privilege */
-#define PV_BATCH_SQLSTATE_OUT_OF_MEMORY  "53200"
-#define PV_BATCH_SQLSTATE_CANCELLED      "57014"
-#define PV_BATCH_SQLSTATE_UNSUPPORTED    "0A000"
-#define PV_BATCH_SQLSTATE_CANCEL_IGNORED "PV002"
+/* SQLSTATEs the batch executor reports itself, besides engine/pv_conn.h's. */
+#define PV_SQLSTATE_READ_ONLY     "25006" /* read_only_sql_transaction: guard refusal */
+#define PV_SQLSTATE_SUPERUSER     "42501" /* insufficient_privilege */
+#define PV_SQLSTATE_OUT_OF_MEMORY "53200"
 
 struct bconn; /* a connection of a pool: private to pv_batch_conn.c */
 
