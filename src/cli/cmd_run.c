@@ -74,7 +74,8 @@ static const char run_help[] =
     "\n"
     "Exit codes: 0 all executions succeeded, 1 some failed, 2 bad usage or input\n"
     "(nothing ran), 3 cannot connect, 4 internal error, 130 interrupted (the partial\n"
-    "report is still written).\n";
+    "report is still written; Ctrl-C cancels what runs, a second Ctrl-C stops at\n"
+    "once, a third exits without a report).\n";
 
 void cli_run_opts_defaults(struct cli_run_opts *o)
 {
@@ -102,6 +103,7 @@ struct loopctx {
     uv_async_t done;
     pv_run *run;
     bool interrupted;
+    int signals;    /* SIGINT and SIGTERM received */
     bool bar;       /* live progress bar on stderr */
     double every_s; /* periodic progress lines */
     bool quiet;
@@ -124,12 +126,16 @@ static void on_done_async(uv_async_t *a)
     uv_stop(a->loop);
 }
 
+/* First signal: stop (cancel what is in flight, wait up to 2 s for the
+   cancels), then the report. Second: stop now (close the connections),
+   then the report. Third: exit at once with the counters. */
 static void on_sig(uv_signal_t *s, int signum)
 {
     struct loopctx *x = s->data;
     (void)signum;
     cli_signalled = 1;
-    if (x->interrupted) {
+    x->signals++;
+    if (x->signals >= 3 || (x->signals == 2 && !x->run)) {
         /* what exists without waiting for the workers: their counters */
         struct pv_progress p = {0};
         if (x->run)
@@ -140,9 +146,17 @@ static void on_sig(uv_signal_t *s, int signum)
                 p.done, p.failed, x->level);
         _exit(CLI_EXIT_INTERRUPTED);
     }
+    if (x->signals == 2) {
+        if (!x->quiet)
+            fputs("\npgvolley: interrupted again; closing the connections now "
+                  "(Ctrl-C once more to exit without a report)\n",
+                  stderr);
+        pv_run_stop_now(x->run);
+        return;
+    }
     x->interrupted = true;
     if (!x->quiet)
-        fputs("\npgvolley: interrupted; stopping (Ctrl-C again to exit at once)\n", stderr);
+        fputs("\npgvolley: interrupted; stopping (Ctrl-C again to stop at once)\n", stderr);
     if (x->run)
         pv_run_stop(x->run);
 }

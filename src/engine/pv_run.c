@@ -43,11 +43,19 @@ void pv_run_config_defaults(struct pv_run_config *cfg)
 
 /* ---- worker threads --------------------------------------------------- */
 
+/* Acts on pv_run_stop / pv_run_stop_now, if either was called. */
+static void stop_check(struct worker *w)
+{
+    int stop = atomic_load(&w->run->stop);
+    if (stop == 2)
+        pv_run__worker_stop_now(w);
+    else if (stop)
+        pv_run__worker_begin_stop(w);
+}
+
 static void on_wake(uv_async_t *a)
 {
-    struct worker *w = a->data;
-    if (atomic_load(&w->run->stop))
-        pv_run__worker_begin_stop(w);
+    stop_check(a->data);
 }
 
 /* The worker thread: connect phase, barrier, then the loop until the
@@ -90,8 +98,7 @@ static void worker_main(void *arg)
     w->measure_ns = w->start_ns + (uint64_t)(r->cfg.warmup_s * 1e9);
     w->end_ns = w->measure_ns + (uint64_t)(r->cfg.duration_s * 1e9);
     atomic_store(&r->clock_started, 1);
-    if (atomic_load(&r->stop))
-        pv_run__worker_begin_stop(w);
+    stop_check(w);
     pv_run__worker_fill(w);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     if (atomic_fetch_sub(&r->workers_left, 1) == 1 && r->cfg.on_done)
@@ -309,14 +316,26 @@ void pv_run__abort(pv_run *r, const char *reason)
     pv_run_stop(r);
 }
 
-void pv_run_stop(pv_run *r)
+static void wake_all(pv_run *r)
 {
-    atomic_store(&r->stop, 1);
     uv_mutex_lock(&r->stop_mu);
     for (int i = 0; i < r->nworkers; i++)
         if (r->workers[i].wake_open)
             uv_async_send(&r->workers[i].wake);
     uv_mutex_unlock(&r->stop_mu);
+}
+
+void pv_run_stop(pv_run *r)
+{
+    int expected = 0;
+    atomic_compare_exchange_strong(&r->stop, &expected, 1);
+    wake_all(r);
+}
+
+void pv_run_stop_now(pv_run *r)
+{
+    atomic_store(&r->stop, 2);
+    wake_all(r);
 }
 
 void pv_run_progress(const pv_run *r, struct pv_progress *p)

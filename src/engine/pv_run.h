@@ -148,6 +148,12 @@ int pv_run_start(pv_run *r, pv_err *err);
     and not counted. Thread-safe; callable from any thread. */
 void pv_run_stop(pv_run *r);
 
+/** Stops at once (a second Ctrl-C): like pv_run_stop, but the connections
+    close now instead of waiting for their cancel requests' outcome (up to
+    2 s); the cancel requests still go out. The run then ends and its
+    result is whole, as after pv_run_stop. Thread-safe; any thread. */
+void pv_run_stop_now(pv_run *r);
+
 /** Waits for the threads and merges their statistics. @return 0 or VOLLEY_ENOMEM. */
 int pv_run_wait(pv_run *r, pv_err *err);
 

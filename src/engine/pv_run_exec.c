@@ -530,3 +530,14 @@ void pv_run__worker_begin_stop(struct worker *w)
     }
     worker_maybe_finish(w);
 }
+
+void pv_run__worker_stop_now(struct worker *w)
+{
+    pv_run__worker_begin_stop(w);
+    /* from the end: a close moves the last connection into the freed place */
+    for (int i = w->nconns - 1; i >= 0 && !w->finished; i--) {
+        if (i < w->nconns)
+            pv_run__conn_drop(w->conns[i]);
+    }
+    worker_maybe_finish(w);
+}

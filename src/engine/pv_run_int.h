@@ -166,7 +166,7 @@ struct pv_run {
     int nworkers;
     struct worker *workers;
     _Atomic uint64_t next_item; /* count-based runs: next item to claim */
-    _Atomic int stop;
+    _Atomic int stop;           /* 1: pv_run_stop, 2: pv_run_stop_now */
     _Atomic int workers_left;
     _Atomic int clock_started;
     uv_barrier_t barrier;
@@ -280,6 +280,12 @@ bool pv_run__exec_result(struct conn *c, PGresult *res);
 void pv_run__worker_fill(struct worker *w);
 /* Stop requested: drop waiting executions, cancel those in flight. */
 void pv_run__worker_begin_stop(struct worker *w);
+/* pv_run_stop_now: begin_stop, then every connection closes at once; what
+   was in flight ends interrupted (its cancel request goes on alone). */
+void pv_run__worker_stop_now(struct worker *w);
+/* Gives up c's request (a cancel's grace is over, or pv_run_stop_now): its
+   executions end (those timed out fail PV002) and c closes. */
+void pv_run__conn_drop(struct conn *c);
 
 /* ---- pv_run_timeout.c -------------------------------------------------- */
 

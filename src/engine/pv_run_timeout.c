@@ -9,6 +9,29 @@
 static const char cancel_ignored[] =
     "command timeout: the server did not answer the cancel request; connection closed";
 
+void pv_run__conn_drop(struct conn *c)
+{
+    struct worker *w = c->w;
+    enum pv_conn_state st = pv_conn_state(&c->core);
+    if (pv_run__pipelined(w->run) && (st == PV_CONN_BUSY || st == PV_CONN_CANCELLING)) {
+        PV_RUN_FOR_EACH(e, &c->pq)
+        if (e->timed_out && !e->interrupted)
+            pv_run__exec_fail(e, PV_SQLSTATE_CANCEL_IGNORED, cancel_ignored);
+        pv_run__pipe_abandon(c, NULL, NULL);
+        return;
+    }
+    struct exec *e = c->exec;
+    if (e) {
+        if (e->timed_out && !e->interrupted)
+            pv_run__exec_fail(e, PV_SQLSTATE_CANCEL_IGNORED, cancel_ignored);
+        c->exec = NULL;
+        w->in_use--;
+    }
+    pv_run__conn_close(c);
+    if (e)
+        pv_run__exec_finish(w, e, pv_now_ns());
+}
+
 /* The grace period of a cancel request is over and the request still runs. */
 static void on_cancel_grace(pv_conn *pc)
 {
@@ -16,23 +39,9 @@ static void on_cancel_grace(pv_conn *pc)
     struct worker *w = c->w;
     if (pv_conn_state(pc) != PV_CONN_CANCELLING)
         return;
-    if (pv_run__pipelined(w->run)) {
-        PV_RUN_FOR_EACH(e, &c->pq)
-        if (e->timed_out && !e->interrupted)
-            pv_run__exec_fail(e, PV_SQLSTATE_CANCEL_IGNORED, cancel_ignored);
-        pv_run__pipe_abandon(c, NULL, NULL);
-        pv_run__worker_fill(w);
+    if (!pv_run__pipelined(w->run) && !c->exec)
         return;
-    }
-    struct exec *e = c->exec;
-    if (!e)
-        return;
-    if (e->timed_out && !e->interrupted)
-        pv_run__exec_fail(e, PV_SQLSTATE_CANCEL_IGNORED, cancel_ignored);
-    c->exec = NULL;
-    w->in_use--;
-    pv_run__conn_close(c);
-    pv_run__exec_finish(w, e, pv_now_ns());
+    pv_run__conn_drop(c);
     pv_run__worker_fill(w);
 }
 

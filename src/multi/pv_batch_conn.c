@@ -245,12 +245,16 @@ static void pool_open(struct pool *p)
 
 /* ---- the per-query sequence ------------------------------------------- */
 
+static void on_query_timeout(pv_conn *pc);
+
 void pv_batch__job_cancel(struct job *j)
 {
     if (j->cancel_sent || !j->c)
         return;
     j->cancel_sent = true;
     pv_conn_cancel(&j->c->core);
+    /* a cancel request the server never answers ends the job in 5 s */
+    pv_conn_timer_start(&j->c->core, PV_BATCH_TIMEOUT_GRACE_MS, on_query_timeout);
 }
 
 /* The connection broke while carrying its job (or while idle). */
@@ -291,8 +295,6 @@ static void send_simple(struct bconn *c, const char *sql, enum bc_step next)
     if (!PQsendQuery(c->core.pg, sql) || pv_conn_sent(&c->core) != 0)
         pv_conn_lost(&c->core, NULL);
 }
-
-static void on_query_timeout(pv_conn *pc);
 
 static void job_begin(struct job *j, struct bconn *c)
 {
@@ -342,7 +344,6 @@ static void on_query_timeout(pv_conn *pc)
         pv_batch__res_fail(&j->b->res[j->index], PV_SQLSTATE_CANCELLED,
                            "statement timeout (client side)");
         pv_batch__job_cancel(j);
-        pv_conn_timer_start(pc, PV_BATCH_TIMEOUT_GRACE_MS, on_query_timeout);
         return;
     }
     /* the server did not answer the cancel: give the connection up */
