@@ -53,9 +53,13 @@ static void stop_check(struct worker *w)
         pv_run__worker_begin_stop(w);
 }
 
+/* pv_run_stop(_now), or executions handed over by another worker. */
 static void on_wake(uv_async_t *a)
 {
-    stop_check(a->data);
+    struct worker *w = a->data;
+    stop_check(w);
+    if (!w->connect_phase && !w->finished)
+        pv_run__worker_fill(w);
 }
 
 /* The worker thread: connect phase, barrier, then the loop until the
@@ -153,6 +157,7 @@ int pv_run_create(const struct pv_run_config *cfg, pv_run **out, pv_err *err)
         return VOLLEY_ENOMEM;
     }
     r->cfg = *cfg;
+    r->orphans_tail = &r->orphans;
     r->timeout_ns = (uint64_t)(cfg->command_timeout_s * 1e9);
     r->recycle_ns = (uint64_t)(cfg->pool.recycle_s * 1e9);
     r->nqueries = nq;
@@ -184,6 +189,7 @@ int pv_run_create(const struct pv_run_config *cfg, pv_run **out, pv_err *err)
     int nw = PV_MIN(PV_MAX(cfg->threads, 1), c);
     nw = PV_MIN(nw, pool_total);
     r->nworkers = nw;
+    r->live_workers = nw;
     r->workers = calloc((size_t)nw, sizeof(*r->workers));
     if (!r->workers)
         goto oom;
@@ -396,6 +402,11 @@ void pv_run_destroy(pv_run *r)
         pv_hist_destroy(w->pool.acquire_wait);
     }
     free(r->workers);
+    while (r->orphans) { /* left by a stop: never sent, never counted */
+        struct orphan *o = r->orphans;
+        r->orphans = o->next;
+        free(o);
+    }
     struct pv_run_result *res = &r->result;
     for (size_t i = 0; res->queries && i < r->nqueries; i++) {
         struct pv_query_result *qr = &res->queries[i];

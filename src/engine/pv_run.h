@@ -77,7 +77,7 @@ struct pv_pool_stats {
     uint64_t lost;           /* connections that broke while in use */
     uint64_t timeouts;       /* executions that waited longer than pool.timeout_s */
     uint64_t max_in_use;     /* most connections in use at once (sum over threads) */
-    uint64_t max_open;       /* most connections open at once (sum over threads) */
+    uint64_t max_open;       /* most connections open at once, across the threads */
     uint64_t wanted;         /* connections the slots needed (concurrency / pipeline) */
     double connect_s;        /* start until the initial connections were up */
     pv_hist *acquire_wait;   /* ns from slot to connection, every execution */

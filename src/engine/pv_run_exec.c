@@ -187,8 +187,6 @@ static bool exec_retry(struct worker *w, struct exec *e)
     return true;
 }
 
-static void exec_acquire(struct worker *w, struct exec *e);
-
 static void on_retry_timer(uv_timer_t *t)
 {
     struct worker *w = t->data;
@@ -205,7 +203,7 @@ static void on_retry_timer(uv_timer_t *t)
         e->rows = 0;
         e->sqlstate[0] = e->message[0] = '\0';
         e->t_claim = pv_now_ns();
-        exec_acquire(w, e);
+        pv_run__exec_acquire(w, e);
     }
     retry_timer_arm(w);
     pv_run__worker_fill(w);
@@ -409,6 +407,12 @@ struct exec *pv_run__worker_claim(struct worker *w)
     bool warm;
     if (w->slots_free == 0 || w->stopping || w->no_more || w->rc != 0)
         return NULL;
+    /* No connection of its own while other workers have some (the server
+       refuses more): one execution at a time waits for w's next connect,
+       and goes to the others if that is refused (pv_run__hand_off). */
+    if (w->nconns == w->nconnecting && (w->pend.n > 0 || w->nconnecting > 0) &&
+        atomic_load_explicit(&w->run->open_conns, memory_order_relaxed) > 0)
+        return NULL;
     if (!claim(w, &scen, &warm)) {
         w->no_more = true;
         return NULL;
@@ -424,8 +428,7 @@ struct exec *pv_run__worker_claim(struct worker *w)
     return e;
 }
 
-/* Gives e an idle connection, or queues it (opening one if the pool may). */
-static void exec_acquire(struct worker *w, struct exec *e)
+void pv_run__exec_acquire(struct worker *w, struct exec *e)
 {
     struct conn *c = pv_run__idle_pop(w);
     if (c) {
@@ -455,6 +458,18 @@ static void worker_maybe_finish(struct worker *w)
         (w->no_more || w->stopping || w->rc != 0) && w->slots_free == w->slots && w->pend.n == 0;
     if (!done)
         return;
+    pv_run *r = w->run;
+    uv_mutex_lock(&r->stop_mu);
+    if (r->orphans && r->live_workers == 1 && !w->stopping && w->rc == 0) {
+        /* the last worker serves what the others handed over */
+        uv_mutex_unlock(&r->stop_mu);
+        pv_run__adopt(w);
+        return;
+    }
+    r->live_workers--;
+    w->wake_open = false;
+    uv_close((uv_handle_t *)&w->wake, on_handle_closed);
+    uv_mutex_unlock(&r->stop_mu);
     w->finished = true;
     done_drop(w);
     while (w->nconns > 0)
@@ -464,15 +479,14 @@ static void worker_maybe_finish(struct worker *w)
     uv_close((uv_handle_t *)&w->sweep_timer, on_handle_closed);
     uv_close((uv_handle_t *)&w->connect_timer, on_handle_closed);
     uv_close((uv_handle_t *)&w->done_check, on_handle_closed);
-    uv_mutex_lock(&w->run->stop_mu);
-    w->wake_open = false;
-    uv_close((uv_handle_t *)&w->wake, on_handle_closed);
-    uv_mutex_unlock(&w->run->stop_mu);
 }
 
 void pv_run__worker_fill(struct worker *w)
 {
     struct exec *e;
+    if (atomic_load_explicit(&w->run->norphans, memory_order_relaxed) > 0 &&
+        w->nconns > w->nconnecting && !w->stopping)
+        pv_run__adopt(w);
     if (pv_run__pipelined(w->run)) {
         /* fill each idle connection with a whole pipeline before sending */
         struct conn *c;
@@ -490,7 +504,7 @@ void pv_run__worker_fill(struct worker *w)
         }
     }
     while ((e = pv_run__worker_claim(w)) != NULL)
-        exec_acquire(w, e);
+        pv_run__exec_acquire(w, e);
     worker_maybe_finish(w);
 }
 

@@ -79,6 +79,13 @@ struct exec {
     char message[256];
 };
 
+/* An execution handed over by a worker that has no connection (see
+   pv_run__hand_off): a copy, since each worker owns its exec structs. */
+struct orphan {
+    struct orphan *next;
+    struct exec e;
+};
+
 /*
  * A connection of the run engine: the core's connection (its state is the
  * state machine of pv_conn.h) plus what this engine adds. The request in
@@ -119,7 +126,6 @@ struct worker {
     int nconnecting;
     struct pv_dlist idle; /* connected, no request */
     int in_use, max_in_use;
-    int max_open; /* most connections open (connected) at once */
     struct exec *execs, *free_execs;
     struct pv_fifo pend;     /* waiting for a connection, oldest first */
     struct exec *retry_head; /* waiting out a backoff (unsorted; rare) */
@@ -171,6 +177,14 @@ struct pv_run {
     _Atomic int clock_started;
     uv_barrier_t barrier;
     uv_mutex_t stop_mu;
+    /* Executions handed over by workers the server gave no connection,
+       oldest first, for any worker that has one; live_workers counts the
+       workers not yet finished. Both guarded by stop_mu. */
+    struct orphan *orphans, **orphans_tail;
+    int live_workers;
+    _Atomic size_t norphans;
+    _Atomic int open_conns;     /* connected now, across the run */
+    _Atomic int max_open_conns; /* most of them at once */
     uint64_t t0;
     uint64_t timeout_ns;  /* command timeout; 0 = none */
     _Atomic int aborting; /* pv_run__abort was called: abort_reason is set */
@@ -286,6 +300,15 @@ void pv_run__worker_stop_now(struct worker *w);
 /* Gives up c's request (a cancel's grace is over, or pv_run_stop_now): its
    executions end (those timed out fail PV002) and c closes. */
 void pv_run__conn_drop(struct conn *c);
+/* w has no connection and its last connect was refused, while other
+   workers have connections: w's waiting executions go to them (the run's
+   orphans) instead of failing. @return false when there is nobody to take
+   them (w is the last worker, or no worker has a connection). */
+bool pv_run__hand_off(struct worker *w);
+/* Gives e an idle connection, or queues it (opening one if the pool may). */
+void pv_run__exec_acquire(struct worker *w, struct exec *e);
+/* w takes orphans, as many as its free slots allow. */
+void pv_run__adopt(struct worker *w);
 
 /* ---- pv_run_timeout.c -------------------------------------------------- */
 

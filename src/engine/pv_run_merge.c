@@ -53,6 +53,7 @@ int pv_run__merge(pv_run *r)
 
     uint64_t first = UINT64_MAX, last = 0, connected = 0;
     struct pv_pool_stats *ps = &res->pool_stats;
+    ps->max_open = (uint64_t)atomic_load(&r->max_open_conns);
     for (int t = 0; rc == 0 && t < r->nworkers; t++) {
         struct worker *w = &r->workers[t];
         if (w->rc != 0)
@@ -63,7 +64,6 @@ int pv_run__merge(pv_run *r)
         ps->lost += w->pool.lost;
         ps->timeouts += w->pool.timeouts;
         ps->max_in_use += (uint64_t)w->max_in_use;
-        ps->max_open += (uint64_t)w->max_open;
         ps->wanted += (uint64_t)PV_MIN((w->slots + pv_run__per_conn(r) - 1) / pv_run__per_conn(r),
                                        w->pool_max);
         if (rc == 0)

@@ -94,10 +94,12 @@ void pv_run__conn_close(struct conn *c)
     if (!pv_conn_is_open(&c->core))
         return;
     idle_remove(w, c);
-    if (pv_conn_state(&c->core) == PV_CONN_CONNECTING)
+    if (pv_conn_state(&c->core) == PV_CONN_CONNECTING) {
         w->nconnecting--;
-    else
+    } else {
         w->pool.closed++;
+        atomic_fetch_sub_explicit(&w->run->open_conns, 1, memory_order_relaxed);
+    }
     /* swap-remove from the connection array */
     struct conn *last = w->conns[--w->nconns];
     w->conns[c->index] = last;
@@ -161,6 +163,10 @@ static void connect_failed(struct conn *c, const char *why)
     if (w->connect_phase)
         return;
     bool connected = w->nconns > w->nconnecting;
+    if (!connected && pv_run__hand_off(w)) {
+        pv_run__worker_fill(w);
+        return;
+    }
     if (!connected && w->pend.n > w->nconnecting * pv_run__per_conn(w->run)) {
         struct exec *e = pv_run__fifo_pop(&w->pend);
         pv_run__exec_fail(e, PV_SQLSTATE_CONNECT_FAILED, msg);
@@ -183,10 +189,13 @@ static void on_connected(pv_conn *pc)
     c->born_ns = pv_now_ns();
     w->nconnecting--;
     w->pool.opened++;
+    pv_run *r = w->run;
+    int open = atomic_fetch_add_explicit(&r->open_conns, 1, memory_order_relaxed) + 1;
+    int max = atomic_load_explicit(&r->max_open_conns, memory_order_relaxed);
+    while (open > max && !atomic_compare_exchange_weak(&r->max_open_conns, &max, open))
+        ;
     w->connect_backoff_ns = 0; /* the server accepts again */
     w->connect_after_ns = 0;
-    if (w->nconns - w->nconnecting > w->max_open)
-        w->max_open = w->nconns - w->nconnecting;
     if (pv_run__pipelined(w->run) && !PQenterPipelineMode(pv_run__pg(c))) {
         connect_failed(c, "cannot enter pipeline mode");
         return;
@@ -292,6 +301,67 @@ static void on_freed(pv_conn *pc)
     struct conn *c = pv_run__conn_of(pc);
     free(c->prepared);
     free(c);
+}
+
+/* ---- executions handed over between workers --------------------------- */
+
+bool pv_run__hand_off(struct worker *w)
+{
+    pv_run *r = w->run;
+    if (w->pend.n == 0 || atomic_load(&r->open_conns) == 0)
+        return false;
+    bool moved = false;
+    uv_mutex_lock(&r->stop_mu);
+    while (r->live_workers > 1 && w->pend.head) {
+        struct orphan *o = malloc(sizeof(*o));
+        if (!o)
+            break; /* the rest waits here */
+        struct exec *e = pv_run__fifo_pop(&w->pend);
+        o->e = *e;
+        o->next = NULL;
+        *r->orphans_tail = o;
+        r->orphans_tail = &o->next;
+        atomic_fetch_add(&r->norphans, 1);
+        e->next = w->free_execs;
+        w->free_execs = e;
+        w->slots_free++;
+        moved = true;
+    }
+    for (int i = 0; moved && i < r->nworkers; i++)
+        if (&r->workers[i] != w && r->workers[i].wake_open)
+            uv_async_send(&r->workers[i].wake);
+    uv_mutex_unlock(&r->stop_mu);
+    return moved;
+}
+
+void pv_run__adopt(struct worker *w)
+{
+    pv_run *r = w->run;
+    struct orphan *got = NULL, **tail = &got;
+    uv_mutex_lock(&r->stop_mu);
+    while (r->orphans && w->slots_free > 0) {
+        struct orphan *o = r->orphans;
+        r->orphans = o->next;
+        if (!r->orphans)
+            r->orphans_tail = &r->orphans;
+        atomic_fetch_sub(&r->norphans, 1);
+        o->next = NULL;
+        *tail = o;
+        tail = &o->next;
+        w->slots_free--; /* taken here, so that the loop stops in time */
+    }
+    uv_mutex_unlock(&r->stop_mu);
+    while (got) {
+        struct orphan *o = got;
+        got = o->next;
+        struct exec *e = w->free_execs;
+        w->free_execs = e->next;
+        *e = o->e;
+        e->link.next = NULL;
+        e->next = NULL;
+        free(o);
+        pv_run__exec_acquire(w, e);
+    }
 }
 
 /* connected, connect_failed, result, idle, lost, freed */
