@@ -169,7 +169,10 @@ static void connect_failed(struct conn *c, const char *why)
     }
     if (!connected && w->pend.n > w->nconnecting * pv_run__per_conn(w->run)) {
         struct exec *e = pv_run__fifo_pop(&w->pend);
-        pv_run__exec_fail(e, PV_SQLSTATE_CONNECT_FAILED, msg);
+        if (w->run->cfg.duration_s > 0 && now >= w->end_ns)
+            e->interrupted = true; /* time is up and it never started: not counted */
+        else
+            pv_run__exec_fail(e, PV_SQLSTATE_CONNECT_FAILED, msg);
         e->t_send = now;
         pv_run__exec_finish(w, e, now);
         pv_run__pool_timer_arm(w);
