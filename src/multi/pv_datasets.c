@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/pv_buf.h"
+#include "engine/pv_conninfo.h"
 
 /*
  * How the work is split with libinih. libinih reads key = value lines,
@@ -429,6 +430,17 @@ static int on_key(void *user, const char *section, const char *name, const char 
     case KEY_DSN:
         if (value[0] == '\0')
             return fail(p, "dsn is empty");
+        {
+            /* checked here, so that the message has the line (never the dsn) */
+            pv_conninfo *ci = NULL;
+            pv_err cerr = {{0}};
+            int rc = pv_conninfo_create(value, NULL, &ci, &cerr);
+            pv_conninfo_destroy(ci);
+            if (rc == VOLLEY_ENOMEM)
+                return fail_oom(p);
+            if (rc != 0)
+                return fail(p, "dataset '%s': the dsn does not parse: %s", ds->name, cerr.msg);
+        }
         ds->dsn = strdup(value);
         if (!ds->dsn)
             return fail_oom(p);

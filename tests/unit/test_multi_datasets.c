@@ -162,7 +162,7 @@ static void test_comments_and_layout(void **state)
                               "    description = one # two ; three\n"
                               "\tmax_rows:42\n" /* ':' as in Python's configparser */
                               "[b] # hash comment after the name\n"
-                              "dsn=x\n"
+                              "dsn=dbname=x\n"
                               "pool_min = 0 ; inline\n");
     const struct pv_dataset *a = pv_datasets_find(d, "a");
     assert_non_null(a);
@@ -178,9 +178,9 @@ static void test_comments_and_layout(void **state)
     pv_buf_fill(&b, 'x', 500);
     pv_buf_puts(&b, "\n#");
     pv_buf_fill(&b, 'y', 500);
-    pv_buf_puts(&b, "\ndsn = x\n");
+    pv_buf_puts(&b, "\ndsn = dbname=x\n");
     d = parse_ok(pv_buf_str(&b));
-    assert_string_equal(pv_datasets_get(d, 0)->dsn, "x");
+    assert_string_equal(pv_datasets_get(d, 0)->dsn, "dbname=x");
     pv_datasets_destroy(d);
     pv_buf_fini(&b);
 }
@@ -195,26 +195,28 @@ static void test_crlf(void **state)
                               "max_rows = 5\r\n"
                               "\r\n"
                               "[b]\r\n"
-                              "dsn = z ; c\r\n");
+                              "dsn = dbname=z ; c\r\n");
     assert_int_equal(pv_datasets_count(d), 2);
     const struct pv_dataset *a = pv_datasets_get(d, 0);
     assert_string_equal(a->dsn, "host=x dbname=y");
     assert_string_equal(a->description, "text");
     assert_int_equal(a->max_rows, 5);
-    assert_string_equal(pv_datasets_get(d, 1)->dsn, "z");
+    assert_string_equal(pv_datasets_get(d, 1)->dsn, "dbname=z");
     pv_datasets_destroy(d);
 
     /* Line numbers still count CRLF lines. */
-    expect_fail("[a]\r\ndsn = x\r\n\r\nmax_rows = 0\r\n", "d.ini:4: max_rows must be from 1 to "
-                                                          "1000000, not 0");
-    expect_fail("[a]\r\ndsn = x\r\n[a]\r\n", "d.ini:3: duplicate dataset 'a' (first defined on "
-                                             "line 1)");
+    expect_fail("[a]\r\ndsn = dbname=x\r\n\r\nmax_rows = 0\r\n",
+                "d.ini:4: max_rows must be from 1 to "
+                "1000000, not 0");
+    expect_fail("[a]\r\ndsn = dbname=x\r\n[a]\r\n",
+                "d.ini:3: duplicate dataset 'a' (first defined on "
+                "line 1)");
 }
 
 static void test_bom(void **state)
 {
     (void)state;
-    pv_datasets *d = parse_ok("\xEF\xBB\xBF[a]\ndsn = x\n");
+    pv_datasets *d = parse_ok("\xEF\xBB\xBF[a]\ndsn = dbname=x\n");
     assert_string_equal(pv_datasets_get(d, 0)->name, "a");
     pv_datasets_destroy(d);
 }
@@ -226,7 +228,7 @@ static void test_long_names_and_lines(void **state)
     const char *n63 = "abcdefghij0123456789abcdefghij0123456789abcdefghij0123456789abc";
     assert_int_equal(strlen(n63), 63);
     pv_buf b = PV_BUF_INIT;
-    pv_buf_printf(&b, "[%s]\ndsn = x\n[%.50s]\ndsn = y\n", n63, n63);
+    pv_buf_printf(&b, "[%s]\ndsn = dbname=x\n[%.50s]\ndsn = dbname=y\n", n63, n63);
     pv_datasets *d = parse_ok(pv_buf_str(&b));
     assert_string_equal(pv_datasets_get(d, 0)->name, n63);
     assert_int_equal(pv_datasets_index(d, n63), 0);
@@ -235,8 +237,8 @@ static void test_long_names_and_lines(void **state)
 
     /* The longest line libinih can take (199 characters). */
     pv_buf_reset(&b);
-    pv_buf_puts(&b, "[a]\ndsn = ");
-    pv_buf_fill(&b, 'x', 199 - 6);
+    pv_buf_puts(&b, "[a]\ndsn = dbname=");
+    pv_buf_fill(&b, 'x', 199 - 13);
     pv_buf_puts(&b, "\n");
     d = parse_ok(pv_buf_str(&b));
     assert_int_equal(strlen(pv_datasets_get(d, 0)->dsn), 199 - 6);
@@ -272,7 +274,7 @@ static void test_example_file(void **state)
 static void test_find_index(void **state)
 {
     (void)state;
-    pv_datasets *d = parse_ok("[one]\ndsn=1\n[two]\ndsn=2\n[three]\ndsn=3\n");
+    pv_datasets *d = parse_ok("[one]\ndsn=dbname=1\n[two]\ndsn=dbname=2\n[three]\ndsn=dbname=3\n");
     assert_int_equal(pv_datasets_count(d), 3);
     assert_int_equal(pv_datasets_index(d, "one"), 0);
     assert_int_equal(pv_datasets_index(d, "two"), 1);
@@ -284,7 +286,7 @@ static void test_find_index(void **state)
     assert_int_equal(pv_datasets_index(d, ""), -1);
     assert_int_equal(pv_datasets_index(d, NULL), -1);
     assert_ptr_equal(pv_datasets_find(d, "two"), pv_datasets_get(d, 1));
-    assert_string_equal(pv_datasets_find(d, "three")->dsn, "3");
+    assert_string_equal(pv_datasets_find(d, "three")->dsn, "dbname=3");
     assert_null(pv_datasets_find(d, "four"));
     assert_null(pv_datasets_find(d, NULL));
     assert_null(pv_datasets_get(d, 3));
@@ -338,9 +340,9 @@ static void test_missing_dsn(void **state)
     (void)state;
     expect_fail("[a]\n", "d.ini:1: dataset 'a' has no dsn");
     expect_fail("\n[a]\nmax_rows = 5\n", "d.ini:2: dataset 'a' has no dsn");
-    expect_fail("[a]\ndsn = x\n\n[b]\ndescription = no dsn\n\n[c]\ndsn = y\n",
+    expect_fail("[a]\ndsn = dbname=x\n\n[b]\ndescription = no dsn\n\n[c]\ndsn = dbname=y\n",
                 "d.ini:4: dataset 'b' has no dsn");
-    expect_fail("[a]\ndsn = x\n[b]\n", "d.ini:3: dataset 'b' has no dsn");
+    expect_fail("[a]\ndsn = dbname=x\n[b]\n", "d.ini:3: dataset 'b' has no dsn");
     expect_fail("[a]\ndsn =\n", "d.ini:2: dsn is empty");
     expect_fail("[a]\ndsn = ; only a comment\n", "d.ini:2: dsn is empty");
 }
@@ -348,13 +350,14 @@ static void test_missing_dsn(void **state)
 static void test_duplicate_section(void **state)
 {
     (void)state;
-    expect_fail("[a]\ndsn = x\n[b]\ndsn = y\n\n[a]\ndsn = z\n",
+    expect_fail("[a]\ndsn = dbname=x\n[b]\ndsn = dbname=y\n\n[a]\ndsn = dbname=z\n",
                 "d.ini:6: duplicate dataset 'a' (first defined on line 1)");
     /* No key in between: libinih alone would not notice. */
-    expect_fail("[a]\ndsn = x\n[a]\n", "d.ini:3: duplicate dataset 'a' (first defined on line 1)");
+    expect_fail("[a]\ndsn = dbname=x\n[a]\n",
+                "d.ini:3: duplicate dataset 'a' (first defined on line 1)");
     /* Names longer than 49 characters, equal in libinih's view. */
-    expect_fail("[abcdefghij0123456789abcdefghij0123456789abcdefghijX]\ndsn = x\n"
-                "[abcdefghij0123456789abcdefghij0123456789abcdefghijX]\ndsn = x\n",
+    expect_fail("[abcdefghij0123456789abcdefghij0123456789abcdefghijX]\ndsn = dbname=x\n"
+                "[abcdefghij0123456789abcdefghij0123456789abcdefghijX]\ndsn = dbname=x\n",
                 "d.ini:3: duplicate dataset "
                 "'abcdefghij0123456789abcdefghij0123456789abcdefghijX' (first defined on line 1)");
 }
@@ -362,7 +365,7 @@ static void test_duplicate_section(void **state)
 static void test_key_outside_section(void **state)
 {
     (void)state;
-    expect_fail("dsn = x\n[a]\ndsn = y\n",
+    expect_fail("dsn = dbname=x\n[a]\ndsn = dbname=y\n",
                 "d.ini:1: key 'dsn' is outside any section (start a dataset with [name])");
     expect_fail("; c\n\nmax_rows = 5\n",
                 "d.ini:3: key 'max_rows' is outside any section (start a dataset with [name])");
@@ -371,18 +374,20 @@ static void test_key_outside_section(void **state)
 static void test_section_names(void **state)
 {
     (void)state;
-    expect_fail("[]\ndsn = x\n", "d.ini:1: empty section name");
-    expect_fail("[a]\ndsn = x\n[ ]\n",
+    expect_fail("[]\ndsn = dbname=x\n", "d.ini:1: empty section name");
+    expect_fail("[a]\ndsn = dbname=x\n[ ]\n",
                 "d.ini:3: invalid section name (use only A-Z a-z 0-9 _ . -)");
-    expect_fail("[a b]\ndsn = x\n", "d.ini:1: invalid section name (use only A-Z a-z 0-9 _ . -)");
-    expect_fail("[sal\xC3\xA9s]\ndsn = x\n",
+    expect_fail("[a b]\ndsn = dbname=x\n",
+                "d.ini:1: invalid section name (use only A-Z a-z 0-9 _ . -)");
+    expect_fail("[sal\xC3\xA9s]\ndsn = dbname=x\n",
                 "d.ini:1: invalid section name (use only A-Z a-z 0-9 _ . -)");
     expect_fail("[a/b]\n", "d.ini:1: invalid section name (use only A-Z a-z 0-9 _ . -)");
-    expect_fail("[abcdefghij0123456789abcdefghij0123456789abcdefghij0123456789abcd]\ndsn = x\n",
-                "d.ini:1: section name is longer than 63 characters");
-    expect_fail("[a\ndsn = x\n", "d.ini:1: missing ']' after the section name");
-    expect_fail("[a]x\ndsn = x\n", "d.ini:1: unexpected text after ']'");
-    expect_fail("[a] [b]\ndsn = x\n", "d.ini:1: unexpected text after ']'");
+    expect_fail(
+        "[abcdefghij0123456789abcdefghij0123456789abcdefghij0123456789abcd]\ndsn = dbname=x\n",
+        "d.ini:1: section name is longer than 63 characters");
+    expect_fail("[a\ndsn = dbname=x\n", "d.ini:1: missing ']' after the section name");
+    expect_fail("[a]x\ndsn = dbname=x\n", "d.ini:1: unexpected text after ']'");
+    expect_fail("[a] [b]\ndsn = dbname=x\n", "d.ini:1: unexpected text after ']'");
 }
 
 static void test_unknown_and_duplicate_keys(void **state)
@@ -396,15 +401,31 @@ static void test_unknown_and_duplicate_keys(void **state)
                                  "description, max_rows, statement_timeout_ms, max_concurrency, "
                                  "pool_min, pool_max, idle_lifetime_s, connect_timeout_s)");
     expect_key_fail("= y\n", "d.ini:3: missing key before '='");
-    expect_key_fail("\n\ndsn = y\n", "d.ini:5: duplicate key 'dsn' (first on line 2)");
+    expect_key_fail("\n\ndsn = dbname=y\n", "d.ini:5: duplicate key 'dsn' (first on line 2)");
     expect_key_fail("max_rows = 1\nmax_rows = 1\n",
                     "d.ini:4: duplicate key 'max_rows' (first on line 3)");
     expect_key_fail("description = a\n description = b\n",
                     "d.ini:4: duplicate key 'description' (first on line 3)");
     /* The same key in two sections is fine. */
-    pv_datasets *d = parse_ok("[a]\ndsn=x\nmax_rows=3\n[b]\ndsn=y\nmax_rows=4\n");
+    pv_datasets *d = parse_ok("[a]\ndsn=dbname=x\nmax_rows=3\n[b]\ndsn=dbname=y\nmax_rows=4\n");
     assert_int_equal(pv_datasets_get(d, 1)->max_rows, 4);
     pv_datasets_destroy(d);
+}
+
+/* A dsn libpq cannot parse is an error at its line, without the dsn. */
+static void test_dsn_that_does_not_parse(void **state)
+{
+    (void)state;
+    expect_fail("[a]\ndsn = dbname=x\n\n[sales]\ndescription = s\n"
+                "dsn = host=h password=" SECRET " bogus=1\n",
+                "d.ini:6: dataset 'sales': the dsn does not parse: invalid connection string: "
+                "invalid connection option \"bogus\"");
+    expect_fail("[a]\ndsn = x\n", "d.ini:2: dataset 'a': the dsn does not parse: invalid "
+                                  "connection string: missing \"=\" after \"...\" in connection "
+                                  "info string");
+    expect_fail("[a]\ndsn = postgresql://u:" SECRET "@h/db?bogus=1\n",
+                "d.ini:2: dataset 'a': the dsn does not parse: invalid connection string: "
+                "invalid URI query parameter: \"...\"");
 }
 
 struct range {
@@ -464,7 +485,7 @@ static void test_number_ranges(void **state)
         int good[] = {r->min, r->max};
         for (size_t j = 0; j < 2; j++) {
             pv_buf_reset(&lines);
-            pv_buf_printf(&lines, "[a]\ndsn = x\n%s%s = 000%d\n", extra, r->key, good[j]);
+            pv_buf_printf(&lines, "[a]\ndsn = dbname=x\n%s%s = 000%d\n", extra, r->key, good[j]);
             pv_datasets *d = parse_ok(pv_buf_str(&lines));
             pv_datasets_destroy(d);
         }
@@ -485,10 +506,10 @@ static void test_pool_order(void **state)
     /* Only pool_max given: the default pool_min is 2. */
     expect_key_fail("pool_max = 1\n", "d.ini:3: pool_min (2) is greater than pool_max (1)");
     /* Found when the section ends, reported on the key's line. */
-    expect_fail("[a]\ndsn = x\npool_max = 1\n[b]\ndsn = y\n",
+    expect_fail("[a]\ndsn = dbname=x\npool_max = 1\n[b]\ndsn = dbname=y\n",
                 "d.ini:3: pool_min (2) is greater than pool_max (1)");
     /* A bigger pool_min is fine when pool_max follows. */
-    pv_datasets *d = parse_ok("[a]\ndsn = x\npool_min = 20\npool_max = 20\n");
+    pv_datasets *d = parse_ok("[a]\ndsn = dbname=x\npool_min = 20\npool_max = 20\n");
     assert_int_equal(pv_datasets_get(d, 0)->pool_min, 20);
     pv_datasets_destroy(d);
 }
@@ -496,14 +517,14 @@ static void test_pool_order(void **state)
 static void test_syntax_errors(void **state)
 {
     (void)state;
-    expect_fail("[a]\ndsn = x\njust words\n",
+    expect_fail("[a]\ndsn = dbname=x\njust words\n",
                 "d.ini:3: expected 'key = value', '[name]' or a comment");
-    expect_fail("[a]\nmax_rows ; = 5\ndsn = x\n",
+    expect_fail("[a]\nmax_rows ; = 5\ndsn = dbname=x\n",
                 "d.ini:2: expected 'key = value', '[name]' or a comment");
     /* The first error in reading order wins, whoever finds it. */
-    expect_fail("[a]\ndsn = x\noops\nmax_rows = 0\n",
+    expect_fail("[a]\ndsn = dbname=x\noops\nmax_rows = 0\n",
                 "d.ini:3: expected 'key = value', '[name]' or a comment");
-    expect_fail("[a]\ndsn = x\nmax_rows = 0\noops\n",
+    expect_fail("[a]\ndsn = dbname=x\nmax_rows = 0\noops\n",
                 "d.ini:3: max_rows must be from 1 to 1000000, not 0");
     expect_fail("[a]\noops\n", "d.ini:2: expected 'key = value', '[name]' or a comment");
     expect_fail("[a]\noops\n[b]\n", "d.ini:2: expected 'key = value', '[name]' or a comment");
@@ -528,11 +549,11 @@ static void test_dsn_not_echoed(void **state)
     pv_buf_puts(&long_line, "\n");
 
     const char *texts[] = {
-        "dsn = host=x password=" SECRET "\n",    /* outside a section */
-        "host=x password=" SECRET "\n",          /* key 'host' outside */
-        "[a]\nhost=x password=" SECRET "\n",     /* unknown key 'host' */
-        "[a]\ndsn host=x password=" SECRET "\n", /* unknown key, not plain */
-        "[a]\npassword=" SECRET " dsn=x\n",      /* unknown key 'password' */
+        "dsn = host=x password=" SECRET "\n",      /* outside a section */
+        "host=x password=" SECRET "\n",            /* key 'host' outside */
+        "[a]\nhost=x password=" SECRET "\n",       /* unknown key 'host' */
+        "[a]\ndsn host=x password=" SECRET "\n",   /* unknown key, not plain */
+        "[a]\npassword=" SECRET " dsn=dbname=x\n", /* unknown key 'password' */
         "[a]\ndsn = host=x password=" SECRET "\ndsn = host=y password=" SECRET "\n",
         "[a]\ndsn = password=" SECRET "\nmax_rows = password=" SECRET "\n",
         "[a]\ndsn = password=" SECRET "\nmax_rows = 0\n",
@@ -578,16 +599,16 @@ static void test_load(void **state)
     assert_null(d);
     assert_string_equal(err.msg, "/tmp: cannot read: Is a directory");
 
-    const char good[] = "[a]\r\ndsn = x\r\n";
+    const char good[] = "[a]\r\ndsn = dbname=x\r\n";
     char *path = temp_file(good, sizeof(good) - 1);
     assert_int_equal(pv_datasets_load(path, &d, &err), 0);
-    assert_string_equal(pv_datasets_get(d, 0)->dsn, "x");
+    assert_string_equal(pv_datasets_get(d, 0)->dsn, "dbname=x");
     pv_datasets_destroy(d);
     unlink(path);
     free(path);
 
     /* An error names the file. */
-    const char bad[] = "[a]\ndsn = x\nmax_rows = -1\n";
+    const char bad[] = "[a]\ndsn = dbname=x\nmax_rows = -1\n";
     path = temp_file(bad, sizeof(bad) - 1);
     assert_int_equal(pv_datasets_load(path, &d, &err), VOLLEY_EINPUT);
     assert_null(d);
@@ -598,7 +619,7 @@ static void test_load(void **state)
     free(path);
 
     /* A NUL byte is reported on its line, not taken as the end of the file. */
-    const char nul[] = "[a]\ndsn = x\n\0oops\n";
+    const char nul[] = "[a]\ndsn = dbname=x\n\0oops\n";
     path = temp_file(nul, sizeof(nul) - 1);
     assert_int_equal(pv_datasets_load(path, &d, &err), VOLLEY_EINPUT);
     snprintf(want, sizeof(want), "%s:3: the line contains a NUL byte", path);
@@ -637,6 +658,7 @@ int main(void)
         cmocka_unit_test(test_pool_order),
         cmocka_unit_test(test_syntax_errors),
         cmocka_unit_test(test_dsn_not_echoed),
+        cmocka_unit_test(test_dsn_that_does_not_parse),
         cmocka_unit_test(test_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

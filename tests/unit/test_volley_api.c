@@ -162,7 +162,7 @@ static void test_client_open_errors(void **state)
     expect_open_fails(&co, VOLLEY_EIO, "missing.ini: cannot open");
 
     snprintf(path, sizeof(path), "%s/bad.ini", g_tmp);
-    write_text(path, "[a]\ndsn = x\nmax_rowz = 3\n");
+    write_text(path, "[a]\ndsn = dbname=x\nmax_rowz = 3\n");
     co.datasets_file = path;
     expect_open_fails(&co, VOLLEY_EINPUT, "bad.ini:3:");
 }
