@@ -237,6 +237,34 @@ class StdioBackpressure(ServerTest):
         refused = [a for a in calls if a["result"]["isError"]]
         self.assertEqual(refused, [])
 
+    def running(self):
+        return self.server.sql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
+                               "'%pg_sleep(30)%' AND pid <> pg_backend_pid()")
+
+    def test_client_gone_cancels_running_calls(self):
+        """A client that closes both pipes (it went away) during a call: the
+        call is cancelled on the server and the server exits, without
+        waiting for the answer it could not deliver."""
+        p = subprocess.Popen([PGVOLLEY, "mcp", "--allow-superuser", "-d", self.server.dsn],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        p.stdin.write(INIT + "\n" + call(7, "SELECT pg_sleep(30)") + "\n")
+        p.stdin.flush()
+        deadline = time.monotonic() + 10
+        while self.running() != "1" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(self.running(), "1")
+        t0 = time.monotonic()
+        p.stdout.close()
+        p.stdin.close()
+        p.wait(timeout=20)
+        p.stderr.close()
+        self.assertLess(time.monotonic() - t0, 5)
+        deadline = time.monotonic() + 5
+        while self.running() != "0" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(self.running(), "0", "the call still runs on the server")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
