@@ -72,7 +72,7 @@ static void big_init(struct big *b, size_t n)
     assert_non_null(b->sc);
     assert_non_null(b->qr.scenarios);
     b->q = (struct pv_query){"dir/q.sql", "q.sql", "SELECT $1::text\n-- odd \x01 \"text\"", 1, n,
-                             b->sc, 1};
+                             b->sc,       1};
     assert_int_equal(pv_stat_init(&b->qr.stat), 0);
     assert_int_equal(pv_stat_init(&b->run.total), 0);
     b->qr.query = &b->q;
