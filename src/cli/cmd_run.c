@@ -247,30 +247,66 @@ static int loop_run(struct loopctx *x, pv_run *run, pv_err *err)
 /* The report on stdout, and as JSON in o->output. The file is written even
    when stdout fails. @return an exit code (CLI_EXIT_OK, CLI_EXIT_INTERNAL,
    CLI_EXIT_SIGPIPE). */
+static int render(enum cli_format format, const struct pv_report *rep, pv_buf *out)
+{
+    switch (format) {
+    case CLI_FORMAT_JSON: return pv_report_json(rep, out);
+    case CLI_FORMAT_MARKDOWN: return pv_report_markdown(rep, out);
+    default: return pv_report_table(rep, out);
+    }
+}
+
+/*
+ * The report could not be rendered in the format asked for (out of memory):
+ * the run is not lost. Prints the table, else the summary (the table
+ * without its row per scenario, whose size does not grow with them), and
+ * says so. @return CLI_EXIT_INTERNAL, or CLI_EXIT_SIGPIPE.
+ */
+static int write_fallback(const struct cli_run_opts *o, const struct pv_report *rep, int why)
+{
+    pv_buf out = PV_BUF_INIT;
+    const char *what = "the table";
+    int rc = o->format == CLI_FORMAT_TABLE ? why : pv_report_table(rep, &out);
+    if (rc != 0) {
+        pv_buf_fini(&out);
+        what = "the summary";
+        rc = pv_report_summary(rep, &out);
+    }
+    int code = rc == 0 ? cli_write_stdout(out.data, out.len) : CLI_EXIT_INTERNAL;
+    pv_buf_fini(&out);
+    if (rc == 0 && code == CLI_EXIT_OK)
+        cli_error("cannot render the full report: %s; the run finished and %s is on stdout%s",
+                  volley_strerror(why), what,
+                  o->output ? " (the report file was not written)" : "");
+    else if (code != CLI_EXIT_SIGPIPE)
+        cli_error("cannot render the report: %s", volley_strerror(why));
+    return code == CLI_EXIT_SIGPIPE ? code : CLI_EXIT_INTERNAL;
+}
+
+/* stdout in the format asked for, then the JSON report to -o FILE; one buffer at a time. */
 static int write_report(const struct cli_run_opts *o, const struct pv_report *rep)
 {
     pv_buf out = PV_BUF_INIT;
-    int rc, code = CLI_EXIT_OK;
-    switch (o->format) {
-    case CLI_FORMAT_JSON: rc = pv_report_json(rep, &out); break;
-    case CLI_FORMAT_MARKDOWN: rc = pv_report_markdown(rep, &out); break;
-    default: rc = pv_report_table(rep, &out); break;
+    int rc = render(o->format, rep, &out);
+    if (rc != 0) {
+        pv_buf_fini(&out);
+        return write_fallback(o, rep, rc);
     }
-    if (rc == 0)
-        code = cli_write_stdout(out.data, out.len);
-    if (rc == 0 && o->output) {
-        pv_buf_reset(&out);
-        rc = pv_report_json(rep, &out);
-        if (rc == 0 && cli_output_write(o->output, out.data, out.len) != 0) {
-            cli_error("cannot write the report to %s: %s", o->output, strerror(errno));
-            code = CLI_EXIT_INTERNAL;
-        }
+    int code = cli_write_stdout(out.data, out.len);
+    pv_buf_fini(&out);
+    if (!o->output)
+        return code;
+    rc = pv_report_json(rep, &out);
+    if (rc != 0) {
+        cli_error("cannot render the JSON report for %s: %s; %s was not written (the run "
+                  "finished and its report is on stdout)",
+                  o->output, volley_strerror(rc), o->output);
+        code = CLI_EXIT_INTERNAL;
+    } else if (cli_output_write(o->output, out.data, out.len) != 0) {
+        cli_error("cannot write the report to %s: %s", o->output, strerror(errno));
+        code = CLI_EXIT_INTERNAL;
     }
     pv_buf_fini(&out);
-    if (rc != 0) {
-        cli_error("cannot render the report: %s", volley_strerror(rc));
-        return CLI_EXIT_INTERNAL;
-    }
     return code;
 }
 

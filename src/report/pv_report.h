@@ -32,7 +32,18 @@ struct pv_report {
 /** Why a run of the report stopped itself (pv_run_result.aborted), or NULL. */
 const char *pv_report_aborted(const struct pv_report *r);
 
-/** Pretty-printed JSON with a trailing newline. @return 0 or VOLLEY_ENOMEM. */
+/*
+ * Every writer appends to out and returns 0 or VOLLEY_ENOMEM; on
+ * VOLLEY_ENOMEM out holds a partial text (or has its oom flag set) and is
+ * to be discarded. The text grows with the number of scenarios (the JSON
+ * report about 620 bytes each, the table about 130); the summary does not.
+ */
+
+/**
+ * Pretty-printed JSON with a trailing newline, written as it goes: besides
+ * the text it needs memory for one scenario's objects at a time, not for a
+ * tree of the whole report. @return 0 or VOLLEY_ENOMEM.
+ */
 int pv_report_json(const struct pv_report *r, pv_buf *out);
 
 /**
@@ -43,6 +54,15 @@ int pv_report_json(const struct pv_report *r, pv_buf *out);
  * @return 0 or VOLLEY_ENOMEM.
  */
 int pv_report_table(const struct pv_report *r, pv_buf *out);
+
+/**
+ * The table without its row per file and scenario: target, config, the
+ * total row, the summary block and the errors (a sweep's table is already
+ * one row per level, and is written whole). Its size does not depend on
+ * the number of scenarios: the report of last resort when the full one
+ * could not be rendered. @return 0 or VOLLEY_ENOMEM.
+ */
+int pv_report_summary(const struct pv_report *r, pv_buf *out);
 
 /** The same content as the table, as GitHub-flavoured Markdown. */
 int pv_report_markdown(const struct pv_report *r, pv_buf *out);

@@ -1,10 +1,20 @@
 /*
  * pv_report_json.c - the JSON report, schema "pgvolley.report/1".
  *
- * The tree is built with jansson and dumped once. Counts are JSON integers,
- * times are reals (seconds, or milliseconds where the key says _ms); a
- * figure that cannot be computed (no wall time, nothing succeeded) is 0,
- * never NaN or Infinity, which JSON cannot carry.
+ * Written as it goes, scenario by scenario: the skeleton (the root, the
+ * runs, the queries and their scenario arrays) is written here, and each
+ * small object in it (a scenario, a latency block, the config) is built
+ * with jansson, dumped and freed at once. So memory is the text plus one
+ * scenario's tree, not a tree of the whole report (which took about 4 KiB
+ * per scenario). The bytes are exactly those a whole-tree json_dumps with
+ * JSON_INDENT(2) gives: jansson indents a value at depth d by putting 2 * d
+ * spaces after each newline, and a JSON text has no newline but those
+ * (strings escape theirs), so a small object dumped at depth 0 is
+ * re-indented by adding 2 * d spaces after each of its newlines.
+ *
+ * Counts are JSON integers, times are reals (seconds, or milliseconds where
+ * the key says _ms); a figure that cannot be computed (no wall time,
+ * nothing succeeded) is 0, never NaN or Infinity, which JSON cannot carry.
  */
 #include "report/pv_report.h"
 #include "report/pv_render.h"
@@ -133,24 +143,6 @@ static json_t *scenario_json(struct jb *b, const struct pv_scenario_result *sr, 
     return o;
 }
 
-static json_t *query_json(struct jb *b, const struct pv_query_result *qr, double wall_s)
-{
-    const struct pv_query *q = qr->query;
-    json_t *o = json_object();
-    put(b, o, "file", pv_render_json_str(q->path));
-    put(b, o, "name", pv_render_json_str(q->name));
-    put(b, o, "sql", pv_render_json_str(q->sql));
-    put(b, o, "parameters_count", json_integer(q->nparams));
-    stat_fields(b, o, &qr->stat, wall_s);
-    put(b, o, "latency_ms", latency_json(b, qr->stat.latency));
-    put(b, o, "errors", errors_json(b, &qr->stat));
-    json_t *arr = json_array();
-    for (size_t i = 0; i < q->nscenarios; i++)
-        push(b, arr, scenario_json(b, &qr->scenarios[i], wall_s));
-    put(b, o, "scenarios", arr);
-    return o;
-}
-
 static json_t *config_json(struct jb *b, const struct pv_run_result *run)
 {
     json_t *o = json_object();
@@ -190,26 +182,6 @@ static json_t *pool_json(struct jb *b, const struct pv_pool_stats *ps)
     return o;
 }
 
-/* config, summary, queries, errors and pool of one run, into o. */
-static void run_fields(struct jb *b, json_t *o, const struct pv_run_result *run)
-{
-    put(b, o, "config", config_json(b, run));
-
-    json_t *sum = json_object();
-    stat_fields(b, sum, &run->total, run->wall_s);
-    put(b, sum, "wall_s", jreal(run->wall_s));
-    put(b, sum, "speedup", jreal(pv_render_speedup(run->total.sum_ns, run->wall_s)));
-    put(b, sum, "latency_ms", latency_json(b, run->total.latency));
-    put(b, o, "summary", sum);
-
-    json_t *qs = json_array();
-    for (size_t i = 0; i < run->nqueries; i++)
-        push(b, qs, query_json(b, &run->queries[i], run->wall_s));
-    put(b, o, "queries", qs);
-    put(b, o, "errors", errors_json(b, &run->total));
-    put(b, o, "pool", pool_json(b, &run->pool_stats));
-}
-
 static json_t *target_json(struct jb *b, const struct pv_target_info *t)
 {
     if (!t)
@@ -237,50 +209,196 @@ static json_t *iso8601(double epoch_s)
     return json_string(text);
 }
 
+/* ---- the stream ------------------------------------------------------- */
+
+/* Containers open at once at most: root, runs, a run, queries, a query, scenarios. */
+#define JW_MAX_DEPTH 8
+
+/* The flags of the whole-tree dump this writer reproduces. */
+#define JW_FLAGS (JSON_INDENT(2) | JSON_REAL_PRECISION(10))
+
+/*
+ * The writer of the skeleton. depth is the number of open containers: their
+ * members are indented by 2 * depth spaces, as jansson's dump indents them.
+ * A failure (a NULL value, a full buffer) is remembered in oom.
+ */
+struct jw {
+    pv_buf *out;
+    int depth;
+    bool empty[JW_MAX_DEPTH + 1]; /* [d]: the container at depth d has no member yet */
+    bool oom;
+};
+
+static void jw_newline(struct jw *w, int depth)
+{
+    pv_buf_putc(w->out, '\n');
+    pv_buf_fill(w->out, ' ', 2 * (size_t)depth);
+}
+
+/* Starts a member of the innermost container: its separator and key (NULL in an array). */
+static void jw_member(struct jw *w, const char *key)
+{
+    if (w->depth > 0) {
+        if (!w->empty[w->depth])
+            pv_buf_putc(w->out, ',');
+        w->empty[w->depth] = false;
+        jw_newline(w, w->depth);
+    }
+    if (key)
+        pv_buf_printf(w->out, "\"%s\": ", key); /* keys are literals of this file */
+}
+
+/* Opens an object ('{') or an array ('[') as a member (key NULL in an array or at the root). */
+static void jw_open(struct jw *w, const char *key, char bracket)
+{
+    assert(w->depth < JW_MAX_DEPTH);
+    jw_member(w, key);
+    pv_buf_putc(w->out, bracket);
+    w->empty[++w->depth] = true;
+}
+
+static void jw_close(struct jw *w, char bracket)
+{
+    assert(w->depth > 0);
+    if (!w->empty[w->depth])
+        jw_newline(w, w->depth - 1);
+    pv_buf_putc(w->out, bracket);
+    w->depth--;
+}
+
+/* jansson's dump of a small value, with depth * 2 spaces after each newline. */
+static int jw_dump_cb(const char *buf, size_t size, void *data)
+{
+    struct jw *w = data;
+    const char *p = buf, *end = buf + size;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        pv_buf_append(w->out, p, n);
+        if (nl)
+            jw_newline(w, w->depth);
+        p += n + (nl != NULL);
+    }
+    return pv_buf_ok(w->out) == 0 ? 0 : -1;
+}
+
+/* Writes v (a new reference, taken; NULL means out of memory) as a member. */
+static void jw_put(struct jw *w, const char *key, json_t *v)
+{
+    if (!v) {
+        w->oom = true;
+        return;
+    }
+    jw_member(w, key);
+    if (json_dump_callback(v, jw_dump_cb, w, JW_FLAGS | JSON_ENCODE_ANY) != 0)
+        w->oom = true;
+    json_decref(v);
+}
+
+/* As jw_put, for a tree built with the jb setters: out of memory if any of them failed. */
+static void jw_put_built(struct jw *w, const char *key, struct jb *b, json_t *v)
+{
+    if (b->oom) {
+        json_decref(v);
+        v = NULL;
+        b->oom = false;
+    }
+    jw_put(w, key, v);
+}
+
+/* The summary object of one run. */
+static json_t *summary_json(struct jb *b, const struct pv_run_result *run)
+{
+    json_t *sum = json_object();
+    stat_fields(b, sum, &run->total, run->wall_s);
+    put(b, sum, "wall_s", jreal(run->wall_s));
+    put(b, sum, "speedup", jreal(pv_render_speedup(run->total.sum_ns, run->wall_s)));
+    put(b, sum, "latency_ms", latency_json(b, run->total.latency));
+    return sum;
+}
+
+/* One query: its own figures, then its scenarios one by one. */
+static void query_stream(struct jw *w, const struct pv_query_result *qr, double wall_s)
+{
+    const struct pv_query *q = qr->query;
+    struct jb b = {false};
+    jw_open(w, NULL, '{');
+    jw_put(w, "file", pv_render_json_str(q->path));
+    jw_put(w, "name", pv_render_json_str(q->name));
+    jw_put(w, "sql", pv_render_json_str(q->sql));
+    jw_put(w, "parameters_count", json_integer(q->nparams));
+    /* stat_fields' members, each written as it comes */
+    json_t *fields = json_object();
+    stat_fields(&b, fields, &qr->stat, wall_s);
+    const char *key;
+    json_t *v;
+    json_object_foreach(fields, key, v)
+    {
+        jw_put(w, key, json_incref(v));
+    }
+    json_decref(fields);
+    jw_put_built(w, "latency_ms", &b, latency_json(&b, qr->stat.latency));
+    jw_put_built(w, "errors", &b, errors_json(&b, &qr->stat));
+    jw_open(w, "scenarios", '[');
+    for (size_t i = 0; i < q->nscenarios && !w->oom; i++)
+        jw_put_built(w, NULL, &b, scenario_json(&b, &qr->scenarios[i], wall_s));
+    jw_close(w, ']');
+    jw_close(w, '}');
+}
+
+/* config, summary, queries, errors and pool of one run, into the open object. */
+static void run_stream(struct jw *w, const struct pv_run_result *run)
+{
+    struct jb b = {false};
+    jw_put_built(w, "config", &b, config_json(&b, run));
+    jw_put_built(w, "summary", &b, summary_json(&b, run));
+    jw_open(w, "queries", '[');
+    for (size_t i = 0; i < run->nqueries && !w->oom; i++)
+        query_stream(w, &run->queries[i], run->wall_s);
+    jw_close(w, ']');
+    jw_put_built(w, "errors", &b, errors_json(&b, &run->total));
+    jw_put_built(w, "pool", &b, pool_json(&b, &run->pool_stats));
+}
+
 /* ---- the report ------------------------------------------------------- */
 
 int pv_report_json(const struct pv_report *r, pv_buf *out)
 {
     assert(r && r->nruns >= 1 && r->runs);
+    struct jw w = {.out = out};
     struct jb b = {false};
     bool interrupted = r->interrupted;
     for (size_t i = 0; i < r->nruns; i++)
         interrupted = interrupted || r->runs[i]->interrupted;
 
-    json_t *root = json_object();
-    put(&b, root, "schema", json_string(SCHEMA));
+    jw_open(&w, NULL, '{');
+    jw_put(&w, "schema", json_string(SCHEMA));
     json_t *tool = json_object();
     put(&b, tool, "name", json_string("pgvolley"));
     put(&b, tool, "version", json_string(volley_version()));
-    put(&b, root, "tool", tool);
-    put(&b, root, "target", target_json(&b, r->target));
-    put(&b, root, "started_at", iso8601(r->started_at));
-    put(&b, root, "interrupted", json_boolean(interrupted));
+    jw_put_built(&w, "tool", &b, tool);
+    jw_put_built(&w, "target", &b, target_json(&b, r->target));
+    jw_put(&w, "started_at", iso8601(r->started_at));
+    jw_put(&w, "interrupted", json_boolean(interrupted));
     const char *aborted = pv_report_aborted(r);
-    put(&b, root, "aborted", aborted ? json_string(aborted) : json_null());
+    jw_put(&w, "aborted", aborted ? pv_render_json_str(aborted) : json_null());
 
     if (r->sweep || r->nruns > 1) {
-        put(&b, root, "sweep", json_true());
-        json_t *runs = json_array();
-        for (size_t i = 0; i < r->nruns; i++) {
-            json_t *o = json_object();
-            put(&b, o, "interrupted", json_boolean(r->runs[i]->interrupted));
-            run_fields(&b, o, r->runs[i]);
-            push(&b, runs, o);
+        jw_put(&w, "sweep", json_true());
+        jw_open(&w, "runs", '[');
+        for (size_t i = 0; i < r->nruns && !w.oom; i++) {
+            jw_open(&w, NULL, '{');
+            jw_put(&w, "interrupted", json_boolean(r->runs[i]->interrupted));
+            run_stream(&w, r->runs[i]);
+            jw_close(&w, '}');
         }
-        put(&b, root, "runs", runs);
+        jw_close(&w, ']');
     } else {
-        run_fields(&b, root, r->runs[0]);
+        run_stream(&w, r->runs[0]);
     }
-
-    char *text = NULL;
-    if (!b.oom)
-        text = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
-    json_decref(root);
-    if (!text)
-        return VOLLEY_ENOMEM;
-    pv_buf_puts(out, text);
+    jw_close(&w, '}');
     pv_buf_putc(out, '\n');
-    free(text);
+    if (w.oom || b.oom)
+        return VOLLEY_ENOMEM;
     return pv_buf_ok(out);
 }

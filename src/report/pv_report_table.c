@@ -297,7 +297,8 @@ static void rule(pv_buf *o, size_t width)
     pv_buf_putc(o, '\n');
 }
 
-static int table_single(pv_buf *o, const struct pv_report *r)
+/* The table of one run; brief: only the total row (no row per file and scenario). */
+static int table_single(pv_buf *o, const struct pv_report *r, bool brief)
 {
     const struct pv_run_result *run = r->runs[0];
     size_t namew = name_width(run), width = namew;
@@ -310,7 +311,7 @@ static int table_single(pv_buf *o, const struct pv_report *r)
     }
     pv_buf_putc(o, '\n');
     rule(o, width);
-    for (size_t i = 0; i < run->nqueries; i++) {
+    for (size_t i = 0; i < run->nqueries && !brief; i++) {
         const struct pv_query_result *q = &run->queries[i];
         table_row(o, q->query->name, 0, namew, &q->stat, run->wall_s);
         if (q->query->nscenarios > 1)
@@ -385,19 +386,29 @@ static int table_sweep(pv_buf *o, const struct pv_report *r)
     return table_errors(o, r, true);
 }
 
-int pv_report_table(const struct pv_report *r, pv_buf *out)
+static int table(const struct pv_report *r, pv_buf *out, bool brief)
 {
     assert(r && r->nruns >= 1 && r->runs);
     target_line(out, r->target, false);
     pv_buf_putc(out, '\n');
     config_line(out, r);
     pv_buf_puts(out, "\n\n");
-    int rc = is_sweep(r) ? table_sweep(out, r) : table_single(out, r);
+    int rc = is_sweep(r) ? table_sweep(out, r) : table_single(out, r, brief);
     if (rc == 0 && any_interrupted(r))
         pv_buf_puts(out, "\nINTERRUPTED: partial results\n");
     if (rc == 0 && pv_report_aborted(r))
         pv_buf_printf(out, "\nSTOPPED: %s\n", pv_report_aborted(r));
     return rc != 0 ? rc : pv_buf_ok(out);
+}
+
+int pv_report_table(const struct pv_report *r, pv_buf *out)
+{
+    return table(r, out, false);
+}
+
+int pv_report_summary(const struct pv_report *r, pv_buf *out)
+{
+    return table(r, out, true);
 }
 
 /* ---- markdown --------------------------------------------------------- */
