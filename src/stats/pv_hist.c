@@ -590,7 +590,7 @@ int pv_hist_merge(pv_hist *dst, const pv_hist *src)
 
 uint64_t pv_hist_count(const pv_hist *h)
 {
-    return h->count;
+    return h ? h->count : 0;
 }
 
 uint64_t pv_hist_min(const pv_hist *h)

@@ -59,7 +59,7 @@ int pv_hist_record(pv_hist *h, uint64_t value_ns);
  */
 int pv_hist_merge(pv_hist *dst, const pv_hist *src);
 
-/** Number of recorded values. */
+/** Number of recorded values (0 for NULL: a group without a success has no histogram). */
 uint64_t pv_hist_count(const pv_hist *h);
 /** Smallest / largest recorded value in ns (0 when empty). */
 uint64_t pv_hist_min(const pv_hist *h);

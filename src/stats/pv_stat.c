@@ -7,7 +7,7 @@
 int pv_stat_init(struct pv_stat *s)
 {
     memset(s, 0, sizeof(*s));
-    return pv_hist_create(&s->latency);
+    return 0;
 }
 
 void pv_stat_fini(struct pv_stat *s)
@@ -24,6 +24,8 @@ int pv_stat_ok(struct pv_stat *s, uint64_t latency_ns, uint64_t rows)
     s->succeeded++;
     s->rows += rows;
     s->sum_ns += latency_ns;
+    if (!s->latency && pv_hist_create(&s->latency) != 0)
+        return VOLLEY_ENOMEM;
     return pv_hist_record(s->latency, latency_ns);
 }
 
@@ -73,7 +75,13 @@ int pv_stat_merge(struct pv_stat *dst, const struct pv_stat *src)
     dst->rows += src->rows;
     dst->sum_ns += src->sum_ns;
     dst->retries += src->retries;
-    int rc = pv_hist_merge(dst->latency, src->latency);
+    int rc = 0;
+    if (src->latency && pv_hist_count(src->latency) > 0) {
+        if (!dst->latency)
+            rc = pv_hist_create(&dst->latency);
+        if (rc == 0)
+            rc = pv_hist_merge(dst->latency, src->latency);
+    }
     for (size_t i = 0; rc == 0 && i < src->nerrors; i++)
         rc = add_error(dst, src->errors[i].sqlstate, src->errors[i].message, src->errors[i].count);
     return rc;
@@ -107,4 +115,14 @@ void pv_stat_sort_errors(struct pv_stat *s)
 {
     if (s->nerrors > 1)
         qsort(s->errors, s->nerrors, sizeof(s->errors[0]), cmp_err);
+}
+
+int pv_stat_merge_move(struct pv_stat *dst, struct pv_stat *src)
+{
+    if (!dst->latency && src->latency) {
+        /* the first group with latencies hands its histogram over */
+        dst->latency = src->latency;
+        src->latency = NULL;
+    }
+    return pv_stat_merge(dst, src);
 }

@@ -34,7 +34,7 @@ struct pv_stat {
     uint64_t rows;    /* rows returned (or affected) by successful executions */
     uint64_t sum_ns;  /* latency of every execution, ok or failed */
     uint64_t retries; /* extra attempts after transient errors (not executions) */
-    pv_hist *latency;
+    pv_hist *latency; /* created at the first success: NULL while there is none */
     struct pv_errstat *errors;
     size_t nerrors;
     size_t errcap;
@@ -45,7 +45,7 @@ struct pv_latency_ms {
     double min, avg, stddev, p50, p90, p95, p99, p999, max;
 };
 
-/** Zeroes s and creates its histogram. @return 0 or VOLLEY_ENOMEM. */
+/** Zeroes s (its histogram comes with the first success). @return 0. */
 int pv_stat_init(struct pv_stat *s);
 /** Frees what s owns; safe on a zeroed struct. */
 void pv_stat_fini(struct pv_stat *s);
@@ -62,6 +62,10 @@ int pv_stat_fail(struct pv_stat *s, uint64_t latency_ns, const char *sqlstate, c
 
 /** dst += src. @return 0 or VOLLEY_ENOMEM. */
 int pv_stat_merge(struct pv_stat *dst, const struct pv_stat *src);
+
+/** dst += src, taking src's histogram when dst has none yet (src is then
+    left without one: merge it nowhere else). @return 0 or VOLLEY_ENOMEM. */
+int pv_stat_merge_move(struct pv_stat *dst, struct pv_stat *src);
 
 /** Executions recorded (succeeded + failed). */
 static inline uint64_t pv_stat_executions(const struct pv_stat *s)
