@@ -95,7 +95,7 @@ fuzz_src = $(foreach a,$(1),$(wildcard src/$(a)/*.c))
 # The sources each target links (whole areas, or single files of one).
 FUZZ_SRCS_workload := $(call fuzz_src,common workload)
 FUZZ_SRCS_params   := $(FUZZ_SRCS_workload)
-FUZZ_SRCS_datasets := $(call fuzz_src,common) src/multi/pv_datasets.c
+FUZZ_SRCS_datasets := $(call fuzz_src,common) src/multi/pv_datasets.c src/engine/pv_conninfo.c
 FUZZ_SRCS_jsonrpc  := $(call fuzz_src,common) src/mcp/pv_jsonrpc.c
 FUZZ_SRCS_guard    := $(call fuzz_src,common workload stats guard)
 FUZZ_SRCS_mcp      := $(call fuzz_src,common workload stats engine guard multi report mcp)

@@ -53,10 +53,13 @@ struct pv_stage {
  *         or too large value, a total duration of 0 or above 30 days;
  *         VOLLEY_ENOMEM.
  */
-int pv_shape_parse(const char *spec, double start, double max_target, pv_shape **out,
-                   pv_err *err);
+int pv_shape_parse(const char *spec, double start, double max_target, pv_shape **out, pv_err *err);
 
-/** A shape from stages (copied). @return 0, VOLLEY_EINVAL (as above), VOLLEY_ENOMEM. */
+/**
+ * A shape from stages (copied). @return 0, VOLLEY_EINVAL (as above, the
+ * message "stage N: ..." without the text), VOLLEY_ENOMEM.
+ * Both constructors set *out to NULL on error; free with pv_shape_destroy.
+ */
 int pv_shape_create(double start, const struct pv_stage *stages, int nstages, pv_shape **out,
                     pv_err *err);
 
@@ -86,11 +89,16 @@ double pv_shape_inverse(const pv_shape *s, double v);
 
 enum pv_arrival { PV_ARRIVAL_POISSON = 0, PV_ARRIVAL_UNIFORM };
 
+/* Set by pv_arrivals_init, moved by pv_arrivals_next; callers only read it. */
 struct pv_arrivals {
     const pv_shape *shape; /* borrowed: executions per second over time */
     enum pv_arrival kind;
-    double share;    /* this thread's part of the target, (0, 1] */
-    double cum;   /* integral of share * target reached by the last arrival */
+    double share;   /* this thread's part of the target, (0, 1] */
+    double cum;     /* integral of share * target reached by the last arrival */
+    double phase;   /* uniform: the first arrival's cum, in (0, 1) */
+    uint64_t count; /* arrivals returned so far */
+    double last_s;  /* the last arrival's time (arrivals never go back) */
+    int seg;        /* cursor: the stage of the last arrival; only moves forward */
 };
 
 /**
@@ -104,9 +112,16 @@ void pv_arrivals_init(struct pv_arrivals *a, const pv_shape *shape, enum pv_arri
 /**
  * The next arrival, in seconds since the start of the shape.
  * @param u a uniform random number in (0, 1] from the caller's generator
- *        (Poisson: the step is -ln(u)); ignored for uniform arrivals.
+ *        (Poisson: the step is -ln(u), at least the smallest positive
+ *        double, so that a target of 0 never gets an arrival; u <= 0 is
+ *        taken as the smallest positive double); ignored for uniform arrivals.
  * @return false when the next arrival would be past the shape's end (the
- *         schedule is over); true and *t_s otherwise. Non-decreasing.
+ *         schedule is over, and every later call returns false too); true
+ *         and *t_s otherwise. Non-decreasing. An arrival exactly at the end
+ *         counts: with uniform arrivals over a constant rate R for D
+ *         seconds, one thread gets floor(R * D + 0.5) arrivals.
+ * Cost: O(1) amortized: the cursor walks each stage at most once in a
+ * whole schedule (checked by test_engine_shape's test_arrivals_cursor).
  */
 bool pv_arrivals_next(struct pv_arrivals *a, double u, double *t_s);
 
