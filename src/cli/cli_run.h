@@ -23,6 +23,11 @@ struct cli_run_opts {
     int retries;
     int pipeline;
     bool pin_threads;
+    double rate;             /* --rate: the open model; 0 = closed */
+    enum pv_arrival arrival; /* --arrival */
+    double max_lag_s;        /* --max-lag */
+    const char *stages;      /* --stages SPEC, or NULL */
+    double ramp_up_s;        /* --ramp-up */
     int pool_size, max_overflow;
     double pool_timeout_s, pool_recycle_s, command_timeout_s, connect_timeout_s;
     enum pv_protocol protocol;

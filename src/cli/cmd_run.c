@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -44,6 +45,19 @@ static const char run_help[] =
     "                           their results (libpq pipeline mode, one sync per\n"
     "                           pipeline; an error aborts the rest of its pipeline,\n"
     "                           counted as PV003); latency stays per query\n"
+    "      --rate R             the open model: start R executions per second (all\n"
+    "                           threads), whatever the server's pace; -c caps what\n"
+    "                           is in flight. Latency then also runs from each\n"
+    "                           execution's intended start (corrected for\n"
+    "                           coordinated omission), and the lag is reported\n"
+    "      --arrival A          poisson (default, as pgbench -R) or uniform\n"
+    "      --max-lag SEC        drop executions more than SEC late (counted as\n"
+    "                           dropped, never sent; as pgbench --latency-limit)\n"
+    "      --stages SPEC        ramp the target linearly between points, from the\n"
+    "                           --rate (or -c) value: 30s:100,2m:100,30s:0 (rates with\n"
+    "                           --rate, executions in flight without); the stages'\n"
+    "                           total is the run's duration\n"
+    "      --ramp-up SEC        with -T: from 0 to the target over the first SEC\n"
     "      --pin-threads        pin worker thread i to the i-th CPU the process may\n"
     "                           run on (a dedicated client machine, or client and\n"
     "                           server on one machine); default: not pinned\n"
@@ -394,13 +408,60 @@ static void run_config(const struct cli_run_opts *o, int level, pv_target *targe
     cfg->retries = o->retries;
     cfg->pipeline = o->pipeline;
     cfg->pin_threads = o->pin_threads;
+    cfg->rate = o->rate;
+    cfg->arrival = o->arrival;
+    cfg->max_lag_s = o->max_lag_s;
     cfg->on_done = on_run_done;
     cfg->on_done_arg = x;
     pv_run_config_defaults(cfg);
 }
 
+/*
+ * The load's shape for one level (--stages, --ramp-up), or NULL: targets
+ * are rates with --rate, executions in flight without; the stages start at
+ * the --rate or -c value, a ramp-up at 0. A shaped run is time-based: its
+ * duration (warm-up included) is the shape's. @return an exit code.
+ */
+static int make_shape(const struct cli_run_opts *o, int level, struct pv_run_config *cfg,
+                      pv_shape **out)
+{
+    pv_err err = {{0}};
+    double target = o->rate > 0 ? o->rate : level;
+    double max = o->rate > 0 ? 1e7 : 10000;
+    int rc = 0;
+    *out = NULL;
+    if (o->stages) {
+        rc = pv_shape_parse(o->stages, target, max, out, &err);
+    } else if (o->ramp_up_s > 0) {
+        struct pv_stage st[2] = {{o->ramp_up_s, target},
+                                 {o->warmup_s + o->duration_s - o->ramp_up_s, target}};
+        rc = pv_shape_create(0, st, 2, out, &err);
+    } else {
+        return CLI_EXIT_OK;
+    }
+    if (rc != 0) {
+        if (rc == VOLLEY_ENOMEM)
+            cli_error("%s", volley_strerror(rc));
+        else
+            cli_usage_error("run", "%s: %s", o->stages ? "--stages" : "--ramp-up", err.msg);
+        return rc == VOLLEY_ENOMEM ? CLI_EXIT_INTERNAL : CLI_EXIT_USAGE;
+    }
+    double total = pv_shape_duration(*out);
+    if (total <= o->warmup_s) {
+        cli_usage_error("run", "the stages last %g s, not more than the warm-up (%g s)", total,
+                        o->warmup_s);
+        return CLI_EXIT_USAGE;
+    }
+    cfg->shape = *out;
+    cfg->duration_s = total - o->warmup_s;
+    if (o->rate <= 0) /* the most in flight at once */
+        cfg->concurrency = PV_MAX(1, (int)ceil(pv_shape_max(*out) - 1e-9));
+    return CLI_EXIT_OK;
+}
+
 int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
 {
+    pv_shape *shapes[CLI_MAX_LEVELS] = {0};
     pv_err err = {{0}};
     pv_workload *wl = NULL;
     pv_target *target = NULL;
@@ -431,6 +492,9 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
     for (int i = 0; i < o->nlevels && !x.interrupted; i++) {
         struct pv_run_config cfg;
         run_config(o, o->levels[i], target, wl, &x, &cfg);
+        code = make_shape(o, o->levels[i], &cfg, &shapes[i]);
+        if (code != CLI_EXIT_OK)
+            goto out;
         rc = pv_run_create(&cfg, &runs[nruns], &err);
         if (rc != 0) {
             cli_error("%s", rc == VOLLEY_ENOMEM ? volley_strerror(rc) : err.msg);
@@ -487,6 +551,8 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
 out:
     for (int i = 0; i < nruns; i++)
         pv_run_destroy(runs[i]);
+    for (int i = 0; i < CLI_MAX_LEVELS; i++)
+        pv_shape_destroy(shapes[i]);
     if (loop_ready)
         loop_fini(&x);
     pv_target_destroy(target);
@@ -511,6 +577,11 @@ enum {
     OPT_RETRIES,
     OPT_PIPELINE,
     OPT_PIN_THREADS,
+    OPT_RATE,
+    OPT_ARRIVAL,
+    OPT_MAX_LAG,
+    OPT_STAGES,
+    OPT_RAMP_UP,
 };
 
 static const struct option run_options[] = {
@@ -526,6 +597,11 @@ static const struct option run_options[] = {
     {"max-overflow", required_argument, NULL, OPT_MAX_OVERFLOW},
     {"output", required_argument, NULL, 'o'},
     {"pin-threads", no_argument, NULL, OPT_PIN_THREADS},
+    {"rate", required_argument, NULL, OPT_RATE},
+    {"arrival", required_argument, NULL, OPT_ARRIVAL},
+    {"max-lag", required_argument, NULL, OPT_MAX_LAG},
+    {"stages", required_argument, NULL, OPT_STAGES},
+    {"ramp-up", required_argument, NULL, OPT_RAMP_UP},
     {"pipeline", required_argument, NULL, OPT_PIPELINE},
     {"pool-recycle", required_argument, NULL, OPT_POOL_RECYCLE},
     {"pool-size", required_argument, NULL, OPT_POOL_SIZE},
@@ -674,6 +750,33 @@ static int run_option(int ch, const char *arg, const char *opt, struct cli_run_o
         o->pipeline = (int)v;
         break;
     case OPT_PIN_THREADS: o->pin_threads = true; break;
+    case OPT_RATE:
+        /* a rate is a plain positive number: cli_parse_seconds reads one */
+        if (cli_parse_seconds(arg, 0.001, 1e7, &d) != 0)
+            return cli_usage_error("run",
+                                   "%s takes executions per second from 0.001 to "
+                                   "10000000, not '%s'",
+                                   opt, arg);
+        o->rate = d;
+        break;
+    case OPT_ARRIVAL:
+        if (strcmp(arg, "poisson") == 0)
+            o->arrival = PV_ARRIVAL_POISSON;
+        else if (strcmp(arg, "uniform") == 0)
+            o->arrival = PV_ARRIVAL_UNIFORM;
+        else
+            return cli_usage_error("run", "%s is poisson or uniform, not '%s'", opt, arg);
+        break;
+    case OPT_MAX_LAG:
+    case OPT_RAMP_UP:
+        if (cli_parse_seconds(arg, 0.001, SEC_MAX, &d) != 0)
+            return bad_seconds(opt, arg, 0.001);
+        if (ch == OPT_MAX_LAG)
+            o->max_lag_s = d;
+        else
+            o->ramp_up_s = d;
+        break;
+    case OPT_STAGES: o->stages = arg; break;
     case OPT_RETRIES:
         if (cli_parse_int(arg, 0, 100, &v) != 0)
             return bad_int(opt, arg, 0, 100);
@@ -707,6 +810,28 @@ static void option_name(int ch, int longidx, const char *last_arg, char *out, si
     } else {
         snprintf(out, cap, "-%c", ch);
     }
+}
+
+/* The load-shaping options together. @return CLI_EXIT_OK or a usage error. */
+static int check_load_options(const struct cli_run_opts *o)
+{
+    if (o->max_lag_s > 0 && o->rate <= 0)
+        return cli_usage_error("run", "--max-lag needs --rate (it drops executions that are "
+                                      "late against the schedule)");
+    if (o->stages && o->ramp_up_s > 0)
+        return cli_usage_error("run", "--stages and --ramp-up cannot be used together (a "
+                                      "ramp-up is the stage 'SEC:TARGET')");
+    if (o->stages && o->duration_s > 0)
+        return cli_usage_error("run", "--stages sets the duration; drop -T");
+    if ((o->stages || o->ramp_up_s > 0) && o->nlevels > 1)
+        return cli_usage_error("run", "%s cannot be combined with a sweep of -c levels",
+                               o->stages ? "--stages" : "--ramp-up");
+    if (o->ramp_up_s > 0 && o->duration_s <= 0)
+        return cli_usage_error("run", "--ramp-up needs -T (the ramp is the start of the run)");
+    if (o->ramp_up_s > 0 && o->ramp_up_s >= o->warmup_s + o->duration_s)
+        return cli_usage_error("run", "--ramp-up (%g s) must be shorter than the run (%g s)",
+                               o->ramp_up_s, o->warmup_s + o->duration_s);
+    return CLI_EXIT_OK;
 }
 
 /* Runs o on a throwaway server started for it. */
@@ -747,6 +872,9 @@ int cmd_run(int argc, char **argv)
         return cli_usage_error("run", "no workload file or directory given");
     if (o.dsn && o.ephemeral)
         return cli_usage_error("run", "--dsn and --ephemeral cannot be used together");
+    int code = check_load_options(&o);
+    if (code != CLI_EXIT_OK)
+        return code;
     o.paths = argv + optind;
     o.npaths = argc - optind;
     if (o.output && cli_output_check(o.output) != 0)

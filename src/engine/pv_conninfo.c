@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -98,35 +99,59 @@ static bool used_as_key(const char *conninfo, const char *name, size_t len)
 }
 
 /*
- * libpq's parse errors quote pieces of the connection string - a whole URI
- * with its password, or a mistyped password taken for a keyword. Quoted
- * text survives only when it is an option keyword, a key of this string,
- * or a single punctuation character; anything else becomes "...".
+ * libpq's parse errors quote a piece of the connection string - a whole URI
+ * with its password, or a mistyped password taken for a keyword - and the
+ * piece may hold quotes itself, so it is found by the message's known
+ * shapes, not by matching quotes: "missing \"=\" after \"P\" in connection
+ * info string", "unexpected spaces found in \"P\", use ...", and every other
+ * form ending in ": \"P\"" or "option \"P\"". P survives only when it is an
+ * option keyword, or a key of this string made of letters, digits and '_'
+ * only (a mistyped keyword); otherwise it becomes "...". A message of
+ * another shape keeps only its text before the first quote.
  */
 static void redact_quoted(const char *msg, const char *conninfo, char *out, size_t cap)
 {
-    size_t o = 0;
-    for (const char *p = msg; *p && o + 6 < cap;) {
-        const char *end = *p == '"' ? strchr(p + 1, '"') : NULL;
-        if (!end) {
-            out[o++] = *p++;
-            continue;
+    static const struct {
+        const char *head, *tail;
+    } shapes[] = {
+        {"missing \"=\" after \"", "\" in connection info string"},
+        {"unexpected spaces found in \"", "\", use percent-encoded spaces (%20) instead"},
+    };
+    size_t n = strlen(msg);
+    const char *piece = NULL;
+    size_t head = 0, len = 0, tail = 0;
+    for (size_t i = 0; i < PV_ARRAY_LEN(shapes) && !piece; i++) {
+        size_t h = strlen(shapes[i].head), t = strlen(shapes[i].tail);
+        if (n >= h + t && strncmp(msg, shapes[i].head, h) == 0 &&
+            strcmp(msg + n - t, shapes[i].tail) == 0) {
+            piece = msg + h;
+            head = h;
+            len = n - h - t;
+            tail = t;
         }
-        size_t len = (size_t)(end - p - 1);
-        char name[128];
-        snprintf(name, sizeof(name), "%.*s", (int)PV_MIN(len, sizeof(name) - 1), p + 1);
-        bool keep = (len == 1 && !isalnum((unsigned char)p[1])) || is_libpq_keyword(p + 1, len) ||
-                    (len < sizeof(name) && used_as_key(conninfo, name, len));
-        if (keep && o + len + 3 < cap) {
-            memcpy(out + o, p, len + 2);
-            o += len + 2;
-        } else {
-            memcpy(out + o, "\"...\"", 5);
-            o += 5;
-        }
-        p = end + 1;
     }
-    out[o] = '\0';
+    if (!piece && n > 0 && msg[n - 1] == '"') {
+        const char *a = strstr(msg, ": \""), *b = strstr(msg, "option \"");
+        const char *q = a && (!b || a < b) ? a + 3 : b ? b + 8 : NULL;
+        if (q && q <= msg + n - 1) {
+            piece = q;
+            head = (size_t)(q - msg);
+            len = n - 1 - head;
+            tail = 1;
+        }
+    }
+    if (!piece) {
+        const char *q = strchr(msg, '"');
+        snprintf(out, cap, "%.*s%s", (int)(q ? q - msg : (ptrdiff_t)n), msg, q ? "\"...\"" : "");
+        return;
+    }
+    char name[128];
+    snprintf(name, sizeof(name), "%.*s", (int)PV_MIN(len, sizeof(name) - 1), piece);
+    bool wordlike =
+        len > 0 && len < sizeof(name) &&
+        strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == len;
+    bool keep = is_libpq_keyword(piece, len) || (wordlike && used_as_key(conninfo, name, len));
+    snprintf(out, cap, "%.*s%s%s", (int)head, msg, keep ? name : "...", msg + n - tail);
 }
 
 int pv_conninfo_create(const char *conninfo, const char *application_name, pv_conninfo **out,

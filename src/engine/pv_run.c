@@ -102,6 +102,7 @@ static void worker_main(void *arg)
     w->measure_ns = w->start_ns + (uint64_t)(r->cfg.warmup_s * 1e9);
     w->end_ns = w->measure_ns + (uint64_t)(r->cfg.duration_s * 1e9);
     atomic_store(&r->clock_started, 1);
+    pv_run__sched_start(w);
     stop_check(w);
     pv_run__worker_fill(w);
     uv_run(&w->loop, UV_RUN_DEFAULT);
@@ -136,6 +137,15 @@ int pv_run_create(const struct pv_run_config *cfg, pv_run **out, pv_err *err)
         return pv_err_set(err, VOLLEY_EINVAL, "retries must be between 0 and 100");
     if (cfg->duration_s < 0 || cfg->warmup_s < 0 || cfg->command_timeout_s < 0)
         return pv_err_set(err, VOLLEY_EINVAL, "durations and timeouts cannot be negative");
+    if (cfg->rate < 0 || cfg->rate > 1e7 || cfg->max_lag_s < 0)
+        return pv_err_set(err, VOLLEY_EINVAL,
+                          "the rate must be between 0 and 10000000 per "
+                          "second, and the maximum lag not negative");
+    if (cfg->rate > 0 && !cfg->shape &&
+        cfg->warmup_s + cfg->duration_s + 1.0 > PV_RUN_LONGEST_SHAPE_S)
+        return pv_err_set(err, VOLLEY_EINVAL, "a run at a rate lasts at most 30 days");
+    if (cfg->max_lag_s > 0 && cfg->rate <= 0)
+        return pv_err_set(err, VOLLEY_EINVAL, "a maximum lag needs a rate (the open model)");
     const pv_workload *wl = cfg->workload;
     size_t nq = pv_workload_count(wl);
     if (cfg->protocol == PV_PROTOCOL_SIMPLE) {
@@ -158,6 +168,30 @@ int pv_run_create(const struct pv_run_config *cfg, pv_run **out, pv_err *err)
     }
     r->cfg = *cfg;
     r->orphans_tail = &r->orphans;
+    r->max_lag_ns = (uint64_t)(cfg->max_lag_s * 1e9);
+    if (cfg->rate > 0 && !cfg->shape) {
+        /* a constant rate, for the warm-up and the run (count-based: until
+           the executions are done, within the longest shape there is) */
+        struct pv_stage st = {cfg->duration_s > 0 ? cfg->warmup_s + cfg->duration_s + 1.0
+                                                  : PV_RUN_LONGEST_SHAPE_S,
+                              cfg->rate};
+        pv_err serr;
+        int src = pv_shape_create(cfg->rate, &st, 1, &r->own_shape, &serr);
+        if (src != 0) {
+            uv_mutex_destroy(&r->stop_mu);
+            free(r);
+            return src == VOLLEY_ENOMEM ? src : pv_err_set(err, src, "%s", serr.msg);
+        }
+    }
+    r->shape = cfg->shape ? cfg->shape : r->own_shape;
+    if (r->shape && cfg->duration_s <= 0 && cfg->rate <= 0) {
+        pv_shape_destroy(r->own_shape);
+        uv_mutex_destroy(&r->stop_mu);
+        free(r);
+        return pv_err_set(err, VOLLEY_EINVAL,
+                          "a shaped closed-model run is time-based: "
+                          "give it a duration");
+    }
     r->timeout_ns = (uint64_t)(cfg->command_timeout_s * 1e9);
     r->recycle_ns = (uint64_t)(cfg->pool.recycle_s * 1e9);
     r->nqueries = nq;
@@ -206,6 +240,14 @@ int pv_run_create(const struct pv_run_config *cfg, pv_run **out, pv_err *err)
         w->buffered = calloc(r->nscen, 1);
         if (!w->conns || !w->execs || !w->stats || !w->buffered)
             goto oom;
+        if (cfg->rate > 0) {
+            w->sched = calloc(nq, sizeof(*w->sched));
+            if (!w->sched)
+                goto oom;
+            for (size_t j = 0; j < nq; j++)
+                if (pv_sched_stats_init(&w->sched[j]) != 0)
+                    goto oom;
+        }
         for (int j = 0; j < w->slots; j++) {
             w->execs[j].next = w->free_execs;
             w->free_execs = &w->execs[j];
@@ -298,6 +340,8 @@ int pv_run_start(pv_run *r, pv_err *err)
             uv_timer_start(&w->sweep_timer, pv_run__on_timeout_sweep, every, every);
         }
         w->rng = 0x9E3779B97F4A7C15ull ^ ((uint64_t)(i + 1) * 0xBF58476D1CE4E5B9ull) ^ r->t0;
+        if (pv_run__sched_init(w) != 0)
+            return pv_err_set(err, VOLLEY_EIO, "cannot create a timer: %s", strerror(errno));
         w->next_scen = (uint64_t)i * r->nscen / (uint64_t)r->nworkers;
         w->wake_open = true;
     }
@@ -397,6 +441,9 @@ void pv_run_destroy(pv_run *r)
             pv_stat_fini(&w->stats[j]);
         free(w->stats);
         free(w->buffered);
+        for (size_t j = 0; w->sched && j < r->nqueries; j++)
+            pv_sched_stats_fini(&w->sched[j]);
+        free(w->sched);
         free(w->execs);
         free(w->conns);
         pv_hist_destroy(w->pool.acquire_wait);
@@ -414,9 +461,12 @@ void pv_run_destroy(pv_run *r)
             pv_stat_fini(&qr->scenarios[j].stat);
         free(qr->scenarios);
         pv_stat_fini(&qr->stat);
+        pv_sched_stats_fini(&qr->sched);
     }
     free(res->queries);
     pv_stat_fini(&res->total);
+    pv_sched_stats_fini(&res->sched);
+    pv_shape_destroy(r->own_shape);
     pv_hist_destroy(res->pool_stats.acquire_wait);
     if (r->barrier_init)
         uv_barrier_destroy(&r->barrier);

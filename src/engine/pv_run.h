@@ -25,6 +25,7 @@
 
 #include "common/pv_common.h"
 #include "engine/pv_target.h"
+#include "engine/pv_shape.h"
 #include "stats/pv_stat.h"
 #include "workload/pv_workload.h"
 
@@ -61,6 +62,15 @@ struct pv_run_config {
                           57P01, 57P02, 57P03), exponential backoff with jitter; 0 = none */
     bool pin_threads;  /* pin worker thread i to the i-th CPU this process may run on
                           (modulo their number) */
+    /* The open model: rate > 0 starts executions at intended times (Poisson
+       or uniform arrivals at `rate` per second over all threads, or
+       following `shape`, whose targets are then rates) instead of when the
+       previous one ends; the concurrency caps what is in flight. */
+    double rate;
+    enum pv_arrival arrival;
+    double max_lag_s;      /* > 0: an execution later than this when a slot frees is
+                              dropped (counted, never sent) */
+    const pv_shape *shape; /* borrowed; NULL: constant `rate` */
     /* Called once, from a worker thread, when the run has finished (for a
        uv_async_send into the caller's loop). May be NULL. */
     void (*on_done)(void *arg);
@@ -83,6 +93,20 @@ struct pv_pool_stats {
     pv_hist *acquire_wait;   /* ns from slot to connection, every execution */
 };
 
+/* The open model's figures, for a query or the whole run. */
+struct pv_sched_stats {
+    pv_hist *intended; /* ns from the intended start to the end: what a user sees */
+    pv_hist *lag;      /* ns from the intended start to the send */
+    uint64_t dropped;  /* later than max_lag_s: never sent, not among the executions */
+};
+
+/* Both histograms created. @return 0 or VOLLEY_ENOMEM (nothing to free then). */
+int pv_sched_stats_init(struct pv_sched_stats *s);
+/* Frees the histograms; a zeroed struct is fine. */
+void pv_sched_stats_fini(struct pv_sched_stats *s);
+/* dst += src. @return 0 or VOLLEY_ENOMEM. */
+int pv_sched_stats_merge(struct pv_sched_stats *dst, const struct pv_sched_stats *src);
+
 struct pv_scenario_result {
     const struct pv_scenario *scenario; /* borrowed from the workload */
     struct pv_stat stat;
@@ -92,6 +116,7 @@ struct pv_query_result {
     const struct pv_query *query; /* borrowed from the workload */
     struct pv_stat stat;          /* all its scenarios */
     struct pv_scenario_result *scenarios;
+    struct pv_sched_stats sched; /* open model only (else NULLs and 0) */
 };
 
 /* Everything a report needs about one run. Owned by the pv_run. */
@@ -112,6 +137,11 @@ struct pv_run_result {
     char aborted[256];
     double started_at; /* wall-clock start (epoch seconds) */
     double wall_s;     /* clock start until the last counted execution ended */
+    double rate;       /* open model: executions per second asked for; 0 = closed */
+    enum pv_arrival arrival;
+    double max_lag_s;
+    const pv_shape *shape; /* open model: the schedule's shape (owned by the run) */
+    struct pv_sched_stats sched;
     struct pv_stat total;
     size_t nqueries;
     struct pv_query_result *queries;

@@ -224,6 +224,8 @@ void pv_run__exec_finish(struct worker *w, struct exec *e, uint64_t t_end)
             w->rc = rc;
         atomic_store_explicit(&w->done, atomic_load_explicit(&w->done, memory_order_relaxed) + 1,
                               memory_order_relaxed);
+        if (e->t_intended)
+            pv_run__sched_record(w, e, t_end);
         if (e->failed)
             atomic_store_explicit(&w->failed,
                                   atomic_load_explicit(&w->failed, memory_order_relaxed) + 1,
@@ -359,14 +361,14 @@ bool pv_run__exec_result(struct conn *c, PGresult *res)
 
 /* ---- claiming work ------------------------------------------------------ */
 
-static bool claim(struct worker *w, uint32_t *scen, bool *warm)
+/* The next item of work at time now (the intended start in the open model). */
+static bool claim(struct worker *w, uint64_t now, uint32_t *scen, bool *warm)
 {
     pv_run *r = w->run;
     if (atomic_load_explicit(&r->stop, memory_order_relaxed))
         return false;
     bool timed = r->cfg.duration_s > 0;
     if (w->measure_ns > w->start_ns || timed) {
-        uint64_t now = pv_now_ns();
         if (now < w->measure_ns) {
             *scen = (uint32_t)(w->next_scen++ % r->nscen);
             *warm = true;
@@ -413,9 +415,28 @@ struct exec *pv_run__worker_claim(struct worker *w)
     if (w->nconns == w->nconnecting && (w->pend.n > 0 || w->nconnecting > 0) &&
         atomic_load_explicit(&w->run->open_conns, memory_order_relaxed) > 0)
         return NULL;
-    if (!claim(w, &scen, &warm)) {
-        w->no_more = true;
+    uint64_t now = pv_now_ns(), due = 0;
+    if (w->run->shape && !pv_run__open_model(w->run) && !pv_run__sched_room(w, now))
         return NULL;
+    for (;;) {
+        if (pv_run__open_model(w->run)) {
+            int due_now = pv_run__sched_next(w, now, &due);
+            if (due_now == 0)
+                return NULL; /* the timerfd wakes the worker */
+            if (due_now < 0) {
+                w->no_more = true;
+                return NULL;
+            }
+        }
+        if (!claim(w, due ? due : now, &scen, &warm)) {
+            w->no_more = true;
+            return NULL;
+        }
+        uint64_t max_lag = w->run->max_lag_ns;
+        if (!due || !max_lag || now - due <= max_lag || warm)
+            break;
+        /* too late already: dropped, never sent */
+        w->sched[w->run->scen[scen].query].dropped++;
     }
     struct exec *e = w->free_execs;
     w->free_execs = e->next;
@@ -424,7 +445,8 @@ struct exec *pv_run__worker_claim(struct worker *w)
     memset(e, 0, offsetof(struct exec, message));
     e->scen = scen;
     e->warm = warm;
-    e->t_claim = pv_now_ns();
+    e->t_claim = now;
+    e->t_intended = due;
     return e;
 }
 
@@ -479,6 +501,7 @@ static void worker_maybe_finish(struct worker *w)
     uv_close((uv_handle_t *)&w->sweep_timer, on_handle_closed);
     uv_close((uv_handle_t *)&w->connect_timer, on_handle_closed);
     uv_close((uv_handle_t *)&w->done_check, on_handle_closed);
+    pv_run__sched_close(w);
 }
 
 void pv_run__worker_fill(struct worker *w)

@@ -32,6 +32,7 @@
 #include "common/pv_list.h"
 #include "engine/pv_conn.h"
 #include "engine/pv_run.h"
+#include "engine/pv_shape.h"
 
 /* Results of at most this many rows may be read whole (see exec_send). */
 #define PV_RUN_SMALL_RESULT 100
@@ -49,6 +50,10 @@
 #define PV_RUN_SWEEP_DIVISOR 20
 #define PV_RUN_SWEEP_MIN_MS  5
 #define PV_RUN_SWEEP_MAX_MS  1000
+/* The closed model with a shape looks at its target this often. */
+#define PV_RUN_SHAPE_TICK_NS 10000000ull
+/* A count-based run at a constant rate schedules within this (30 days). */
+#define PV_RUN_LONGEST_SHAPE_S (30.0 * 86400.0)
 
 /* SQLSTATEs the engine reports itself (PV*: pgvolley's own classes). */
 #define PV_SQLSTATE_POOL_TIMEOUT  "PV001" /* no connection within --pool-timeout */
@@ -75,6 +80,7 @@ struct exec {
     bool resend_ok;    /* pipeline: never ran (PV003) after a retryable error */
     int attempts;      /* retries done so far */
     uint64_t t_claim, t_send, deadline, rows;
+    uint64_t t_intended; /* open model: when it should have started; else 0 */
     char sqlstate[6];
     char message[256];
 };
@@ -148,6 +154,15 @@ struct worker {
     bool connect_phase, no_more, stopping, finished;
     uint64_t start_ns, measure_ns, end_ns, last_done_ns, connected_ns;
 
+    /* the open model (--rate; pv_run_sched.c) */
+    struct pv_arrivals arrivals;
+    uint64_t next_due_ns;    /* intended start of the next execution; 0: none left */
+    uint64_t sched_armed_ns; /* when the timerfd fires; 0: disarmed */
+    int sched_fd;            /* timerfd; -1 when none */
+    uv_poll_t sched_poll;
+    bool sched_open;
+    struct pv_sched_stats *sched; /* one per query (NULL in the closed model) */
+
     struct pv_stat *stats; /* one per flat scenario */
     uint8_t *buffered;     /* per scenario: small results, read whole */
     struct pv_pool_stats pool;
@@ -189,7 +204,10 @@ struct pv_run {
     uint64_t timeout_ns;  /* command timeout; 0 = none */
     _Atomic int aborting; /* pv_run__abort was called: abort_reason is set */
     char abort_reason[256];
-    uint64_t recycle_ns; /* --pool-recycle */
+    uint64_t recycle_ns;   /* --pool-recycle */
+    const pv_shape *shape; /* open model: cfg.shape, or own_shape */
+    pv_shape *own_shape;   /* a constant rate's shape */
+    uint64_t max_lag_ns;   /* --max-lag; 0 = none */
     bool started, joined, barrier_init;
 };
 
@@ -305,6 +323,28 @@ void pv_run__conn_drop(struct conn *c);
    orphans) instead of failing. @return false when there is nobody to take
    them (w is the last worker, or no worker has a connection). */
 bool pv_run__hand_off(struct worker *w);
+/* ---- the open model (pv_run_sched.c) ---- */
+static inline bool pv_run__open_model(const pv_run *r)
+{
+    return r->cfg.rate > 0;
+}
+/* Opens w's timerfd (open model only). @return 0 or VOLLEY_EIO. On w's thread. */
+int pv_run__sched_init(struct worker *w);
+/* Draws the first intended start (after w->start_ns is set). */
+void pv_run__sched_start(struct worker *w);
+/* Closes the timerfd (the worker is finishing). */
+void pv_run__sched_close(struct worker *w);
+/* The next execution: 1 and *due when it is due at now (the schedule moves
+   on), 0 when it is not yet (the timerfd is armed for it), -1 when the
+   schedule is over. */
+int pv_run__sched_next(struct worker *w, uint64_t now, uint64_t *due);
+/* The closed model with a shape (--stages): whether w may start another
+   execution at now under the shape's target (its share of it); if not, a
+   wake-up is armed to look again. */
+bool pv_run__sched_room(struct worker *w, uint64_t now);
+/* Records e's corrected latency and lag (counted executions only). */
+void pv_run__sched_record(struct worker *w, const struct exec *e, uint64_t t_end);
+
 /* Gives e an idle connection, or queues it (opening one if the pool may). */
 void pv_run__exec_acquire(struct worker *w, struct exec *e);
 /* w takes orphans, as many as its free slots allow. */

@@ -17,6 +17,10 @@ int pv_run__merge(pv_run *r)
     res->retries = r->cfg.retries;
     res->pipeline = r->cfg.pipeline > 1 ? r->cfg.pipeline : 1;
     res->pinned = r->cfg.pin_threads;
+    res->rate = r->cfg.rate;
+    res->arrival = r->cfg.arrival;
+    res->max_lag_s = r->cfg.max_lag_s;
+    res->shape = r->cfg.shape;
     for (int i = 0; i < r->nworkers; i++)
         res->pinned = res->pinned && !r->workers[i].pin_failed;
     if (atomic_load(&r->aborting))
@@ -40,7 +44,7 @@ int pv_run__merge(pv_run *r)
             sr->scenario = &q->scenarios[j];
             rc = pv_stat_init(&sr->stat);
             for (int t = 0; rc == 0 && t < r->nworkers; t++)
-                rc = pv_stat_merge(&sr->stat, &r->workers[t].stats[k]);
+                rc = pv_stat_merge_move(&sr->stat, &r->workers[t].stats[k]);
             if (rc == 0)
                 rc = pv_stat_merge(&qr->stat, &sr->stat);
             pv_stat_sort_errors(&sr->stat);
@@ -48,6 +52,15 @@ int pv_run__merge(pv_run *r)
         if (rc == 0)
             rc = pv_stat_merge(&res->total, &qr->stat);
         pv_stat_sort_errors(&qr->stat);
+        if (rc == 0 && pv_run__open_model(r)) {
+            rc = pv_sched_stats_init(&qr->sched);
+            for (int t = 0; rc == 0 && t < r->nworkers; t++)
+                rc = pv_sched_stats_merge(&qr->sched, &r->workers[t].sched[i]);
+            if (rc == 0 && !res->sched.intended)
+                rc = pv_sched_stats_init(&res->sched);
+            if (rc == 0)
+                rc = pv_sched_stats_merge(&res->sched, &qr->sched);
+        }
     }
     pv_stat_sort_errors(&res->total);
 

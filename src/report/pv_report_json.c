@@ -143,6 +143,46 @@ static json_t *scenario_json(struct jb *b, const struct pv_scenario_result *sr, 
     return o;
 }
 
+/* The load's schedule: null for the closed model at a constant concurrency. */
+static json_t *schedule_json(struct jb *b, const struct pv_run_result *run)
+{
+    if (run->rate <= 0 && !run->shape)
+        return json_null();
+    json_t *o = json_object();
+    bool open = run->rate > 0;
+    put(b, o, "model", json_string(open ? "open" : "closed"));
+    put(b, o, "rate", open ? jreal(run->rate) : json_null());
+    put(b, o, "arrival",
+        open ? json_string(run->arrival == PV_ARRIVAL_UNIFORM ? "uniform" : "poisson")
+             : json_null());
+    put(b, o, "max_lag_s", run->max_lag_s > 0 ? jreal(run->max_lag_s) : json_null());
+    json_t *stages = json_array();
+    if (run->shape) {
+        put(b, o, "start", jreal(pv_shape_start(run->shape)));
+        for (int i = 0; i < pv_shape_nstages(run->shape); i++) {
+            const struct pv_stage *st = pv_shape_stage(run->shape, i);
+            json_t *e = json_object();
+            put(b, e, "duration_s", jreal(st->duration_s));
+            put(b, e, "target", jreal(st->target));
+            push(b, stages, e);
+        }
+    } else {
+        put(b, o, "start", jreal(run->rate));
+    }
+    put(b, o, "stages", stages);
+    return o;
+}
+
+/* The open model's figures of a group (added to o when the run has them). */
+static void sched_fields(struct jb *b, json_t *o, const struct pv_sched_stats *s)
+{
+    if (!s->intended)
+        return;
+    put(b, o, "dropped", jcount(s->dropped));
+    put(b, o, "latency_intended_ms", latency_json(b, s->intended));
+    put(b, o, "lag_ms", latency_json(b, s->lag));
+}
+
 static json_t *config_json(struct jb *b, const struct pv_run_result *run)
 {
     json_t *o = json_object();
@@ -156,6 +196,7 @@ static json_t *config_json(struct jb *b, const struct pv_run_result *run)
     put(b, o, "retries", json_integer(run->retries));
     put(b, o, "pipeline", json_integer(run->pipeline));
     put(b, o, "pinned_threads", json_boolean(run->pinned));
+    put(b, o, "schedule", schedule_json(b, run));
     json_t *p = json_object();
     put(b, p, "size", json_integer(run->pool.size));
     put(b, p, "max_overflow", json_integer(run->pool.max_overflow));
@@ -314,6 +355,7 @@ static json_t *summary_json(struct jb *b, const struct pv_run_result *run)
     put(b, sum, "wall_s", jreal(run->wall_s));
     put(b, sum, "speedup", jreal(pv_render_speedup(run->total.sum_ns, run->wall_s)));
     put(b, sum, "latency_ms", latency_json(b, run->total.latency));
+    sched_fields(b, sum, &run->sched);
     return sum;
 }
 
@@ -338,6 +380,11 @@ static void query_stream(struct jw *w, const struct pv_query_result *qr, double 
     }
     json_decref(fields);
     jw_put_built(w, "latency_ms", &b, latency_json(&b, qr->stat.latency));
+    if (qr->sched.intended) {
+        jw_put(w, "dropped", jcount(qr->sched.dropped));
+        jw_put_built(w, "latency_intended_ms", &b, latency_json(&b, qr->sched.intended));
+        jw_put_built(w, "lag_ms", &b, latency_json(&b, qr->sched.lag));
+    }
     jw_put_built(w, "errors", &b, errors_json(&b, &qr->stat));
     jw_open(w, "scenarios", '[');
     for (size_t i = 0; i < q->nscenarios && !w->oom; i++)

@@ -207,6 +207,51 @@ static void config_line(pv_buf *o, const struct pv_report *r)
         pv_buf_printf(o, ", command timeout %gs", first->command_timeout_s);
 }
 
+/* The open model's lines: the schedule, latency from the send and from the
+   intended start side by side, the lag and the dropped. */
+static void schedule_lines(pv_buf *o, const struct pv_run_result *run, bool markdown)
+{
+    if (!run->sched.intended && !run->shape)
+        return;
+    pv_buf b = PV_BUF_INIT;
+    if (run->rate > 0)
+        pv_buf_printf(&b, "open model, %g executions/s, %s arrivals", run->rate,
+                      run->arrival == PV_ARRIVAL_UNIFORM ? "uniform" : "Poisson");
+    else
+        pv_buf_puts(&b, "closed model, executions in flight");
+    if (run->shape) {
+        pv_buf_printf(&b, ", stages from %g:", pv_shape_start(run->shape));
+        for (int i = 0; i < pv_shape_nstages(run->shape); i++) {
+            const struct pv_stage *st = pv_shape_stage(run->shape, i);
+            pv_buf_printf(&b, "%s %gs->%g", i ? "," : "", st->duration_s, st->target);
+        }
+    }
+    if (run->max_lag_s > 0)
+        pv_buf_printf(&b, ", max lag %g s", run->max_lag_s);
+    const char *fmt_md = "| %s | %s |\n", *fmt_tab = "  %-17s%s\n";
+    pv_buf_printf(o, markdown ? fmt_md : fmt_tab,
+                  markdown ? "Schedule" : "Schedule:", pv_buf_str(&b));
+    if (run->sched.intended) {
+        struct pv_latency_ms sv, in, lag;
+        pv_stat_latency(&run->total, &sv);
+        pv_latency_of(run->sched.intended, &in);
+        pv_latency_of(run->sched.lag, &lag);
+        pv_buf_reset(&b);
+        pv_buf_printf(&b,
+                      "p50 %.3f / %.3f ms, p99 %.3f / %.3f ms, max %.3f / %.3f ms "
+                      "(from the send / from the intended start)",
+                      fin(sv.p50), fin(in.p50), fin(sv.p99), fin(in.p99), fin(sv.max), fin(in.max));
+        pv_buf_printf(o, markdown ? fmt_md : fmt_tab,
+                      markdown ? "Latency" : "Latency:", pv_buf_str(&b));
+        pv_buf_reset(&b);
+        pv_buf_printf(&b, "p50 %.3f ms, p99 %.3f ms, max %.3f ms; %" PRIu64 " dropped",
+                      fin(lag.p50), fin(lag.p99), fin(lag.max), run->sched.dropped);
+        pv_buf_printf(o, markdown ? fmt_md : fmt_tab,
+                      markdown ? "Schedule lag" : "Schedule lag:", pv_buf_str(&b));
+    }
+    pv_buf_fini(&b);
+}
+
 /* ---- errors ----------------------------------------------------------- */
 
 static size_t count_digits(uint64_t n)
@@ -342,6 +387,7 @@ static int table_single(pv_buf *o, const struct pv_report *r, bool brief)
     if (run->retries > 0)
         pv_buf_printf(o, "  %-17s%" PRIu64 " (at most %d per execution)\n",
                       "Retries:", run->total.retries, run->retries);
+    schedule_lines(o, run, false);
     return table_errors(o, r, false);
 }
 
@@ -498,6 +544,7 @@ static int md_single(pv_buf *o, const struct pv_report *r)
                   " timeouts, %" PRIu64 " lost |\n",
                   run->pool_stats.opened, fin(run->pool_stats.connect_s), fin(wl.p99),
                   run->pool_stats.timeouts, run->pool_stats.lost);
+    schedule_lines(o, run, true);
     return md_errors(o, r, false);
 }
 

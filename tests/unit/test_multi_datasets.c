@@ -423,6 +423,13 @@ static void test_dsn_that_does_not_parse(void **state)
     expect_fail("[a]\ndsn = x\n", "d.ini:2: dataset 'a': the dsn does not parse: invalid "
                                   "connection string: missing \"=\" after \"...\" in connection "
                                   "info string");
+    /* found by fuzz_datasets: a URI glued to a key, a value that starts with a quote */
+    expect_fail("[a]\ndsn = host=h postgresql://u:" SECRET "@h/db[x]port=1 dbname=y\n",
+                "d.ini:2: dataset 'a': the dsn does not parse: invalid connection string: "
+                "invalid connection option \"...\"");
+    expect_fail("[a]\ndsn = \"postgresql://u:" SECRET "@h\n",
+                "d.ini:2: dataset 'a': the dsn does not parse: invalid connection string: "
+                "missing \"=\" after \"...\" in connection info string");
     expect_fail("[a]\ndsn = postgresql://u:" SECRET "@h/db?bogus=1\n",
                 "d.ini:2: dataset 'a': the dsn does not parse: invalid connection string: "
                 "invalid URI query parameter: \"...\"");
