@@ -224,8 +224,14 @@ int pv_shape_parse(const char *spec, double start, double max_target, pv_shape *
         return pv_err_set(err, VOLLEY_EINVAL,
                           "no stages (expected DURATION:TARGET,..., e.g. 30s:100,2m:100,30s:0)");
     int n = 1;
-    for (const char *q = spec; *q; q++)
+    for (const char *q = spec; *q; q++) {
+        /* the spec is ASCII: nothing else may reach a message */
+        if (*q < 0x20 || *q > 0x7e)
+            return pv_err_set(err, VOLLEY_EINVAL,
+                              "character %d of the stages is not printable ASCII (byte 0x%02x)",
+                              (int)(q - spec) + 1, (unsigned)(unsigned char)*q);
         n += *q == ',';
+    }
     if (n > PV_SHAPE_MAX_STAGES)
         return pv_err_set(err, VOLLEY_EINVAL, "%d stages (at most %d)", n, PV_SHAPE_MAX_STAGES);
     if (!isfinite(start) || start < 0 || start > max_target)

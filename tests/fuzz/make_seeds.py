@@ -107,3 +107,8 @@ for i, q in enumerate(["SELECT lower(a), count(*) FROM t GROUP BY 1", "SELECT no
                        "SELECT set_config('a','b',false)", "EXPLAIN (ANALYZE false) SELECT 1",
                        "SHOW work_mem"]):
     w('guard', 'allow%d' % i, b'\x01' + q.encode())
+
+# shape: --stages specs, good and bad.
+for i, spec in enumerate(["30s:100,2m:100,30s:0", "1s:5", "0:10,1.5s:0", "250ms:3, 2m : 7 ,1h:0",
+                          "10:0,10:0,1:1", "1x:5", "", "1s", "-1s:4", "1e3:4"]):
+    w('shape', 'seed%02d' % i, spec)

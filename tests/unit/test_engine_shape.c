@@ -115,6 +115,9 @@ static void test_parse_errors(void **state)
         {"1e400:1", "stage 1 ('1e400:1'): duration out of range"},
         {"1:1e400", "stage 1 ('1:1e400'): target out of range"},
         {"1s:1,2s:2,3q:3", "stage 3 ('3q:3'): unknown unit 'q' (use ms, s, m or h)"},
+        /* found by fuzz_shape: raw bytes reached the message */
+        {"\xea\n1x'", "character 1 of the stages is not printable ASCII (byte 0xea)"},
+        {"1s:1\n", "character 5 of the stages is not printable ASCII (byte 0x0a)"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         pv_shape *s = (pv_shape *)(uintptr_t)1; /* must be reset */
