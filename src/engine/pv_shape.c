@@ -226,7 +226,7 @@ int pv_shape_parse(const char *spec, double start, double max_target, pv_shape *
     int n = 1;
     for (const char *q = spec; *q; q++) {
         /* the spec is ASCII: nothing else may reach a message */
-        if (*q < 0x20 || *q > 0x7e)
+        if ((*q < 0x20 && *q != '\t') || *q > 0x7e)
             return pv_err_set(err, VOLLEY_EINVAL,
                               "character %d of the stages is not printable ASCII (byte 0x%02x)",
                               (int)(q - spec) + 1, (unsigned)(unsigned char)*q);
