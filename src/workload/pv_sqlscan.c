@@ -199,12 +199,84 @@ struct run {
     const char *sql;
     PgQuery__ScanToken **tokens;
     size_t ntokens;
-    pv_buf out;     /* the rewritten SQL */
+    pv_buf out;     /* the rewritten SQL (split: of the statement being read) */
     size_t copied;  /* sql[0, copied) is in out */
     int nparams;    /* over all statements */
     int statements; /* statements ended so far */
     int percent_s;
+    /* pv_sqlscan_split: each statement apart, numbered $1..$k of its own */
+    bool split;
+    struct pv_sqlstmt *stmts;
+    int nstmts, capstmts;
+    int percent_base; /* %s of the statements before this one */
+    int *map;         /* this statement's map (local $k -> value index) */
+    int nmap, capmap;
+    enum style file_style; /* the first statement's style */
 };
+
+/* Split mode: the statements of one file share a placeholder style. */
+static int file_style(struct run *r, enum style style, size_t off, pv_err *err)
+{
+    if (!r->split)
+        return 0;
+    if (r->file_style != STYLE_NONE && r->file_style != style)
+        return error_at(r->sql, off, err,
+                        "the statements of a file use one placeholder style: %s throughout, "
+                        "or $n throughout");
+    r->file_style = style;
+    return 0;
+}
+
+/* Split mode: the statement read so far (in r->out) becomes stmts[n]. */
+static int close_split_statement(struct run *r, const struct stmt *st)
+{
+    const char *t = pv_buf_str(&r->out);
+    size_t b = 0, e = r->out.len;
+    while (b < e && (t[b] == ' ' || t[b] == '\t' || t[b] == '\n' || t[b] == '\r'))
+        b++;
+    while (e > b && (t[e - 1] == ' ' || t[e - 1] == '\t' || t[e - 1] == '\n' || t[e - 1] == '\r'))
+        e--;
+    if (st->has_tokens) {
+        if (r->nstmts == r->capstmts) {
+            int cap = r->capstmts ? 2 * r->capstmts : 4;
+            struct pv_sqlstmt *ns = realloc(r->stmts, (size_t)cap * sizeof(*ns));
+            if (!ns)
+                return VOLLEY_ENOMEM;
+            r->stmts = ns;
+            r->capstmts = cap;
+        }
+        struct pv_sqlstmt *x = &r->stmts[r->nstmts];
+        x->sql = strndup(t + b, e - b);
+        x->nparams = r->nmap;
+        x->map = r->map;
+        r->map = NULL;
+        r->nmap = r->capmap = 0;
+        r->nstmts++;
+        if (!x->sql)
+            return VOLLEY_ENOMEM;
+    }
+    pv_buf_reset(&r->out);
+    pv_buf_append(&r->out, "", 0);
+    return pv_buf_ok(&r->out);
+}
+
+/* Split mode: the local number of value index v in this statement (added). */
+static int local_param(struct run *r, int v)
+{
+    for (int k = 0; k < r->nmap; k++)
+        if (r->map[k] == v)
+            return k + 1;
+    if (r->nmap == r->capmap) {
+        int cap = r->capmap ? 2 * r->capmap : 8;
+        int *nm = realloc(r->map, (size_t)cap * sizeof(*nm));
+        if (!nm)
+            return -1;
+        r->map = nm;
+        r->capmap = cap;
+    }
+    r->map[r->nmap++] = v;
+    return r->nmap;
+}
 
 static void end_statement(struct run *r, struct stmt *st)
 {
@@ -212,12 +284,16 @@ static void end_statement(struct run *r, struct stmt *st)
         r->statements++;
     int n = st->style == STYLE_PERCENT ? st->npercent : st->max_param;
     r->nparams = PV_MAX(r->nparams, n);
+    if (r->split && st->style == STYLE_PERCENT)
+        r->percent_base += st->npercent;
     memset(st, 0, sizeof(*st));
 }
 
 static int rewrite_percent_s(struct run *r, struct stmt *st, size_t pct, size_t end, pv_err *err)
 {
     int rc = set_style(r->sql, st, STYLE_PERCENT, pct, err);
+    if (rc == 0)
+        rc = file_style(r, STYLE_PERCENT, pct, err);
     if (rc != 0)
         return rc;
     if (st->npercent >= PV_MAX_PARAMS)
@@ -228,7 +304,10 @@ static int rewrite_percent_s(struct run *r, struct stmt *st, size_t pct, size_t 
     /* `x%s` must not become the identifier `x$1`. */
     if (pct > 0 && is_ident_byte((unsigned char)r->sql[pct - 1]))
         pv_buf_putc(&r->out, ' ');
-    pv_buf_printf(&r->out, "$%d", st->npercent);
+    int k = st->npercent;
+    if (r->split && (k = local_param(r, r->percent_base + st->npercent - 1)) < 0)
+        return VOLLEY_ENOMEM;
+    pv_buf_printf(&r->out, "$%d", k);
     r->copied = end;
     return 0;
 }
@@ -236,6 +315,8 @@ static int rewrite_percent_s(struct run *r, struct stmt *st, size_t pct, size_t 
 static int check_param(struct run *r, struct stmt *st, const PgQuery__ScanToken *t, pv_err *err)
 {
     int rc = set_style(r->sql, st, STYLE_DOLLAR, (size_t)t->start, err);
+    if (rc == 0)
+        rc = file_style(r, STYLE_DOLLAR, (size_t)t->start, err);
     if (rc != 0)
         return rc;
     long n = param_number(r->sql, t);
@@ -246,6 +327,14 @@ static int check_param(struct run *r, struct stmt *st, const PgQuery__ScanToken 
         return error_at(r->sql, (size_t)t->start, err,
                         "parameter number out of range (at most $65535)");
     st->max_param = PV_MAX(st->max_param, (int)n);
+    if (r->split) { /* $n of the file becomes $k of this statement */
+        int k = local_param(r, (int)n - 1);
+        if (k < 0)
+            return VOLLEY_ENOMEM;
+        pv_buf_append(&r->out, r->sql + r->copied, (size_t)t->start - r->copied);
+        pv_buf_printf(&r->out, "$%d", k);
+        r->copied = (size_t)t->end;
+    }
     return 0;
 }
 
@@ -261,6 +350,13 @@ static int walk_tokens(struct run *r, pv_err *err)
         case PG_QUERY__TOKEN__C_COMMENT: continue;
         case PG_QUERY__TOKEN__ASCII_59:
             if (st.paren_depth == 0 && st.begin_depth == 0) {
+                if (r->split) {
+                    pv_buf_append(&r->out, r->sql + r->copied, (size_t)t->start - r->copied);
+                    r->copied = (size_t)t->end;
+                    rc = close_split_statement(r, &st);
+                    if (rc != 0)
+                        return rc;
+                }
                 end_statement(r, &st);
                 continue;
             }
@@ -286,8 +382,14 @@ static int walk_tokens(struct run *r, pv_err *err)
             return rc;
         st.has_tokens = 1;
     }
-    end_statement(r, &st);
     pv_buf_append(&r->out, r->sql + r->copied, strlen(r->sql + r->copied));
+    r->copied += strlen(r->sql + r->copied);
+    if (r->split) {
+        int rc = close_split_statement(r, &st);
+        if (rc != 0)
+            return rc;
+    }
+    end_statement(r, &st);
     return pv_buf_ok(&r->out);
 }
 
@@ -325,6 +427,49 @@ int pv_sqlscan_run(const char *sql, struct pv_sqlscan *out, pv_err *err)
     out->n_statements = r.statements;
     out->percent_s = r.percent_s;
     return 0;
+}
+
+int pv_sqlscan_split(const char *sql, struct pv_sqlstmt **out, int *nout, pv_err *err)
+{
+    *out = NULL;
+    *nout = 0;
+    struct pv_sqlscan whole;
+    int rc = pv_sqlscan_run(sql, &whole, err); /* the checks and their messages */
+    if (rc != 0)
+        return rc;
+    pv_sqlscan_fini(&whole);
+
+    PgQueryScanResult res = pg_query_scan(sql);
+    PgQuery__ScanResult *scan =
+        res.error
+            ? NULL
+            : pg_query__scan_result__unpack(NULL, res.pbuf.len, (const uint8_t *)res.pbuf.data);
+    pg_query_free_scan_result(res);
+    if (!scan)
+        return pv_err_set(err, VOLLEY_ENOMEM, "out of memory");
+    struct run r = {.sql = sql, .tokens = scan->tokens, .ntokens = scan->n_tokens, .split = true};
+    pv_buf_init(&r.out);
+    pv_buf_append(&r.out, "", 0);
+    rc = walk_tokens(&r, err);
+    pg_query__scan_result__free_unpacked(scan, NULL);
+    pv_buf_fini(&r.out);
+    free(r.map);
+    if (rc != 0) {
+        pv_sqlstmts_free(r.stmts, r.nstmts);
+        return rc == VOLLEY_ENOMEM ? pv_err_set(err, rc, "out of memory") : rc;
+    }
+    *out = r.stmts;
+    *nout = r.nstmts;
+    return 0;
+}
+
+void pv_sqlstmts_free(struct pv_sqlstmt *s, int n)
+{
+    for (int i = 0; s && i < n; i++) {
+        free(s[i].sql);
+        free(s[i].map);
+    }
+    free(s);
 }
 
 void pv_sqlscan_fini(struct pv_sqlscan *s)

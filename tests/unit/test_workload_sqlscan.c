@@ -238,6 +238,69 @@ static void test_many_placeholders(void **state)
     free(sql);
 }
 
+/* ---- pv_sqlscan_split: statements of a transaction ----------------------- */
+
+static void expect_stmt(const struct pv_sqlstmt *st, const char *sql, int n, const int *map)
+{
+    assert_string_equal(st->sql, sql);
+    assert_int_equal(st->nparams, n);
+    for (int k = 0; k < n; k++)
+        assert_int_equal(st->map[k], map[k]);
+}
+
+static void test_split_percent_s_through_the_file(void **state)
+{
+    (void)state;
+    struct pv_sqlstmt *st;
+    int n;
+    pv_err err;
+    assert_int_equal(pv_sqlscan_split("BEGIN;\n-- a comment\nUPDATE t SET v = %s WHERE id = %s;\n"
+                                      "SELECT '%s', %s ; COMMIT;\n",
+                                      &st, &n, &err),
+                     0);
+    assert_int_equal(n, 4);
+    expect_stmt(&st[0], "BEGIN", 0, NULL);
+    expect_stmt(&st[1], "-- a comment\nUPDATE t SET v = $1 WHERE id = $2", 2, (int[]){0, 1});
+    expect_stmt(&st[2], "SELECT '%s', $1", 1, (int[]){2});
+    expect_stmt(&st[3], "COMMIT", 0, NULL);
+    pv_sqlstmts_free(st, n);
+}
+
+static void test_split_dollar_keeps_the_files_numbers(void **state)
+{
+    (void)state;
+    struct pv_sqlstmt *st;
+    int n;
+    pv_err err;
+    assert_int_equal(pv_sqlscan_split("UPDATE a SET b = b + $4 WHERE aid = $1;\n"
+                                      "SELECT b FROM a WHERE aid = $1;\n"
+                                      "INSERT INTO h VALUES ($2, $3, $1, $4)",
+                                      &st, &n, &err),
+                     0);
+    assert_int_equal(n, 3);
+    expect_stmt(&st[0], "UPDATE a SET b = b + $1 WHERE aid = $2", 2, (int[]){3, 0});
+    expect_stmt(&st[1], "SELECT b FROM a WHERE aid = $1", 1, (int[]){0});
+    expect_stmt(&st[2], "INSERT INTO h VALUES ($1, $2, $3, $4)", 4, (int[]){1, 2, 0, 3});
+    pv_sqlstmts_free(st, n);
+}
+
+static void test_split_errors(void **state)
+{
+    (void)state;
+    struct pv_sqlstmt *st = (struct pv_sqlstmt *)&st;
+    int n = 7;
+    pv_err err;
+    assert_int_equal(pv_sqlscan_split("SELECT %s;\nSELECT $1;", &st, &n, &err), VOLLEY_EINPUT);
+    assert_string_equal(err.msg, "line 2, column 8: the statements of a file use one placeholder "
+                                 "style: %s throughout, or $n throughout");
+    assert_null(st);
+    assert_int_equal(n, 0);
+    assert_int_equal(pv_sqlscan_split("SELECT 'x;", &st, &n, &err), VOLLEY_EINPUT);
+    assert_int_equal(pv_sqlscan_split("-- nothing\n", &st, &n, &err), 0);
+    assert_int_equal(n, 0);
+    pv_sqlstmts_free(st, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -257,6 +320,9 @@ int main(void)
         cmocka_unit_test(test_scanner_errors),
         cmocka_unit_test(test_fini_on_zeroed_struct),
         cmocka_unit_test(test_many_placeholders),
+        cmocka_unit_test(test_split_percent_s_through_the_file),
+        cmocka_unit_test(test_split_dollar_keeps_the_files_numbers),
+        cmocka_unit_test(test_split_errors),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     pg_query_exit(); /* frees libpg_query's per-thread memory, for valgrind */
