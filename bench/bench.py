@@ -17,9 +17,18 @@ Rows:
   5  pgvolley multi: 30 x pg_sleep(0.1) at concurrency 10 vs the ideal 300 ms.
   6  pipelined: pgvolley --pipeline 10 (-c 100 over 10 connections) vs a pgbench
      script of 10 lookups between \\startpipeline and \\endpipeline (-c 10).
+  7  the open model on the row-1 lookup at 50% and 90% of row 1's maximum (the
+     smaller of pgbench's and pgvolley's medians): `pgvolley run --rate R`
+     (Poisson arrivals) vs `pgbench -R R`, both -c 10 -j 2 -T 5: achieved
+     rate, p99 latency from the intended (scheduled) start, mean schedule lag.
+     pgvolley's achieved rate = summary.executions / summary.wall_s; pgbench's
+     = its "tps (without initial connection time)"; pgbench's p99 and lag come
+     from its per-transaction log (-l), where under -R the latency runs from
+     the scheduled start. Target: pgvolley within 1% of R (issue 10).
 
 Rows 1 and 4 share rounds (the three clients take turns, the order rotating
-every round); row 2 alternates pgbench and pgvolley; medians are reported.
+every round); rows 2, 6 and 7 alternate which of pgbench and pgvolley goes
+first; medians are reported.
 
 Client CPU and peak RSS come from os.wait4() on each client process:
 ru_utime + ru_stime, and ru_maxrss. The server is not a client's child.
@@ -51,6 +60,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SEED_PEER = os.path.join(HERE, "peers", "seed_asyncio.py")
 DURATION = float(os.environ.get("BENCH_DURATION", "10"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+RATE_DURATION = int(os.environ.get("BENCH_RATE_DURATION", "5"))  # row 7: -T
 CLIENTS = 10
 THREADS = 2
 SCALE = 1
@@ -277,6 +287,97 @@ def bench_pipeline(pgbench, psql, workload, script):
         log(f"pipelined round {r + 1}/{ROUNDS}: pgbench {pb[-1]['qps']:.0f} q/s, "
             f"pgvolley {pv[-1]['qps']:.0f} q/s")
     return pb, pv
+
+
+# ---- row 7: the open model (fixed rates) ----
+
+RATE_SHARES = (0.5, 0.9)    # row 7: target rates, shares of the row-1 maximum
+T_RATE = 0.01               # row 7: pgvolley's achieved rate within 1 % of the target
+
+
+def nearest_rank(sorted_vals, q):
+    """The q-quantile of sorted values by nearest rank."""
+    if not sorted_vals:
+        return float("nan")
+    k = max(0, min(len(sorted_vals) - 1, -(-len(sorted_vals) * q // 1) - 1))
+    return sorted_vals[int(k)]
+
+
+def pgbench_log_stats(logdir):
+    """Reads pgbench's per-transaction logs (-l, one file per thread): with -R
+    the third field is the latency from the scheduled start in us, the last the
+    schedule lag in us."""
+    lat, lag_sum, n = [], 0, 0
+    for name in os.listdir(logdir):
+        with open(os.path.join(logdir, name)) as f:
+            for line in f:
+                v = line.split()
+                if len(v) < 7 or v[2] == "skipped" or v[2] == "failed":
+                    continue
+                lat.append(int(v[2]))
+                lag_sum += int(v[6])
+                n += 1
+    lat.sort()
+    return {"logged": n, "p99_ms": nearest_rank(lat, 0.99) / 1e3,
+            "p50_ms": nearest_rank(lat, 0.50) / 1e3,
+            "lag_avg_ms": lag_sum / max(1, n) / 1e3}
+
+
+def run_pgbench_rate(pgbench, rate, duration, logdir):
+    shutil.rmtree(logdir, ignore_errors=True)
+    os.mkdir(logdir)
+    p = measured([pgbench, "-n", "-S", "-M", "prepared", "-c", str(CLIENTS), "-j", str(THREADS),
+                  "-T", str(int(duration)), "-R", f"{rate:g}", "-l", "--log-prefix",
+                  os.path.join(logdir, "pgbench")])
+    out = p.out + p.err
+    n = int(re.search(r"number of transactions actually processed: (\d+)", out).group(1))
+    tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", out).group(1))
+    r = pgbench_log_stats(logdir)
+    shutil.rmtree(logdir)
+    if r["logged"] != n:
+        sys.exit(f"bench: pgbench logged {r['logged']} transactions, processed {n}")
+    r.update({"rate": tps, "n": n, "cpu_us": p.cpu_s / n * 1e6})
+    return r
+
+
+def run_pgvolley_rate(workload, rate, duration):
+    p = measured([PGVOLLEY, "run", "-q", "-f", "json", "-c", str(CLIENTS), "-j", str(THREADS),
+                  "-T", f"{duration:g}", "--rate", f"{rate:g}", workload])
+    rep = pgvolley_report(p)
+    s = rep["summary"]
+    sched = rep["config"]["schedule"]
+    if sched["model"] != "open" or sched["rate"] != rate:
+        sys.exit(f"bench: pgvolley's report shows schedule {sched}, not --rate {rate:g}")
+    return {"rate": s["executions"] / s["wall_s"], "n": s["executions"],
+            "scheduled_rate": (s["executions"] + s["dropped"]) / rep["config"]["duration_s"],
+            "wall_s": s["wall_s"], "p99_ms": s["latency_intended_ms"]["p99"],
+            "p50_ms": s["latency_intended_ms"]["p50"], "lag_avg_ms": s["lag_ms"]["avg"],
+            "dropped": s["dropped"], "cpu_us": p.cpu_s / s["executions"] * 1e6}
+
+
+def bench_rate(pgbench, psql, workload, max_qps, tmp):
+    """Row 7: pgbench -R and pgvolley --rate at shares of max_qps, same -c, -j
+    and duration; which tool goes first alternates with every run pair."""
+    rates = [round(max_qps * share / 100) * 100 for share in RATE_SHARES]
+    res = {rate: {"pgbench": [], "pgvolley": []} for rate in rates}
+    logdir = os.path.join(tmp, "pgbench-log")
+    k = 0
+    for r in range(ROUNDS):
+        for rate in rates:
+            order = [("pgbench", lambda: run_pgbench_rate(pgbench, rate, RATE_DURATION, logdir)),
+                     ("pgvolley", lambda: run_pgvolley_rate(workload, rate, RATE_DURATION))]
+            if k % 2:
+                order.reverse()
+            k += 1
+            for name, fn in order:
+                wait_server_quiet(psql)
+                res[rate][name].append(ACCT.timed(fn))
+            b, v = res[rate]["pgbench"][-1], res[rate]["pgvolley"][-1]
+            log(f"rate {rate} round {r + 1}/{ROUNDS}: pgbench {b['rate']:.0f}/s p99 "
+                f"{b['p99_ms']:.2f} ms lag {b['lag_avg_ms']:.2f} ms; pgvolley {v['rate']:.0f}/s "
+                f"p99 {v['p99_ms']:.2f} ms lag {v['lag_avg_ms']:.2f} ms; other work "
+                f"{b['other_s']:.1f}/{v['other_s']:.1f} CPU-s")
+    return rates, res
 
 
 def run_seed(workload, clients, duration):
@@ -575,6 +676,12 @@ def main():
     log(f"bench: rows 1+4, {ROUNDS} rounds of {DURATION:g} s per client")
     lookup, seed_missing = bench_point_lookup(pgbench, psql, workload)
     acct.mark("rows 1+4:")
+    max_qps = min(statistics.median(r["qps"] for r in lookup["pgbench"]),
+                  statistics.median(r["qps"] for r in lookup["pgvolley"]))
+    log(f"bench: row 7, --rate / -R at {', '.join(f'{x:.0%}' for x in RATE_SHARES)} of "
+        f"{max_qps:.0f}/s, {ROUNDS} rounds of {RATE_DURATION} s")
+    rates, rated = bench_rate(pgbench, psql, workload, max_qps, tmp)
+    acct.mark("row 7:")
     many_ok = max_conn - reserved >= MANY + 1
     if many_ok:
         log(f"bench: row 2, -c {MANY}, {ROUNDS} rounds")
@@ -663,11 +770,29 @@ def main():
          f"{pc_pv / pc_pb:.2f}", "reference", "-"],
     ]
 
+    for share, rate in zip(RATE_SHARES, rates):
+        b, v = rated[rate]["pgbench"], rated[rate]["pgvolley"]
+        v_rate, b_rate = med(v, "rate"), med(b, "rate")
+        at = f"at {share:.0%} ({rate}/s)"
+        table += [
+            ["7", f"achieved rate {at}", f"{v_rate:.0f}",
+             f"{b_rate:.0f} = {b_rate / rate:.3f} x R (pgbench -R)", f"{v_rate / rate:.3f}",
+             f"{1 - T_RATE:.2f}-{1 + T_RATE:.2f} x R",
+             verdict(abs(v_rate / rate - 1) <= T_RATE)],
+            ["7", f"p99 ms from intended start {at}", f"{med(v, 'p99_ms'):.2f}",
+             f"{med(b, 'p99_ms'):.2f} (pgbench -R, -l)",
+             f"{med(v, 'p99_ms') / med(b, 'p99_ms'):.2f}", "reference", "-"],
+            ["7", f"mean schedule lag ms {at}", f"{med(v, 'lag_avg_ms'):.3f}",
+             f"{med(b, 'lag_avg_ms'):.3f} (pgbench -R, -l)",
+             f"{med(v, 'lag_avg_ms') / max(1e-9, med(b, 'lag_avg_ms')):.2f}", "reference", "-"],
+        ]
+
     print()
     print(f"pgvolley bench, {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}: "
           f"PostgreSQL {server_version}, {os.cpu_count()} CPUs, {platform.platform()}; "
           f"scale {SCALE}; rows 1 and 4: {DURATION:g} s x {ROUNDS} rounds, row 2: "
-          f"-T {MANY_DURATION} x {ROUNDS} rounds (medians)")
+          f"-T {MANY_DURATION} x {ROUNDS} rounds; row 7: -T {RATE_DURATION} x {ROUNDS} rounds "
+          f"(medians)")
     print()
     print_table(table)
     print()
@@ -710,6 +835,25 @@ def main():
               f"Python's start-up and imports.")
     print(f"- 5: 5 calls, wall median {w_med:.1f} ms, max {max(walls):.1f} ms; sequential "
           f"(sum of query times) median {statistics.median(seqs):.0f} ms.")
+    print(f"- 7: target rates {', '.join(f'{x:.0%}' for x in RATE_SHARES)} of {max_qps:.0f}/s "
+          f"(the smaller of row 1's pgbench and pgvolley medians), rounded to 100/s; -c "
+          f"{CLIENTS} -j {THREADS} -T {RATE_DURATION}, Poisson arrivals for both. Achieved rate: "
+          f"pgvolley summary.executions / summary.wall_s (wall_s runs to the end of the last "
+          f"execution, so a backlog left at -T lengthens it), pgbench its tps without initial "
+          f"connection time (pgbench does not start what is still scheduled at -T). p99 and "
+          f"lag: pgvolley latency_intended_ms.p99 and lag_ms.avg; pgbench from its "
+          f"per-transaction log (-l), latency from the scheduled start (nearest rank).")
+    for rate in rates:
+        b, v = rated[rate]["pgbench"], rated[rate]["pgvolley"]
+        print(f"- 7: {rate}/s per round (pgbench / pgvolley): " + "; ".join(
+            f"{x['rate']:.0f}/{y['rate']:.0f}/s, p99 {x['p99_ms']:.2f}/{y['p99_ms']:.2f} ms, "
+            f"lag {x['lag_avg_ms']:.3f}/{y['lag_avg_ms']:.3f} ms, CPU {x['cpu_us']:.2f}/"
+            f"{y['cpu_us']:.2f} us/q, other work {x['other_s']:.1f}/{y['other_s']:.1f} CPU-s"
+            for x, y in zip(b, v)) + ". pgvolley scheduled (executions + dropped) / -T: "
+            + ", ".join(f"{y['scheduled_rate']:.0f}" for y in v) + "/s (Poisson: relative sd "
+            f"1/sqrt(R*T) = {100 / (rate * RATE_DURATION) ** 0.5:.2f}%); dropped "
+            + ", ".join(str(y["dropped"]) for y in v) + "; p50 from intended start "
+            + ", ".join(f"{x['p50_ms']:.2f}/{y['p50_ms']:.2f}" for x, y in zip(b, v)) + " ms.")
     print(f"- RSS floor: ru_maxrss of /bin/true spawned the same way = {mb(floor_kb):.1f} MB "
           f"(the spawning helper's RSS, inherited at exec); lower figures cannot be seen.")
     print(f"- Other work on the machine: CPUs {busy0:.0f}% busy in the second before the bench, "
