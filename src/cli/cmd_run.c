@@ -413,7 +413,6 @@ static void run_config(const struct cli_run_opts *o, int level, pv_target *targe
     cfg->max_lag_s = o->max_lag_s;
     cfg->on_done = on_run_done;
     cfg->on_done_arg = x;
-    pv_run_config_defaults(cfg);
 }
 
 /*
@@ -495,6 +494,7 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
         code = make_shape(o, o->levels[i], &cfg, &shapes[i]);
         if (code != CLI_EXIT_OK)
             goto out;
+        pv_run_config_defaults(&cfg); /* after the shape: the pool follows it */
         rc = pv_run_create(&cfg, &runs[nruns], &err);
         if (rc != 0) {
             cli_error("%s", rc == VOLLEY_ENOMEM ? volley_strerror(rc) : err.msg);

@@ -77,7 +77,8 @@ struct pv_run_config {
     void *on_done_arg;
 };
 
-/** Fills the seed's defaults: pool size max(1, c/4), overflow c, 30 s, 3600 s, ... */
+/** Fills the seed's defaults: pool size max(1, c/4) (c with a rate or a shape),
+    overflow c, 30 s, 3600 s, ... Call after setting rate and shape. */
 void pv_run_config_defaults(struct pv_run_config *cfg);
 
 struct pv_pool_stats {

@@ -39,6 +39,9 @@ class OpenModelTest(ServerTest):
         s = rep["summary"]
         self.assertEqual(s["executions"], 1000)
         self.assertEqual(s["dropped"], 0)
+        # idle slots keep their connections (no reconnect per execution)
+        self.assertEqual(rep["config"]["pool"]["size"], 10)
+        self.assertLessEqual(rep["pool"]["opened"], 10)
         sched = rep["config"]["schedule"]
         self.assertEqual((sched["model"], sched["rate"], sched["arrival"]),
                          ("open", 500.0, "uniform"))
