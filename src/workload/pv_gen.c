@@ -186,6 +186,10 @@ const char *pv_gen_kind_name(enum pv_gen_kind kind)
 static void put_double(pv_buf *b, double d)
 {
     char t[40];
+    if (d == floor(d) && fabs(d) < 1e15) {
+        pv_buf_printf(b, "%.0f", d);
+        return;
+    }
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(t, sizeof(t), "%.*g", prec, d);
         if (strtod(t, NULL) == d)
@@ -199,8 +203,9 @@ int pv_gen_check(const struct pv_gen_spec *g, pv_err *err)
     const char *name = pv_gen_kind_name(g->kind);
     if (g->kind == PV_GEN_STRING) {
         if (g->len > PV_GEN_STRING_MAX)
-            return pv_err_set(err, VOLLEY_EINPUT, "string length %zu is larger than the limit of %d",
-                              g->len, PV_GEN_STRING_MAX);
+            return pv_err_set(err, VOLLEY_EINPUT,
+                              "string length %zu is larger than the limit of %d", g->len,
+                              PV_GEN_STRING_MAX);
         return 0;
     }
     if (g->ub < g->lb)
@@ -220,8 +225,8 @@ int pv_gen_check(const struct pv_gen_spec *g, pv_err *err)
         rc = pv_err_set(err, VOLLEY_EINPUT,
                         "random_exponential parameter must be greater than 0, not %s", ps);
     else if (g->kind == PV_GEN_GAUSSIAN && !(g->param >= PV_GEN_GAUSSIAN_MIN && isfinite(g->param)))
-        rc = pv_err_set(err, VOLLEY_EINPUT, "random_gaussian parameter must be at least 2.0, not %s",
-                        ps);
+        rc = pv_err_set(err, VOLLEY_EINPUT,
+                        "random_gaussian parameter must be at least 2.0, not %s", ps);
     else if (g->kind == PV_GEN_ZIPFIAN &&
              !(g->param >= PV_GEN_ZIPFIAN_MIN && g->param <= PV_GEN_ZIPFIAN_MAX))
         rc = pv_err_set(err, VOLLEY_EINPUT,

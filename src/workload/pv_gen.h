@@ -36,11 +36,11 @@ typedef struct pv_gen_rng {
 } pv_gen_rng;
 
 /* Limits of the parameters, as pgbench's. */
-#define PV_GEN_GAUSSIAN_MIN  2.0
-#define PV_GEN_ZIPFIAN_MIN   1.001
-#define PV_GEN_ZIPFIAN_MAX   1000.0
-#define PV_GEN_STRING_MAX    65536
-#define PV_GEN_STRING_CHARS  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+#define PV_GEN_GAUSSIAN_MIN 2.0
+#define PV_GEN_ZIPFIAN_MIN  1.001
+#define PV_GEN_ZIPFIAN_MAX  1000.0
+#define PV_GEN_STRING_MAX   65536
+#define PV_GEN_STRING_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 /* Longest text of an integer draw: "-9223372036854775808". */
 #define PV_GEN_INT_TEXT_MAX 20
 
@@ -82,9 +82,9 @@ struct pv_gen_spec {
 
 /* A row of the table of generator functions (one per spelling). */
 struct pv_gen_func {
-    const char *name;      /* "random_zipfian", or the short "zipfian" */
+    const char *name; /* "random_zipfian", or the short "zipfian" */
     enum pv_gen_kind kind;
-    int nargs;             /* 2 (lb, ub), 3 (lb, ub, parameter) or 1 (length) */
+    int nargs; /* 2 (lb, ub), 3 (lb, ub, parameter) or 1 (length) */
 };
 
 /** The function spelled name[0, len), or NULL. The returned row is static. */

@@ -1,6 +1,7 @@
 /*
  * fuzz_workload.c - libFuzzer harness for pv_workload_add_text, which takes
- * in pv_sqlscan, the PARAMETERS pre-scan, jansson and the value conversion.
+ * in pv_sqlscan, the PARAMETERS pre-scan, jansson and the value conversion,
+ * and the GENERATE header (whose values are drawn a few times).
  * Built apart from the gcc builds, with clang
  * (-fsanitize=fuzzer,address,undefined): `make fuzz` builds every target in
  * build-fuzz/ and runs each for FUZZ_SECONDS from its seeds in
@@ -38,7 +39,22 @@ static void check_query(const struct pv_query *q)
         const struct pv_scenario *sc = &q->scenarios[i];
         check(sc->name && sc->params_json && sc->nparams == q->nparams);
         check(sc->exec_count == q->exec_count && sc->exec_count > 0);
-        check(sc->params_json[0] == '[' && !strchr(sc->params_json, '\n'));
+        check(!strchr(sc->params_json, '\n'));
+        if (pv_scenario_is_drawn(sc)) {
+            /* GENERATE (or a CSV file): draw a few executions' values */
+            check(sc->params_json[0] == '{' && !sc->values && sc->nparams > 0);
+            struct pv_scenario_scratch x;
+            pv_scenario_scratch_init(&x, 1, 0);
+            for (int n = 0; n < 3; n++) {
+                const char *const *v = NULL;
+                check(pv_scenario_values(sc, &x, &v) == 0);
+                for (int k = 0; k < sc->nparams; k++)
+                    (void)(v[k] ? strlen(v[k]) : 0);
+            }
+            pv_scenario_scratch_fini(&x);
+            continue;
+        }
+        check(sc->params_json[0] == '[');
         for (int k = 0; k < sc->nparams; k++)
             (void)(sc->values[k] ? strlen(sc->values[k]) : 0);
     }

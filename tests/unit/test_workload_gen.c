@@ -1,4 +1,5 @@
-/* test_workload_gen.c - pv_gen: the PRNG, pgbench's draws (ranges, repeatability, shape), checks. */
+/* test_workload_gen.c - pv_gen: the PRNG, pgbench's draws (ranges, repeatability, shape), checks.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -216,29 +217,28 @@ static void test_checks(void **state)
     (void)state;
     check_is((struct pv_gen_spec){.kind = PV_GEN_UNIFORM, .lb = 1, .ub = 1}, NULL);
     check_is((struct pv_gen_spec){.kind = PV_GEN_UNIFORM, .lb = 2, .ub = 1},
-                 "empty range in random: the upper bound 1 is less than the lower bound 2");
+             "empty range in random: the upper bound 1 is less than the lower bound 2");
     check_is((struct pv_gen_spec){.kind = PV_GEN_UNIFORM, .lb = -1, .ub = INT64_MAX},
-                 "range of random is too large (more than 9223372036854775807 values)");
+             "range of random is too large (more than 9223372036854775807 values)");
     check_is((struct pv_gen_spec){.kind = PV_GEN_UNIFORM, .lb = 0, .ub = INT64_MAX},
-                 "range of random is too large (more than 9223372036854775807 values)");
+             "range of random is too large (more than 9223372036854775807 values)");
     check_is((struct pv_gen_spec){.kind = PV_GEN_UNIFORM, .lb = 1, .ub = INT64_MAX}, NULL);
     check_is((struct pv_gen_spec){.kind = PV_GEN_EXPONENTIAL, .lb = 1, .ub = 9, .param = 0},
-                 "random_exponential parameter must be greater than 0, not 0");
+             "random_exponential parameter must be greater than 0, not 0");
     check_is((struct pv_gen_spec){.kind = PV_GEN_EXPONENTIAL, .lb = 1, .ub = 9, .param = 1e-9},
-                 NULL);
+             NULL);
     check_is((struct pv_gen_spec){.kind = PV_GEN_GAUSSIAN, .lb = 1, .ub = 9, .param = 1.5},
-                 "random_gaussian parameter must be at least 2.0, not 1.5");
-    check_is((struct pv_gen_spec){.kind = PV_GEN_GAUSSIAN, .lb = 1, .ub = 9, .param = 2.0},
-                 NULL);
+             "random_gaussian parameter must be at least 2.0, not 1.5");
+    check_is((struct pv_gen_spec){.kind = PV_GEN_GAUSSIAN, .lb = 1, .ub = 9, .param = 2.0}, NULL);
     check_is((struct pv_gen_spec){.kind = PV_GEN_ZIPFIAN, .lb = 1, .ub = 9, .param = 1.0},
-                 "random_zipfian parameter must be between 1.001 and 1000, not 1");
+             "random_zipfian parameter must be between 1.001 and 1000, not 1");
     check_is((struct pv_gen_spec){.kind = PV_GEN_ZIPFIAN, .lb = 1, .ub = 9, .param = 1000.5},
-                 "random_zipfian parameter must be between 1.001 and 1000, not 1000.5");
+             "random_zipfian parameter must be between 1.001 and 1000, not 1000.5");
     check_is((struct pv_gen_spec){.kind = PV_GEN_ZIPFIAN, .lb = 1, .ub = 9, .param = NAN},
-                 "random_zipfian parameter must be between 1.001 and 1000, not nan");
+             "random_zipfian parameter must be between 1.001 and 1000, not nan");
     check_is((struct pv_gen_spec){.kind = PV_GEN_STRING, .len = 0}, NULL);
     check_is((struct pv_gen_spec){.kind = PV_GEN_STRING, .len = 65537},
-                 "string length 65537 is larger than the limit of 65536");
+             "string length 65537 is larger than the limit of 65536");
 }
 
 static void test_lookup(void **state)
@@ -256,11 +256,11 @@ static void test_lookup(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_seed_repeats),  cmocka_unit_test(test_double_range),
-        cmocka_unit_test(test_uniform),       cmocka_unit_test(test_exponential),
-        cmocka_unit_test(test_gaussian),      cmocka_unit_test(test_zipfian),
-        cmocka_unit_test(test_strings),       cmocka_unit_test(test_append_and_describe),
-        cmocka_unit_test(test_checks),        cmocka_unit_test(test_lookup),
+        cmocka_unit_test(test_seed_repeats), cmocka_unit_test(test_double_range),
+        cmocka_unit_test(test_uniform),      cmocka_unit_test(test_exponential),
+        cmocka_unit_test(test_gaussian),     cmocka_unit_test(test_zipfian),
+        cmocka_unit_test(test_strings),      cmocka_unit_test(test_append_and_describe),
+        cmocka_unit_test(test_checks),       cmocka_unit_test(test_lookup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
