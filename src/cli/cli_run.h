@@ -23,6 +23,7 @@ struct cli_run_opts {
     int retries;
     int pipeline;
     bool pin_threads;
+    uint64_t seed; /* drawn parameter values; 0..INT64_MAX, random unless --seed */
     int pool_size, max_overflow;
     double pool_timeout_s, pool_recycle_s, command_timeout_s, connect_timeout_s;
     enum pv_protocol protocol;

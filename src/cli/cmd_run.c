@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -22,6 +23,12 @@ static const char run_help[] =
     "Workload file header comments (seed format):\n"
     "  -- PARAMETERS: [[1, \"a\"], [2, \"b\"]]   one scenario per parameter set\n"
     "  -- EXEC_COUNT: 40                      executions per scenario (default 5)\n"
+    "  -- GENERATE: random(1, 1000), zipfian(1, 100, 1.1), string(8)\n"
+    "                                         values drawn per execution (pgbench's\n"
+    "                                         random, random_exponential, _gaussian,\n"
+    "                                         _zipfian; string(n) is [A-Za-z0-9]{n})\n"
+    "  -- PARAMETERS_FILE: keys.csv [(col, ...)]  a random row of a CSV file per\n"
+    "                                         execution (header row; empty = NULL)\n"
     "  %s placeholders become $1..$n; values are bound, never spliced into SQL.\n"
     "\n"
     "Target:\n"
@@ -60,6 +67,9 @@ static const char run_help[] =
     "                           error (08xxx connection errors, 40001, 40P01, 57P01,\n"
     "                           57P02, 57P03), with exponential backoff and jitter\n"
     "                           (default 0)\n"
+    "      --seed N             seed of the values GENERATE and PARAMETERS_FILE draw,\n"
+    "                           0..9223372036854775807 (default: random; the report's\n"
+    "                           config.seed gives it, so that a run can be repeated)\n"
     "\n"
     "Output:\n"
     "  -f, --format F           table (default), json or markdown, on stdout\n"
@@ -76,6 +86,15 @@ static const char run_help[] =
     "(nothing ran), 3 cannot connect, 4 internal error, 130 interrupted (the partial\n"
     "report is still written).\n";
 
+/* A seed for a run without --seed: from the kernel, else the clock; 0..INT64_MAX (JSON-safe). */
+static uint64_t random_seed(void)
+{
+    uint64_t v = 0;
+    if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+        v = pv_now_ns() ^ ((uint64_t)getpid() << 32);
+    return v & (uint64_t)INT64_MAX;
+}
+
 void cli_run_opts_defaults(struct cli_run_opts *o)
 {
     memset(o, 0, sizeof(*o));
@@ -91,6 +110,7 @@ void cli_run_opts_defaults(struct cli_run_opts *o)
     o->connect_timeout_s = 30;
     o->protocol = PV_PROTOCOL_PREPARED;
     o->format = CLI_FORMAT_TABLE;
+    o->seed = random_seed();
 }
 
 /* ---- the run loop ----------------------------------------------------- */
@@ -344,6 +364,7 @@ static void run_config(const struct cli_run_opts *o, int level, pv_target *targe
     cfg->retries = o->retries;
     cfg->pipeline = o->pipeline;
     cfg->pin_threads = o->pin_threads;
+    cfg->seed = o->seed;
     cfg->on_done = on_run_done;
     cfg->on_done_arg = x;
     pv_run_config_defaults(cfg);
@@ -461,6 +482,7 @@ enum {
     OPT_RETRIES,
     OPT_PIPELINE,
     OPT_PIN_THREADS,
+    OPT_SEED,
 };
 
 static const struct option run_options[] = {
@@ -484,6 +506,7 @@ static const struct option run_options[] = {
     {"protocol", required_argument, NULL, OPT_PROTOCOL},
     {"quiet", no_argument, NULL, 'q'},
     {"retries", required_argument, NULL, OPT_RETRIES},
+    {"seed", required_argument, NULL, OPT_SEED},
     {"threads", required_argument, NULL, 'j'},
     {"warmup", required_argument, NULL, OPT_WARMUP},
     {NULL, 0, NULL, 0},
@@ -628,6 +651,11 @@ static int run_option(int ch, const char *arg, const char *opt, struct cli_run_o
         if (cli_parse_int(arg, 0, 100, &v) != 0)
             return bad_int(opt, arg, 0, 100);
         o->retries = (int)v;
+        break;
+    case OPT_SEED:
+        if (cli_parse_int(arg, 0, INT64_MAX, &v) != 0)
+            return bad_int(opt, arg, 0, INT64_MAX);
+        o->seed = (uint64_t)v;
         break;
     case OPT_PROGRESS:
         if (cli_parse_seconds(arg, 0.1, SEC_MAX, &d) != 0)

@@ -191,6 +191,7 @@ int pv_run_create(const struct pv_run_config *cfg, pv_run **out, pv_err *err)
         w->execs = calloc((size_t)w->slots, sizeof(*w->execs));
         w->stats = calloc(r->nscen, sizeof(*w->stats));
         w->buffered = calloc(r->nscen, 1);
+        pv_scenario_scratch_init(&w->draw, cfg->seed, (uint64_t)i);
         if (!w->conns || !w->execs || !w->stats || !w->buffered)
             goto oom;
         for (int j = 0; j < w->slots; j++) {
@@ -372,6 +373,7 @@ void pv_run_destroy(pv_run *r)
             pv_stat_fini(&w->stats[j]);
         free(w->stats);
         free(w->buffered);
+        pv_scenario_scratch_fini(&w->draw);
         free(w->execs);
         free(w->conns);
         pv_hist_destroy(w->pool.acquire_wait);

@@ -133,6 +133,9 @@ struct worker {
     uv_check_t done_check;
     struct conn *done_head;
     uint64_t rng; /* xorshift state for backoff jitter */
+    /* drawn parameter values (GENERATE, PARAMETERS_FILE): this worker's PRNG,
+       seeded with (cfg.seed, worker id), and the scratch of the last draw */
+    struct pv_scenario_scratch draw;
     /* next scenario of this worker's round robin over all of them, in
        timed runs and warm-ups (count-based runs share r->next_item) */
     uint64_t next_scen;

@@ -61,8 +61,8 @@ static int parse_spec(const struct file *f, const struct header *h, struct file_
             return pv_workload__fail_at(f, s, "expected a column name");
         if (memchr(t + s, '(', e - s) || memchr(t + s, ')', e - s))
             return pv_workload__fail_at(f, s, "a column name cannot hold '(' or ')'");
-        if (pv_workload__grow((void **)&fs->cols, &fs->capcols, fs->ncols + 1,
-                              sizeof(*fs->cols)) != 0)
+        if (pv_workload__grow((void **)&fs->cols, &fs->capcols, fs->ncols + 1, sizeof(*fs->cols)) !=
+            0)
             return pv_workload__oom(f);
         fs->cols[fs->ncols++] = (struct colref){s, e, -1};
         if (p >= close)
@@ -138,15 +138,19 @@ static int read_record(const struct file *cf, size_t *pos, struct record *r)
                     pv_buf_putc(&r->fb, t[i++]);
                 }
             }
-            if (i < n && t[i] != ',' && t[i] != '\n' && !(t[i] == '\r' && i + 1 < n && t[i + 1] == '\n'))
-                return pv_workload__fail_at(cf, i, "expected ',' or the end of the line after a "
-                                                   "closing quote");
+            if (i < n && t[i] != ',' && t[i] != '\n' &&
+                !(t[i] == '\r' && i + 1 < n && t[i + 1] == '\n'))
+                return pv_workload__fail_at(cf, i,
+                                            "expected ',' or the end of the line after a "
+                                            "closing quote");
         } else {
             size_t s = i;
-            while (i < n && t[i] != ',' && t[i] != '\n' && !(t[i] == '\r' && i + 1 < n && t[i + 1] == '\n')) {
+            while (i < n && t[i] != ',' && t[i] != '\n' &&
+                   !(t[i] == '\r' && i + 1 < n && t[i + 1] == '\n')) {
                 if (t[i] == '"')
-                    return pv_workload__fail_at(cf, i, "quote inside an unquoted field (quote the "
-                                                       "whole field and double the quote)");
+                    return pv_workload__fail_at(cf, i,
+                                                "quote inside an unquoted field (quote the "
+                                                "whole field and double the quote)");
                 i++;
             }
             if (i == s)
@@ -252,8 +256,9 @@ static int read_rows(const struct file *cf, size_t pos, const struct file_spec *
         if (rc != 0 || r.n == 0)
             continue;
         if (r.n != hdr->n) {
-            rc = pv_workload__fail_at(cf, r.start, "this row has %zu field%s but the header row has %zu",
-                                      r.n, pv_workload__plural((long)r.n), hdr->n);
+            rc = pv_workload__fail_at(cf, r.start,
+                                      "this row has %zu field%s but the header row has %zu", r.n,
+                                      pv_workload__plural((long)r.n), hdr->n);
             break;
         }
         if (pv_workload__grow((void **)&offs, &capoffs, noffs + (size_t)np, sizeof(*offs)) != 0) {

@@ -174,8 +174,7 @@ static void test_generate_errors(void **state)
     expect_fail("-- GENERATE: random(1, 10), foo(1)\nSELECT %s, %s",
                 "%s/t.sql:1:29: unknown generator \"foo\" (random, random_exponential, "
                 "random_gaussian, random_zipfian, string)");
-    expect_fail("-- GENERATE: random(1)\nSELECT %s",
-                "%s/t.sql:1:22: expected ',', not \")\"");
+    expect_fail("-- GENERATE: random(1)\nSELECT %s", "%s/t.sql:1:22: expected ',', not \")\"");
     expect_fail("-- GENERATE: random(1, 2, 3)\nSELECT %s",
                 "%s/t.sql:1:25: expected ')' after the last argument, not \",\"");
     expect_fail("-- GENERATE: random(1, 10)\nSELECT %s, %s",
@@ -245,7 +244,7 @@ static void test_csv(void **state)
             assert_string_equal(v[1], "alice");
             assert_string_equal(v[2], "a, \"quoted\"\nnote");
         } else if (id == 2) {
-            assert_null(v[1]);        /* empty unquoted: NULL */
+            assert_null(v[1]);             /* empty unquoted: NULL */
             assert_string_equal(v[2], ""); /* quoted empty: empty string */
         } else {
             assert_string_equal(v[1], "carol");
@@ -327,7 +326,7 @@ static void test_csv_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_generate),  cmocka_unit_test(test_generate_spellings),
+        cmocka_unit_test(test_generate),        cmocka_unit_test(test_generate_spellings),
         cmocka_unit_test(test_generate_errors), cmocka_unit_test(test_csv),
         cmocka_unit_test(test_csv_errors),
     };
