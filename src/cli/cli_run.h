@@ -44,4 +44,12 @@ void cli_run_opts_defaults(struct cli_run_opts *o);
  */
 int cli_run_workload(const struct cli_run_opts *o, const char *conninfo);
 
+/**
+ * Runs every PARAMETERS_QUERY of wl once on one blocking connection to
+ * target and gives its rows to wl (cli_sample.c). Prints its errors.
+ * @return the exit code: CLI_EXIT_OK, CLI_EXIT_USAGE (the query failed, or
+ *         its rows do not fit: "PATH:LINE:COL: ..."), CLI_EXIT_CONNECT.
+ */
+int cli_sample_params(pv_workload *wl, const pv_target *target);
+
 #endif /* PV_CLI_RUN_H */

@@ -396,6 +396,9 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
         goto out;
     }
 
+    code = cli_sample_params(wl, target);
+    if (code != CLI_EXIT_OK)
+        goto out;
     loop_init(&x, o);
     loop_ready = true;
 

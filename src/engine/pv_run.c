@@ -107,6 +107,8 @@ int pv_run_create(const struct pv_run_config *cfg, pv_run **out, pv_err *err)
 {
     if (!cfg->target || !cfg->workload || pv_workload_count(cfg->workload) == 0)
         return pv_err_set(err, VOLLEY_EINVAL, "nothing to run");
+    if (pv_workload_check_ready(cfg->workload, err) != 0)
+        return VOLLEY_EINVAL; /* a PARAMETERS_QUERY without its rows */
     if (cfg->concurrency < 1 || cfg->concurrency > 10000)
         return pv_err_set(err, VOLLEY_EINVAL, "concurrency must be between 1 and 10000, not %d",
                           cfg->concurrency);

@@ -86,6 +86,8 @@ static int parse_file(const struct file *f, struct pv_query **out)
         rc = pv_workload__load_generate(f, &h.generate, q);
     else if (h.file.found)
         rc = pv_workload__load_csv(f, &h.file, q);
+    else if (h.query.found)
+        rc = pv_workload__load_query(f, &h.query, q);
     else
         rc = pv_workload__no_params(f, q);
     if (rc != 0)

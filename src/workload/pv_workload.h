@@ -18,7 +18,8 @@
  *   object       -> its compact JSON text (for json/jsonb parameters).
  *
  * Values drawn per execution. Instead of PARAMETERS, a file may give one
- * of these (at most one of PARAMETERS, GENERATE and PARAMETERS_FILE):
+ * of these (at most one of PARAMETERS, GENERATE, PARAMETERS_FILE and
+ * PARAMETERS_QUERY):
  *
  *   -- GENERATE: random(1, 100000), random_zipfian(1, 1000, 1.07), string(16)
  *
@@ -42,6 +43,15 @@
  *     unquoted field is SQL NULL, a quoted empty field ("") the empty
  *     string; empty lines are skipped. At least one data row. The scenario
  *     is named "csv".
+ *
+ *   -- PARAMETERS_QUERY: SELECT c_customer_sk, c_customer_id FROM customer TABLESAMPLE SYSTEM (1)
+ *
+ *     a query run once before the run (by the caller, which connects:
+ *     pv_scenario_sample_query, pv_workload_set_sample); its rows form the
+ *     pool, as a CSV file's. Its columns map to the placeholders in order
+ *     (their numbers must be equal); SQL NULL stays NULL; at least one row.
+ *     The query is the rest of the comment line. The scenario is named
+ *     "sampled"; params_json {"query":"SELECT ...","rows":N}.
  *
  *   Each execution draws its own values: fresh generated values, or one row
  *   of the file chosen uniformly at random (pv_scenario_draw), from the
@@ -143,7 +153,9 @@ bool pv_scenario_is_drawn(const struct pv_scenario *s);
  * the workload; generated values are written to scratch (reset first).
  * Every pointer stays valid until the next draw into the same scratch, or
  * until the workload is destroyed. Draws from rng only if s is drawn.
- * @return 0, or VOLLEY_ENOMEM (scratch could not grow; values_out unset).
+ * @return 0, VOLLEY_ENOMEM (scratch could not grow; values_out unset) or
+ *         VOLLEY_EINVAL (a PARAMETERS_QUERY without its rows: a caller's bug,
+ *         which pv_workload_check_ready catches).
  */
 int pv_scenario_draw(const struct pv_scenario *s, pv_gen_rng *rng, pv_buf *scratch,
                      const char **values_out);
@@ -165,9 +177,38 @@ void pv_scenario_scratch_fini(struct pv_scenario_scratch *x);
  * *out = the values of one execution of s, for PQsendQueryParams: s->values
  * itself for a fixed scenario (NULL when it has no parameters), else values
  * drawn into x (valid until the next call with x).
- * @return 0 or VOLLEY_ENOMEM (*out unset).
+ * @return 0, or as pv_scenario_draw (*out unset).
  */
 int pv_scenario_values(const struct pv_scenario *s, struct pv_scenario_scratch *x,
                        const char *const **out);
+
+/* ---- PARAMETERS_QUERY: rows sampled from the database ----------------------- */
+
+/* A PARAMETERS_QUERY still to be run: its SQL and where the file gives it. */
+struct pv_sample_query {
+    const char *sql; /* borrowed from the scenario */
+    const char *path;
+    int line, col;
+};
+
+/** Whether s has a PARAMETERS_QUERY whose rows are not yet set; *out tells which. */
+bool pv_scenario_sample_query(const struct pv_scenario *s, const struct pv_query *q,
+                              struct pv_sample_query *out);
+
+/**
+ * Gives query qi's PARAMETERS_QUERY scenario its rows: nrows rows of ncols
+ * cells, row-major (NULL = SQL NULL), copied.
+ * @return 0, VOLLEY_EINPUT (ncols differs from the placeholders, or no row:
+ *         err says "PATH:LINE:COL: what"), VOLLEY_EINVAL (qi has no such
+ *         scenario, or it has its rows) or VOLLEY_ENOMEM.
+ */
+int pv_workload_set_sample(pv_workload *w, size_t qi, size_t nrows, int ncols,
+                           const char *const *cells, pv_err *err);
+
+/**
+ * Whether every scenario can draw its values (every PARAMETERS_QUERY has
+ * its rows). @return 0, or VOLLEY_EINVAL with err naming the file.
+ */
+int pv_workload_check_ready(const pv_workload *w, pv_err *err);
 
 #endif /* PV_WORKLOAD_H */

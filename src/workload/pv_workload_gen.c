@@ -16,6 +16,7 @@ void pv_workload__source_free(struct pv_param_source *src)
     free(src->gens);
     free(src->text);
     free(src->cells);
+    free(src->query);
     free(src);
 }
 
@@ -273,6 +274,8 @@ int pv_scenario_draw(const struct pv_scenario *s, pv_gen_rng *rng, pv_buf *scrat
         return 0;
     }
     if (!src->gens) {
+        if (src->nrows == 0)
+            return VOLLEY_EINVAL; /* a PARAMETERS_QUERY not sampled (pv_workload_check_ready) */
         uint64_t row = (uint64_t)pv_gen_uniform(rng, 0, (int64_t)src->nrows - 1);
         const char *const *cells = src->cells + row * (uint64_t)src->nparams;
         for (int i = 0; i < src->nparams; i++)

@@ -1,7 +1,7 @@
 /*
  * pv_workload_header.c - one pass of the PostgreSQL scanner over a workload
  * file: the header comments (PARAMETERS, EXEC_COUNT, GENERATE,
- * PARAMETERS_FILE) and the statement's
+ * PARAMETERS_FILE, PARAMETERS_QUERY) and the statement's
  * extent; then the statement through pv_sqlscan, and EXEC_COUNT's value.
  */
 #include <inttypes.h>
@@ -16,7 +16,14 @@
 /* ---- the statement and the header comments -------------------------------- */
 
 /* What header_kind finds; the order of its names. */
-enum { HEADER_NONE, HEADER_PARAMETERS, HEADER_EXEC_COUNT, HEADER_GENERATE, HEADER_FILE };
+enum {
+    HEADER_NONE,
+    HEADER_PARAMETERS,
+    HEADER_EXEC_COUNT,
+    HEADER_GENERATE,
+    HEADER_FILE,
+    HEADER_QUERY
+};
 
 static int scan_file(const struct file *f, PgQuery__ScanResult **out)
 {
@@ -43,7 +50,7 @@ static int scan_file(const struct file *f, PgQuery__ScanResult **out)
 static int header_kind(const char *tok, size_t len, size_t *value)
 {
     static const char *const names[] = {
-        "PARAMETERS:", "EXEC_COUNT:", "GENERATE:", "PARAMETERS_FILE:"};
+        "PARAMETERS:", "EXEC_COUNT:", "GENERATE:", "PARAMETERS_FILE:", "PARAMETERS_QUERY:"};
     size_t p = 2; /* "--" */
     while (p < len && (tok[p] == ' ' || tok[p] == '\t'))
         p++;
@@ -103,6 +110,8 @@ static int find_parts(const struct file *f, const PgQuery__ScanResult *scan, str
                 rc = note_header(f, &h->generate, "GENERATE", t, value);
             else if (kind == HEADER_FILE)
                 rc = note_header(f, &h->file, "PARAMETERS_FILE", t, value);
+            else if (kind == HEADER_QUERY)
+                rc = note_header(f, &h->query, "PARAMETERS_QUERY", t, value);
             if (rc != 0)
                 return rc;
             continue;
@@ -137,7 +146,11 @@ static int one_source(const struct file *f, const struct headers *h)
         const struct header *h;
         const char *name;
     } src[] = {
-        {&h->params, "PARAMETERS"}, {&h->generate, "GENERATE"}, {&h->file, "PARAMETERS_FILE"}};
+        {&h->params, "PARAMETERS"},
+        {&h->generate, "GENERATE"},
+        {&h->file, "PARAMETERS_FILE"},
+        {&h->query, "PARAMETERS_QUERY"},
+    };
     int first = -1;
     for (int i = 0; i < (int)PV_ARRAY_LEN(src); i++) {
         if (!src[i].h->found)
@@ -152,7 +165,8 @@ static int one_source(const struct file *f, const struct headers *h)
         pv_workload__linecol(f->text, src[first].h->start, &line, &col);
         return pv_workload__fail_at(f, src[i].h->start,
                                     "%s and %s (line %d) both give the parameter values; a file "
-                                    "has at most one of PARAMETERS, GENERATE and PARAMETERS_FILE",
+                                    "has at most one of PARAMETERS, GENERATE, PARAMETERS_FILE and "
+                                    "PARAMETERS_QUERY",
                                     src[i].name, src[first].name, line);
     }
     return 0;

@@ -17,6 +17,8 @@
  *   pv_workload_gen.c     GENERATE into a drawn scenario; drawing values
  *                         (pv_scenario_draw and the scratch)
  *   pv_workload_csv.c     PARAMETERS_FILE: the CSV file into a pool of rows
+ *   pv_workload_sample.c  PARAMETERS_QUERY: the header, and the rows the
+ *                         caller sampled into a pool (pv_workload_set_sample)
  *
  * A file is read in this order: content checks (size, NUL bytes, UTF-8,
  * line length), one pass of the PostgreSQL scanner to find the header
@@ -78,7 +80,7 @@ struct header {
 
 /* Every header comment of a file. */
 struct headers {
-    struct header params, count, generate, file;
+    struct header params, count, generate, file, query;
 };
 
 /*
@@ -91,6 +93,10 @@ struct pv_param_source {
     size_t nrows;             /* pool: rows (> 0) */
     char *text;               /* pool: every cell's text, each NUL-terminated */
     const char **cells;       /* pool: nrows * nparams pointers into text; NULL = SQL NULL */
+    /* PARAMETERS_QUERY: its SQL and where it is; the pool is empty until
+       pv_workload_set_sample fills it */
+    char *query;
+    int line, col;
 };
 
 /* ---- pv_workload.c ---- */
@@ -222,6 +228,11 @@ int pv_workload__load_generate(const struct file *f, const struct header *h, str
 
 /* Validates the PARAMETERS_FILE header, reads its CSV file, fills q->scenarios. */
 int pv_workload__load_csv(const struct file *f, const struct header *h, struct pv_query *q);
+
+/* ---- pv_workload_sample.c ---- */
+
+/* Validates the PARAMETERS_QUERY header; q->scenarios = one scenario whose pool is still empty. */
+int pv_workload__load_query(const struct file *f, const struct header *h, struct pv_query *q);
 
 /* ---- pv_workload_files.c ---- */
 

@@ -40,6 +40,16 @@ static void check_query(const struct pv_query *q)
         check(sc->name && sc->params_json && sc->nparams == q->nparams);
         check(sc->exec_count == q->exec_count && sc->exec_count > 0);
         check(!strchr(sc->params_json, '\n'));
+        struct pv_sample_query sq;
+        if (pv_scenario_sample_query(sc, q, &sq)) {
+            /* PARAMETERS_QUERY: rows are never sampled here, so a draw is refused */
+            const char *const *v = NULL;
+            struct pv_scenario_scratch x;
+            pv_scenario_scratch_init(&x, 1, 0);
+            check(sq.sql && sq.line > 0 && pv_scenario_values(sc, &x, &v) == VOLLEY_EINVAL);
+            pv_scenario_scratch_fini(&x);
+            continue;
+        }
         if (pv_scenario_is_drawn(sc)) {
             /* GENERATE (or a CSV file): draw a few executions' values */
             check(sc->params_json[0] == '{' && !sc->values && sc->nparams > 0);

@@ -1,6 +1,7 @@
 """Drawn parameter values against a real throwaway PostgreSQL: GENERATE's
-values stay in range and repeat with --seed, a PARAMETERS_FILE's rows are
-the values bound, the report records the seed and the spec, and malformed
+values stay in range and repeat with --seed, a PARAMETERS_FILE's rows and a
+PARAMETERS_QUERY's sampled rows are the values bound, the report records
+the seed and the spec, and malformed
 headers stop before anything runs (exit 2, PATH:LINE:COL)."""
 import os
 import sys
@@ -96,6 +97,34 @@ class ParamsGenTest(ServerTest):
         self.assertEqual([r.rsplit("|", 1)[0] for r in rows],
                          ['3|item 3', '7|item, quoted "7"'])
         self.assertTrue(all(int(r.rsplit("|", 1)[1]) > 5 for r in rows))
+
+    def test_sampled_from_the_database(self):
+        f = self.write("q.sql", "-- PARAMETERS_QUERY: SELECT id, name FROM item WHERE id % 10 = 0\n"
+                                "-- EXEC_COUNT: 100\nINSERT INTO seen VALUES ('q', %s, %s);\n")
+        rep = self.run_json("-c", "3", "-j", "2", f)
+        self.assertEqual(rep["summary"]["succeeded"], 100)
+        sc = rep["queries"][0]["scenarios"][0]
+        self.assertEqual(sc["name"], "sampled")
+        self.assertEqual(sc["parameters"], {
+            "query": "SELECT id, name FROM item WHERE id % 10 = 0", "rows": 10})
+        self.assertEqual(self.server.sql(
+            "SELECT count(*), count(*) FILTER (WHERE id % 10 = 0 AND name = 'item ' || id), "
+            "count(DISTINCT id) > 5 FROM seen WHERE tag = 'q'"), "100|100|t")
+
+    def test_sample_errors(self):
+        cases = [
+            ("-- PARAMETERS_QUERY: SELECT nope FROM item\nSELECT %s\n",
+             ':1:22: PARAMETERS_QUERY failed: 42703 column "nope" does not exist'),
+            ("-- PARAMETERS_QUERY: SELECT id FROM item WHERE false\nSELECT %s\n",
+             ":1:22: PARAMETERS_QUERY returned no row"),
+            ("-- PARAMETERS_QUERY: SELECT id, name FROM item\nSELECT %s\n",
+             ":1:22: PARAMETERS_QUERY returns 2 columns but the query has 1 placeholder"),
+        ]
+        for text, want in cases:
+            f = self.write("bad.sql", text)
+            r = self.pgvolley("run", "-q", f)
+            self.assertEqual(r.code, 2, r.stderr)
+            self.assertIn(f + want, r.stderr)
 
     def test_bad_headers_exit_2(self):
         cases = [

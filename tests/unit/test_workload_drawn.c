@@ -207,9 +207,10 @@ static void test_generate_errors(void **state)
                 "%s/t.sql:1:27: expected ',' between generators, not \"random(1\"");
     expect_fail("-- GENERATE: random (1, 2\nSELECT %s",
                 "%s/t.sql:1:26: expected ')' after the last argument, found the end of the line");
-    expect_fail("-- PARAMETERS: [[1]]\n-- GENERATE: random(1, 2)\nSELECT %s",
-                "%s/t.sql:2:1: GENERATE and PARAMETERS (line 1) both give the parameter values; a "
-                "file has at most one of PARAMETERS, GENERATE and PARAMETERS_FILE");
+    expect_fail(
+        "-- PARAMETERS: [[1]]\n-- GENERATE: random(1, 2)\nSELECT %s",
+        "%s/t.sql:2:1: GENERATE and PARAMETERS (line 1) both give the parameter values; a "
+        "file has at most one of PARAMETERS, GENERATE, PARAMETERS_FILE and PARAMETERS_QUERY");
     expect_fail("-- GENERATE: random(1, 2)\n-- GENERATE: random(1, 2)\nSELECT %s",
                 "%s/t.sql:2:1: second GENERATE line (the first is on line 1)");
 }
@@ -293,7 +294,8 @@ static void test_csv_errors(void **state)
                      "directory");
     expect_fail("-- PARAMETERS: [[1]]\n-- PARAMETERS_FILE: two.csv\nSELECT %s",
                 "%s/t.sql:2:1: PARAMETERS_FILE and PARAMETERS (line 1) both give the parameter "
-                "values; a file has at most one of PARAMETERS, GENERATE and PARAMETERS_FILE");
+                "values; a file has at most one of PARAMETERS, GENERATE, PARAMETERS_FILE and "
+                "PARAMETERS_QUERY");
 
     write_file("short.csv", "a,b\n1,2\n3\n");
     expect_fail("-- PARAMETERS_FILE: short.csv\nSELECT %s, %s",
@@ -323,12 +325,85 @@ static void test_csv_errors(void **state)
                 "%s/dup.csv");
 }
 
+/* ---- PARAMETERS_QUERY ----------------------------------------------------- */
+
+static void test_sample(void **state)
+{
+    (void)state;
+    pv_workload *w = new_workload();
+    const struct pv_query *q =
+        add_ok(w, "SELECT %s, %s\n"
+                  "-- PARAMETERS_QUERY:  SELECT id, name FROM t TABLESAMPLE SYSTEM (1);  \n");
+    const struct pv_scenario *s = &q->scenarios[0];
+    assert_string_equal(s->name, "sampled");
+    assert_true(pv_scenario_is_drawn(s));
+    assert_string_equal(s->params_json,
+                        "{\"query\":\"SELECT id, name FROM t TABLESAMPLE SYSTEM (1)\"}");
+    struct pv_sample_query sq;
+    assert_true(pv_scenario_sample_query(s, q, &sq));
+    assert_string_equal(sq.sql, "SELECT id, name FROM t TABLESAMPLE SYSTEM (1)");
+    assert_string_equal(sq.path, q->path);
+    assert_int_equal(sq.line, 2);
+    assert_int_equal(sq.col, 23);
+
+    char want[600];
+    pv_err err = {{0}};
+    assert_int_equal(pv_workload_check_ready(w, &err), VOLLEY_EINVAL);
+    snprintf(want, sizeof(want), "%s:2:23: the rows of PARAMETERS_QUERY were not sampled", q->path);
+    assert_string_equal(err.msg, want);
+    struct pv_scenario_scratch x;
+    pv_scenario_scratch_init(&x, 3, 0);
+    const char *const *v;
+    assert_int_equal(pv_scenario_values(s, &x, &v), VOLLEY_EINVAL);
+
+    const char *cells[] = {"1", "one", "2", NULL, "3", "three"};
+    assert_int_equal(pv_workload_set_sample(w, 0, 2, 3, cells, &err), VOLLEY_EINPUT);
+    snprintf(want, sizeof(want),
+             "%s:2:23: PARAMETERS_QUERY returns 3 columns but the query has 2 placeholders",
+             q->path);
+    assert_string_equal(err.msg, want);
+    assert_int_equal(pv_workload_set_sample(w, 0, 0, 2, cells, &err), VOLLEY_EINPUT);
+    snprintf(want, sizeof(want), "%s:2:23: PARAMETERS_QUERY returned no row", q->path);
+    assert_string_equal(err.msg, want);
+    assert_int_equal(pv_workload_set_sample(w, 1, 3, 2, cells, &err), VOLLEY_EINVAL);
+
+    assert_int_equal(pv_workload_set_sample(w, 0, 3, 2, cells, &err), 0);
+    assert_false(pv_scenario_sample_query(s, q, &sq));
+    assert_int_equal(pv_workload_check_ready(w, &err), 0);
+    assert_int_equal(pv_workload_set_sample(w, 0, 3, 2, cells, &err), VOLLEY_EINVAL);
+    assert_string_equal(s->params_json, "{\"query\":\"SELECT id, name FROM t TABLESAMPLE "
+                                        "SYSTEM (1)\",\"rows\":3}");
+    int seen[4] = {0};
+    for (int i = 0; i < 200; i++) {
+        assert_int_equal(pv_scenario_values(s, &x, &v), 0);
+        long id = strtol(v[0], NULL, 10);
+        assert_true(id >= 1 && id <= 3);
+        seen[id]++;
+        if (id == 2)
+            assert_null(v[1]);
+        else
+            assert_string_equal(v[1], id == 1 ? "one" : "three");
+    }
+    assert_true(seen[1] > 30 && seen[2] > 30 && seen[3] > 30);
+    pv_scenario_scratch_fini(&x);
+    pv_workload_destroy(w);
+
+    expect_fail("SELECT %s -- PARAMETERS_QUERY:  ;\n",
+                "%s/t.sql:1:33: PARAMETERS_QUERY needs a query, like SELECT id FROM t");
+    expect_fail("SELECT 1 -- PARAMETERS_QUERY: SELECT 1\n",
+                "%s/t.sql:1:31: PARAMETERS_QUERY gives values but the query has no placeholder");
+    expect_fail("-- GENERATE: random(1, 2)\n-- PARAMETERS_QUERY: SELECT 1\nSELECT %s",
+                "%s/t.sql:2:1: PARAMETERS_QUERY and GENERATE (line 1) both give the parameter "
+                "values; a file has at most one of PARAMETERS, GENERATE, PARAMETERS_FILE and "
+                "PARAMETERS_QUERY");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_generate),        cmocka_unit_test(test_generate_spellings),
         cmocka_unit_test(test_generate_errors), cmocka_unit_test(test_csv),
-        cmocka_unit_test(test_csv_errors),
+        cmocka_unit_test(test_csv_errors),      cmocka_unit_test(test_sample),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
