@@ -58,8 +58,8 @@ int cli_sample_params(pv_workload *wl, const pv_target *target)
             continue;
         if (!c) {
             pv_err err = {{0}};
-            int rc = pv_conn_connect_blocking(pv_target_keywords(target),
-                                              pv_target_values(target), &c, &err);
+            int rc = pv_conn_connect_blocking(pv_target_keywords(target), pv_target_values(target),
+                                              &c, &err);
             if (rc != 0) {
                 cli_error("cannot connect to the server: %s", err.msg);
                 return cli_exit_for(rc);

@@ -29,8 +29,9 @@ int pv_workload__load_query(const struct file *f, const struct header *h, struct
     if (e == s)
         return pv_workload__fail_at(f, s, "PARAMETERS_QUERY needs a query, like SELECT id FROM t");
     if (q->nparams == 0)
-        return pv_workload__fail_at(f, s, "PARAMETERS_QUERY gives values but the query has no "
-                                          "placeholder");
+        return pv_workload__fail_at(f, s,
+                                    "PARAMETERS_QUERY gives values but the query has no "
+                                    "placeholder");
     struct pv_param_source *src = calloc(1, sizeof(*src));
     if (!src)
         return pv_workload__oom(f);
