@@ -16,6 +16,7 @@
  * contract (a multi-line message, a scenario that does not match its
  * query) stops the run.
  */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -95,9 +96,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_query(pv_workload_query(w, 0));
         check(pv_workload_scenario_count(w) == pv_workload_query(w, 0)->nscenarios);
     } else {
-        check(rc == VOLLEY_EINPUT || rc == VOLLEY_ENOMEM);
+        /* PARAMETERS_FILE reads a file (beside fuzz.sql: the current
+           directory): it may be missing (VOLLEY_EIO), and its own errors
+           name it rather than fuzz.sql */
+        bool csv = memmem(data, size, "PARAMETERS_FILE:", 16) != NULL;
+        check(rc == VOLLEY_EINPUT || rc == VOLLEY_ENOMEM || (csv && rc == VOLLEY_EIO));
         check(pv_workload_count(w) == 0);
-        check(strncmp(err.msg, "fuzz.sql:", 9) == 0);
+        check(csv || strncmp(err.msg, "fuzz.sql:", 9) == 0);
         check(!strchr(err.msg, '\n') && !strchr(err.msg, '\r'));
     }
     pv_workload_destroy(w);
