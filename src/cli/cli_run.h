@@ -28,6 +28,7 @@ struct cli_run_opts {
     double max_lag_s;        /* --max-lag */
     const char *stages;      /* --stages SPEC, or NULL */
     double ramp_up_s;        /* --ramp-up */
+    uint64_t seed;           /* drawn parameter values; 0..INT64_MAX, random unless --seed */
     int pool_size, max_overflow;
     double pool_timeout_s, pool_recycle_s, command_timeout_s, connect_timeout_s;
     enum pv_protocol protocol;
@@ -47,5 +48,13 @@ void cli_run_opts_defaults(struct cli_run_opts *o);
  * @return the exit code.
  */
 int cli_run_workload(const struct cli_run_opts *o, const char *conninfo);
+
+/**
+ * Runs every PARAMETERS_QUERY of wl once on one blocking connection to
+ * target and gives its rows to wl (cli_sample.c). Prints its errors.
+ * @return the exit code: CLI_EXIT_OK, CLI_EXIT_USAGE (the query failed, or
+ *         its rows do not fit: "PATH:LINE:COL: ..."), CLI_EXIT_CONNECT.
+ */
+int cli_sample_params(pv_workload *wl, const pv_target *target);
 
 #endif /* PV_CLI_RUN_H */

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -23,6 +24,15 @@ static const char run_help[] =
     "Workload file header comments (seed format):\n"
     "  -- PARAMETERS: [[1, \"a\"], [2, \"b\"]]   one scenario per parameter set\n"
     "  -- EXEC_COUNT: 40                      executions per scenario (default 5)\n"
+    "  -- GENERATE: random(1, 1000), zipfian(1, 100, 1.1), string(8)\n"
+    "                                         values drawn per execution (pgbench's\n"
+    "                                         random, random_exponential, _gaussian,\n"
+    "                                         _zipfian; string(n) is [A-Za-z0-9]{n})\n"
+    "  -- PARAMETERS_FILE: keys.csv [(col, ...)]  a random row of a CSV file per\n"
+    "                                         execution (header row; empty = NULL)\n"
+    "  -- PARAMETERS_QUERY: SELECT id FROM t TABLESAMPLE SYSTEM (1)\n"
+    "                                         rows sampled once before the run; a\n"
+    "                                         random one per execution\n"
     "  %s placeholders become $1..$n; values are bound, never spliced into SQL.\n"
     "\n"
     "Target:\n"
@@ -74,6 +84,9 @@ static const char run_help[] =
     "                           error (08xxx connection errors, 40001, 40P01, 57P01,\n"
     "                           57P02, 57P03), with exponential backoff and jitter\n"
     "                           (default 0)\n"
+    "      --seed N             seed of the values GENERATE and PARAMETERS_FILE draw,\n"
+    "                           0..9223372036854775807 (default: random; the report's\n"
+    "                           config.seed gives it, so that a run can be repeated)\n"
     "\n"
     "Output:\n"
     "  -f, --format F           table (default), json or markdown, on stdout\n"
@@ -91,6 +104,15 @@ static const char run_help[] =
     "report is still written; Ctrl-C cancels what runs, a second Ctrl-C stops at\n"
     "once, a third exits without a report).\n";
 
+/* A seed for a run without --seed: from the kernel, else the clock; 0..INT64_MAX (JSON-safe). */
+static uint64_t random_seed(void)
+{
+    uint64_t v = 0;
+    if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+        v = pv_now_ns() ^ ((uint64_t)getpid() << 32);
+    return v & (uint64_t)INT64_MAX;
+}
+
 void cli_run_opts_defaults(struct cli_run_opts *o)
 {
     memset(o, 0, sizeof(*o));
@@ -106,6 +128,7 @@ void cli_run_opts_defaults(struct cli_run_opts *o)
     o->connect_timeout_s = 30;
     o->protocol = PV_PROTOCOL_PREPARED;
     o->format = CLI_FORMAT_TABLE;
+    o->seed = random_seed();
 }
 
 /* ---- the run loop ----------------------------------------------------- */
@@ -411,6 +434,7 @@ static void run_config(const struct cli_run_opts *o, int level, pv_target *targe
     cfg->rate = o->rate;
     cfg->arrival = o->arrival;
     cfg->max_lag_s = o->max_lag_s;
+    cfg->seed = o->seed;
     cfg->on_done = on_run_done;
     cfg->on_done_arg = x;
 }
@@ -485,6 +509,9 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
         goto out;
     }
 
+    code = cli_sample_params(wl, target);
+    if (code != CLI_EXIT_OK)
+        goto out;
     loop_init(&x, o);
     loop_ready = true;
 
@@ -582,6 +609,7 @@ enum {
     OPT_MAX_LAG,
     OPT_STAGES,
     OPT_RAMP_UP,
+    OPT_SEED,
 };
 
 static const struct option run_options[] = {
@@ -610,6 +638,7 @@ static const struct option run_options[] = {
     {"protocol", required_argument, NULL, OPT_PROTOCOL},
     {"quiet", no_argument, NULL, 'q'},
     {"retries", required_argument, NULL, OPT_RETRIES},
+    {"seed", required_argument, NULL, OPT_SEED},
     {"threads", required_argument, NULL, 'j'},
     {"warmup", required_argument, NULL, OPT_WARMUP},
     {NULL, 0, NULL, 0},
@@ -781,6 +810,11 @@ static int run_option(int ch, const char *arg, const char *opt, struct cli_run_o
         if (cli_parse_int(arg, 0, 100, &v) != 0)
             return bad_int(opt, arg, 0, 100);
         o->retries = (int)v;
+        break;
+    case OPT_SEED:
+        if (cli_parse_int(arg, 0, INT64_MAX, &v) != 0)
+            return bad_int(opt, arg, 0, INT64_MAX);
+        o->seed = (uint64_t)v;
         break;
     case OPT_PROGRESS:
         if (cli_parse_seconds(arg, 0.1, SEC_MAX, &d) != 0)

@@ -123,6 +123,8 @@ int pv_run_create(const struct pv_run_config *cfg, pv_run **out, pv_err *err)
 {
     if (!cfg->target || !cfg->workload || pv_workload_count(cfg->workload) == 0)
         return pv_err_set(err, VOLLEY_EINVAL, "nothing to run");
+    if (pv_workload_check_ready(cfg->workload, err) != 0)
+        return VOLLEY_EINVAL; /* a PARAMETERS_QUERY without its rows */
     if (cfg->concurrency < 1 || cfg->concurrency > 10000)
         return pv_err_set(err, VOLLEY_EINVAL, "concurrency must be between 1 and 10000, not %d",
                           cfg->concurrency);
@@ -242,6 +244,7 @@ int pv_run_create(const struct pv_run_config *cfg, pv_run **out, pv_err *err)
         w->execs = calloc((size_t)w->slots, sizeof(*w->execs));
         w->stats = calloc(r->nscen, sizeof(*w->stats));
         w->buffered = calloc(r->nscen, 1);
+        pv_scenario_scratch_init(&w->draw, cfg->seed, (uint64_t)i);
         if (!w->conns || !w->execs || !w->stats || !w->buffered)
             goto oom;
         if (cfg->rate > 0) {
@@ -448,6 +451,7 @@ void pv_run_destroy(pv_run *r)
         for (size_t j = 0; w->sched && j < r->nqueries; j++)
             pv_sched_stats_fini(&w->sched[j]);
         free(w->sched);
+        pv_scenario_scratch_fini(&w->draw);
         free(w->execs);
         free(w->conns);
         pv_hist_destroy(w->pool.acquire_wait);

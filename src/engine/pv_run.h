@@ -71,6 +71,8 @@ struct pv_run_config {
     double max_lag_s;      /* > 0: an execution later than this when a slot frees is
                               dropped (counted, never sent) */
     const pv_shape *shape; /* borrowed; NULL: constant `rate` */
+    uint64_t seed;         /* drawn parameter values (GENERATE, PARAMETERS_FILE): worker i draws
+                              from pv_gen_seed(seed, i), so a run repeats with its seed and -j */
     /* Called once, from a worker thread, when the run has finished (for a
        uv_async_send into the caller's loop). May be NULL. */
     void (*on_done)(void *arg);
@@ -129,6 +131,7 @@ struct pv_run_result {
     enum pv_protocol protocol;
     double duration_s, warmup_s;
     int retries;
+    uint64_t seed;    /* cfg.seed */
     int pipeline;     /* 1 = off */
     bool pinned;      /* pin_threads was asked for and every worker thread was pinned */
     bool interrupted; /* stopped by pv_run_stop before the end */

@@ -34,7 +34,7 @@ static void exec_send(struct worker *w, struct conn *c)
     const struct scen_ref *ref = &r->scen[e->scen];
     const struct pv_query *q = pv_workload_query(r->cfg.workload, ref->query);
     const struct pv_scenario *s = &q->scenarios[ref->scen];
-    const char *const *values = (const char *const *)s->values;
+    const char *const *values = NULL; /* fixed, or drawn for this execution (GENERATE, ...) */
     int ok;
 
     e->t_send = pv_now_ns();
@@ -45,10 +45,13 @@ static void exec_send(struct worker *w, struct conn *c)
             c->preparing = true;
             goto sent;
         }
-        ok = PQsendQueryPrepared(pg, r->stmt_names[ref->query], s->nparams, values, NULL, NULL, 0);
+        /* XXX: a draw fails only out of memory, which then costs the connection */
+        ok = pv_scenario_values(s, &w->draw, &values) == 0 &&
+             PQsendQueryPrepared(pg, r->stmt_names[ref->query], s->nparams, values, NULL, NULL, 0);
         break;
     case PV_PROTOCOL_EXTENDED:
-        ok = PQsendQueryParams(pg, q->sql, s->nparams, NULL, values, NULL, NULL, 0);
+        ok = pv_scenario_values(s, &w->draw, &values) == 0 &&
+             PQsendQueryParams(pg, q->sql, s->nparams, NULL, values, NULL, NULL, 0);
         break;
     default: ok = PQsendQuery(pg, q->sql); break;
     }

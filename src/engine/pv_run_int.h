@@ -33,6 +33,7 @@
 #include "engine/pv_conn.h"
 #include "engine/pv_run.h"
 #include "engine/pv_shape.h"
+#include "workload/pv_gen.h"
 
 /* Results of at most this many rows may be read whole (see exec_send). */
 #define PV_RUN_SMALL_RESULT 100
@@ -50,6 +51,8 @@
 #define PV_RUN_SWEEP_DIVISOR 20
 #define PV_RUN_SWEEP_MIN_MS  5
 #define PV_RUN_SWEEP_MAX_MS  1000
+/* Arrival generators use streams from here on (parameter draws use 0..). */
+#define PV_RUN_ARRIVAL_STREAM (1ull << 32)
 /* The closed model with a shape looks at its target this often. */
 #define PV_RUN_SHAPE_TICK_NS 10000000ull
 /* A count-based run at a constant rate schedules within this (30 days). */
@@ -145,6 +148,9 @@ struct worker {
     uv_check_t done_check;
     struct conn *done_head;
     uint64_t rng; /* xorshift state for backoff jitter */
+    /* drawn parameter values (GENERATE, PARAMETERS_FILE): this worker's PRNG,
+       seeded with (cfg.seed, worker id), and the scratch of the last draw */
+    struct pv_scenario_scratch draw;
     /* next scenario of this worker's round robin over all of them, in
        timed runs and warm-ups (count-based runs share r->next_item) */
     uint64_t next_scen;
@@ -156,6 +162,7 @@ struct worker {
 
     /* the open model (--rate; pv_run_sched.c) */
     struct pv_arrivals arrivals;
+    pv_gen_rng arrival_rng;  /* seeded with (cfg.seed, PV_RUN_ARRIVAL_STREAM + id) */
     uint64_t next_due_ns;    /* intended start of the next execution; 0: none left */
     uint64_t sched_armed_ns; /* when the timerfd fires; 0: disarmed */
     int sched_fd;            /* timerfd; -1 when none */

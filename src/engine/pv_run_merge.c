@@ -15,6 +15,7 @@ int pv_run__merge(pv_run *r)
     res->duration_s = r->cfg.duration_s;
     res->warmup_s = r->cfg.warmup_s;
     res->retries = r->cfg.retries;
+    res->seed = r->cfg.seed;
     res->pipeline = r->cfg.pipeline > 1 ? r->cfg.pipeline : 1;
     res->pinned = r->cfg.pin_threads;
     res->rate = r->cfg.rate;

@@ -55,13 +55,13 @@ void pv_run__pipe_send(struct worker *w, struct conn *c)
         const struct scen_ref *ref = &r->scen[e->scen];
         const struct pv_query *q = pv_workload_query(r->cfg.workload, ref->query);
         const struct pv_scenario *s = &q->scenarios[ref->scen];
-        const char *const *values = (const char *const *)s->values;
+        const char *const *values = NULL;
         uint32_t qi = ref->query;
-        int ok = 1;
+        int ok = pv_scenario_values(s, &w->draw, &values) == 0; /* fails only out of memory */
         if (!e->warm && now >= e->t_claim)
             pv_hist_record(w->pool.acquire_wait, now - e->t_claim);
         e->t_send = now;
-        if (r->cfg.protocol == PV_PROTOCOL_PREPARED) {
+        if (ok && r->cfg.protocol == PV_PROTOCOL_PREPARED) {
             if (!(c->prepared[qi / 8] & (1u << (qi % 8)))) {
                 ok = PQsendPrepare(pg, r->stmt_names[qi], q->sql, q->nparams, NULL);
                 c->prepared[qi / 8] |= (uint8_t)(1u << (qi % 8)); /* undone if it fails */
@@ -69,7 +69,7 @@ void pv_run__pipe_send(struct worker *w, struct conn *c)
             }
             ok =
                 ok && PQsendQueryPrepared(pg, r->stmt_names[qi], s->nparams, values, NULL, NULL, 0);
-        } else {
+        } else if (ok) {
             ok = PQsendQueryParams(pg, q->sql, s->nparams, NULL, values, NULL, NULL, 0);
         }
         if (!ok) {

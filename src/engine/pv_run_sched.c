@@ -24,14 +24,12 @@
 #include <unistd.h>
 
 #include "engine/pv_run_int.h"
+#include "workload/pv_gen.h"
 
-/* A uniform double in (0, 1] from the worker's xorshift state. */
+/* A uniform double in (0, 1] from the worker's arrival generator. */
 static double uniform01(struct worker *w)
 {
-    w->rng ^= w->rng << 13;
-    w->rng ^= w->rng >> 7;
-    w->rng ^= w->rng << 17;
-    return ((double)(w->rng >> 11) + 1.0) / 9007199254740992.0; /* 2^53 */
+    return 1.0 - pv_gen_double(&w->arrival_rng);
 }
 
 /* Draws the next intended start; 0 when the schedule is over. */
@@ -73,8 +71,11 @@ int pv_run__sched_init(struct worker *w)
     w->sched_poll.data = w;
     w->sched_open = true;
     uv_poll_start(&w->sched_poll, UV_READABLE, on_sched);
-    if (pv_run__open_model(r))
+    if (pv_run__open_model(r)) {
         pv_arrivals_init(&w->arrivals, r->shape, r->cfg.arrival, w->id, r->nworkers);
+        /* a stream of its own, apart from the workers' parameter draws */
+        pv_gen_seed(&w->arrival_rng, r->cfg.seed, PV_RUN_ARRIVAL_STREAM + (uint64_t)w->id);
+    }
     return 0;
 }
 

@@ -194,6 +194,7 @@ static json_t *config_json(struct jb *b, const struct pv_run_result *run)
     put(b, o, "warmup_s", jreal(run->warmup_s));
     put(b, o, "command_timeout_s", jreal(run->command_timeout_s));
     put(b, o, "retries", json_integer(run->retries));
+    put(b, o, "seed", json_integer((json_int_t)run->seed));
     put(b, o, "pipeline", json_integer(run->pipeline));
     put(b, o, "pinned_threads", json_boolean(run->pinned));
     put(b, o, "schedule", schedule_json(b, run));

@@ -11,7 +11,7 @@
 
 /* ---- content checks ------------------------------------------------------- */
 
-static int check_content(const struct file *f)
+int pv_workload__check_content(const struct file *f)
 {
     const unsigned char *s = (const unsigned char *)f->text;
     size_t max_line = f->w->opts.max_line_bytes;
@@ -54,9 +54,10 @@ void pv_workload__query_free(struct pv_query *q)
 /* The file's text is f->text (NUL-terminated, checked); *out on success. */
 static int parse_file(const struct file *f, struct pv_query **out)
 {
-    struct header params = {0}, count = {0};
+    struct headers h;
+    memset(&h, 0, sizeof(h));
     size_t start = 0, end = 0;
-    int rc = pv_workload__find_parts(f, &params, &count, &start, &end);
+    int rc = pv_workload__find_parts(f, &h, &start, &end);
     if (rc != 0)
         return rc;
 
@@ -74,12 +75,21 @@ static int parse_file(const struct file *f, struct pv_query **out)
     if (rc != 0)
         goto fail;
     q->exec_count = f->w->opts.default_exec_count;
-    if (count.found) {
-        rc = pv_workload__parse_exec_count(f, &count, &q->exec_count);
+    if (h.count.found) {
+        rc = pv_workload__parse_exec_count(f, &h.count, &q->exec_count);
         if (rc != 0)
             goto fail;
     }
-    rc = params.found ? pv_workload__load_params(f, &params, q) : pv_workload__no_params(f, q);
+    if (h.params.found)
+        rc = pv_workload__load_params(f, &h.params, q);
+    else if (h.generate.found)
+        rc = pv_workload__load_generate(f, &h.generate, q);
+    else if (h.file.found)
+        rc = pv_workload__load_csv(f, &h.file, q);
+    else if (h.query.found)
+        rc = pv_workload__load_query(f, &h.query, q);
+    else
+        rc = pv_workload__no_params(f, q);
     if (rc != 0)
         goto fail;
     *out = q;
@@ -112,7 +122,7 @@ int pv_workload_add_text(pv_workload *w, const char *path, const char *text, siz
         return pv_workload__fail(&f, VOLLEY_EINPUT, 0, 0,
                                  "file is larger than the limit of %zu bytes",
                                  w->opts.max_file_bytes);
-    int rc = check_content(&f);
+    int rc = pv_workload__check_content(&f);
     if (rc != 0)
         return rc;
 

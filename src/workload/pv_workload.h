@@ -17,16 +17,64 @@
  *   array        -> a PostgreSQL array literal ({1,2,"a b"}), nested OK;
  *   object       -> its compact JSON text (for json/jsonb parameters).
  *
+ * Values drawn per execution. Instead of PARAMETERS, a file may give one
+ * of these (at most one of PARAMETERS, GENERATE, PARAMETERS_FILE and
+ * PARAMETERS_QUERY):
+ *
+ *   -- GENERATE: random(1, 100000), random_zipfian(1, 1000, 1.07), string(16)
+ *
+ *     one generator per placeholder, in order (their number must equal the
+ *     placeholders'): random(lb, ub), random_exponential(lb, ub, p),
+ *     random_gaussian(lb, ub, p), random_zipfian(lb, ub, p) - pgbench's
+ *     functions, same semantics and limits (pv_gen.h), also spelled
+ *     uniform, exponential, gaussian, zipfian - and string(n): n characters
+ *     from [A-Za-z0-9]. lb, ub and n are integers, p a number.
+ *     The scenario is named "generated".
+ *
+ *   -- PARAMETERS_FILE: customers.csv
+ *   -- PARAMETERS_FILE: customers.csv (c_customer_sk, c_customer_id)
+ *
+ *     a CSV file (RFC 4180: comma-separated, fields with commas, quotes or
+ *     line breaks in double quotes, "" for a quote; LF or CRLF line ends;
+ *     UTF-8), relative to the workload file's directory, whose first row
+ *     names the columns. Without a column list, every column maps to a
+ *     placeholder in order (their numbers must be equal); with one, the
+ *     named columns do (names as in the header row, exact match). An empty
+ *     unquoted field is SQL NULL, a quoted empty field ("") the empty
+ *     string; empty lines are skipped. At least one data row. The scenario
+ *     is named "csv".
+ *
+ *   -- PARAMETERS_QUERY: SELECT c_customer_sk, c_customer_id FROM customer TABLESAMPLE SYSTEM (1)
+ *
+ *     a query run once before the run (by the caller, which connects:
+ *     pv_scenario_sample_query, pv_workload_set_sample); its rows form the
+ *     pool, as a CSV file's. Its columns map to the placeholders in order
+ *     (their numbers must be equal); SQL NULL stays NULL; at least one row.
+ *     The query is the rest of the comment line. The scenario is named
+ *     "sampled"; params_json {"query":"SELECT ...","rows":N}.
+ *
+ *   Each execution draws its own values: fresh generated values, or one row
+ *   of the file chosen uniformly at random (pv_scenario_draw), from the
+ *   caller's PRNG, so a run is repeatable with its seed. Such a scenario is
+ *   one scenario executed EXEC_COUNT times in count-based runs; its
+ *   params_json says what was drawn from:
+ *     {"generate":["random(1, 100000)","random_zipfian(1, 1000, 1.07)","string(16)"]}
+ *     {"file":"customers.csv","columns":["c_customer_sk","c_customer_id"],"rows":1000}
+ *
  * Validation is complete before anything runs: every error names the file
- * and, where it applies, the line (and column).
+ * and, where it applies, the line (and column) - the workload file's for a
+ * header, the CSV file's for its content.
  */
 #ifndef PV_WORKLOAD_H
 #define PV_WORKLOAD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/pv_buf.h"
 #include "common/pv_common.h"
+#include "workload/pv_gen.h"
 
 /** Limits and defaults used while reading files. */
 struct pv_workload_opts {
@@ -37,12 +85,18 @@ struct pv_workload_opts {
     int max_json_depth;          /* 0 = 32 */
 };
 
+/* Where a drawn scenario's values come from (generators or rows); opaque. */
+struct pv_param_source;
+
 struct pv_scenario {
-    char *name; /* "scenario_1", ... */
+    char *name; /* "scenario_1", ..., "generated", "csv" */
     int nparams;
-    char **values;     /* nparams text values; NULL entry = SQL NULL */
+    char **values;     /* nparams text values; NULL entry = SQL NULL; NULL when drawn */
     char *params_json; /* this parameter set as compact JSON ("[]" if none) */
     uint64_t exec_count;
+    /* NULL: the fixed values above. Else the values are drawn per execution
+       with pv_scenario_draw. Owned by the scenario. */
+    struct pv_param_source *source;
 };
 
 struct pv_query {
@@ -87,5 +141,74 @@ const struct pv_query *pv_workload_query(const pv_workload *w, size_t i);
 size_t pv_workload_scenario_count(const pv_workload *w);
 /** Sum over scenarios of exec_count. */
 uint64_t pv_workload_total_executions(const pv_workload *w);
+
+/* ---- drawing values ------------------------------------------------------- */
+
+/** Whether s's values are drawn per execution (GENERATE, PARAMETERS_FILE). */
+bool pv_scenario_is_drawn(const struct pv_scenario *s);
+
+/**
+ * The values of one execution of s: values_out[0, s->nparams) are set
+ * (NULL = SQL NULL). Fixed values point into s; rows of a file point into
+ * the workload; generated values are written to scratch (reset first).
+ * Every pointer stays valid until the next draw into the same scratch, or
+ * until the workload is destroyed. Draws from rng only if s is drawn.
+ * @return 0, VOLLEY_ENOMEM (scratch could not grow; values_out unset) or
+ *         VOLLEY_EINVAL (a PARAMETERS_QUERY without its rows: a caller's bug,
+ *         which pv_workload_check_ready catches).
+ */
+int pv_scenario_draw(const struct pv_scenario *s, pv_gen_rng *rng, pv_buf *scratch,
+                     const char **values_out);
+
+/* What one thread needs to draw values: a PRNG and the scratch the values
+   live in. On the caller's memory; one per thread, never shared. */
+struct pv_scenario_scratch {
+    pv_gen_rng rng;
+    pv_buf text;
+    const char **values; /* cap entries */
+    int cap;
+};
+
+/** Seeds x's PRNG with (seed, stream) (pv_gen_seed); nothing is allocated yet. */
+void pv_scenario_scratch_init(struct pv_scenario_scratch *x, uint64_t seed, uint64_t stream);
+/** Frees what x grew; safe on a zeroed struct. */
+void pv_scenario_scratch_fini(struct pv_scenario_scratch *x);
+/**
+ * *out = the values of one execution of s, for PQsendQueryParams: s->values
+ * itself for a fixed scenario (NULL when it has no parameters), else values
+ * drawn into x (valid until the next call with x).
+ * @return 0, or as pv_scenario_draw (*out unset).
+ */
+int pv_scenario_values(const struct pv_scenario *s, struct pv_scenario_scratch *x,
+                       const char *const **out);
+
+/* ---- PARAMETERS_QUERY: rows sampled from the database ----------------------- */
+
+/* A PARAMETERS_QUERY still to be run: its SQL and where the file gives it. */
+struct pv_sample_query {
+    const char *sql; /* borrowed from the scenario */
+    const char *path;
+    int line, col;
+};
+
+/** Whether s has a PARAMETERS_QUERY whose rows are not yet set; *out tells which. */
+bool pv_scenario_sample_query(const struct pv_scenario *s, const struct pv_query *q,
+                              struct pv_sample_query *out);
+
+/**
+ * Gives query qi's PARAMETERS_QUERY scenario its rows: nrows rows of ncols
+ * cells, row-major (NULL = SQL NULL), copied.
+ * @return 0, VOLLEY_EINPUT (ncols differs from the placeholders, or no row:
+ *         err says "PATH:LINE:COL: what"), VOLLEY_EINVAL (qi has no such
+ *         scenario, or it has its rows) or VOLLEY_ENOMEM.
+ */
+int pv_workload_set_sample(pv_workload *w, size_t qi, size_t nrows, int ncols,
+                           const char *const *cells, pv_err *err);
+
+/**
+ * Whether every scenario can draw its values (every PARAMETERS_QUERY has
+ * its rows). @return 0, or VOLLEY_EINVAL with err naming the file.
+ */
+int pv_workload_check_ready(const pv_workload *w, pv_err *err);
 
 #endif /* PV_WORKLOAD_H */

@@ -22,7 +22,7 @@ static int not_regular(const char *path, mode_t mode, pv_err *err)
 }
 
 /* Reads a regular file (anything else is refused without reading it). */
-static int read_file(const char *path, size_t max, char **out, size_t *outlen, pv_err *err)
+int pv_workload__read_file(const char *path, size_t max, char **out, size_t *outlen, pv_err *err)
 {
     struct stat st;
     if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
@@ -90,7 +90,7 @@ static int add_file(pv_workload *w, const char *path, pv_err *err)
 {
     char *text = NULL;
     size_t len = 0;
-    int rc = read_file(path, w->opts.max_file_bytes, &text, &len, err);
+    int rc = pv_workload__read_file(path, w->opts.max_file_bytes, &text, &len, err);
     if (rc != 0)
         return rc;
     rc = pv_workload_add_text(w, path, text, len, err);

@@ -1,6 +1,7 @@
 /*
  * pv_workload_header.c - one pass of the PostgreSQL scanner over a workload
- * file: the header comments (PARAMETERS, EXEC_COUNT) and the statement's
+ * file: the header comments (PARAMETERS, EXEC_COUNT, GENERATE,
+ * PARAMETERS_FILE, PARAMETERS_QUERY) and the statement's
  * extent; then the statement through pv_sqlscan, and EXEC_COUNT's value.
  */
 #include <inttypes.h>
@@ -15,7 +16,14 @@
 /* ---- the statement and the header comments -------------------------------- */
 
 /* What header_kind finds; the order of its names. */
-enum { HEADER_NONE, HEADER_PARAMETERS, HEADER_EXEC_COUNT };
+enum {
+    HEADER_NONE,
+    HEADER_PARAMETERS,
+    HEADER_EXEC_COUNT,
+    HEADER_GENERATE,
+    HEADER_FILE,
+    HEADER_QUERY
+};
 
 static int scan_file(const struct file *f, PgQuery__ScanResult **out)
 {
@@ -41,7 +49,8 @@ static int scan_file(const struct file *f, PgQuery__ScanResult **out)
 /* Which header a `--` comment is (HEADER_*); *value is the offset after the colon. */
 static int header_kind(const char *tok, size_t len, size_t *value)
 {
-    static const char *const names[] = {"PARAMETERS:", "EXEC_COUNT:"};
+    static const char *const names[] = {
+        "PARAMETERS:", "EXEC_COUNT:", "GENERATE:", "PARAMETERS_FILE:", "PARAMETERS_QUERY:"};
     size_t p = 2; /* "--" */
     while (p < len && (tok[p] == ' ' || tok[p] == '\t'))
         p++;
@@ -82,8 +91,8 @@ static int is_sql_space(char c)
  * Block comments directly before the statement are kept too, because
  * planner hints for pg_hint_plan must open the query.
  */
-static int find_parts(const struct file *f, const PgQuery__ScanResult *scan, struct header *params,
-                      struct header *count, size_t *start, size_t *end)
+static int find_parts(const struct file *f, const PgQuery__ScanResult *scan, struct headers *h,
+                      size_t *start, size_t *end)
 {
     PgQuery__ScanToken **tok = scan->tokens;
     size_t n = scan->n_tokens, first = SIZE_MAX, last = 0;
@@ -94,9 +103,15 @@ static int find_parts(const struct file *f, const PgQuery__ScanResult *scan, str
             int kind = header_kind(f->text + t->start, (size_t)(t->end - t->start), &value);
             int rc = 0;
             if (kind == HEADER_PARAMETERS)
-                rc = note_header(f, params, "PARAMETERS", t, value);
+                rc = note_header(f, &h->params, "PARAMETERS", t, value);
             else if (kind == HEADER_EXEC_COUNT)
-                rc = note_header(f, count, "EXEC_COUNT", t, value);
+                rc = note_header(f, &h->count, "EXEC_COUNT", t, value);
+            else if (kind == HEADER_GENERATE)
+                rc = note_header(f, &h->generate, "GENERATE", t, value);
+            else if (kind == HEADER_FILE)
+                rc = note_header(f, &h->file, "PARAMETERS_FILE", t, value);
+            else if (kind == HEADER_QUERY)
+                rc = note_header(f, &h->query, "PARAMETERS_QUERY", t, value);
             if (rc != 0)
                 return rc;
             continue;
@@ -124,16 +139,48 @@ static int find_parts(const struct file *f, const PgQuery__ScanResult *scan, str
     return 0;
 }
 
-int pv_workload__find_parts(const struct file *f, struct header *params, struct header *count,
-                            size_t *start, size_t *end)
+/* At most one of the headers that give parameter values. */
+static int one_source(const struct file *f, const struct headers *h)
+{
+    const struct {
+        const struct header *h;
+        const char *name;
+    } src[] = {
+        {&h->params, "PARAMETERS"},
+        {&h->generate, "GENERATE"},
+        {&h->file, "PARAMETERS_FILE"},
+        {&h->query, "PARAMETERS_QUERY"},
+    };
+    int first = -1;
+    for (int i = 0; i < (int)PV_ARRAY_LEN(src); i++) {
+        if (!src[i].h->found)
+            continue;
+        if (first < 0 || src[i].h->start < src[first].h->start)
+            first = i;
+    }
+    for (int i = 0; i < (int)PV_ARRAY_LEN(src); i++) {
+        if (!src[i].h->found || i == first)
+            continue;
+        int line, col;
+        pv_workload__linecol(f->text, src[first].h->start, &line, &col);
+        return pv_workload__fail_at(f, src[i].h->start,
+                                    "%s and %s (line %d) both give the parameter values; a file "
+                                    "has at most one of PARAMETERS, GENERATE, PARAMETERS_FILE and "
+                                    "PARAMETERS_QUERY",
+                                    src[i].name, src[first].name, line);
+    }
+    return 0;
+}
+
+int pv_workload__find_parts(const struct file *f, struct headers *h, size_t *start, size_t *end)
 {
     PgQuery__ScanResult *scan = NULL;
     int rc = scan_file(f, &scan);
     if (rc != 0)
         return rc;
-    rc = find_parts(f, scan, params, count, start, end);
+    rc = find_parts(f, scan, h, start, end);
     pg_query__scan_result__free_unpacked(scan, NULL);
-    return rc;
+    return rc != 0 ? rc : one_source(f, h);
 }
 
 /* ---- the statement -------------------------------------------------------- */

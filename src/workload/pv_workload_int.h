@@ -14,12 +14,18 @@
  *   pv_workload_values.c  one parameter value as the text that is bound
  *   pv_workload_params.c  PARAMETERS (or its absence) into scenarios
  *   pv_workload_files.c   reading files and directories (add_path)
+ *   pv_workload_gen.c     GENERATE into a drawn scenario; drawing values
+ *                         (pv_scenario_draw and the scratch)
+ *   pv_workload_csv.c     PARAMETERS_FILE: the CSV file into a pool of rows
+ *   pv_workload_sample.c  PARAMETERS_QUERY: the header, and the rows the
+ *                         caller sampled into a pool (pv_workload_set_sample)
  *
  * A file is read in this order: content checks (size, NUL bytes, UTF-8,
  * line length), one pass of the PostgreSQL scanner to find the header
  * comments and the statement, pv_sqlscan on the statement (placeholders,
- * statement count), then EXEC_COUNT and PARAMETERS. Every check happens
- * before anything runs.
+ * statement count), then EXEC_COUNT and PARAMETERS (or GENERATE, or
+ * PARAMETERS_FILE and its CSV file). Every check happens before anything
+ * runs.
  *
  * Errors: every function that takes a struct file and can fail returns 0
  * or a negative VOLLEY_E* code with f->err set ("PATH:LINE:COL: what").
@@ -41,6 +47,8 @@
 #define PV_WORKLOAD_DEFAULT_MAX_JSON_DEPTH 32
 /* Bytes of user text quoted in a message. */
 #define PV_WORKLOAD_QUOTE_MAX 40
+/* A CSV file of PARAMETERS_FILE may be this large. */
+#define PV_WORKLOAD_MAX_CSV_BYTES ((size_t)256 << 20)
 /* The pre-scan and jansson disagree: a bug, not bad input (pv_workload__value_text). */
 #define PV_WORKLOAD_OUT_OF_STEP 1
 /* pv_workload__prescan_json: nesting goes beyond the depth limit. */
@@ -70,10 +78,33 @@ struct header {
     size_t value_end; /* the comment's end */
 };
 
+/* Every header comment of a file. */
+struct headers {
+    struct header params, count, generate, file, query;
+};
+
+/*
+ * A drawn scenario's source: generators, or a pool of rows (from a CSV
+ * file) of which each execution takes one at random.
+ */
+struct pv_param_source {
+    int nparams;
+    struct pv_gen_spec *gens; /* nparams generators; NULL for a pool */
+    size_t nrows;             /* pool: rows (> 0) */
+    char *text;               /* pool: every cell's text, each NUL-terminated */
+    const char **cells;       /* pool: nrows * nparams pointers into text; NULL = SQL NULL */
+    /* PARAMETERS_QUERY: its SQL and where it is; the pool is empty until
+       pv_workload_set_sample fills it */
+    char *query;
+    int line, col;
+};
+
 /* ---- pv_workload.c ---- */
 
 /* Frees a query and its scenarios; NULL is a no-op. */
 void pv_workload__query_free(struct pv_query *q);
+/* Size-independent checks of f's text: no NUL byte, valid UTF-8, lines up to the limit. */
+int pv_workload__check_content(const struct file *f);
 
 /* ---- pv_workload_msg.c ---- */
 
@@ -111,8 +142,7 @@ int pv_workload__grow(void **p, size_t *cap, size_t need, size_t size);
  * Scans f->text once: the header comments (each at most once) and the
  * statement's extent [*start, *end).
  */
-int pv_workload__find_parts(const struct file *f, struct header *params, struct header *count,
-                            size_t *start, size_t *end);
+int pv_workload__find_parts(const struct file *f, struct headers *h, size_t *start, size_t *end);
 /* The statement f->text[start, end): q->sql (with $n, owned by q) and q->nparams; exactly one. */
 int pv_workload__load_statement(const struct file *f, size_t start, size_t end, struct pv_query *q);
 /* The EXEC_COUNT header's value: a positive integer up to opts.max_exec_count. */
@@ -179,5 +209,38 @@ void pv_workload__scenario_fini(struct pv_scenario *sc);
 int pv_workload__load_params(const struct file *f, const struct header *h, struct pv_query *q);
 /* No PARAMETERS header: one scenario without parameters (an error if q has placeholders). */
 int pv_workload__no_params(const struct file *f, struct pv_query *q);
+/*
+ * q->scenarios = one scenario named name whose values come from src, with
+ * params_json (NULL: out of memory). Both belong to q afterwards, whatever
+ * the result.
+ */
+int pv_workload__drawn_scenario(const struct file *f, struct pv_query *q, const char *name,
+                                struct pv_param_source *src, char *params_json);
+
+/* ---- pv_workload_gen.c ---- */
+
+/* Frees a source; NULL is a no-op. */
+void pv_workload__source_free(struct pv_param_source *src);
+/* Validates the GENERATE header and fills q->scenarios with one drawn scenario. */
+int pv_workload__load_generate(const struct file *f, const struct header *h, struct pv_query *q);
+
+/* ---- pv_workload_csv.c ---- */
+
+/* Validates the PARAMETERS_FILE header, reads its CSV file, fills q->scenarios. */
+int pv_workload__load_csv(const struct file *f, const struct header *h, struct pv_query *q);
+
+/* ---- pv_workload_sample.c ---- */
+
+/* Validates the PARAMETERS_QUERY header; q->scenarios = one scenario whose pool is still empty. */
+int pv_workload__load_query(const struct file *f, const struct header *h, struct pv_query *q);
+
+/* ---- pv_workload_files.c ---- */
+
+/*
+ * Reads a regular file of at most max bytes: *out (malloc'd, not
+ * NUL-terminated) and *outlen. @return 0, VOLLEY_EIO, VOLLEY_EINPUT (not a
+ * regular file, too large) or VOLLEY_ENOMEM, with err naming path.
+ */
+int pv_workload__read_file(const char *path, size_t max, char **out, size_t *outlen, pv_err *err);
 
 #endif /* PV_WORKLOAD_INT_H */

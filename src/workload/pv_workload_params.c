@@ -14,6 +14,7 @@ void pv_workload__scenario_fini(struct pv_scenario *sc)
     free(sc->values);
     free(sc->name);
     free(sc->params_json);
+    pv_workload__source_free(sc->source);
 }
 
 static int scenario_init(struct pv_scenario *sc, size_t index, int nparams, uint64_t exec_count)
@@ -125,6 +126,25 @@ out:
     json_decref(root);
     pv_workload__prescan_fini(&ps);
     return rc;
+}
+
+int pv_workload__drawn_scenario(const struct file *f, struct pv_query *q, const char *name,
+                                struct pv_param_source *src, char *params_json)
+{
+    q->scenarios = calloc(1, sizeof(*q->scenarios));
+    if (!q->scenarios) {
+        pv_workload__source_free(src);
+        free(params_json);
+        return pv_workload__oom(f);
+    }
+    q->nscenarios = 1;
+    struct pv_scenario *sc = &q->scenarios[0];
+    sc->source = src;
+    sc->params_json = params_json;
+    sc->nparams = q->nparams;
+    sc->exec_count = q->exec_count;
+    sc->name = strdup(name);
+    return sc->name && params_json ? 0 : pv_workload__oom(f);
 }
 
 int pv_workload__no_params(const struct file *f, struct pv_query *q)

@@ -31,6 +31,12 @@ for f in files:
 w('workload', 'params_types.sql',
   b'\x00-- PARAMETERS: [[1, "a", null, true, {"k": [1, 2.50]}, [[1,2],[3,null]], -1e5]]\n'
   b'-- EXEC_COUNT: 3\nSELECT $1::int, $2, $3, $4, $5::jsonb, $6::int[], $7::float8;\n')
+w('workload', 'generate.sql',
+  b'\x00-- GENERATE: random(1, 100000), zipfian(1, 1000, 1.07), string(16)\n'
+  b'SELECT $1::int, $2::int, $3;\n')
+w('workload', 'generate_all.sql',
+  b'\x00-- GENERATE: uniform(-5,5), random_exponential(0, 9, 0.5), random_gaussian(10, 20, 2.0),'
+  b' gaussian(-1, 1, 1e1), random_zipfian(7, 7, 1000), string(0)\nSELECT %s, %s, %s, %s, %s, %s\n')
 w('workload', 'dollar_quote.sql',
   b"\x00-- a comment\n/* block */ SELECT $$x$$ || $1 -- trailing\n-- PARAMETERS: [[\"q\"]]\n")
 

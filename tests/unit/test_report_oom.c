@@ -71,13 +71,19 @@ static void big_init(struct big *b, size_t n)
     b->qr.scenarios = calloc(n, sizeof(*b->qr.scenarios));
     assert_non_null(b->sc);
     assert_non_null(b->qr.scenarios);
-    b->q = (struct pv_query){"dir/q.sql", "q.sql", "SELECT $1::text\n-- odd \x01 \"text\"", 1, n,
-                             b->sc,       1};
+    b->q = (struct pv_query){.path = "dir/q.sql",
+                             .name = "q.sql",
+                             .sql = "SELECT $1::text\n-- odd \x01 \"text\"",
+                             .nparams = 1,
+                             .nscenarios = n,
+                             .scenarios = b->sc,
+                             .exec_count = 1};
     assert_int_equal(pv_stat_init(&b->qr.stat), 0);
     assert_int_equal(pv_stat_init(&b->run.total), 0);
     b->qr.query = &b->q;
     for (size_t i = 0; i < n; i++) {
-        b->sc[i] = (struct pv_scenario){"scenario_x", 1, NULL, b->params, 1};
+        b->sc[i] = (struct pv_scenario){
+            .name = "scenario_x", .nparams = 1, .params_json = b->params, .exec_count = 1};
         struct pv_scenario_result *sr = &b->qr.scenarios[i];
         sr->scenario = &b->sc[i];
         assert_int_equal(pv_stat_init(&sr->stat), 0);

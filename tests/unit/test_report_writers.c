@@ -60,9 +60,9 @@ static void rec_fail(struct pv_stat *s, uint64_t ms, const char *code, const cha
 static void model_init(struct model *m)
 {
     memset(m, 0, sizeof(*m));
-    m->sc_a[0] = (struct pv_scenario){"scenario_1", 2, NULL, "[1,\"open\"]", 3};
-    m->sc_a[1] = (struct pv_scenario){"scenario_2", 2, NULL, "[2,\"closed\"]", 3};
-    m->sc_b[0] = (struct pv_scenario){"scenario_1", 0, NULL, "[]", 6};
+    m->sc_a[0] = (struct pv_scenario){"scenario_1", 2, NULL, "[1,\"open\"]", 3, NULL};
+    m->sc_a[1] = (struct pv_scenario){"scenario_2", 2, NULL, "[2,\"closed\"]", 3, NULL};
+    m->sc_b[0] = (struct pv_scenario){"scenario_1", 0, NULL, "[]", 6, NULL};
     m->qa.path = "examples/orders_by_customer.sql";
     m->qa.name = "orders_by_customer.sql";
     m->qa.sql = "SELECT * FROM orders WHERE customer_id = $1 AND status = $2";
@@ -737,7 +737,7 @@ static void test_markdown_single_run(void **state)
 static void test_empty_run(void **state)
 {
     (void)state;
-    struct pv_scenario sc = {"scenario_1", 0, NULL, "[]", 5};
+    struct pv_scenario sc = {"scenario_1", 0, NULL, "[]", 5, NULL};
     struct pv_query q = {"e.sql", "e.sql", "SELECT 1", 0, 1, &sc, 5};
     struct pv_scenario_result sr = {&sc, {0}};
     struct pv_query_result qr = {&q, {0}, &sr, {0}};
