@@ -360,11 +360,31 @@ static int load_workload(const struct cli_run_opts *o, pv_workload **out)
         return CLI_EXIT_INTERNAL;
     }
     for (int i = 0; i < o->npaths; i++) {
-        rc = pv_workload_add_path(*out, o->paths[i], &err);
+        /* FILE@N (as pgbench -f): the file's weight in time-based runs,
+           unless a file of that very name exists */
+        char path[4096];
+        double weight = 0;
+        snprintf(path, sizeof(path), "%s", o->paths[i]);
+        char *at = strrchr(path, '@');
+        if (at && access(path, F_OK) != 0) {
+            char *end;
+            weight = strtod(at + 1, &end);
+            if (at[1] < '0' || at[1] > '9' || *end || !(weight > 0) || weight > 1e6) {
+                cli_error("%s: the weight after '@' must be a number above 0 and at most "
+                          "1000000",
+                          o->paths[i]);
+                return CLI_EXIT_USAGE;
+            }
+            *at = '\0';
+        }
+        size_t before = pv_workload_count(*out);
+        rc = pv_workload_add_path(*out, path, &err);
         if (rc != 0) {
             cli_error("%s", err.msg);
             return cli_exit_for(rc == VOLLEY_EIO ? VOLLEY_EINPUT : rc);
         }
+        if (weight > 0)
+            pv_workload_set_weight(*out, before, weight);
     }
     for (size_t i = 0; o->protocol == PV_PROTOCOL_SIMPLE && i < pv_workload_count(*out); i++) {
         const struct pv_query *q = pv_workload_query(*out, i);

@@ -135,6 +135,12 @@ int pv_run_create(const struct pv_run_config *cfg, pv_run **out, pv_err *err)
         return pv_err_set(err, VOLLEY_EINVAL, "pool size + overflow is too large");
     if (cfg->pipeline < 0 || cfg->pipeline > 1000)
         return pv_err_set(err, VOLLEY_EINVAL, "pipeline depth must be between 1 and 1000");
+    for (size_t i = 0; cfg->pipeline > 1 && i < pv_workload_count(cfg->workload); i++)
+        if (pv_workload_query(cfg->workload, i)->nsteps > 0)
+            return pv_err_set(err, VOLLEY_EINVAL,
+                              "%s: a transaction cannot run with --pipeline (its statements "
+                              "wait for each other's results)",
+                              pv_workload_query(cfg->workload, i)->path);
     if (cfg->pipeline > 1 && cfg->protocol == PV_PROTOCOL_SIMPLE)
         return pv_err_set(err, VOLLEY_EINVAL,
                           "--pipeline needs --protocol extended or prepared (libpq pipelines "
@@ -205,15 +211,29 @@ int pv_run_create(const struct pv_run_config *cfg, pv_run **out, pv_err *err)
     r->nscen = pv_workload_scenario_count(wl);
     r->scen = calloc(r->nscen, sizeof(*r->scen));
     r->cum = calloc(r->nscen, sizeof(*r->cum));
-    r->stmt_names = calloc(nq, sizeof(*r->stmt_names));
+    /* statement slots: one per query, then one per transaction statement */
+    r->nslots = nq;
+    int max_step_params = 0;
+    for (size_t i = 0; i < nq; i++) {
+        const struct pv_query *q = pv_workload_query(wl, i);
+        r->nslots += (size_t)q->nsteps;
+        r->max_params = PV_MAX(r->max_params, q->nparams);
+        for (int j = 0; j < q->nsteps; j++)
+            max_step_params = PV_MAX(max_step_params, q->steps[j].nparams);
+    }
+    r->stmt_names = calloc(r->nslots, sizeof(*r->stmt_names));
+    r->step_slot = calloc(nq, sizeof(*r->step_slot));
     r->result.queries = calloc(nq, sizeof(*r->result.queries));
-    if (!r->scen || !r->cum || !r->stmt_names || !r->result.queries)
+    if (!r->scen || !r->cum || !r->stmt_names || !r->step_slot || !r->result.queries)
         goto oom;
-    size_t k = 0;
+    size_t k = 0, slot = nq;
     uint64_t cum = 0;
     for (size_t i = 0; i < nq; i++) {
         const struct pv_query *q = pv_workload_query(wl, i);
         snprintf(r->stmt_names[i], sizeof(r->stmt_names[i]), "pgvolley_%zu", i);
+        r->step_slot[i] = slot;
+        for (int j = 0; j < q->nsteps; j++, slot++)
+            snprintf(r->stmt_names[slot], sizeof(r->stmt_names[slot]), "pgvolley_%zu_%d", i, j + 1);
         r->result.queries[i].query = q;
         for (size_t j = 0; j < q->nscenarios; j++, k++) {
             r->scen[k].query = (uint32_t)i;
@@ -223,6 +243,23 @@ int pv_run_create(const struct pv_run_config *cfg, pv_run **out, pv_err *err)
         }
     }
     r->total_items = cum;
+    bool weighted = false;
+    for (size_t i = 0; i < nq; i++)
+        weighted = weighted || pv_workload_query(wl, i)->weight > 0;
+    if (weighted) { /* each file's weight spread over its scenarios */
+        double total = 0;
+        for (size_t i = 0; i < nq; i++)
+            total += pv_workload_weight(pv_workload_query(wl, i));
+        if (!(r->wcum = calloc(r->nscen, sizeof(*r->wcum))))
+            goto oom;
+        double acc = 0;
+        for (size_t j = 0; j < r->nscen; j++) {
+            const struct pv_query *q = pv_workload_query(wl, r->scen[j].query);
+            acc += pv_workload_weight(q) / (double)q->nscenarios / total;
+            r->wcum[j] = acc;
+        }
+        r->wcum[r->nscen - 1] = 1.0;
+    }
 
     int c = cfg->concurrency;
     int pool_total = cfg->pool.size + cfg->pool.max_overflow;
@@ -247,6 +284,12 @@ int pv_run_create(const struct pv_run_config *cfg, pv_run **out, pv_err *err)
         pv_scenario_scratch_init(&w->draw, cfg->seed, (uint64_t)i);
         if (!w->conns || !w->execs || !w->stats || !w->buffered)
             goto oom;
+        if (r->nslots > nq) {
+            w->step_stats = calloc(r->nslots - nq, sizeof(*w->step_stats));
+            w->step_vals = calloc((size_t)PV_MAX(max_step_params, 1), sizeof(*w->step_vals));
+            if (!w->step_stats || !w->step_vals)
+                goto oom;
+        }
         if (cfg->rate > 0) {
             w->sched = calloc(nq, sizeof(*w->sched));
             if (!w->sched)
@@ -448,6 +491,10 @@ void pv_run_destroy(pv_run *r)
             pv_stat_fini(&w->stats[j]);
         free(w->stats);
         free(w->buffered);
+        for (size_t j = 0; w->step_stats && j < r->nslots - r->nqueries; j++)
+            pv_stat_fini(&w->step_stats[j]);
+        free(w->step_stats);
+        free(w->step_vals);
         for (size_t j = 0; w->sched && j < r->nqueries; j++)
             pv_sched_stats_fini(&w->sched[j]);
         free(w->sched);
@@ -469,6 +516,9 @@ void pv_run_destroy(pv_run *r)
             pv_stat_fini(&qr->scenarios[j].stat);
         free(qr->scenarios);
         pv_stat_fini(&qr->stat);
+        for (int j = 0; qr->steps && j < qr->query->nsteps; j++)
+            pv_stat_fini(&qr->steps[j]);
+        free(qr->steps);
         pv_sched_stats_fini(&qr->sched);
     }
     free(res->queries);
@@ -482,5 +532,7 @@ void pv_run_destroy(pv_run *r)
     free(r->scen);
     free(r->cum);
     free(r->stmt_names);
+    free(r->step_slot);
+    free(r->wcum);
     free(r);
 }

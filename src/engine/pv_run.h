@@ -120,6 +120,7 @@ struct pv_query_result {
     struct pv_stat stat;          /* all its scenarios */
     struct pv_scenario_result *scenarios;
     struct pv_sched_stats sched; /* open model only (else NULLs and 0) */
+    struct pv_stat *steps;       /* a transaction: one per statement (query->nsteps); else NULL */
 };
 
 /* Everything a report needs about one run. Owned by the pv_run. */

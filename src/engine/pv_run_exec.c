@@ -3,6 +3,7 @@
  * query, counting its results, retries with backoff, the burst of sends
  * after each loop iteration, and filling, stopping and finishing a worker.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,35 +26,102 @@ static bool is_prepared(const struct conn *c, uint32_t qi)
     return c->prepared[qi / 8] & (1u << (qi % 8));
 }
 
-/* Sends c's execution: its statement's prepare first if c lacks it. */
+/*
+ * A transaction's parameter set, drawn once (at its first statement) and
+ * kept on c for the others: w->draw's scratch is the next execution's.
+ * @return 0 or VOLLEY_ENOMEM.
+ */
+static int txn_draw(struct worker *w, struct conn *c, const struct pv_query *q,
+                    const struct pv_scenario *s)
+{
+    const char *const *v;
+    if (pv_scenario_values(s, &w->draw, &v) != 0)
+        return VOLLEY_ENOMEM;
+    pv_buf_reset(&c->txn_text);
+    for (int i = 0; i < q->nparams; i++)
+        if (v && v[i])
+            pv_buf_append(&c->txn_text, v[i], strlen(v[i]) + 1);
+    if (pv_buf_ok(&c->txn_text) != 0)
+        return VOLLEY_ENOMEM;
+    const char *p = c->txn_text.data;
+    for (int i = 0; i < q->nparams; i++) {
+        c->txn_vals[i] = v && v[i] ? p : NULL;
+        if (v && v[i])
+            p += strlen(p) + 1;
+    }
+    return 0;
+}
+
+/* The statement of e to send now: a single query's, or the transaction's
+   current one with its values picked from the set. */
+struct stmt_ref {
+    size_t slot;
+    const char *sql;
+    int nparams;
+};
+
+static int stmt_of(struct worker *w, struct conn *c, struct exec *e, struct stmt_ref *st,
+                   const char *const **values)
+{
+    pv_run *r = w->run;
+    const struct scen_ref *ref = &r->scen[e->scen];
+    const struct pv_query *q = pv_workload_query(r->cfg.workload, ref->query);
+    const struct pv_scenario *s = &q->scenarios[ref->scen];
+    if (q->nsteps == 0) {
+        st->slot = ref->query;
+        st->sql = q->sql;
+        st->nparams = q->nparams;
+        return values ? pv_scenario_values(s, &w->draw, values) : 0;
+    }
+    const struct pv_step *step = &q->steps[e->step];
+    st->slot = r->step_slot[ref->query] + e->step;
+    st->sql = step->sql;
+    st->nparams = step->nparams;
+    if (!values)
+        return 0;
+    if (e->step == 0 && txn_draw(w, c, q, s) != 0)
+        return VOLLEY_ENOMEM;
+    for (int k = 0; k < step->nparams; k++)
+        w->step_vals[k] = c->txn_vals[step->map[k]];
+    *values = w->step_vals;
+    return 0;
+}
+
+/* Sends c's execution (a transaction: its current statement), the
+   statement's prepare first if c lacks it. */
 static void exec_send(struct worker *w, struct conn *c)
 {
     pv_run *r = w->run;
     struct exec *e = c->exec;
     PGconn *pg = pv_run__pg(c);
-    const struct scen_ref *ref = &r->scen[e->scen];
-    const struct pv_query *q = pv_workload_query(r->cfg.workload, ref->query);
-    const struct pv_scenario *s = &q->scenarios[ref->scen];
     const char *const *values = NULL; /* fixed, or drawn for this execution (GENERATE, ...) */
+    struct stmt_ref st;
     int ok;
 
-    e->t_send = pv_now_ns();
+    uint64_t now = pv_now_ns();
+    e->t_step = now;
+    if (e->step == 0)
+        e->t_send = now; /* a transaction runs from its first statement */
     switch (r->cfg.protocol) {
     case PV_PROTOCOL_PREPARED:
-        if (!is_prepared(c, ref->query)) {
-            ok = PQsendPrepare(pg, r->stmt_names[ref->query], q->sql, q->nparams, NULL);
+        stmt_of(w, c, e, &st, NULL);
+        if (!is_prepared(c, (uint32_t)st.slot)) {
+            ok = PQsendPrepare(pg, r->stmt_names[st.slot], st.sql, st.nparams, NULL);
             c->preparing = true;
             goto sent;
         }
         /* XXX: a draw fails only out of memory, which then costs the connection */
-        ok = pv_scenario_values(s, &w->draw, &values) == 0 &&
-             PQsendQueryPrepared(pg, r->stmt_names[ref->query], s->nparams, values, NULL, NULL, 0);
+        ok = stmt_of(w, c, e, &st, &values) == 0 &&
+             PQsendQueryPrepared(pg, r->stmt_names[st.slot], st.nparams, values, NULL, NULL, 0);
         break;
     case PV_PROTOCOL_EXTENDED:
-        ok = pv_scenario_values(s, &w->draw, &values) == 0 &&
-             PQsendQueryParams(pg, q->sql, s->nparams, NULL, values, NULL, NULL, 0);
+        ok = stmt_of(w, c, e, &st, &values) == 0 &&
+             PQsendQueryParams(pg, st.sql, st.nparams, NULL, values, NULL, NULL, 0);
         break;
-    default: ok = PQsendQuery(pg, q->sql); break;
+    default:
+        stmt_of(w, c, e, &st, NULL);
+        ok = PQsendQuery(pg, st.sql);
+        break;
     }
     /*
      * Rows are counted, never kept. A scenario starts in single-row mode, so
@@ -202,7 +270,8 @@ static void on_retry_timer(uv_timer_t *t)
             continue;
         }
         *pp = e->next;
-        e->failed = e->timed_out = e->resend_ok = false;
+        e->failed = e->timed_out = e->resend_ok = e->rolling_back = false;
+        e->step = 0;
         e->rows = 0;
         e->sqlstate[0] = e->message[0] = '\0';
         e->t_claim = pv_now_ns();
@@ -251,7 +320,8 @@ void pv_run__exec_finish(struct worker *w, struct exec *e, uint64_t t_end)
 static void conn_reuse(struct conn *c, uint64_t now)
 {
     struct worker *w = c->w;
-    if (!w->pend.head && !w->stopping && !pv_run__conn_expired(c, now)) {
+    if (!w->pend.head && !w->stopping && !pv_run__conn_expired(c, now) &&
+        PQtransactionStatus(pv_run__pg(c)) == PQTRANS_IDLE) {
         struct exec *e = pv_run__worker_claim(w);
         if (e) {
             pv_run__exec_start(w, c, e);
@@ -287,6 +357,45 @@ static void on_done_check(uv_check_t *h)
     pv_run__worker_fill(w);
 }
 
+/*
+ * A transaction's statement ended on c: its figures, then the next
+ * statement, or after a failure (or an interruption) the ROLLBACK of the
+ * transaction it leaves open. @return true when c carries e on.
+ */
+static bool txn_step_done(struct worker *w, struct conn *c, struct exec *e, uint64_t now)
+{
+    pv_run *r = w->run;
+    const struct pv_query *q = pv_workload_query(r->cfg.workload, r->scen[e->scen].query);
+    if (q->nsteps == 0)
+        return false;
+    bool busy = pv_conn_state(&c->core) == PV_CONN_BUSY;
+    if (e->rolling_back)
+        return false; /* its result is no statement's */
+    if (!e->warm && !e->interrupted) {
+        struct pv_stat *st =
+            &w->step_stats[r->step_slot[r->scen[e->scen].query] + e->step - r->nqueries];
+        uint64_t lat = now > e->t_step ? now - e->t_step : 0;
+        int rc =
+            e->failed ? pv_stat_fail(st, lat, e->sqlstate, e->message) : pv_stat_ok(st, lat, 0);
+        if (rc != 0)
+            w->rc = rc;
+    }
+    if (busy && !e->failed && !e->interrupted && e->step + 1 < q->nsteps) {
+        e->step++;
+        exec_send(w, c);
+        return true;
+    }
+    if (busy && PQtransactionStatus(pv_run__pg(c)) != PQTRANS_IDLE) {
+        /* rolled back before c goes on (while a cancel request is pending
+           this is not safe: c is closed when released instead) */
+        e->rolling_back = true;
+        if (!PQsendQuery(pv_run__pg(c), "ROLLBACK") || pv_conn_sent(&c->core) != 0)
+            pv_conn_lost(&c->core, NULL);
+        return true;
+    }
+    return false;
+}
+
 /* The last result of c's request arrived. */
 static void request_done(struct conn *c)
 {
@@ -299,8 +408,9 @@ static void request_done(struct conn *c)
         c->preparing = false;
         if (!e->failed) {
             /* the statement exists now, even if a cancel raced with it */
-            uint32_t qi = r->scen[e->scen].query;
-            c->prepared[qi / 8] |= (uint8_t)(1u << (qi % 8));
+            struct stmt_ref st;
+            stmt_of(w, c, e, &st, NULL);
+            c->prepared[st.slot / 8] |= (uint8_t)(1u << (st.slot % 8));
             if (pv_conn_state(&c->core) == PV_CONN_BUSY) {
                 exec_send(w, c);
                 return;
@@ -311,6 +421,8 @@ static void request_done(struct conn *c)
         pv_conn_lost(&c->core, NULL);
         return;
     }
+    if (txn_step_done(w, c, e, now))
+        return;
     if (pv_conn_state(&c->core) == PV_CONN_CANCELLING && e->timed_out && !e->interrupted &&
         !e->failed) {
         /* finished just as the timeout passed: it still exceeded it */
@@ -364,6 +476,26 @@ bool pv_run__exec_result(struct conn *c, PGresult *res)
 
 /* ---- claiming work ------------------------------------------------------ */
 
+/*
+ * The k-th scenario of a weighted mix (-- WEIGHT, FILE@N): k times the
+ * golden ratio, modulo 1, falls into each scenario's share of [0, 1) as
+ * often as its weight says, evenly spread over any stretch of k, with no
+ * random number (pgbench draws the script at random instead).
+ */
+static uint32_t weighted_scen(const pv_run *r, uint64_t k)
+{
+    double x = fmod((double)k * 0.6180339887498949, 1.0);
+    size_t lo = 0, hi = r->nscen - 1;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (r->wcum[mid] > x)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return (uint32_t)lo;
+}
+
 /* The next item of work at time now (the intended start in the open model). */
 static bool claim(struct worker *w, uint64_t now, uint32_t *scen, bool *warm)
 {
@@ -387,7 +519,7 @@ static bool claim(struct worker *w, uint64_t now, uint32_t *scen, bool *warm)
          * same even spread as one shared counter, without a cache line
          * bouncing between the workers' CPUs on every query.
          */
-        *scen = (uint32_t)(w->next_scen++ % r->nscen);
+        *scen = r->wcum ? weighted_scen(r, w->next_scen++) : (uint32_t)(w->next_scen++ % r->nscen);
         return true;
     }
     uint64_t k = atomic_fetch_add_explicit(&r->next_item, 1, memory_order_relaxed);

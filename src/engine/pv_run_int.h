@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "common/pv_buf.h"
 #include "common/pv_list.h"
 #include "engine/pv_conn.h"
 #include "engine/pv_run.h"
@@ -84,6 +85,9 @@ struct exec {
     int attempts;      /* retries done so far */
     uint64_t t_claim, t_send, deadline, rows;
     uint64_t t_intended; /* open model: when it should have started; else 0 */
+    uint64_t t_step;     /* a transaction: when its current statement was sent */
+    uint16_t step;       /* a transaction: the statement in flight */
+    bool rolling_back;   /* a transaction: the ROLLBACK after a failure is in flight */
     char sqlstate[6];
     char message[256];
 };
@@ -111,7 +115,11 @@ struct conn {
     struct pv_dlink idle;   /* in w->idle */
     struct conn *done_next; /* w->done_head list */
     bool in_idle;
-    bool preparing;       /* a PQsendPrepare is outstanding (even if cancelling) */
+    bool preparing; /* a PQsendPrepare is outstanding (even if cancelling) */
+    /* a transaction's parameter set, drawn once for all its statements: the
+       values (txn_vals[i] points into txn_text, or is NULL for SQL NULL) */
+    const char **txn_vals;
+    pv_buf txn_text;
     uint64_t deadline_ns; /* command timeout of the request in flight; 0 = none */
     /* pipeline mode (--pipeline N > 1): the executions sent in one pipeline,
        in order; c->exec is unused then */
@@ -170,8 +178,10 @@ struct worker {
     bool sched_open;
     struct pv_sched_stats *sched; /* one per query (NULL in the closed model) */
 
-    struct pv_stat *stats; /* one per flat scenario */
-    uint8_t *buffered;     /* per scenario: small results, read whole */
+    struct pv_stat *stats;      /* one per flat scenario */
+    struct pv_stat *step_stats; /* per transaction statement slot (slot - nqueries) */
+    const char **step_vals;     /* a statement's values, picked from its set */
+    uint8_t *buffered;          /* per scenario: small results, read whole */
     struct pv_pool_stats pool;
     _Atomic uint64_t done, failed;
     int rc; /* first internal error (VOLLEY_ENOMEM) */
@@ -187,9 +197,16 @@ struct pv_run {
     size_t nscen;
     struct scen_ref *scen;
     uint64_t *cum; /* cum[i] = executions of scenarios 0..i (count-based) */
+    double *wcum;  /* a weighted mix (time-based): share of scenarios 0..i in
+                      [0, 1]; NULL: every scenario in turn */
     uint64_t total_items;
-    char (*stmt_names)[32];
+    char (*stmt_names)[48]; /* per statement slot (see step_slot) */
     size_t nqueries;
+    /* Statement slots: query i's statement is slot i; a transaction's
+       statements are slots step_slot[i] .. + nsteps - 1 (after the queries). */
+    size_t *step_slot;
+    size_t nslots;
+    int max_params; /* the largest parameter set (a transaction's values) */
 
     int nworkers;
     struct worker *workers;

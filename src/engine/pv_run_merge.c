@@ -53,6 +53,16 @@ int pv_run__merge(pv_run *r)
         if (rc == 0)
             rc = pv_stat_merge(&res->total, &qr->stat);
         pv_stat_sort_errors(&qr->stat);
+        if (rc == 0 && q->nsteps > 0) { /* a transaction's statements */
+            qr->steps = calloc((size_t)q->nsteps, sizeof(*qr->steps));
+            rc = qr->steps ? 0 : VOLLEY_ENOMEM;
+            for (int j = 0; rc == 0 && j < q->nsteps; j++) {
+                size_t slot = r->step_slot[i] + (size_t)j - r->nqueries;
+                for (int t = 0; rc == 0 && t < r->nworkers; t++)
+                    rc = pv_stat_merge_move(&qr->steps[j], &r->workers[t].step_stats[slot]);
+                pv_stat_sort_errors(&qr->steps[j]);
+            }
+        }
         if (rc == 0 && pv_run__open_model(r)) {
             rc = pv_sched_stats_init(&qr->sched);
             for (int t = 0; rc == 0 && t < r->nworkers; t++)

@@ -111,7 +111,7 @@ void pv_run__conn_open(struct worker *w)
 {
     pv_run *r = w->run;
     struct conn *c = calloc(1, sizeof(*c));
-    uint8_t *prepared = calloc((r->nqueries + 7) / 8 + 1, 1);
+    uint8_t *prepared = calloc((r->nslots + 7) / 8 + 1, 1);
     if (!c || !prepared ||
         pv_conn_start(
             &c->core, &w->loop, pv_target_keywords(r->cfg.target), pv_target_values(r->cfg.target),
@@ -123,6 +123,10 @@ void pv_run__conn_open(struct worker *w)
     }
     c->w = w;
     c->prepared = prepared;
+    pv_buf_init(&c->txn_text);
+    if (r->nslots > r->nqueries &&
+        !(c->txn_vals = calloc((size_t)PV_MAX(r->max_params, 1), sizeof(*c->txn_vals))))
+        w->rc = VOLLEY_ENOMEM; /* the worker ends; the connection closes with it */
     c->index = w->nconns;
     w->conns[w->nconns++] = c;
     w->nconnecting++;
@@ -214,6 +218,13 @@ static void on_connected(pv_conn *pc)
 void pv_run__conn_release(struct conn *c)
 {
     struct worker *w = c->w;
+    if (PQtransactionStatus(pv_run__pg(c)) != PQTRANS_IDLE) {
+        /* left inside a transaction (cancelled in one, or a file's BEGIN
+           without COMMIT): never handed on */
+        pv_run__conn_close(c);
+        pv_run__pool_refill(w);
+        return;
+    }
     if (w->pend.head && !w->stopping) {
         if (pv_run__conn_expired(c, pv_now_ns())) {
             pv_run__conn_close(c);
@@ -302,6 +313,8 @@ static void on_lost(pv_conn *pc, const char *sqlstate, const char *why)
 static void on_freed(pv_conn *pc)
 {
     struct conn *c = pv_run__conn_of(pc);
+    free(c->txn_vals);
+    pv_buf_fini(&c->txn_text);
     free(c->prepared);
     free(c);
 }

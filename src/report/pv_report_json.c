@@ -183,6 +183,19 @@ static void sched_fields(struct jb *b, json_t *o, const struct pv_sched_stats *s
     put(b, o, "lag_ms", latency_json(b, s->lag));
 }
 
+/* One statement of a transaction. */
+static json_t *statement_json(struct jb *b, const struct pv_step *step, const struct pv_stat *st,
+                              double wall_s)
+{
+    json_t *o = json_object();
+    put(b, o, "sql", pv_render_json_str(step->sql));
+    put(b, o, "added", json_boolean(step->added));
+    stat_fields(b, o, st, wall_s);
+    put(b, o, "latency_ms", latency_json(b, st->latency));
+    put(b, o, "errors", errors_json(b, st));
+    return o;
+}
+
 static json_t *config_json(struct jb *b, const struct pv_run_result *run)
 {
     json_t *o = json_object();
@@ -387,6 +400,12 @@ static void query_stream(struct jw *w, const struct pv_query_result *qr, double 
         jw_put_built(w, "lag_ms", &b, latency_json(&b, qr->sched.lag));
     }
     jw_put_built(w, "errors", &b, errors_json(&b, &qr->stat));
+    if (qr->steps) { /* a transaction: each statement's own figures */
+        jw_open(w, "statements", '[');
+        for (int i = 0; i < q->nsteps && !w->oom; i++)
+            jw_put_built(w, NULL, &b, statement_json(&b, &q->steps[i], &qr->steps[i], wall_s));
+        jw_close(w, ']');
+    }
     jw_open(w, "scenarios", '[');
     for (size_t i = 0; i < q->nscenarios && !w->oom; i++)
         jw_put_built(w, NULL, &b, scenario_json(&b, &qr->scenarios[i], wall_s));

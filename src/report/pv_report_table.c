@@ -252,6 +252,29 @@ static void schedule_lines(pv_buf *o, const struct pv_run_result *run, bool mark
     pv_buf_fini(&b);
 }
 
+/* "#2 UPDATE pgbench_accounts ...": a transaction's statement, its first
+   words on one line (a row of the table, under its file). */
+static void statement_label(char *out, size_t cap, int k, const char *sql)
+{
+    int n = snprintf(out, cap, "#%d ", k + 1);
+    size_t o = n > 0 ? (size_t)n : 0;
+    bool space = false;
+    for (const char *p = sql; *p && o + 4 < cap; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch <= ' ') {
+            space = o > (size_t)n;
+            continue;
+        }
+        if (space)
+            out[o++] = ' ';
+        space = false;
+        out[o++] = ch < 0x7f ? (char)ch : '?';
+    }
+    if (o + 4 >= cap)
+        memcpy(out + o, "...", 3), o += 3;
+    out[o] = '\0';
+}
+
 /* ---- errors ----------------------------------------------------------- */
 
 static size_t count_digits(uint64_t n)
@@ -359,6 +382,11 @@ static int table_single(pv_buf *o, const struct pv_report *r, bool brief)
     for (size_t i = 0; i < run->nqueries && !brief; i++) {
         const struct pv_query_result *q = &run->queries[i];
         table_row(o, q->query->name, 0, namew, &q->stat, run->wall_s);
+        for (int k = 0; q->steps && k < q->query->nsteps; k++) {
+            char label[64];
+            statement_label(label, sizeof(label), k, q->query->steps[k].sql);
+            table_row(o, label, 2, namew, &q->steps[k], run->wall_s);
+        }
         if (q->query->nscenarios > 1)
             for (size_t k = 0; k < q->query->nscenarios; k++)
                 table_row(o, q->scenarios[k].scenario->name, 2, namew, &q->scenarios[k].stat,
@@ -521,6 +549,11 @@ static int md_single(pv_buf *o, const struct pv_report *r)
     for (size_t i = 0; i < run->nqueries; i++) {
         const struct pv_query_result *q = &run->queries[i];
         md_stat_row(o, q->query->name, false, false, &q->stat, run->wall_s);
+        for (int k = 0; q->steps && k < q->query->nsteps; k++) {
+            char label[64];
+            statement_label(label, sizeof(label), k, q->query->steps[k].sql);
+            md_stat_row(o, label, true, false, &q->steps[k], run->wall_s);
+        }
         if (q->query->nscenarios > 1)
             for (size_t k = 0; k < q->query->nscenarios; k++)
                 md_stat_row(o, q->scenarios[k].scenario->name, true, false, &q->scenarios[k].stat,

@@ -48,6 +48,11 @@ void pv_workload__query_free(struct pv_query *q)
     free(q->path);
     free(q->name);
     free(q->sql);
+    for (int i = 0; i < q->nsteps; i++) {
+        free(q->steps[i].sql);
+        free(q->steps[i].map);
+    }
+    free(q->steps);
     free(q);
 }
 
@@ -71,7 +76,9 @@ static int parse_file(const struct file *f, struct pv_query **out)
         rc = pv_workload__oom(f);
         goto fail;
     }
-    rc = pv_workload__load_statement(f, start, end, q);
+    rc = pv_workload__load_statement(f, start, end, h.transaction.found, q);
+    if (rc == 0 && h.weight.found)
+        rc = pv_workload__parse_weight(f, &h.weight, &q->weight);
     if (rc != 0)
         goto fail;
     q->exec_count = f->w->opts.default_exec_count;
@@ -204,4 +211,18 @@ uint64_t pv_workload_total_executions(const pv_workload *w)
         }
     }
     return total;
+}
+
+int pv_workload_set_weight(pv_workload *w, size_t from, double weight)
+{
+    if (!(weight > 0) || weight > 1e6)
+        return VOLLEY_EINVAL;
+    for (size_t i = from; i < w->nqueries; i++)
+        w->queries[i]->weight = weight;
+    return 0;
+}
+
+double pv_workload_weight(const struct pv_query *q)
+{
+    return q->weight > 0 ? q->weight : (double)q->nscenarios;
 }

@@ -61,6 +61,22 @@
  *     {"generate":["random(1, 100000)","random_zipfian(1, 1000, 1.07)","string(16)"]}
  *     {"file":"customers.csv","columns":["c_customer_sk","c_customer_id"],"rows":1000}
  *
+ * A file may hold a transaction: several statements run in order on one
+ * connection, written between BEGIN (or START TRANSACTION) and COMMIT (or
+ * END), or with a `-- TRANSACTION` header, for which pgvolley adds BEGIN
+ * and COMMIT itself. `%s` placeholders count through the whole file (the
+ * i-th `%s` takes the set's i-th value); `$n` keep the file's numbering, so
+ * statements may share a value:
+ *
+ *   -- GENERATE: random(1, 100000), random(1, 10), random(1, 1), random(-5000, 5000)
+ *   BEGIN;
+ *   UPDATE pgbench_accounts SET abalance = abalance + $4 WHERE aid = $1;
+ *   SELECT abalance FROM pgbench_accounts WHERE aid = $1;
+ *   COMMIT;
+ *
+ * `-- WEIGHT: N` (a number > 0) sets the file's share of the executions of
+ * time-based runs (default: its number of parameter sets).
+ *
  * Validation is complete before anything runs: every error names the file
  * and, where it applies, the line (and column) - the workload file's for a
  * header, the CSV file's for its content.
@@ -99,15 +115,29 @@ struct pv_scenario {
     struct pv_param_source *source;
 };
 
-struct pv_query {
-    char *path; /* the file as given/found, e.g. "examples/x.sql" */
-    char *name; /* basename, e.g. "x.sql" */
-    char *sql;  /* the statement as sent (with $n), trailing ';'
-                   and surrounding whitespace removed */
+/* One statement of a transaction, sent on its own. */
+struct pv_step {
+    char *sql; /* numbered $1..$nparams of its own */
     int nparams;
+    int *map;   /* map[k]: the scenario value its $(k+1) takes (0-based) */
+    bool added; /* BEGIN or COMMIT that pgvolley adds (-- TRANSACTION) */
+};
+
+struct pv_query {
+    char *path;  /* the file as given/found, e.g. "examples/x.sql" */
+    char *name;  /* basename, e.g. "x.sql" */
+    char *sql;   /* the statement as sent (with $n), trailing ';'
+                    and surrounding whitespace removed; a transaction's
+                    statements joined with ";\n" (for reports) */
+    int nparams; /* values of a parameter set (a transaction: of all its statements) */
     size_t nscenarios;
     struct pv_scenario *scenarios;
     uint64_t exec_count; /* EXEC_COUNT that applied */
+    double weight;       /* -- WEIGHT: or FILE@N; 0 = not set (see pv_workload_weight) */
+    /* A transaction (several statements, run in order on one connection):
+       nsteps > 0 and steps; a single statement: nsteps 0, steps NULL. */
+    int nsteps;
+    struct pv_step *steps;
 };
 
 typedef struct pv_workload pv_workload;
@@ -133,6 +163,17 @@ int pv_workload_add_path(pv_workload *w, const char *path, pv_err *err);
  */
 int pv_workload_add_text(pv_workload *w, const char *path, const char *text, size_t len,
                          pv_err *err);
+
+/**
+ * Sets the weight of queries [from, count): FILE@N on the command line (a
+ * directory's files each get N). @return 0 or VOLLEY_EINVAL (weight not in
+ * (0, 1e6]).
+ */
+int pv_workload_set_weight(pv_workload *w, size_t from, double weight);
+
+/** A query's share in time-based runs: its WEIGHT, else its scenario count
+    (every parameter set as often as every other). */
+double pv_workload_weight(const struct pv_query *q);
 
 size_t pv_workload_count(const pv_workload *w);
 /** The i-th query (0-based, in the order added); borrowed. */

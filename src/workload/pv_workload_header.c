@@ -22,7 +22,9 @@ enum {
     HEADER_EXEC_COUNT,
     HEADER_GENERATE,
     HEADER_FILE,
-    HEADER_QUERY
+    HEADER_QUERY,
+    HEADER_WEIGHT,
+    HEADER_TRANSACTION
 };
 
 static int scan_file(const struct file *f, PgQuery__ScanResult **out)
@@ -49,11 +51,19 @@ static int scan_file(const struct file *f, PgQuery__ScanResult **out)
 /* Which header a `--` comment is (HEADER_*); *value is the offset after the colon. */
 static int header_kind(const char *tok, size_t len, size_t *value)
 {
-    static const char *const names[] = {
-        "PARAMETERS:", "EXEC_COUNT:", "GENERATE:", "PARAMETERS_FILE:", "PARAMETERS_QUERY:"};
+    static const char *const names[] = {"PARAMETERS:",      "EXEC_COUNT:",       "GENERATE:",
+                                        "PARAMETERS_FILE:", "PARAMETERS_QUERY:", "WEIGHT:"};
     size_t p = 2; /* "--" */
     while (p < len && (tok[p] == ' ' || tok[p] == '\t'))
         p++;
+    /* "-- TRANSACTION", alone on its line (no value) */
+    size_t e = len;
+    while (e > p && (tok[e - 1] == ' ' || tok[e - 1] == '\t' || tok[e - 1] == '\r'))
+        e--;
+    if (e - p == 11 && memcmp(tok + p, "TRANSACTION", 11) == 0) {
+        *value = e;
+        return HEADER_TRANSACTION;
+    }
     for (size_t k = 0; k < PV_ARRAY_LEN(names); k++) {
         size_t n = strlen(names[k]);
         if (len - p >= n && memcmp(tok + p, names[k], n) == 0) {
@@ -112,6 +122,10 @@ static int find_parts(const struct file *f, const PgQuery__ScanResult *scan, str
                 rc = note_header(f, &h->file, "PARAMETERS_FILE", t, value);
             else if (kind == HEADER_QUERY)
                 rc = note_header(f, &h->query, "PARAMETERS_QUERY", t, value);
+            else if (kind == HEADER_WEIGHT)
+                rc = note_header(f, &h->weight, "WEIGHT", t, value);
+            else if (kind == HEADER_TRANSACTION)
+                rc = note_header(f, &h->transaction, "TRANSACTION", t, value);
             if (rc != 0)
                 return rc;
             continue;
@@ -185,8 +199,99 @@ int pv_workload__find_parts(const struct file *f, struct headers *h, size_t *sta
 
 /* ---- the statement -------------------------------------------------------- */
 
-/* The statement: its SQL with $n, its placeholder count; exactly one. */
-int pv_workload__load_statement(const struct file *f, size_t start, size_t end, struct pv_query *q)
+/* The first word of a statement (comments and white space skipped), upper-cased. */
+static void first_word(const char *sql, char *out, size_t cap)
+{
+    const char *p = sql;
+    for (;;) {
+        while (is_sql_space(*p))
+            p++;
+        if (p[0] == '-' && p[1] == '-') {
+            p = strchr(p, '\n');
+            if (!p)
+                p = "";
+            continue;
+        }
+        if (p[0] == '/' && p[1] == '*') {
+            const char *e = strstr(p + 2, "*/");
+            p = e ? e + 2 : "";
+            continue;
+        }
+        break;
+    }
+    size_t n = 0;
+    while (n + 1 < cap && ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) {
+        out[n++] = (char)(*p >= 'a' ? *p - 32 : *p);
+        p++;
+    }
+    out[n] = '\0';
+}
+
+static bool opens_transaction(const char *sql)
+{
+    char w[16];
+    first_word(sql, w, sizeof(w));
+    return strcmp(w, "BEGIN") == 0 || strcmp(w, "START") == 0;
+}
+
+static bool ends_transaction(const char *sql)
+{
+    char w[16];
+    first_word(sql, w, sizeof(w));
+    return strcmp(w, "COMMIT") == 0 || strcmp(w, "END") == 0 || strcmp(w, "ROLLBACK") == 0;
+}
+
+/* stmts (taken) become q's steps, with BEGIN and COMMIT added when wrap. */
+static int make_steps(const struct file *f, struct pv_sqlstmt *stmts, int n, bool wrap,
+                      struct pv_query *q)
+{
+    int total = n + (wrap ? 2 : 0);
+    q->steps = calloc((size_t)total, sizeof(*q->steps));
+    if (!q->steps) {
+        pv_sqlstmts_free(stmts, n);
+        return pv_workload__oom(f);
+    }
+    int k = 0;
+    if (wrap) {
+        q->steps[k].sql = strdup("BEGIN");
+        q->steps[k++].added = true;
+    }
+    for (int i = 0; i < n; i++, k++) {
+        q->steps[k].sql = stmts[i].sql;
+        q->steps[k].nparams = stmts[i].nparams;
+        q->steps[k].map = stmts[i].map;
+        for (int j = 0; j < stmts[i].nparams; j++)
+            q->nparams = PV_MAX(q->nparams, stmts[i].map[j] + 1);
+    }
+    free(stmts); /* the strings and maps moved to the steps */
+    if (wrap) {
+        q->steps[k].sql = strdup("COMMIT");
+        q->steps[k++].added = true;
+    }
+    q->nsteps = total;
+    pv_buf all = PV_BUF_INIT;
+    for (int i = 0; i < total; i++) {
+        if (!q->steps[i].sql) {
+            pv_buf_fini(&all);
+            return pv_workload__oom(f);
+        }
+        pv_buf_printf(&all, "%s%s", i ? ";\n" : "", q->steps[i].sql);
+    }
+    if (pv_buf_ok(&all) != 0) {
+        pv_buf_fini(&all);
+        return pv_workload__oom(f);
+    }
+    q->sql = all.data; /* ownership moves to q */
+    return 0;
+}
+
+/*
+ * The statement: its SQL with $n and its placeholder count. Several
+ * statements are a transaction: written between BEGIN and COMMIT, or
+ * wrapped in them by pgvolley (wrap: the -- TRANSACTION header).
+ */
+int pv_workload__load_statement(const struct file *f, size_t start, size_t end, bool wrap,
+                                struct pv_query *q)
 {
     char *slice = strndup(f->text + start, end - start);
     if (!slice)
@@ -194,17 +299,61 @@ int pv_workload__load_statement(const struct file *f, size_t start, size_t end, 
     struct pv_sqlscan s;
     pv_err e;
     int rc = pv_sqlscan_run(slice, &s, &e);
+    if (rc != 0) {
+        free(slice);
+        return pv_workload__relay_scan_error(f, rc, &e, start);
+    }
+    if (s.n_statements == 1 && !wrap) {
+        free(slice);
+        q->sql = s.sql; /* ownership moves to q */
+        q->nparams = s.nparams;
+        return 0;
+    }
+    pv_sqlscan_fini(&s);
+    struct pv_sqlstmt *st = NULL;
+    int n = 0;
+    rc = pv_sqlscan_split(slice, &st, &n, &e);
     free(slice);
     if (rc != 0)
         return pv_workload__relay_scan_error(f, rc, &e, start);
-    if (s.n_statements != 1) {
-        rc = pv_workload__fail(f, VOLLEY_EINPUT, 0, 0,
-                               "%d statements; a workload file holds exactly one", s.n_statements);
-        pv_sqlscan_fini(&s);
-        return rc;
+    const char *why = NULL;
+    if (wrap && n > 0 && (opens_transaction(st[0].sql) || ends_transaction(st[n - 1].sql)))
+        why = "-- TRANSACTION and a BEGIN or COMMIT of the file's own; keep one of the two";
+    else if (!wrap && !(n >= 2 && opens_transaction(st[0].sql) && ends_transaction(st[n - 1].sql)))
+        why = "a workload file holds one statement, or a transaction: its statements between "
+              "BEGIN and COMMIT, or marked with -- TRANSACTION";
+    if (why) {
+        pv_sqlstmts_free(st, n);
+        return pv_workload__fail(f, VOLLEY_EINPUT, 0, 0, "%d statements; %s", n, why);
     }
-    q->sql = s.sql; /* ownership moves to q */
-    q->nparams = s.nparams;
+    return make_steps(f, st, n, wrap, q);
+}
+
+/* ---- WEIGHT --------------------------------------------------------------- */
+
+int pv_workload__parse_weight(const struct file *f, const struct header *h, double *out)
+{
+    const char *t = f->text;
+    size_t s = h->value, e = h->value_end;
+    while (s < e && (t[s] == ' ' || t[s] == '\t'))
+        s++;
+    while (e > s && (t[e - 1] == ' ' || t[e - 1] == '\t' || t[e - 1] == '\r'))
+        e--;
+    char buf[32];
+    int q = pv_workload__quote_len(t + s, e - s);
+    if (e - s == 0 || e - s >= sizeof(buf) || strspn(t + s, "0123456789.") < e - s)
+        return pv_workload__fail_at(f, s, "WEIGHT must be a number above 0, not \"%.*s\"", q,
+                                    t + s);
+    memcpy(buf, t + s, e - s);
+    buf[e - s] = '\0';
+    char *stop;
+    double v = strtod(buf, &stop);
+    if (*stop || !(v > 0) || v > 1e6)
+        return pv_workload__fail_at(f, s,
+                                    "WEIGHT must be a number above 0 and at most 1000000, "
+                                    "not \"%s\"",
+                                    buf);
+    *out = v;
     return 0;
 }
 

@@ -80,7 +80,7 @@ struct header {
 
 /* Every header comment of a file. */
 struct headers {
-    struct header params, count, generate, file, query;
+    struct header params, count, generate, file, query, weight, transaction;
 };
 
 /*
@@ -143,8 +143,13 @@ int pv_workload__grow(void **p, size_t *cap, size_t need, size_t size);
  * statement's extent [*start, *end).
  */
 int pv_workload__find_parts(const struct file *f, struct headers *h, size_t *start, size_t *end);
-/* The statement f->text[start, end): q->sql (with $n, owned by q) and q->nparams; exactly one. */
-int pv_workload__load_statement(const struct file *f, size_t start, size_t end, struct pv_query *q);
+/* The statement f->text[start, end): q->sql (with $n, owned by q) and q->nparams; several
+   statements: a transaction (q->steps), wrapped in BEGIN/COMMIT when wrap. */
+int pv_workload__load_statement(const struct file *f, size_t start, size_t end, bool wrap,
+                                struct pv_query *q);
+/* The WEIGHT header's value: a number in (0, 1e6]. */
+int pv_workload__parse_weight(const struct file *f, const struct header *h, double *out);
+
 /* The EXEC_COUNT header's value: a positive integer up to opts.max_exec_count. */
 int pv_workload__parse_exec_count(const struct file *f, const struct header *h, uint64_t *out);
 

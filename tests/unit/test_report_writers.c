@@ -95,8 +95,8 @@ static void model_init(struct model *m)
     rec_fail(&m->sr_b[0].stat, 1000, "57014", TIMEOUT_MSG);
     rec_fail(&m->sr_b[0].stat, 50, "42601", SYNTAX_MSG);
 
-    m->qr[0] = (struct pv_query_result){&m->qa, {0}, m->sr_a, {0}};
-    m->qr[1] = (struct pv_query_result){&m->qb, {0}, m->sr_b, {0}};
+    m->qr[0] = (struct pv_query_result){.query = &m->qa, .scenarios = m->sr_a};
+    m->qr[1] = (struct pv_query_result){.query = &m->qb, .scenarios = m->sr_b};
     struct pv_run_result *r = &m->run;
     assert_int_equal(pv_stat_init(&m->qr[0].stat), 0);
     assert_int_equal(pv_stat_init(&m->qr[1].stat), 0);
@@ -738,9 +738,14 @@ static void test_empty_run(void **state)
 {
     (void)state;
     struct pv_scenario sc = {"scenario_1", 0, NULL, "[]", 5, NULL};
-    struct pv_query q = {"e.sql", "e.sql", "SELECT 1", 0, 1, &sc, 5};
+    struct pv_query q = {.path = "e.sql",
+                         .name = "e.sql",
+                         .sql = "SELECT 1",
+                         .nscenarios = 1,
+                         .scenarios = &sc,
+                         .exec_count = 5};
     struct pv_scenario_result sr = {&sc, {0}};
-    struct pv_query_result qr = {&q, {0}, &sr, {0}};
+    struct pv_query_result qr = {.query = &q, .scenarios = &sr};
     struct pv_run_result run;
     memset(&run, 0, sizeof(run));
     run.concurrency = 1;

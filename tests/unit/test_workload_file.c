@@ -279,9 +279,12 @@ static void test_statement_errors(void **state)
     expect_fail("-- PARAMETERS: [[1]]\n-- just a comment\n/* and another */\n",
                 "t.sql: no SQL statement");
     expect_fail(";\n;", "t.sql: no SQL statement");
-    expect_fail("SELECT 1; SELECT 2;", "t.sql: 2 statements; a workload file holds exactly one");
+    expect_fail("SELECT 1; SELECT 2;",
+                "t.sql: 2 statements; a workload file holds one statement, or a transaction: its "
+                "statements between BEGIN and COMMIT, or marked with -- TRANSACTION");
     expect_fail("SELECT 1;\nSELECT 2;\nSELECT 3",
-                "t.sql: 3 statements; a workload file holds exactly one");
+                "t.sql: 3 statements; a workload file holds one statement, or a transaction: its "
+                "statements between BEGIN and COMMIT, or marked with -- TRANSACTION");
     expect_fail("-- PARAMETERS: [[1]]\nSELECT 'abc", "t.sql:2:8: unterminated quoted string");
     expect_fail("SELECT 1 /* open", "t.sql:1:10: unterminated /* comment");
     expect_fail("SELECT $x$ open", "t.sql:1:8: unterminated dollar-quoted string");
