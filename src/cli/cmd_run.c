@@ -706,6 +706,43 @@ static int bad_int(const char *opt, const char *arg, long min, long max)
                            max, arg);
 }
 
+/* The load-shaping options of `run` (--rate, --arrival, --max-lag,
+   --ramp-up, --stages). @return CLI_EXIT_OK or a usage error. */
+static int load_option(int ch, const char *arg, const char *opt, struct cli_run_opts *o)
+{
+    double d;
+    switch (ch) {
+    case OPT_RATE:
+        /* a rate is a plain positive number: cli_parse_seconds reads one */
+        if (cli_parse_seconds(arg, 0.001, 1e7, &d) != 0)
+            return cli_usage_error("run",
+                                   "%s takes executions per second from 0.001 to "
+                                   "10000000, not '%s'",
+                                   opt, arg);
+        o->rate = d;
+        break;
+    case OPT_ARRIVAL:
+        if (strcmp(arg, "poisson") == 0)
+            o->arrival = PV_ARRIVAL_POISSON;
+        else if (strcmp(arg, "uniform") == 0)
+            o->arrival = PV_ARRIVAL_UNIFORM;
+        else
+            return cli_usage_error("run", "%s is poisson or uniform, not '%s'", opt, arg);
+        break;
+    case OPT_MAX_LAG:
+    case OPT_RAMP_UP:
+        if (cli_parse_seconds(arg, 0.001, SEC_MAX, &d) != 0)
+            return bad_seconds(opt, arg, 0.001);
+        if (ch == OPT_MAX_LAG)
+            o->max_lag_s = d;
+        else
+            o->ramp_up_s = d;
+        break;
+    case OPT_STAGES: o->stages = arg; break;
+    }
+    return CLI_EXIT_OK;
+}
+
 /* One option of `run` into o; opt is its name as the user wrote it ("-c",
    "--pool-timeout"). @return CLI_EXIT_OK to go on, or an exit code
    (HELP_SHOWN after --help). */
@@ -801,32 +838,10 @@ static int run_option(int ch, const char *arg, const char *opt, struct cli_run_o
         break;
     case OPT_PIN_THREADS: o->pin_threads = true; break;
     case OPT_RATE:
-        /* a rate is a plain positive number: cli_parse_seconds reads one */
-        if (cli_parse_seconds(arg, 0.001, 1e7, &d) != 0)
-            return cli_usage_error("run",
-                                   "%s takes executions per second from 0.001 to "
-                                   "10000000, not '%s'",
-                                   opt, arg);
-        o->rate = d;
-        break;
     case OPT_ARRIVAL:
-        if (strcmp(arg, "poisson") == 0)
-            o->arrival = PV_ARRIVAL_POISSON;
-        else if (strcmp(arg, "uniform") == 0)
-            o->arrival = PV_ARRIVAL_UNIFORM;
-        else
-            return cli_usage_error("run", "%s is poisson or uniform, not '%s'", opt, arg);
-        break;
     case OPT_MAX_LAG:
     case OPT_RAMP_UP:
-        if (cli_parse_seconds(arg, 0.001, SEC_MAX, &d) != 0)
-            return bad_seconds(opt, arg, 0.001);
-        if (ch == OPT_MAX_LAG)
-            o->max_lag_s = d;
-        else
-            o->ramp_up_s = d;
-        break;
-    case OPT_STAGES: o->stages = arg; break;
+    case OPT_STAGES: return load_option(ch, arg, opt, o);
     case OPT_RETRIES:
         if (cli_parse_int(arg, 0, 100, &v) != 0)
             return bad_int(opt, arg, 0, 100);

@@ -119,7 +119,8 @@ static int split(int total, int parts, int i)
     return total / parts + (i < total % parts ? 1 : 0);
 }
 
-int pv_run_create(const struct pv_run_config *cfg, pv_run **out, pv_err *err)
+/* Every setting of cfg in its range, and settings that fit together. */
+static int check_config(const struct pv_run_config *cfg, pv_err *err)
 {
     if (!cfg->target || !cfg->workload || pv_workload_count(cfg->workload) == 0)
         return pv_err_set(err, VOLLEY_EINVAL, "nothing to run");
@@ -135,12 +136,6 @@ int pv_run_create(const struct pv_run_config *cfg, pv_run **out, pv_err *err)
         return pv_err_set(err, VOLLEY_EINVAL, "pool size + overflow is too large");
     if (cfg->pipeline < 0 || cfg->pipeline > 1000)
         return pv_err_set(err, VOLLEY_EINVAL, "pipeline depth must be between 1 and 1000");
-    for (size_t i = 0; cfg->pipeline > 1 && i < pv_workload_count(cfg->workload); i++)
-        if (pv_workload_query(cfg->workload, i)->nsteps > 0)
-            return pv_err_set(err, VOLLEY_EINVAL,
-                              "%s: a transaction cannot run with --pipeline (its statements "
-                              "wait for each other's results)",
-                              pv_workload_query(cfg->workload, i)->path);
     if (cfg->pipeline > 1 && cfg->protocol == PV_PROTOCOL_SIMPLE)
         return pv_err_set(err, VOLLEY_EINVAL,
                           "--pipeline needs --protocol extended or prepared (libpq pipelines "
@@ -158,76 +153,62 @@ int pv_run_create(const struct pv_run_config *cfg, pv_run **out, pv_err *err)
         return pv_err_set(err, VOLLEY_EINVAL, "a run at a rate lasts at most 30 days");
     if (cfg->max_lag_s > 0 && cfg->rate <= 0)
         return pv_err_set(err, VOLLEY_EINVAL, "a maximum lag needs a rate (the open model)");
-    const pv_workload *wl = cfg->workload;
-    size_t nq = pv_workload_count(wl);
-    if (cfg->protocol == PV_PROTOCOL_SIMPLE) {
-        for (size_t i = 0; i < nq; i++) {
-            const struct pv_query *q = pv_workload_query(wl, i);
-            if (q->nparams > 0)
-                return pv_err_set(err, VOLLEY_EINVAL,
-                                  "%s: a query with parameters needs --protocol extended or "
-                                  "prepared (parameters are never spliced into SQL text)",
-                                  q->path);
-        }
-    }
-
-    pv_run *r = calloc(1, sizeof(*r));
-    if (!r)
-        return VOLLEY_ENOMEM;
-    if (uv_mutex_init(&r->stop_mu) != 0) {
-        free(r);
-        return VOLLEY_ENOMEM;
-    }
-    r->cfg = *cfg;
-    r->orphans_tail = &r->orphans;
-    r->max_lag_ns = (uint64_t)(cfg->max_lag_s * 1e9);
-    if (cfg->rate > 0 && !cfg->shape) {
-        /* a constant rate, for the warm-up and the run (count-based: until
-           the executions are done, within the longest shape there is) */
-        struct pv_stage st = {cfg->duration_s > 0 ? cfg->warmup_s + cfg->duration_s + 1.0
-                                                  : PV_RUN_LONGEST_SHAPE_S,
-                              cfg->rate};
-        pv_err serr;
-        int src = pv_shape_create(cfg->rate, &st, 1, &r->own_shape, &serr);
-        if (src != 0) {
-            uv_mutex_destroy(&r->stop_mu);
-            free(r);
-            return src == VOLLEY_ENOMEM ? src : pv_err_set(err, src, "%s", serr.msg);
-        }
-    }
-    r->shape = cfg->shape ? cfg->shape : r->own_shape;
-    if (r->shape && cfg->duration_s <= 0 && cfg->rate <= 0) {
-        pv_shape_destroy(r->own_shape);
-        uv_mutex_destroy(&r->stop_mu);
-        free(r);
+    if (cfg->shape && cfg->duration_s <= 0 && cfg->rate <= 0)
         return pv_err_set(err, VOLLEY_EINVAL,
-                          "a shaped closed-model run is time-based: "
-                          "give it a duration");
+                          "a shaped closed-model run is time-based: give it a duration");
+    for (size_t i = 0; i < pv_workload_count(cfg->workload); i++) {
+        const struct pv_query *q = pv_workload_query(cfg->workload, i);
+        if (cfg->pipeline > 1 && q->nsteps > 0)
+            return pv_err_set(err, VOLLEY_EINVAL,
+                              "%s: a transaction cannot run with --pipeline (its statements "
+                              "wait for each other's results)",
+                              q->path);
+        if (cfg->protocol == PV_PROTOCOL_SIMPLE && q->nparams > 0)
+            return pv_err_set(err, VOLLEY_EINVAL,
+                              "%s: a query with parameters needs --protocol extended or "
+                              "prepared (parameters are never spliced into SQL text)",
+                              q->path);
     }
-    r->timeout_ns = (uint64_t)(cfg->command_timeout_s * 1e9);
-    r->recycle_ns = (uint64_t)(cfg->pool.recycle_s * 1e9);
-    r->nqueries = nq;
-    r->result.nqueries = nq;
+    return 0;
+}
+
+/*
+ * The work: the flat scenarios with their cumulative counts (count-based
+ * claims), the statement slots and their prepared names (a transaction's
+ * statements after the queries), and a weighted mix's cumulative shares.
+ * @return 0 or VOLLEY_ENOMEM.
+ */
+static int plan_work(pv_run *r, int *max_step_params)
+{
+    const pv_workload *wl = r->cfg.workload;
+    size_t nq = r->nqueries;
     r->nscen = pv_workload_scenario_count(wl);
     r->scen = calloc(r->nscen, sizeof(*r->scen));
     r->cum = calloc(r->nscen, sizeof(*r->cum));
-    /* statement slots: one per query, then one per transaction statement */
     r->nslots = nq;
-    int max_step_params = 0;
+    *max_step_params = 0;
+    bool weighted = false;
+    double total = 0;
     for (size_t i = 0; i < nq; i++) {
         const struct pv_query *q = pv_workload_query(wl, i);
         r->nslots += (size_t)q->nsteps;
         r->max_params = PV_MAX(r->max_params, q->nparams);
         for (int j = 0; j < q->nsteps; j++)
-            max_step_params = PV_MAX(max_step_params, q->steps[j].nparams);
+            *max_step_params = PV_MAX(*max_step_params, q->steps[j].nparams);
+        weighted = weighted || q->weight > 0;
+        total += pv_workload_weight(q);
     }
     r->stmt_names = calloc(r->nslots, sizeof(*r->stmt_names));
     r->step_slot = calloc(nq, sizeof(*r->step_slot));
     r->result.queries = calloc(nq, sizeof(*r->result.queries));
-    if (!r->scen || !r->cum || !r->stmt_names || !r->step_slot || !r->result.queries)
-        goto oom;
+    if (weighted) /* each file's weight spread over its scenarios */
+        r->wcum = calloc(r->nscen, sizeof(*r->wcum));
+    if (!r->scen || !r->cum || !r->stmt_names || !r->step_slot || !r->result.queries ||
+        (weighted && !r->wcum))
+        return VOLLEY_ENOMEM;
     size_t k = 0, slot = nq;
     uint64_t cum = 0;
+    double acc = 0;
     for (size_t i = 0; i < nq; i++) {
         const struct pv_query *q = pv_workload_query(wl, i);
         snprintf(r->stmt_names[i], sizeof(r->stmt_names[i]), "pgvolley_%zu", i);
@@ -240,82 +221,111 @@ int pv_run_create(const struct pv_run_config *cfg, pv_run **out, pv_err *err)
             r->scen[k].scen = (uint32_t)j;
             cum += q->scenarios[j].exec_count;
             r->cum[k] = cum;
+            if (weighted) {
+                acc += pv_workload_weight(q) / (double)q->nscenarios / total;
+                r->wcum[k] = acc;
+            }
         }
     }
     r->total_items = cum;
-    bool weighted = false;
-    for (size_t i = 0; i < nq; i++)
-        weighted = weighted || pv_workload_query(wl, i)->weight > 0;
-    if (weighted) { /* each file's weight spread over its scenarios */
-        double total = 0;
-        for (size_t i = 0; i < nq; i++)
-            total += pv_workload_weight(pv_workload_query(wl, i));
-        if (!(r->wcum = calloc(r->nscen, sizeof(*r->wcum))))
-            goto oom;
-        double acc = 0;
-        for (size_t j = 0; j < r->nscen; j++) {
-            const struct pv_query *q = pv_workload_query(wl, r->scen[j].query);
-            acc += pv_workload_weight(q) / (double)q->nscenarios / total;
-            r->wcum[j] = acc;
-        }
+    if (weighted)
         r->wcum[r->nscen - 1] = 1.0;
-    }
+    return 0;
+}
 
-    int c = cfg->concurrency;
-    int pool_total = cfg->pool.size + cfg->pool.max_overflow;
-    int nw = PV_MIN(PV_MAX(cfg->threads, 1), c);
-    nw = PV_MIN(nw, pool_total);
-    r->nworkers = nw;
-    r->live_workers = nw;
-    r->workers = calloc((size_t)nw, sizeof(*r->workers));
-    if (!r->workers)
-        goto oom;
-    for (int i = 0; i < nw; i++) {
-        struct worker *w = &r->workers[i];
-        w->run = r;
-        w->id = i;
-        w->slots = w->slots_free = split(c, nw, i);
-        w->pool_max = split(pool_total, nw, i);
-        w->idle_cap = PV_MAX(1, split(cfg->pool.size, nw, i));
-        w->conns = calloc((size_t)w->pool_max, sizeof(*w->conns));
-        w->execs = calloc((size_t)w->slots, sizeof(*w->execs));
-        w->stats = calloc(r->nscen, sizeof(*w->stats));
-        w->buffered = calloc(r->nscen, 1);
-        pv_scenario_scratch_init(&w->draw, cfg->seed, (uint64_t)i);
-        if (!w->conns || !w->execs || !w->stats || !w->buffered)
-            goto oom;
-        if (r->nslots > nq) {
-            w->step_stats = calloc(r->nslots - nq, sizeof(*w->step_stats));
-            w->step_vals = calloc((size_t)PV_MAX(max_step_params, 1), sizeof(*w->step_vals));
-            if (!w->step_stats || !w->step_vals)
-                goto oom;
-        }
-        if (cfg->rate > 0) {
-            w->sched = calloc(nq, sizeof(*w->sched));
-            if (!w->sched)
-                goto oom;
-            for (size_t j = 0; j < nq; j++)
-                if (pv_sched_stats_init(&w->sched[j]) != 0)
-                    goto oom;
-        }
-        for (int j = 0; j < w->slots; j++) {
-            w->execs[j].next = w->free_execs;
-            w->free_execs = &w->execs[j];
-        }
-        for (size_t j = 0; j < r->nscen; j++)
-            if (pv_stat_init(&w->stats[j]) != 0)
-                goto oom;
-        if (pv_hist_create(&w->pool.acquire_wait) != 0)
-            goto oom;
+/* Worker i's share of the slots and the pool, and what it records into.
+   @return 0 or VOLLEY_ENOMEM. */
+static int worker_init(pv_run *r, int i, int max_step_params)
+{
+    const struct pv_run_config *cfg = &r->cfg;
+    struct worker *w = &r->workers[i];
+    int nw = r->nworkers, pool_total = cfg->pool.size + cfg->pool.max_overflow;
+    size_t nq = r->nqueries;
+    w->run = r;
+    w->id = i;
+    w->slots = w->slots_free = split(cfg->concurrency, nw, i);
+    w->pool_max = split(pool_total, nw, i);
+    w->idle_cap = PV_MAX(1, split(cfg->pool.size, nw, i));
+    w->conns = calloc((size_t)w->pool_max, sizeof(*w->conns));
+    w->execs = calloc((size_t)w->slots, sizeof(*w->execs));
+    w->stats = calloc(r->nscen, sizeof(*w->stats));
+    w->buffered = calloc(r->nscen, 1);
+    pv_scenario_scratch_init(&w->draw, cfg->seed, (uint64_t)i);
+    if (!w->conns || !w->execs || !w->stats || !w->buffered)
+        return VOLLEY_ENOMEM;
+    if (r->nslots > nq) {
+        w->step_stats = calloc(r->nslots - nq, sizeof(*w->step_stats));
+        w->step_vals = calloc((size_t)PV_MAX(max_step_params, 1), sizeof(*w->step_vals));
+        if (!w->step_stats || !w->step_vals)
+            return VOLLEY_ENOMEM;
     }
+    if (cfg->rate > 0) {
+        w->sched = calloc(nq, sizeof(*w->sched));
+        if (!w->sched)
+            return VOLLEY_ENOMEM;
+        for (size_t j = 0; j < nq; j++)
+            if (pv_sched_stats_init(&w->sched[j]) != 0)
+                return VOLLEY_ENOMEM;
+    }
+    for (int j = 0; j < w->slots; j++) {
+        w->execs[j].next = w->free_execs;
+        w->free_execs = &w->execs[j];
+    }
+    for (size_t j = 0; j < r->nscen; j++)
+        if (pv_stat_init(&w->stats[j]) != 0)
+            return VOLLEY_ENOMEM;
+    return pv_hist_create(&w->pool.acquire_wait);
+}
+
+int pv_run_create(const struct pv_run_config *cfg, pv_run **out, pv_err *err)
+{
+    int rc = check_config(cfg, err);
+    if (rc != 0)
+        return rc;
+    pv_run *r = calloc(1, sizeof(*r));
+    if (!r)
+        return VOLLEY_ENOMEM;
+    if (uv_mutex_init(&r->stop_mu) != 0) {
+        free(r);
+        return VOLLEY_ENOMEM;
+    }
+    r->cfg = *cfg;
+    r->started = r->joined = true; /* until the end of this: nothing to stop */
+    r->orphans_tail = &r->orphans;
+    r->max_lag_ns = (uint64_t)(cfg->max_lag_s * 1e9);
+    r->timeout_ns = (uint64_t)(cfg->command_timeout_s * 1e9);
+    r->recycle_ns = (uint64_t)(cfg->pool.recycle_s * 1e9);
+    r->nqueries = r->result.nqueries = pv_workload_count(cfg->workload);
+    if (cfg->rate > 0 && !cfg->shape) {
+        /* a constant rate, for the warm-up and the run (count-based: until
+           the executions are done, within the longest shape there is) */
+        struct pv_stage st = {cfg->duration_s > 0 ? cfg->warmup_s + cfg->duration_s + 1.0
+                                                  : PV_RUN_LONGEST_SHAPE_S,
+                              cfg->rate};
+        pv_err serr;
+        rc = pv_shape_create(cfg->rate, &st, 1, &r->own_shape, &serr);
+        if (rc != 0 && rc != VOLLEY_ENOMEM)
+            pv_err_set(err, rc, "%s", serr.msg);
+    }
+    r->shape = cfg->shape ? cfg->shape : r->own_shape;
+
+    int max_step_params = 0;
+    if (rc == 0)
+        rc = plan_work(r, &max_step_params);
+    int pool_total = cfg->pool.size + cfg->pool.max_overflow;
+    r->nworkers = r->live_workers =
+        PV_MIN(PV_MIN(PV_MAX(cfg->threads, 1), cfg->concurrency), pool_total);
+    if (rc == 0 && !(r->workers = calloc((size_t)r->nworkers, sizeof(*r->workers))))
+        rc = VOLLEY_ENOMEM;
+    for (int i = 0; rc == 0 && i < r->nworkers; i++)
+        rc = worker_init(r, i, max_step_params);
+    if (rc != 0) {
+        pv_run_destroy(r);
+        return rc;
+    }
+    r->started = r->joined = false;
     *out = r;
     return 0;
-
-oom:
-    r->started = true; /* nothing to stop */
-    r->joined = true;
-    pv_run_destroy(r);
-    return VOLLEY_ENOMEM;
 }
 
 /* The CPUs this process may run on, in order; sized for any number of CPUs. */

@@ -339,6 +339,7 @@ static void done_drop(struct worker *w)
         w->done_head = c->done_next;
         pv_conn_unref(&c->core);
     }
+    w->ndone = 0;
 }
 
 static void on_done_check(uv_check_t *h)
@@ -347,6 +348,7 @@ static void on_done_check(uv_check_t *h)
     struct conn *c = w->done_head, *next;
     uint64_t now = pv_now_ns(); /* one clock read for the whole burst */
     w->done_head = NULL;
+    w->ndone = 0;
     uv_check_stop(h);
     for (; c; c = next) {
         next = c->done_next;
@@ -354,6 +356,9 @@ static void on_done_check(uv_check_t *h)
             conn_reuse(c, now);
         pv_conn_unref(&c->core);
     }
+    /* executions still waiting were counted on these connections */
+    if (w->pend.head)
+        pv_run__pool_refill(w);
     pv_run__worker_fill(w);
 }
 
@@ -457,6 +462,7 @@ static void request_done(struct conn *c)
     pv_conn_ref(&c->core);
     c->done_next = w->done_head;
     w->done_head = c;
+    w->ndone++;
     uv_check_start(&w->done_check, on_done_check);
 }
 

@@ -155,6 +155,7 @@ struct worker {
        holds a reference until on_done_check gives it its next execution */
     uv_check_t done_check;
     struct conn *done_head;
+    int ndone;    /* connections on the done list */
     uint64_t rng; /* xorshift state for backoff jitter */
     /* drawn parameter values (GENERATE, PARAMETERS_FILE): this worker's PRNG,
        seeded with (cfg.seed, worker id), and the scratch of the last draw */
@@ -283,7 +284,9 @@ static inline int pv_run__per_conn(const pv_run *r)
 static inline bool pv_run__wants_conn(const struct worker *w)
 {
     int per = pv_run__per_conn(w->run);
-    if (w->pend.n <= w->nconnecting * per || w->nconns >= w->pool_max || w->stopping)
+    /* a connection on its way, or one whose request just ended (on the
+       done list until on_done_check), serves an execution or a pipeline */
+    if (w->pend.n <= (w->nconnecting + w->ndone) * per || w->nconns >= w->pool_max || w->stopping)
         return false;
     return per == 1 || w->nconns < (w->slots + per - 1) / per;
 }
