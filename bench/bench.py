@@ -364,7 +364,8 @@ def run_pgvolley_rate(workload, rate, duration):
             "scheduled_rate": (s["executions"] + s["dropped"]) / rep["config"]["duration_s"],
             "wall_s": s["wall_s"], "p99_ms": s["latency_intended_ms"]["p99"],
             "p50_ms": s["latency_intended_ms"]["p50"], "lag_avg_ms": s["lag_ms"]["avg"],
-            "dropped": s["dropped"], "cpu_us": p.cpu_s / s["executions"] * 1e6}
+            "dropped": s["dropped"], "cpu_us": p.cpu_s / s["executions"] * 1e6,
+            "opened": rep["pool"]["opened"]}
 
 
 def bench_rate(pgbench, psql, workload, max_qps, tmp):
@@ -961,7 +962,8 @@ def main():
             for x, y in zip(b, v)) + ". pgvolley scheduled (executions + dropped) / -T: "
             + ", ".join(f"{y['scheduled_rate']:.0f}" for y in v) + "/s (Poisson: relative sd "
             f"1/sqrt(R*T) = {100 / (rate * RATE_DURATION) ** 0.5:.2f}%); dropped "
-            + ", ".join(str(y["dropped"]) for y in v) + "; p50 from intended start "
+            + ", ".join(str(y["dropped"]) for y in v) + "; connections opened "
+            + ", ".join(str(y["opened"]) for y in v) + f" (-c {CLIENTS}); p50 from intended start "
             + ", ".join(f"{x['p50_ms']:.2f}/{y['p50_ms']:.2f}" for x, y in zip(b, v)) + " ms.")
     print(f"- 8: {os.path.relpath(TPCB_FILE, os.path.join(HERE, '..'))} (GENERATE: aid, tid, "
           f"bid, delta as pgbench's \\set lines at scale {SCALE}) vs pgbench -n -b tpcb-like -M "
