@@ -25,7 +25,7 @@ Rows:
      = its "tps (without initial connection time)"; pgbench's p99 and lag come
      from its per-transaction log (-l), where under -R the latency runs from
      the scheduled start. Target: pgvolley within 1% of R (issue 10).
-  8  the TPC-B-like mix: pgvolley on examples/tpcb_like/tpcb_like.sql (a
+  8  the TPC-B-like mix: pgvolley on examples/tpcb_like/tpcb.sql (a
      transaction of 5 statements between BEGIN and END, GENERATE drawing aid,
      tid, bid and delta per execution) vs pgbench's built-in tpcb-like script
      (`pgbench -n -b tpcb-like -M prepared`), both -c 10 -j 2 -T
@@ -395,7 +395,7 @@ def bench_rate(pgbench, psql, workload, max_qps, tmp):
 
 # ---- row 8: the TPC-B-like mix ----
 
-TPCB_FILE = os.path.join(HERE, "..", "examples", "tpcb_like", "tpcb_like.sql")  # for scale 1
+TPCB_FILE = os.path.join(HERE, "..", "examples", "tpcb_like", "tpcb.sql")  # for scale 1
 TPCB_DURATION = float(os.environ.get("BENCH_TPCB_DURATION", str(DURATION)))  # row 8: -T
 T_TPCB = 1.00               # row 8: TPC-B-like throughput >= pgbench's (issue 10)
 
