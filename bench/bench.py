@@ -25,9 +25,21 @@ Rows:
      = its "tps (without initial connection time)"; pgbench's p99 and lag come
      from its per-transaction log (-l), where under -R the latency runs from
      the scheduled start. Target: pgvolley within 1% of R (issue 10).
+  8  the TPC-B-like mix: pgvolley on examples/tpcb_like/tpcb.sql (a
+     transaction of 5 statements between BEGIN and END, GENERATE drawing aid,
+     tid, bid and delta per execution) vs pgbench's built-in tpcb-like script
+     (`pgbench -n -b tpcb-like -M prepared`), both -c 10 -j 2 -T
+     BENCH_TPCB_DURATION (default BENCH_DURATION), no retries for either.
+     `pgbench -i -s 1` re-creates the tables before every run (then a
+     CHECKPOINT), so both start equal; after every run the bench checks that
+     history rows = committed transactions and that each balance sum = the sum
+     of the deltas. Throughput = committed transactions per second: pgbench's
+     "tps (without initial connection time)", pgvolley's summary.succeeded /
+     summary.wall_s. Target: at least pgbench's (issue 10). Runs last: it
+     writes to pgbench_accounts, which the other rows read.
 
 Rows 1 and 4 share rounds (the three clients take turns, the order rotating
-every round); rows 2, 6 and 7 alternate which of pgbench and pgvolley goes
+every round); rows 2, 6, 7 and 8 alternate which of pgbench and pgvolley goes
 first; medians are reported.
 
 Client CPU and peak RSS come from os.wait4() on each client process:
@@ -352,7 +364,8 @@ def run_pgvolley_rate(workload, rate, duration):
             "scheduled_rate": (s["executions"] + s["dropped"]) / rep["config"]["duration_s"],
             "wall_s": s["wall_s"], "p99_ms": s["latency_intended_ms"]["p99"],
             "p50_ms": s["latency_intended_ms"]["p50"], "lag_avg_ms": s["lag_ms"]["avg"],
-            "dropped": s["dropped"], "cpu_us": p.cpu_s / s["executions"] * 1e6}
+            "dropped": s["dropped"], "cpu_us": p.cpu_s / s["executions"] * 1e6,
+            "opened": rep["pool"]["opened"]}
 
 
 def bench_rate(pgbench, psql, workload, max_qps, tmp):
@@ -378,6 +391,90 @@ def bench_rate(pgbench, psql, workload, max_qps, tmp):
                 f"p99 {v['p99_ms']:.2f} ms lag {v['lag_avg_ms']:.2f} ms; other work "
                 f"{b['other_s']:.1f}/{v['other_s']:.1f} CPU-s")
     return rates, res
+
+
+# ---- row 8: the TPC-B-like mix ----
+
+TPCB_FILE = os.path.join(HERE, "..", "examples", "tpcb_like", "tpcb.sql")  # for scale 1
+TPCB_DURATION = float(os.environ.get("BENCH_TPCB_DURATION", str(DURATION)))  # row 8: -T
+T_TPCB = 1.00               # row 8: TPC-B-like throughput >= pgbench's (issue 10)
+
+
+def tpcb_reset(pgbench, psql):
+    """Fresh pgbench tables for every run (`pgbench -i` drops, recreates,
+    loads and vacuums them), then a checkpoint: each client starts from the
+    same state, without the dead rows and history of the previous run."""
+    subprocess.run([pgbench, "-i", "-q", "-s", str(SCALE)], check=True, capture_output=True)
+    psql_value(psql, "CHECKPOINT")
+
+
+def tpcb_check(psql, committed):
+    """After a run: one history row per committed transaction, and the sums of
+    the three balances each equal to the sum of the deltas. Returns "" when
+    consistent, otherwise what differs."""
+    v = psql_value(psql, "SELECT (SELECT count(*) FROM pgbench_history), "
+                   "(SELECT coalesce(sum(delta), 0) FROM pgbench_history), "
+                   "(SELECT sum(abalance) FROM pgbench_accounts), "
+                   "(SELECT sum(tbalance) FROM pgbench_tellers), "
+                   "(SELECT sum(bbalance) FROM pgbench_branches)").split("|")
+    hist, delta, sums = int(v[0]), v[1], v[2:]
+    bad = []
+    if hist != committed:
+        bad.append(f"{hist} history rows for {committed} committed transactions")
+    if any(s != delta for s in sums):
+        bad.append(f"balance sums {'/'.join(sums)} vs sum of deltas {delta}")
+    return "; ".join(bad)
+
+
+def run_pgbench_tpcb(pgbench, psql, duration):
+    p = measured([pgbench, "-n", "-b", "tpcb-like", "-M", "prepared", "-c", str(CLIENTS),
+                  "-j", str(THREADS), "-T", str(int(duration))])
+    out = p.out + p.err
+    n = int(re.search(r"number of transactions actually processed: (\d+)", out).group(1))
+    m = re.search(r"number of failed transactions: (\d+)", out)
+    failed = int(m.group(1)) if m else 0
+    tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", out).group(1))
+    return {"tps": tps, "n": n, "failed": failed, "cpu_us": p.cpu_s / max(1, n) * 1e6,
+            "check": tpcb_check(psql, n)}
+
+
+def run_pgvolley_tpcb(psql, duration):
+    # no --retries, as pgbench without --max-tries: a serialization failure or
+    # deadlock counts as failed for both (none is expected: every transaction
+    # locks an account, a teller and the branch in that order, at READ COMMITTED)
+    p = measured([PGVOLLEY, "run", "-q", "-f", "json", "-c", str(CLIENTS), "-j", str(THREADS),
+                  "-T", f"{duration:g}", TPCB_FILE], ok=(0, 1))
+    rep = json.loads(p.out[:p.out.rindex("}") + 1])
+    s = rep["summary"]
+    if len(rep["queries"][0].get("statements", [])) != 7:
+        sys.exit(f"bench: {TPCB_FILE} did not run as a transaction of 7 statements")
+    ok = s["succeeded"]
+    return {"tps": ok / s["wall_s"], "n": ok, "failed": s["failed"],
+            "errors": [(e["sqlstate"], e["count"]) for e in rep.get("errors", [])],
+            "cpu_us": p.cpu_s / max(1, ok) * 1e6, "check": tpcb_check(psql, ok)}
+
+
+def bench_tpcb(pgbench, psql):
+    """Row 8: pgvolley on examples/tpcb_like against pgbench's built-in
+    tpcb-like script, fresh tables before each run, alternating which tool
+    goes first."""
+    pb, pv = [], []
+    for r in range(ROUNDS):
+        order = [("pgbench", pb, lambda: run_pgbench_tpcb(pgbench, psql, TPCB_DURATION)),
+                 ("pgvolley", pv, lambda: run_pgvolley_tpcb(psql, TPCB_DURATION))]
+        if r % 2:
+            order.reverse()
+        for _, acc, fn in order:
+            tpcb_reset(pgbench, psql)
+            wait_server_quiet(psql)
+            acc.append(ACCT.timed(fn))
+        b, v = pb[-1], pv[-1]
+        log(f"tpcb-like round {r + 1}/{ROUNDS}: pgbench {b['tps']:.0f} tps ({b['failed']} "
+            f"failed), pgvolley {v['tps']:.0f} tps ({v['failed']} failed); other work "
+            f"{b['other_s']:.1f}/{v['other_s']:.1f} CPU-s"
+            + "".join(f"; {name} INCONSISTENT: {x['check']}"
+                      for name, x in (("pgbench", b), ("pgvolley", v)) if x["check"]))
+    return pb, pv
 
 
 def run_seed(workload, clients, duration):
@@ -694,6 +791,9 @@ def main():
     log("bench: row 5, pgvolley multi")
     walls, seqs = bench_multi(psql)
     acct.mark("rows 3+5:")
+    log(f"bench: row 8, TPC-B-like, {ROUNDS} rounds of {TPCB_DURATION:g} s per client")
+    tpcb_pb, tpcb_pv = bench_tpcb(pgbench, psql)
+    acct.mark("row 8:")
     floor_kb = measured(["/bin/true"]).maxrss_kb
     SPAWN.close()
     shutil.rmtree(tmp)
@@ -787,12 +887,22 @@ def main():
              f"{med(v, 'lag_avg_ms') / max(1e-9, med(b, 'lag_avg_ms')):.2f}", "reference", "-"],
         ]
 
+    t_pb, t_pv = med(tpcb_pb, "tps"), med(tpcb_pv, "tps")
+    tc_pb, tc_pv = med(tpcb_pb, "cpu_us"), med(tpcb_pv, "cpu_us")
+    table += [
+        ["8", f"TPC-B-like tps, -c {CLIENTS} -j {THREADS}", f"{t_pv:.0f}",
+         f"{t_pb:.0f} (pgbench tpcb-like -M prepared)", f"{t_pv / t_pb:.2f}",
+         f">= {T_TPCB:.2f}", verdict(t_pv / t_pb >= T_TPCB)],
+        ["8", "TPC-B-like client CPU us/transaction", f"{tc_pv:.2f}", f"{tc_pb:.2f} (pgbench)",
+         f"{tc_pv / tc_pb:.2f}", "reference", "-"],
+    ]
+
     print()
     print(f"pgvolley bench, {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}: "
           f"PostgreSQL {server_version}, {os.cpu_count()} CPUs, {platform.platform()}; "
           f"scale {SCALE}; rows 1 and 4: {DURATION:g} s x {ROUNDS} rounds, row 2: "
-          f"-T {MANY_DURATION} x {ROUNDS} rounds; row 7: -T {RATE_DURATION} x {ROUNDS} rounds "
-          f"(medians)")
+          f"-T {MANY_DURATION} x {ROUNDS} rounds; row 7: -T {RATE_DURATION} x {ROUNDS} rounds; "
+          f"row 8: -T {TPCB_DURATION:g} x {ROUNDS} rounds (medians)")
     print()
     print_table(table)
     print()
@@ -852,8 +962,28 @@ def main():
             for x, y in zip(b, v)) + ". pgvolley scheduled (executions + dropped) / -T: "
             + ", ".join(f"{y['scheduled_rate']:.0f}" for y in v) + "/s (Poisson: relative sd "
             f"1/sqrt(R*T) = {100 / (rate * RATE_DURATION) ** 0.5:.2f}%); dropped "
-            + ", ".join(str(y["dropped"]) for y in v) + "; p50 from intended start "
+            + ", ".join(str(y["dropped"]) for y in v) + "; connections opened "
+            + ", ".join(str(y["opened"]) for y in v) + f" (-c {CLIENTS}); p50 from intended start "
             + ", ".join(f"{x['p50_ms']:.2f}/{y['p50_ms']:.2f}" for x, y in zip(b, v)) + " ms.")
+    print(f"- 8: {os.path.relpath(TPCB_FILE, os.path.join(HERE, '..'))} (GENERATE: aid, tid, "
+          f"bid, delta as pgbench's \\set lines at scale {SCALE}) vs pgbench -n -b tpcb-like -M "
+          f"prepared; -c {CLIENTS} -j {THREADS} -T {TPCB_DURATION:g}, neither retries. Before "
+          f"each run pgbench -i -s {SCALE} re-creates the tables and a CHECKPOINT follows, so "
+          f"both start from the same state (scale {SCALE}: one branch row, which every "
+          f"transaction updates, is the hot spot for both). Throughput counts committed "
+          f"transactions only: pgbench's tps without initial connection time, pgvolley's "
+          f"summary.succeeded / summary.wall_s. Per round (pgbench / pgvolley): " + "; ".join(
+              f"{x['tps']:.0f}/{y['tps']:.0f} tps, CPU {x['cpu_us']:.1f}/{y['cpu_us']:.1f} us/tx, "
+              f"failed {x['failed']}/{y['failed']}, other work {x['other_s']:.1f}/"
+              f"{y['other_s']:.1f} CPU-s" for x, y in zip(tpcb_pb, tpcb_pv))
+          + f"; rounds, pgbench {spread(tpcb_pb, 'tps', '{:.0f}')} tps, pgvolley "
+          f"{spread(tpcb_pv, 'tps', '{:.0f}')} tps. After each run: history rows = committed "
+          f"transactions and each balance sum = the sum of the deltas: " + (
+              "; ".join(f"{n} round {i + 1}: {x['check']}" for n, rs in
+                        (("pgbench", tpcb_pb), ("pgvolley", tpcb_pv))
+                        for i, x in enumerate(rs) if x["check"]) or "consistent in every run")
+          + (". pgvolley errors: " + ", ".join(f"{c} x{k}" for y in tpcb_pv for c, k in y["errors"])
+             if any(y["errors"] for y in tpcb_pv) else "") + ".")
     print(f"- RSS floor: ru_maxrss of /bin/true spawned the same way = {mb(floor_kb):.1f} MB "
           f"(the spawning helper's RSS, inherited at exec); lower figures cannot be seen.")
     print(f"- Other work on the machine: CPUs {busy0:.0f}% busy in the second before the bench, "
