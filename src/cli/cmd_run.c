@@ -16,7 +16,7 @@
 #include "workload/pv_workload.h"
 
 static const char run_help[] =
-    "Usage: pgvolley run [OPTIONS] FILE|DIR...\n"
+    "Usage: pgvolley run [OPTIONS] FILE[@WEIGHT]|DIR[@WEIGHT]...\n"
     "\n"
     "Runs annotated SQL workload files concurrently and reports latency percentiles,\n"
     "throughput and errors by SQLSTATE. A directory means its *.sql files, sorted.\n"
@@ -33,7 +33,14 @@ static const char run_help[] =
     "  -- PARAMETERS_QUERY: SELECT id FROM t TABLESAMPLE SYSTEM (1)\n"
     "                                         rows sampled once before the run; a\n"
     "                                         random one per execution\n"
+    "  -- WEIGHT: 3                           the file's share of a time-based run\n"
+    "                                         (also FILE@3 on the command line)\n"
+    "  -- TRANSACTION                         the file's statements are one\n"
+    "                                         transaction (pgvolley adds BEGIN and\n"
+    "                                         COMMIT); or write them between BEGIN\n"
+    "                                         and COMMIT yourself\n"
     "  %s placeholders become $1..$n; values are bound, never spliced into SQL.\n"
+    "  In a transaction %s count through the file and $n keep the file's numbers.\n"
     "\n"
     "Target:\n"
     "  -d, --dsn DSN            libpq connection string or URI (default: libpq's\n"

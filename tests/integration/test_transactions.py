@@ -7,12 +7,27 @@ and counts once with its SQLSTATE; serialization failures are retried with
 run.
 """
 import json
+import os
+import shutil
 import signal
 import subprocess
 import time
 import unittest
 
 from pvtest import PGVOLLEY, ServerTest
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+
+
+def find_pgbench():
+    p = shutil.which("pgbench")
+    if p:
+        return p
+    for d in sorted(os.listdir("/usr/lib/postgresql"), reverse=True):
+        c = f"/usr/lib/postgresql/{d}/bin/pgbench"
+        if os.path.exists(c):
+            return c
+    raise RuntimeError("pgbench not found (scripts/deps.sh installs PostgreSQL)")
 
 TPCB = """-- GENERATE: random(1, 1000), random(1, 10), random(1, 1), random(-5000, 5000)
 BEGIN;
@@ -143,6 +158,30 @@ class TransactionTest(ServerTest):
         r = self.pgvolley("run", "-q", "--pipeline", "4", self.write("t.sql", TPCB))
         self.assertEqual(r.code, 2, r.stderr)
         self.assertIn("a transaction cannot run with --pipeline", r.stderr)
+
+    def test_examples_on_pgbench_tables(self):
+        """examples/tpcb_like/tpcb.sql and examples/account_lookup_sampled.sql,
+        mixed 1 to 9 at a rate, on the tables `pgbench -i` creates: as the
+        README runs them."""
+        subprocess.run([find_pgbench(), "-i", "-s", "1", "-q", self.server.dsn], check=True,
+                       capture_output=True, timeout=120)
+        tpcb = os.path.join(ROOT, "examples", "tpcb_like", "tpcb.sql")
+        look = os.path.join(ROOT, "examples", "account_lookup_sampled.sql")
+        rep = self.run_json("-c", "10", "--rate", "300", "--ramp-up", "0.5", "-T", "2",
+                            "--retries", "10", look + "@9", tpcb + "@1")
+        s = rep["summary"]
+        self.assertEqual(s["failed"], 0, rep["errors"])
+        n = {q["name"]: q["executions"] for q in rep["queries"]}
+        self.assertGreater(n["tpcb.sql"], 0)
+        self.assertGreater(n["account_lookup_sampled.sql"], 5 * n["tpcb.sql"])
+        # every lookup hit a sampled key that exists: one row each
+        look_q = rep["queries"][0]
+        self.assertEqual(look_q["rows"], look_q["executions"])
+        self.assertEqual(look_q["scenarios"][0]["name"], "sampled")
+        hist, delta = self.server.sql("SELECT count(*), coalesce(sum(delta), 0) "
+                                      "FROM pgbench_history").split("|")
+        self.assertEqual(int(hist), n["tpcb.sql"])
+        self.assertEqual(self.server.sql("SELECT sum(bbalance) FROM pgbench_branches"), delta)
 
     def test_weights(self):
         a = self.write("a.sql", "-- WEIGHT: 3\nSELECT 1;\n")
