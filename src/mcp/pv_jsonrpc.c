@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/pv_utf8.h"
+
 const char *pv_jrpc_code_message(int code)
 {
     switch (code) {
@@ -123,6 +125,25 @@ json_t *pv_jrpc_result(json_t *id, json_t *result)
 
 json_t *pv_jrpc_error(json_t *id, int code, const char *message, json_t *data)
 {
+    /* a message may quote the request (jansson's "near '...'"), invalid
+       UTF-8 and all: such bytes become '?', or there would be no answer */
+    char safe[512];
+    if (message) {
+        size_t n = strlen(message), o = 0;
+        for (size_t i = 0; i < n && o + 4 < sizeof(safe);) {
+            size_t k = pv_utf8_seq((const unsigned char *)message + i, n - i);
+            if (k == 0) {
+                safe[o++] = '?';
+                i++;
+                continue;
+            }
+            memcpy(safe + o, message + i, k);
+            o += k;
+            i += k;
+        }
+        safe[o] = '\0';
+        message = safe;
+    }
     json_t *e = json_pack("{s:i, s:s}", "code", code, "message",
                           message ? message : pv_jrpc_code_message(code));
     if (!e) {

@@ -44,6 +44,22 @@ static int plain_name(const char *s)
            strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
 }
 
+/* A value that is a piece of the messages' own fixed wording (the fuzzer
+   writes `dsn = missing "=" after "`): its presence shows no dsn. */
+static int in_fixed_text(const char *val)
+{
+    static const char *const fixed[] = {
+        "the dsn does not parse: invalid connection string: ",
+        "missing \"=\" after \"...\" in connection info string",
+        "invalid connection option \"...\"",
+        "unexpected spaces found in \"...\", use percent-encoded spaces (%20) instead",
+    };
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        if (strstr(fixed[i], val))
+            return 1;
+    return 0;
+}
+
 /* No dsn value of the text (stripped, at least 6 bytes) appears in msg. */
 static void check_no_dsn(const char *text, size_t len, const char *msg)
 {
@@ -68,7 +84,7 @@ static void check_no_dsn(const char *text, size_t len, const char *msg)
                     (memchr(v, '=', (size_t)(ve - v)) || memchr(v, ':', (size_t)(ve - v)))) {
                     char *val = strndup(v, (size_t)(ve - v));
                     check(val != NULL, "out of memory");
-                    if (strstr(msg, val)) {
+                    if (strstr(msg, val) && !in_fixed_text(val)) {
                         fprintf(stderr, "fuzz_datasets: message: %s\n", msg);
                         check(0, "a message shows a dsn");
                     }

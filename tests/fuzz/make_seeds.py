@@ -118,3 +118,8 @@ for i, q in enumerate(["SELECT lower(a), count(*) FROM t GROUP BY 1", "SELECT no
 for i, spec in enumerate(["30s:100,2m:100,30s:0", "1s:5", "0:10,1.5s:0", "250ms:3, 2m : 7 ,1h:0",
                           "10:0,10:0,1:1", "1x:5", "", "1s", "-1s:4", "1e3:4"]):
     w('shape', 'seed%02d' % i, spec)
+
+# what fuzz_mcp found: a parse error whose message quoted invalid UTF-8 got no answer
+w('mcp', 'regress_invalid_escape_utf8',
+  b'\x01{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"get_dataset_sample",'
+  b'"arguments":{"dataset":"sales","table":"public.\\\xde\xa6rder Items\\"","limit":5}}}')

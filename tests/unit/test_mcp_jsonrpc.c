@@ -52,6 +52,9 @@ static void test_parse_errors(void **state)
     assert_int_equal(parse_fail(""), PV_JRPC_PARSE_ERROR);
     assert_int_equal(parse_fail("{\"a\":1,\"a\":2}"), PV_JRPC_PARSE_ERROR); /* duplicate key */
     assert_int_equal(parse_fail("{} trailing"), PV_JRPC_PARSE_ERROR);
+    /* found by fuzz_mcp: jansson quotes the text near the error, here an
+       escape of a non-ASCII byte; the reply must exist all the same */
+    assert_int_equal(parse_fail("{\"table\":\"public.\\\xde\xa6rder\"}"), PV_JRPC_PARSE_ERROR);
     assert_int_equal(parse_fail("[{\"jsonrpc\":\"2.0\",\"method\":\"sum\"},{\"jsonrpc\""),
                      PV_JRPC_PARSE_ERROR);
     /* Valid JSON but not a message: invalid request. */
