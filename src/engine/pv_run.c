@@ -223,13 +223,13 @@ static int plan_work(pv_run *r, int *max_step_params)
             r->cum[k] = cum;
             if (weighted) {
                 acc += pv_workload_weight(q) / (double)q->nscenarios / total;
-                r->wcum[k] = acc;
+                r->wcum[k] = (uint64_t)(acc * PV_RUN_WEIGHT_ONE);
             }
         }
     }
     r->total_items = cum;
-    if (weighted)
-        r->wcum[r->nscen - 1] = 1.0;
+    if (weighted) /* every draw lands below the last share */
+        r->wcum[r->nscen - 1] = UINT64_MAX;
     return 0;
 }
 

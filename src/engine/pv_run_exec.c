@@ -482,6 +482,20 @@ bool pv_run__exec_result(struct conn *c, PGresult *res)
 
 /* ---- claiming work ------------------------------------------------------ */
 
+/* The first i with cum[i] > k (cum non-decreasing, cum[n - 1] > k). */
+static uint32_t first_above(const uint64_t *cum, size_t n, uint64_t k)
+{
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (cum[mid] > k)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return (uint32_t)lo;
+}
+
 /*
  * The k-th scenario of a weighted mix (-- WEIGHT, FILE@N): k times the
  * golden ratio, modulo 1, falls into each scenario's share of [0, 1) as
@@ -491,15 +505,7 @@ bool pv_run__exec_result(struct conn *c, PGresult *res)
 static uint32_t weighted_scen(const pv_run *r, uint64_t k)
 {
     double x = fmod((double)k * 0.6180339887498949, 1.0);
-    size_t lo = 0, hi = r->nscen - 1;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (r->wcum[mid] > x)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return (uint32_t)lo;
+    return first_above(r->wcum, r->nscen, (uint64_t)(x * PV_RUN_WEIGHT_ONE));
 }
 
 /* The next item of work at time now (the intended start in the open model). */
@@ -531,16 +537,7 @@ static bool claim(struct worker *w, uint64_t now, uint32_t *scen, bool *warm)
     uint64_t k = atomic_fetch_add_explicit(&r->next_item, 1, memory_order_relaxed);
     if (k >= r->total_items)
         return false;
-    /* first scenario whose cumulative count exceeds k */
-    size_t lo = 0, hi = r->nscen - 1;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (r->cum[mid] > k)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    *scen = (uint32_t)lo;
+    *scen = first_above(r->cum, r->nscen, k); /* its cumulative count exceeds k */
     return true;
 }
 

@@ -52,6 +52,9 @@
 #define PV_RUN_SWEEP_DIVISOR 20
 #define PV_RUN_SWEEP_MIN_MS  5
 #define PV_RUN_SWEEP_MAX_MS  1000
+/* A weighted mix's shares are counted in these units (2^53: a double's
+   precision). */
+#define PV_RUN_WEIGHT_ONE 9007199254740992.0
 /* Arrival generators use streams from here on (parameter draws use 0..). */
 #define PV_RUN_ARRIVAL_STREAM (1ull << 32)
 /* The closed model with a shape looks at its target this often. */
@@ -197,9 +200,9 @@ struct pv_run {
     struct pv_run_result result;
     size_t nscen;
     struct scen_ref *scen;
-    uint64_t *cum; /* cum[i] = executions of scenarios 0..i (count-based) */
-    double *wcum;  /* a weighted mix (time-based): share of scenarios 0..i in
-                      [0, 1]; NULL: every scenario in turn */
+    uint64_t *cum;  /* cum[i] = executions of scenarios 0..i (count-based) */
+    uint64_t *wcum; /* a weighted mix (time-based): share of scenarios 0..i,
+                       in units of PV_RUN_WEIGHT_ONE; NULL: each in turn */
     uint64_t total_items;
     char (*stmt_names)[48]; /* per statement slot (see step_slot) */
     size_t nqueries;
