@@ -150,6 +150,30 @@ static void too_long(const struct pv_mcp_sink *sink)
     json_decref(e);
 }
 
+/*
+ * End of input: the running calls still answer (a client may close its
+ * input after its last request, as `echo ... | pgvolley mcp` does). A stop
+ * (SIGTERM, as the MCP stdio transport's shutdown sends), an error or an
+ * output that is gone (nobody will read the answers: a write failed, or the
+ * pipe's reader closed it) cancels them at once. Returns when none runs.
+ */
+static void finish_calls(pv_mcp *m, struct writer *w, volatile sig_atomic_t *stop, bool failed)
+{
+    if (failed || (stop && *stop))
+        pv_mcp_shutdown(m);
+    while (!pv_mcp_wait_idle(m, POLL_MS)) {
+        pthread_mutex_lock(&w->mu);
+        bool gone = w->broken;
+        pthread_mutex_unlock(&w->mu);
+        /* a pipe whose reader closed it says so (POLLERR) before any write */
+        struct pollfd pfd = {.fd = w->fd, .events = 0};
+        if (poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLERR | POLLHUP | POLLNVAL)))
+            gone = true;
+        if ((stop && *stop) || gone)
+            pv_mcp_shutdown(m);
+    }
+}
+
 int pv_mcp_serve_stdio(pv_mcp *m, int in_fd, int out_fd, volatile sig_atomic_t *stop, pv_err *err)
 {
     struct writer w = {.fd = out_fd};
@@ -241,25 +265,7 @@ int pv_mcp_serve_stdio(pv_mcp *m, int in_fd, int out_fd, volatile sig_atomic_t *
     }
     free(buf);
 
-    /* End of input: the running calls still answer (a client may close its
-       input after its last request, as `echo ... | pgvolley mcp` does). A
-       stop (SIGTERM, as the MCP stdio transport's shutdown sends), an error
-       or an output that is gone (nobody will read the answers: a write
-       failed, or the pipe's reader closed it) cancels them at once; then the
-       session ends. */
-    if (rc != 0 || (stop && *stop))
-        pv_mcp_shutdown(m);
-    while (!pv_mcp_wait_idle(m, POLL_MS)) {
-        pthread_mutex_lock(&w.mu);
-        bool gone = w.broken;
-        pthread_mutex_unlock(&w.mu);
-        /* a pipe whose reader closed it says so (POLLERR) before any write */
-        struct pollfd pfd = {.fd = out_fd, .events = 0};
-        if (poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLERR | POLLHUP | POLLNVAL)))
-            gone = true;
-        if ((stop && *stop) || gone)
-            pv_mcp_shutdown(m);
-    }
+    finish_calls(m, &w, stop, rc != 0);
     pv_mcp_session_release(s);
 
     pthread_mutex_lock(&w.mu);

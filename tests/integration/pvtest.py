@@ -16,15 +16,21 @@ PGVOLLEY = os.environ.get("PGVOLLEY") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "pgvolley")
 
 
-def find_psql():
-    p = shutil.which("psql")
+def find_pg_program(name):
+    """A PostgreSQL client program: on PATH, else in the newest
+    /usr/lib/postgresql/N/bin (Debian's layout)."""
+    p = shutil.which(name)
     if p:
         return p
     for d in sorted(os.listdir("/usr/lib/postgresql"), reverse=True):
-        c = f"/usr/lib/postgresql/{d}/bin/psql"
+        c = f"/usr/lib/postgresql/{d}/bin/{name}"
         if os.path.exists(c):
             return c
-    raise RuntimeError("psql not found")
+    raise RuntimeError(f"{name} not found (scripts/deps.sh installs PostgreSQL)")
+
+
+def find_psql():
+    return find_pg_program("psql")
 
 
 class Server:

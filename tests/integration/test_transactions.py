@@ -8,36 +8,14 @@ run.
 """
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
 import unittest
 
-from pvtest import PGVOLLEY, ServerTest
+from pvtest import PGVOLLEY, ServerTest, find_pg_program
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
-
-
-def find_pgbench():
-    p = shutil.which("pgbench")
-    if p:
-        return p
-    for d in sorted(os.listdir("/usr/lib/postgresql"), reverse=True):
-        c = f"/usr/lib/postgresql/{d}/bin/pgbench"
-        if os.path.exists(c):
-            return c
-    raise RuntimeError("pgbench not found (scripts/deps.sh installs PostgreSQL)")
-
-TPCB = """-- GENERATE: random(1, 1000), random(1, 10), random(1, 1), random(-5000, 5000)
-BEGIN;
-UPDATE tx_accounts SET abalance = abalance + $4 WHERE aid = $1;
-SELECT abalance FROM tx_accounts WHERE aid = $1;
-UPDATE tx_tellers SET tbalance = tbalance + $4 WHERE tid = $2;
-UPDATE tx_branches SET bbalance = bbalance + $4 WHERE bid = $3;
-INSERT INTO tx_history (tid, bid, aid, delta) VALUES ($2, $3, $1, $4);
-END;
-"""
 
 
 class TransactionTest(ServerTest):
@@ -163,7 +141,7 @@ class TransactionTest(ServerTest):
         """examples/tpcb_like/tpcb.sql and examples/account_lookup_sampled.sql,
         mixed 1 to 9 at a rate, on the tables `pgbench -i` creates: as the
         README runs them."""
-        subprocess.run([find_pgbench(), "-i", "-s", "1", "-q", self.server.dsn], check=True,
+        subprocess.run([find_pg_program("pgbench"), "-i", "-s", "1", "-q", self.server.dsn], check=True,
                        capture_output=True, timeout=120)
         tpcb = os.path.join(ROOT, "examples", "tpcb_like", "tpcb.sql")
         look = os.path.join(ROOT, "examples", "account_lookup_sampled.sql")
