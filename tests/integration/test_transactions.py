@@ -18,6 +18,17 @@ from pvtest import PGVOLLEY, ServerTest, find_pg_program
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 
 
+TPCB = """-- GENERATE: random(1, 1000), random(1, 10), random(1, 1), random(-5000, 5000)
+BEGIN;
+UPDATE tx_accounts SET abalance = abalance + $4 WHERE aid = $1;
+SELECT abalance FROM tx_accounts WHERE aid = $1;
+UPDATE tx_tellers SET tbalance = tbalance + $4 WHERE tid = $2;
+UPDATE tx_branches SET bbalance = bbalance + $4 WHERE bid = $3;
+INSERT INTO tx_history (tid, bid, aid, delta) VALUES ($2, $3, $1, $4);
+END;
+"""
+
+
 class TransactionTest(ServerTest):
     def setUp(self):
         super().setUp()
