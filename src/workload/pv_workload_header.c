@@ -8,24 +8,13 @@
 #include <pg_query.h>
 #include <pg_query/pg_query.pb-c.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "workload/pv_sqlscan.h"
 #include "workload/pv_workload_int.h"
 
 /* ---- the statement and the header comments -------------------------------- */
-
-/* What header_kind finds; the order of its names. */
-enum {
-    HEADER_NONE,
-    HEADER_PARAMETERS,
-    HEADER_EXEC_COUNT,
-    HEADER_GENERATE,
-    HEADER_FILE,
-    HEADER_QUERY,
-    HEADER_WEIGHT,
-    HEADER_TRANSACTION
-};
 
 static int scan_file(const struct file *f, PgQuery__ScanResult **out)
 {
@@ -48,30 +37,47 @@ static int scan_file(const struct file *f, PgQuery__ScanResult **out)
     return *out ? 0 : pv_workload__oom(f);
 }
 
-/* Which header a `--` comment is (HEADER_*); *value is the offset after the colon. */
-static int header_kind(const char *tok, size_t len, size_t *value)
+/* The header comments: the text after "-- ", and where each is noted. */
+static const struct header_def {
+    const char *name; /* as in messages; followed by ':' and a value, but TRANSACTION */
+    size_t field;     /* offset of its struct header in struct headers */
+} header_defs[] = {
+    {"PARAMETERS", offsetof(struct headers, params)},
+    {"EXEC_COUNT", offsetof(struct headers, count)},
+    {"GENERATE", offsetof(struct headers, generate)},
+    {"PARAMETERS_FILE", offsetof(struct headers, file)},
+    {"PARAMETERS_QUERY", offsetof(struct headers, query)},
+    {"WEIGHT", offsetof(struct headers, weight)},
+    {"TRANSACTION", offsetof(struct headers, transaction)}, /* alone on its line */
+};
+
+/* Which header a `--` comment is (NULL: none); *value is the offset after
+   the colon (for TRANSACTION, the end of the word). */
+static const struct header_def *header_kind(const char *tok, size_t len, size_t *value)
 {
-    static const char *const names[] = {"PARAMETERS:",      "EXEC_COUNT:",       "GENERATE:",
-                                        "PARAMETERS_FILE:", "PARAMETERS_QUERY:", "WEIGHT:"};
     size_t p = 2; /* "--" */
     while (p < len && (tok[p] == ' ' || tok[p] == '\t'))
         p++;
-    /* "-- TRANSACTION", alone on its line (no value) */
     size_t e = len;
     while (e > p && (tok[e - 1] == ' ' || tok[e - 1] == '\t' || tok[e - 1] == '\r'))
         e--;
-    if (e - p == 11 && memcmp(tok + p, "TRANSACTION", 11) == 0) {
-        *value = e;
-        return HEADER_TRANSACTION;
-    }
-    for (size_t k = 0; k < PV_ARRAY_LEN(names); k++) {
-        size_t n = strlen(names[k]);
-        if (len - p >= n && memcmp(tok + p, names[k], n) == 0) {
-            *value = p + n;
-            return (int)k + 1;
+    for (size_t k = 0; k < PV_ARRAY_LEN(header_defs); k++) {
+        const struct header_def *d = &header_defs[k];
+        size_t n = strlen(d->name);
+        if (e - p < n || memcmp(tok + p, d->name, n) != 0)
+            continue;
+        if (d->field == offsetof(struct headers, transaction)) {
+            if (e - p != n)
+                continue;
+            *value = e;
+            return d;
+        }
+        if (len - p > n && tok[p + n] == ':') {
+            *value = p + n + 1;
+            return d;
         }
     }
-    return 0;
+    return NULL;
 }
 
 static int note_header(const struct file *f, struct header *h, const char *what,
@@ -110,22 +116,10 @@ static int find_parts(const struct file *f, const PgQuery__ScanResult *scan, str
         const PgQuery__ScanToken *t = tok[i];
         if (t->token == PG_QUERY__TOKEN__SQL_COMMENT) {
             size_t value;
-            int kind = header_kind(f->text + t->start, (size_t)(t->end - t->start), &value);
-            int rc = 0;
-            if (kind == HEADER_PARAMETERS)
-                rc = note_header(f, &h->params, "PARAMETERS", t, value);
-            else if (kind == HEADER_EXEC_COUNT)
-                rc = note_header(f, &h->count, "EXEC_COUNT", t, value);
-            else if (kind == HEADER_GENERATE)
-                rc = note_header(f, &h->generate, "GENERATE", t, value);
-            else if (kind == HEADER_FILE)
-                rc = note_header(f, &h->file, "PARAMETERS_FILE", t, value);
-            else if (kind == HEADER_QUERY)
-                rc = note_header(f, &h->query, "PARAMETERS_QUERY", t, value);
-            else if (kind == HEADER_WEIGHT)
-                rc = note_header(f, &h->weight, "WEIGHT", t, value);
-            else if (kind == HEADER_TRANSACTION)
-                rc = note_header(f, &h->transaction, "TRANSACTION", t, value);
+            const struct header_def *d =
+                header_kind(f->text + t->start, (size_t)(t->end - t->start), &value);
+            int rc =
+                d ? note_header(f, (struct header *)((char *)h + d->field), d->name, t, value) : 0;
             if (rc != 0)
                 return rc;
             continue;
