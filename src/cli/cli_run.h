@@ -42,6 +42,17 @@ struct cli_run_opts {
 
 void cli_run_opts_defaults(struct cli_run_opts *o);
 
+/* cli_run_parse's code after --help was printed (the exit code is then 0). */
+#define CLI_RUN_HELP_SHOWN (-1)
+
+/**
+ * Parses the arguments of `run` (argv[0] is "run") into o, defaults first,
+ * and checks the options taken together (cli_run_opts.c). Prints its usage
+ * errors. @return CLI_EXIT_OK, CLI_RUN_HELP_SHOWN, or the exit code of a
+ * usage error.
+ */
+int cli_run_parse(int argc, char **argv, struct cli_run_opts *o);
+
 /**
  * Loads the workload, checks the server, runs every level and writes the
  * report. conninfo overrides o->dsn (used with a throwaway server).
