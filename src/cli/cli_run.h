@@ -33,8 +33,10 @@ struct cli_run_opts {
     double pool_timeout_s, pool_recycle_s, command_timeout_s, connect_timeout_s;
     enum pv_protocol protocol;
     enum cli_format format;
-    const char *output; /* JSON report file, or NULL */
-    double progress_s;  /* periodic progress lines; 0 = bar on a TTY only */
+    const char *output;   /* JSON report file, or NULL */
+    double progress_s;    /* periodic progress lines; 0 = bar on a TTY only */
+    double interval_s;    /* --interval: the timeline's interval; 0 = the engine's 1 s */
+    const char *timeline; /* --timeline FILE: the timeline as CSV, or NULL */
     bool quiet;
     char **paths;
     int npaths;

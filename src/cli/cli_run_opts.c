@@ -100,6 +100,12 @@ static const char run_help[] =
     "                           atomically (a symbolic link's target, keeping the\n"
     "                           link); a device or FIFO is written to; checked\n"
     "                           before the run starts\n"
+    "      --interval SEC       the timeline's interval, 0.001 to 86400 (default 1):\n"
+    "                           the report's timeline has executions, errors, q/s,\n"
+    "                           latency, in flight and pool waits per interval\n"
+    "      --timeline FILE      also write the timeline as CSV to FILE as the run\n"
+    "                           goes: a row per interval and query, and a row\n"
+    "                           \"(all)\" per interval (columns: docs/report-schema.md)\n"
     "      --progress SEC       print a progress line to stderr every SEC seconds\n"
     "                           (default: a live bar when stderr is a terminal)\n"
     "  -q, --quiet              no progress output\n"
@@ -160,6 +166,8 @@ enum {
     OPT_STAGES,
     OPT_RAMP_UP,
     OPT_SEED,
+    OPT_INTERVAL,
+    OPT_TIMELINE,
 };
 
 static const struct option run_options[] = {
@@ -190,6 +198,8 @@ static const struct option run_options[] = {
     {"retries", required_argument, NULL, OPT_RETRIES},
     {"seed", required_argument, NULL, OPT_SEED},
     {"threads", required_argument, NULL, 'j'},
+    {"interval", required_argument, NULL, OPT_INTERVAL},
+    {"timeline", required_argument, NULL, OPT_TIMELINE},
     {"warmup", required_argument, NULL, OPT_WARMUP},
     {NULL, 0, NULL, 0},
 };
@@ -219,7 +229,7 @@ static int parse_levels(const char *s, struct cli_run_opts *o)
     return o->nlevels > 0 ? 0 : -1;
 }
 
-#define SEC_MAX    (365.0 * 24 * 3600) /* 31536000 s, one year */
+#define SEC_MAX (365.0 * 24 * 3600) /* 31536000 s, one year */
 
 /* "OPT takes seconds from MIN to MAX, not 'ARG'": opt as the user wrote it. */
 static int bad_seconds(const char *opt, const char *arg, double min)
@@ -385,6 +395,13 @@ static int run_option(int ch, const char *arg, const char *opt, struct cli_run_o
             return bad_seconds(opt, arg, 0.1);
         o->progress_s = d;
         break;
+    case OPT_INTERVAL:
+        if (cli_parse_seconds(arg, 0.001, 86400, &d) != 0)
+            return cli_usage_error("run", "%s takes seconds from 0.001 to 86400, not '%s'", opt,
+                                   arg);
+        o->interval_s = d;
+        break;
+    case OPT_TIMELINE: o->timeline = arg; break;
     case ':': return cli_usage_error("run", "option '%s' needs a value", opt);
     default: return cli_usage_error("run", "unknown option '%s'", opt);
     }

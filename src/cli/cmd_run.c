@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "cli/cli_run.h"
+#include "cli/cli_timeline.h"
 #include "common/pv_buf.h"
 #include "pgtmp/pv_pgtmp.h"
 #include "report/pv_report.h"
@@ -338,6 +339,8 @@ static void run_config(const struct cli_run_opts *o, int level, pv_target *targe
     cfg->arrival = o->arrival;
     cfg->max_lag_s = o->max_lag_s;
     cfg->seed = o->seed;
+    cfg->interval_s = o->interval_s;
+    cfg->timeline_cap = cli_timeline_cap();
     cfg->on_done = on_run_done;
     cfg->on_done_arg = x;
 }
@@ -395,6 +398,7 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
     const struct pv_run_result *results[CLI_MAX_LEVELS];
     int nruns = 0;
     struct loopctx x;
+    struct cli_timeline tl = {0};
     bool loop_ready = false;
     bool refused_said = false;
 
@@ -417,6 +421,8 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
         goto out;
     loop_init(&x, o);
     loop_ready = true;
+    if ((code = cli_timeline_open(&tl, o->timeline, wl)) != CLI_EXIT_OK)
+        goto out;
 
     for (int i = 0; i < o->nlevels && !x.interrupted; i++) {
         struct pv_run_config cfg;
@@ -433,9 +439,11 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
         }
         pv_run *run = runs[nruns++];
         x.level = cfg.concurrency;
+        cli_timeline_start(&tl, &x.loop, run, cfg.concurrency, cfg.rate > 0);
         rc = loop_run(&x, run, &err);
         if (rc == 0)
             rc = pv_run_wait(run, &err);
+        cli_timeline_end(&tl);
         x.run = NULL;
         if (rc != 0) {
             cli_error("%s", err.msg);
@@ -483,6 +491,9 @@ out:
         pv_run_destroy(runs[i]);
     for (int i = 0; i < CLI_MAX_LEVELS; i++)
         pv_shape_destroy(shapes[i]);
+    int tcode = cli_timeline_close(&tl);
+    if (code == CLI_EXIT_OK || code == CLI_EXIT_FAILED)
+        code = tcode != CLI_EXIT_OK ? tcode : code;
     if (loop_ready)
         loop_fini(&x);
     pv_target_destroy(target);

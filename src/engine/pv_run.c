@@ -105,6 +105,7 @@ static void worker_main(void *arg)
     w->start_ns = pv_now_ns();
     w->measure_ns = w->start_ns + (uint64_t)(r->cfg.warmup_s * 1e9);
     w->end_ns = w->measure_ns + (uint64_t)(r->cfg.duration_s * 1e9);
+    pv_run__tl_start(w);
     atomic_store(&r->clock_started, 1);
     pv_run__sched_start(w);
     stop_check(w);
@@ -140,6 +141,13 @@ static int check_config(const struct pv_run_config *cfg, pv_err *err)
         return pv_err_set(err, VOLLEY_EINVAL,
                           "--pipeline needs --protocol extended or prepared (libpq pipelines "
                           "only the extended protocol)");
+    if (cfg->interval_s < 0 || (cfg->interval_s > 0 && cfg->interval_s < 0.001) ||
+        cfg->interval_s > 86400 || !(cfg->interval_s == cfg->interval_s))
+        return pv_err_set(err, VOLLEY_EINVAL,
+                          "the timeline's interval must be between 0.001 and 86400 seconds");
+    if (cfg->timeline_cap < 0 || cfg->timeline_cap == 1 || cfg->timeline_cap % 2 != 0)
+        return pv_err_set(err, VOLLEY_EINVAL,
+                          "the timeline's cap must be an even number of points, at least 2");
     if (cfg->retries < 0 || cfg->retries > 100)
         return pv_err_set(err, VOLLEY_EINVAL, "retries must be between 0 and 100");
     if (cfg->duration_s < 0 || cfg->warmup_s < 0 || cfg->command_timeout_s < 0)
@@ -274,6 +282,8 @@ static int worker_init(pv_run *r, int i, int max_step_params)
     for (size_t j = 0; j < r->nscen; j++)
         if (pv_stat_init(&w->stats[j]) != 0)
             return VOLLEY_ENOMEM;
+    if (pv_run__tl_worker_init(w) != 0)
+        return VOLLEY_ENOMEM;
     return pv_hist_create(&w->pool.acquire_wait);
 }
 
@@ -312,6 +322,8 @@ int pv_run_create(const struct pv_run_config *cfg, pv_run **out, pv_err *err)
     int max_step_params = 0;
     if (rc == 0)
         rc = plan_work(r, &max_step_params);
+    if (rc == 0)
+        rc = pv_run__tl_init(r);
     int pool_total = cfg->pool.size + cfg->pool.max_overflow;
     r->nworkers = r->live_workers =
         PV_MIN(PV_MIN(PV_MAX(cfg->threads, 1), cfg->concurrency), pool_total);
@@ -464,6 +476,15 @@ void pv_run_progress(const pv_run *r, struct pv_progress *p)
         p->warming_up = now < w->measure_ns;
         p->elapsed_s = now > w->measure_ns ? (double)(now - w->measure_ns) / 1e9 : 0;
     }
+    for (int i = 0; i < r->nworkers; i++) {
+        const struct worker *w = &r->workers[i];
+        p->in_flight += atomic_load_explicit(&w->g_in_flight, memory_order_relaxed);
+        p->pool_in_use += atomic_load_explicit(&w->g_in_use, memory_order_relaxed);
+        p->pool_waiting += atomic_load_explicit(&w->g_waiting, memory_order_relaxed);
+    }
+    p->pool_waiting += atomic_load_explicit(&((pv_run *)r)->norphans, memory_order_relaxed);
+    int open = atomic_load_explicit(&((pv_run *)r)->open_conns, memory_order_relaxed);
+    p->pool_open = open > 0 ? (uint64_t)open : 0;
 }
 
 int pv_run_wait(pv_run *r, pv_err *err)
@@ -477,6 +498,7 @@ int pv_run_wait(pv_run *r, pv_err *err)
     r->joined = true;
 
     int rc = pv_run__merge(r);
+    pv_run__tl_result(r);
     if (rc != 0)
         return pv_err_set(err, rc, "out of memory while merging statistics");
     return 0;
@@ -512,6 +534,7 @@ void pv_run_destroy(pv_run *r)
         free(w->execs);
         free(w->conns);
         pv_hist_destroy(w->pool.acquire_wait);
+        pv_run__tl_worker_fini(w);
     }
     free(r->workers);
     while (r->orphans) { /* left by a stop: never sent, never counted */
@@ -519,23 +542,9 @@ void pv_run_destroy(pv_run *r)
         r->orphans = o->next;
         free(o);
     }
-    struct pv_run_result *res = &r->result;
-    for (size_t i = 0; res->queries && i < r->nqueries; i++) {
-        struct pv_query_result *qr = &res->queries[i];
-        for (size_t j = 0; qr->scenarios && j < qr->query->nscenarios; j++)
-            pv_stat_fini(&qr->scenarios[j].stat);
-        free(qr->scenarios);
-        pv_stat_fini(&qr->stat);
-        for (int j = 0; qr->steps && j < qr->query->nsteps; j++)
-            pv_stat_fini(&qr->steps[j]);
-        free(qr->steps);
-        pv_sched_stats_fini(&qr->sched);
-    }
-    free(res->queries);
-    pv_stat_fini(&res->total);
-    pv_sched_stats_fini(&res->sched);
+    pv_run__result_fini(&r->result);
+    pv_run__tl_fini(r);
     pv_shape_destroy(r->own_shape);
-    pv_hist_destroy(res->pool_stats.acquire_wait);
     if (r->barrier_init)
         uv_barrier_destroy(&r->barrier);
     uv_mutex_destroy(&r->stop_mu);

@@ -77,7 +77,16 @@ struct pv_run_config {
        uv_async_send into the caller's loop). May be NULL. */
     void (*on_done)(void *arg);
     void *on_done_arg;
+    /* The timeline (see struct pv_timeline): the length of an interval in
+       seconds, 0 = 1 s; at least 0.001 and at most 86400. */
+    double interval_s;
+    /* Points kept in memory at most before adjacent pairs are coalesced
+       (even, at least 2); 0 = PV_TIMELINE_CAP. */
+    int timeline_cap;
 };
+
+/* Points a run keeps in memory by default (a 1-hour run at 1 s whole). */
+#define PV_TIMELINE_CAP 3600
 
 /** Fills the seed's defaults: pool size max(1, c/4) (c with a rate or a shape),
     overflow c, 30 s, 3600 s, ... Call after setting rate and shape. */
@@ -123,6 +132,60 @@ struct pv_query_result {
     struct pv_stat *steps;       /* a transaction: one per statement (query->nsteps); else NULL */
 };
 
+/* Failures of one group in one interval with a SQLSTATE of a class (its
+   first two characters). */
+struct pv_tl_err {
+    char cls[3];
+    uint64_t count;
+};
+
+/* One group's figures in one interval: a query, or all of them. */
+struct pv_tl_figs {
+    uint64_t succeeded, failed;
+    double p50_ms, p95_ms, p99_ms, max_ms; /* latency of the successes; 0 when none */
+    struct pv_tl_err *errors;              /* by class, in the order first seen */
+    size_t nerrors;
+};
+
+/*
+ * One point of a timeline: what ended in [t_s - interval_s, t_s), in
+ * seconds since the clock started (after the warm-up). A coalesced point
+ * covers `span` adjacent intervals: its counts are exact sums, max_ms and
+ * lag_max_ms the largest, and each percentile the larger of the two
+ * halves' (an upper bound, not the percentile of the merged values);
+ * in_flight is the largest of the halves'.
+ */
+struct pv_tl_point {
+    uint64_t index;    /* the first interval it covers (0-based) */
+    uint32_t span;     /* intervals it covers: 1, or a power of two once coalesced */
+    double t_s;        /* its end (the last point ends with the run, so may be shorter) */
+    double interval_s; /* its length */
+    struct pv_tl_figs all;
+    struct pv_tl_figs *queries; /* one per query of the workload, in its order */
+    uint64_t in_flight;         /* executions claimed and not waiting for a connection, at t_s */
+    uint64_t pool_waits;        /* executions that had to wait for a connection */
+    /* the open model (rate > 0); else 0 */
+    uint64_t started; /* executions started: the achieved rate is started / interval_s */
+    double lag_p50_ms, lag_p99_ms, lag_max_ms;
+};
+
+/*
+ * A run's timeline. Memory: a point costs sizeof(struct pv_tl_point) plus
+ * sizeof(struct pv_tl_figs) per query (and 16 bytes per SQLSTATE class that
+ * failed in it); at most `cap` points are kept: when full, adjacent pairs
+ * are coalesced (span doubles), so a run of any length stays within the cap.
+ */
+struct pv_timeline {
+    double interval_s; /* the length of a raw interval; 0: no timeline */
+    size_t npoints;
+    struct pv_tl_point *points;
+    size_t nqueries;
+    uint32_t span; /* intervals per point now (1 until the first coalescing) */
+};
+
+/** Frees what p owns (its queries and errors); a zeroed point is fine. */
+void pv_tl_point_fini(struct pv_tl_point *p, size_t nqueries);
+
 /* Everything a report needs about one run. Owned by the pv_run. */
 struct pv_run_result {
     int concurrency;
@@ -151,6 +214,7 @@ struct pv_run_result {
     size_t nqueries;
     struct pv_query_result *queries;
     struct pv_pool_stats pool_stats;
+    struct pv_timeline timeline;
 };
 
 /* A consistent-enough snapshot for progress display (read without locks). */
@@ -161,6 +225,11 @@ struct pv_progress {
     double elapsed_s; /* since the clock started (0 while connecting) */
     bool warming_up;
     bool connecting;
+    /* gauges, as of the last time each worker wrote them */
+    uint64_t in_flight;    /* executions claimed, not yet ended nor waiting for a connection */
+    uint64_t pool_open;    /* connections open */
+    uint64_t pool_in_use;  /* connections carrying a request */
+    uint64_t pool_waiting; /* executions waiting for a connection */
 };
 
 typedef struct pv_run pv_run;
@@ -197,6 +266,30 @@ void pv_run_progress(const pv_run *r, struct pv_progress *p);
 
 /** The merged result; valid after pv_run_wait, until pv_run_destroy. */
 const struct pv_run_result *pv_run_result(const pv_run *r);
+
+/* Cumulative figures of the counted executions so far, as of the last
+   interval boundary (--interval): a deep copy, owned by the caller.
+   Callable from any thread while the run goes on (and after it). The
+   scenarios, queries, total, errors and open-model figures are those of the
+   finished intervals; a transaction's statements (steps) and the pool's
+   figures (but max_open) are zero in a snapshot; wall_s is the time from
+   the clock start to the end of the last finished interval.
+   @return 0 or VOLLEY_ENOMEM. */
+int pv_run_snapshot(pv_run *r, struct pv_run_result **out);
+/** Frees a snapshot; NULL is a no-op. */
+void pv_run_result_free(struct pv_run_result *res);
+
+/**
+ * The next finished interval of the timeline, a raw one (span 1, never
+ * coalesced), for writing it out as the run goes (--timeline FILE). *seq
+ * starts at 0 and is advanced; the run keeps the last
+ * PV_TIMELINE_RECENT of them, so a reader that falls further behind skips
+ * the older ones (out->index tells). out is a deep copy: pv_tl_point_fini.
+ * Callable from any thread, during and after the run.
+ * @return 1 (out filled), 0 (none finished yet) or VOLLEY_ENOMEM.
+ */
+int pv_run_timeline_next(pv_run *r, uint64_t *seq, struct pv_tl_point *out);
+#define PV_TIMELINE_RECENT 1024
 
 /** Stops (if needed), waits, frees. NULL is a no-op. */
 void pv_run_destroy(pv_run *r);

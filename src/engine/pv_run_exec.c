@@ -292,6 +292,8 @@ void pv_run__exec_finish(struct worker *w, struct exec *e, uint64_t t_end)
         struct pv_stat *st = &w->stats[e->scen];
         int rc = e->failed ? pv_stat_fail(st, lat, e->sqlstate, e->message)
                            : pv_stat_ok(st, lat, e->rows);
+        if (rc == 0)
+            rc = pv_run__tl_record(w, e, lat, t_end);
         if (rc != 0)
             w->rc = rc;
         atomic_store_explicit(&w->done, atomic_load_explicit(&w->done, memory_order_relaxed) + 1,
@@ -308,6 +310,7 @@ void pv_run__exec_finish(struct worker *w, struct exec *e, uint64_t t_end)
     e->next = w->free_execs;
     w->free_execs = e;
     w->slots_free++;
+    pv_run__gauges(w);
 }
 
 /* ---- the end of a request, and the burst of sends ----------------------- */
@@ -575,6 +578,12 @@ struct exec *pv_run__worker_claim(struct worker *w)
             break;
         /* too late already: dropped, never sent */
         w->sched[w->run->scen[scen].query].dropped++;
+        w->tl_sched[w->run->scen[scen].query].dropped++;
+    }
+    if (due && !warm) {
+        if (now >= w->tl_next_ns)
+            pv_run__tl_roll(w, now);
+        w->tl_started++;
     }
     struct exec *e = w->free_execs;
     w->free_execs = e->next;
@@ -597,6 +606,7 @@ void pv_run__exec_acquire(struct worker *w, struct exec *e)
     }
     e->deadline = e->t_claim + (uint64_t)(w->run->cfg.pool.timeout_s * 1e9);
     pv_run__fifo_push(&w->pend, e);
+    w->tl_pool_waits += !e->warm;
     /* a connection on its way serves one execution, or a pipeline of them */
     pv_run__pool_refill(w);
     if (w->pend.n == 1)
@@ -631,6 +641,7 @@ static void worker_maybe_finish(struct worker *w)
     uv_close((uv_handle_t *)&w->wake, on_handle_closed);
     uv_mutex_unlock(&r->stop_mu);
     w->finished = true;
+    pv_run__tl_final(w);
     done_drop(w);
     while (w->nconns > 0)
         pv_run__conn_close(w->conns[w->nconns - 1]);
@@ -666,6 +677,7 @@ void pv_run__worker_fill(struct worker *w)
     }
     while ((e = pv_run__worker_claim(w)) != NULL)
         pv_run__exec_acquire(w, e);
+    pv_run__gauges(w);
     worker_maybe_finish(w);
 }
 

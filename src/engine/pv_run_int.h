@@ -15,11 +15,18 @@
  *   pv_run_timeout.c command timeouts: the sweep, the cancel request and its
  *                   grace period
  *   pv_run_pipe.c   pipeline mode (--pipeline N)
+ *   pv_run_timeline.c the timeline: each worker's interval figures, handed
+ *                   over at each boundary; the run's points (coalesced when
+ *                   they reach the cap) and cumulative figures
+ *   pv_run_snapshot.c pv_run_snapshot, pv_run_timeline_next and the points'
+ *                   arithmetic (finishing, copying, coalescing)
  *
  * Ownership: each worker thread owns its loop, its connections, its
  * executions and its statistics. The only shared state touched while the
  * run goes on is a handful of atomics (the work counters, the stop flag and
- * the progress counters); statistics are merged after the threads joined.
+ * the progress counters and gauges); statistics are merged after the
+ * threads joined. The timeline is the exception: at each interval boundary
+ * a worker hands its interval's figures over under r->tl_mu.
  */
 #ifndef PV_RUN_INT_H
 #define PV_RUN_INT_H
@@ -188,6 +195,16 @@ struct worker {
     uint8_t *buffered;          /* per scenario: small results, read whole */
     struct pv_pool_stats pool;
     _Atomic uint64_t done, failed;
+    /* gauges for pv_run_progress (written by this worker only) */
+    _Atomic uint64_t g_in_flight, g_in_use, g_waiting;
+    /* the timeline (pv_run_timeline.c): this worker's figures of interval
+       tl_k, which ends at tl_next_ns (UINT64_MAX before the clock starts) */
+    struct pv_stat *tl_stats;        /* per flat scenario */
+    struct pv_sched_stats *tl_sched; /* per query (open model; else NULL) */
+    uint64_t tl_pool_waits, tl_started;
+    uint64_t tl_k, tl_next_ns;
+    uv_timer_t tl_timer;
+    bool tl_timer_open;
     int rc; /* first internal error (VOLLEY_ENOMEM) */
 };
 
@@ -237,6 +254,24 @@ struct pv_run {
     pv_shape *own_shape;   /* a constant rate's shape */
     uint64_t max_lag_ns;   /* --max-lag; 0 = none */
     bool started, joined, barrier_init;
+
+    /* The timeline (pv_run_timeline.c), all guarded by tl_mu. */
+    uv_mutex_t tl_mu;
+    bool tl_mu_init;
+    uint64_t tl_interval_ns;
+    struct tl_pending *tl_pend; /* intervals some worker has not handed over yet */
+    size_t tl_npend, tl_pendcap;
+    uint64_t tl_first;     /* interval index of tl_pend[0] */
+    struct pv_timeline tl; /* the kept points (moved into result.timeline at the end) */
+    size_t tl_cap;
+    /* the last PV_TIMELINE_RECENT raw points, for pv_run_timeline_next:
+       point seq is tl_recent[seq % PV_TIMELINE_RECENT] while seq >= tl_nraw - that */
+    struct pv_tl_point *tl_recent;
+    uint64_t tl_nraw;
+    /* cumulative figures of the finished intervals (pv_run_snapshot) */
+    struct pv_stat *cum_scen;         /* per flat scenario */
+    struct pv_sched_stats *cum_sched; /* per query (open model) */
+    double cum_wall_s;
 };
 
 /* ---- small shared helpers --------------------------------------------- */
@@ -405,7 +440,68 @@ bool pv_run__pipe_result(struct conn *c, PGresult *res);
    but the result says aborted, not interrupted. Any thread. */
 void pv_run__abort(pv_run *r, const char *reason);
 
+/* ---- pv_run_timeline.c ------------------------------------------------- */
+
+/* One interval's figures merged over the workers, until each has handed it over. */
+struct tl_pending {
+    uint64_t k;
+    struct pv_stat *scen;         /* per flat scenario */
+    struct pv_sched_stats *sched; /* per query (open model) */
+    uint64_t pool_waits, started, in_flight;
+    double end_s; /* the latest end of a worker that finished in it */
+    bool whole;   /* some worker handed it over whole (its end is a boundary) */
+};
+
+/* The run's timeline state (after cfg and the plan). @return 0 or VOLLEY_ENOMEM. */
+int pv_run__tl_init(pv_run *r);
+/* Frees it (the kept points unless moved into the result). */
+void pv_run__tl_fini(pv_run *r);
+/* w's per-interval records. @return 0 or VOLLEY_ENOMEM. */
+int pv_run__tl_worker_init(struct worker *w);
+void pv_run__tl_worker_fini(struct worker *w);
+/* The clock started (w->measure_ns is set): interval 0 begins; arms the timer. */
+void pv_run__tl_start(struct worker *w);
+/* now passed w->tl_next_ns: hands over the interval(s) up to now. */
+void pv_run__tl_roll(struct worker *w, uint64_t now);
+/* w finishes: hands over its last interval and leaves the timeline. */
+void pv_run__tl_final(struct worker *w);
+/* After the join: the kept points move into r->result.timeline. */
+void pv_run__tl_result(pv_run *r);
+/* Records a counted execution into w's interval. @return 0 or VOLLEY_ENOMEM. */
+static inline int pv_run__tl_record(struct worker *w, const struct exec *e, uint64_t lat,
+                                    uint64_t t_end)
+{
+    if (t_end >= w->tl_next_ns)
+        pv_run__tl_roll(w, t_end);
+    struct pv_stat *st = &w->tl_stats[e->scen];
+    return e->failed ? pv_stat_fail(st, lat, e->sqlstate, e->message)
+                     : pv_stat_ok(st, lat, e->rows);
+}
+
+/* The gauges of pv_run_progress, written after w's counts changed. */
+static inline void pv_run__gauges(struct worker *w)
+{
+    uint64_t busy = (uint64_t)(w->slots - w->slots_free);
+    uint64_t waiting = (uint64_t)w->pend.n;
+    atomic_store_explicit(&w->g_in_flight, busy > waiting ? busy - waiting : 0,
+                          memory_order_relaxed);
+    atomic_store_explicit(&w->g_in_use, (uint64_t)w->in_use, memory_order_relaxed);
+    atomic_store_explicit(&w->g_waiting, waiting, memory_order_relaxed);
+}
+
+/* ---- pv_run_snapshot.c ------------------------------------------------- */
+
+/* Finishes p (every worker handed it over): its point is kept (coalescing
+   when the cap is reached) and queued for pv_run_timeline_next, and its
+   figures join the cumulative ones. Under tl_mu. @return 0 or VOLLEY_ENOMEM. */
+int pv_run__tl_finish(pv_run *r, struct tl_pending *p);
+/* Frees what p owns. */
+void pv_run__tl_pending_fini(pv_run *r, struct tl_pending *p);
+
 /* ---- pv_run_merge.c ---------------------------------------------------- */
+
+/* Frees what a result owns (the run's own, or a snapshot's). */
+void pv_run__result_fini(struct pv_run_result *res);
 
 /* Merges the joined workers' statistics into r->result. @return 0 or
    VOLLEY_ENOMEM. */

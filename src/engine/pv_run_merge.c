@@ -103,3 +103,25 @@ int pv_run__merge(pv_run *r)
     res->wall_s = (first != UINT64_MAX && last > first) ? (double)(last - first) / 1e9 : 0;
     return rc;
 }
+
+void pv_run__result_fini(struct pv_run_result *res)
+{
+    for (size_t i = 0; res->queries && i < res->nqueries; i++) {
+        struct pv_query_result *qr = &res->queries[i];
+        for (size_t j = 0; qr->scenarios && j < qr->query->nscenarios; j++)
+            pv_stat_fini(&qr->scenarios[j].stat);
+        free(qr->scenarios);
+        pv_stat_fini(&qr->stat);
+        for (int j = 0; qr->steps && j < qr->query->nsteps; j++)
+            pv_stat_fini(&qr->steps[j]);
+        free(qr->steps);
+        pv_sched_stats_fini(&qr->sched);
+    }
+    free(res->queries);
+    pv_stat_fini(&res->total);
+    pv_sched_stats_fini(&res->sched);
+    pv_hist_destroy(res->pool_stats.acquire_wait);
+    for (size_t i = 0; i < res->timeline.npoints; i++)
+        pv_tl_point_fini(&res->timeline.points[i], res->timeline.nqueries);
+    free(res->timeline.points);
+}

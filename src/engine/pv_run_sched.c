@@ -156,6 +156,13 @@ void pv_run__sched_record(struct worker *w, const struct exec *e, uint64_t t_end
     int rc = pv_hist_record(s->intended, t_end > e->t_intended ? t_end - e->t_intended : 0);
     if (rc == 0)
         rc = pv_hist_record(s->lag, e->t_send > e->t_intended ? e->t_send - e->t_intended : 0);
+    /* and into this interval's (the timeline), t_end's: pv_run__tl_record
+       came first */
+    s = &w->tl_sched[w->run->scen[e->scen].query];
+    if (rc == 0)
+        rc = pv_hist_record(s->intended, t_end > e->t_intended ? t_end - e->t_intended : 0);
+    if (rc == 0)
+        rc = pv_hist_record(s->lag, e->t_send > e->t_intended ? e->t_send - e->t_intended : 0);
     if (rc != 0)
         w->rc = rc;
 }
