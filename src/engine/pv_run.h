@@ -289,7 +289,7 @@ void pv_run_result_free(struct pv_run_result *res);
  * @return 1 (out filled), 0 (none finished yet) or VOLLEY_ENOMEM.
  */
 int pv_run_timeline_next(pv_run *r, uint64_t *seq, struct pv_tl_point *out);
-#define PV_TIMELINE_RECENT 1024
+#define PV_TIMELINE_RECENT 256
 
 /** Stops (if needed), waits, frees. NULL is a no-op. */
 void pv_run_destroy(pv_run *r);

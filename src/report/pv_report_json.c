@@ -18,6 +18,7 @@
  */
 #include "report/pv_report.h"
 #include "report/pv_render.h"
+#include "report/pv_report_timeline.h"
 
 #include <assert.h>
 #include <jansson.h>
@@ -425,6 +426,8 @@ static void run_stream(struct jw *w, const struct pv_run_result *run)
     jw_close(w, ']');
     jw_put_built(w, "errors", &b, errors_json(&b, &run->total));
     jw_put_built(w, "pool", &b, pool_json(&b, &run->pool_stats));
+    if (run->timeline.interval_s > 0)
+        jw_put(w, "timeline", pv_report__timeline_json(run));
 }
 
 /* ---- the report ------------------------------------------------------- */

@@ -1,0 +1,90 @@
+/* pv_report_timeline.c - the JSON `timeline` of a run (see pv_report_timeline.h). */
+#include "report/pv_report_timeline.h"
+
+#include <math.h>
+#include <stdbool.h>
+
+/* As in pv_report_json.c: setters that accept NULL and note the failure. */
+static void put(bool *oom, json_t *obj, const char *key, json_t *v)
+{
+    if (!v || json_object_set_new(obj, key, v) != 0)
+        *oom = true;
+}
+
+static json_t *jreal(double d)
+{
+    return json_real(isfinite(d) ? d : 0.0);
+}
+
+static json_t *jcount(uint64_t n)
+{
+    return json_integer(n > (uint64_t)INT64_MAX ? INT64_MAX : (json_int_t)n);
+}
+
+/* executions, succeeded, failed, errors, qps, latency_ms of one group. */
+static void figs_json(bool *oom, json_t *o, const struct pv_tl_figs *f, double interval_s)
+{
+    uint64_t n = f->succeeded + f->failed;
+    put(oom, o, "executions", jcount(n));
+    put(oom, o, "succeeded", jcount(f->succeeded));
+    put(oom, o, "failed", jcount(f->failed));
+    json_t *errors = json_object();
+    for (size_t i = 0; errors && i < f->nerrors; i++)
+        put(oom, errors, f->errors[i].cls, jcount(f->errors[i].count));
+    put(oom, o, "errors", errors);
+    put(oom, o, "qps", jreal(interval_s > 0 ? (double)n / interval_s : 0));
+    json_t *lat = json_object();
+    put(oom, lat, "p50", jreal(f->p50_ms));
+    put(oom, lat, "p95", jreal(f->p95_ms));
+    put(oom, lat, "p99", jreal(f->p99_ms));
+    put(oom, lat, "max", jreal(f->max_ms));
+    put(oom, o, "latency_ms", lat);
+}
+
+static json_t *point_json(bool *oom, const struct pv_run_result *run, const struct pv_tl_point *p)
+{
+    json_t *o = json_object();
+    put(oom, o, "t_s", jreal(p->t_s));
+    put(oom, o, "interval_s", jreal(p->interval_s));
+    figs_json(oom, o, &p->all, p->interval_s);
+    put(oom, o, "in_flight", jcount(p->in_flight));
+    put(oom, o, "pool_waits", jcount(p->pool_waits));
+    if (run->rate > 0) {
+        put(oom, o, "rate", jreal(p->interval_s > 0 ? (double)p->started / p->interval_s : 0));
+        json_t *lag = json_object();
+        put(oom, lag, "p50", jreal(p->lag_p50_ms));
+        put(oom, lag, "p99", jreal(p->lag_p99_ms));
+        put(oom, lag, "max", jreal(p->lag_max_ms));
+        put(oom, o, "lag_ms", lag);
+    }
+    json_t *queries = json_array();
+    for (size_t i = 0; queries && i < run->nqueries && i < run->timeline.nqueries; i++) {
+        json_t *q = json_object();
+        put(oom, q, "name", json_string(run->queries[i].query->name));
+        figs_json(oom, q, &p->queries[i], p->interval_s);
+        if (!q || json_array_append_new(queries, q) != 0)
+            *oom = true;
+    }
+    put(oom, o, "queries", queries);
+    return o;
+}
+
+json_t *pv_report__timeline_json(const struct pv_run_result *run)
+{
+    const struct pv_timeline *tl = &run->timeline;
+    bool oom = false;
+    json_t *o = json_object();
+    put(&oom, o, "interval_s", jreal(tl->interval_s));
+    json_t *points = json_array();
+    for (size_t i = 0; points && i < tl->npoints && !oom; i++) {
+        json_t *p = point_json(&oom, run, &tl->points[i]);
+        if (!p || json_array_append_new(points, p) != 0)
+            oom = true;
+    }
+    put(&oom, o, "points", points);
+    if (oom || !o) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
