@@ -9,7 +9,7 @@
 #include "cli/cli.h"
 
 #define CSV_HEADER                                                                                 \
-    "concurrency,t_s,interval_s,query,executions,succeeded,failed,qps,p50_ms,p95_ms,p99_ms,"      \
+    "concurrency,t_s,interval_s,query,executions,succeeded,failed,qps,p50_ms,p95_ms,p99_ms,"       \
     "max_ms,in_flight,pool_waits,rate,lag_p50_ms,lag_p99_ms,lag_max_ms,errors\n"
 
 int cli_timeline_open(struct cli_timeline *t, const char *path, const pv_workload *wl)
@@ -102,8 +102,7 @@ static void on_poll(uv_timer_t *h)
     poll_run(h->data);
 }
 
-void cli_timeline_start(struct cli_timeline *t, uv_loop_t *loop, pv_run *run, int level,
-                        bool rate)
+void cli_timeline_start(struct cli_timeline *t, uv_loop_t *loop, pv_run *run, int level, bool rate)
 {
     if (!t->f)
         return;

@@ -37,8 +37,7 @@ int cli_timeline_open(struct cli_timeline *t, const char *path, const pv_workloa
 /** Polls run's finished intervals every CLI_TIMELINE_POLL_MS on loop;
     level is the run's concurrency, rate whether it runs the open model
     (the rate and lag columns are empty otherwise). */
-void cli_timeline_start(struct cli_timeline *t, uv_loop_t *loop, pv_run *run, int level,
-                        bool rate);
+void cli_timeline_start(struct cli_timeline *t, uv_loop_t *loop, pv_run *run, int level, bool rate);
 /** After pv_run_wait: stops polling and writes the intervals left. */
 void cli_timeline_end(struct cli_timeline *t);
 /** Closes the timer (before the loop closes) and the file. Prints a write

@@ -244,7 +244,7 @@ static bool exec_retry(struct worker *w, struct exec *e)
         return false;
     e->attempts++;
     if (!e->warm)
-        w->stats[e->scen].retries++;
+        w->tl_stats[e->scen].retries++; /* joins w->stats at the interval's end */
     w->rng ^= w->rng << 13;
     w->rng ^= w->rng >> 7;
     w->rng ^= w->rng << 17;
@@ -289,11 +289,8 @@ void pv_run__exec_finish(struct worker *w, struct exec *e, uint64_t t_end)
     if (!e->failed)
         w->buffered[e->scen] = e->rows <= PV_RUN_SMALL_RESULT;
     if (!e->warm && !e->interrupted) {
-        struct pv_stat *st = &w->stats[e->scen];
-        int rc = e->failed ? pv_stat_fail(st, lat, e->sqlstate, e->message)
-                           : pv_stat_ok(st, lat, e->rows);
-        if (rc == 0)
-            rc = pv_run__tl_record(w, e, lat, t_end);
+        /* into this interval's figures, which join w->stats at its end */
+        int rc = pv_run__tl_record(w, e, lat, t_end);
         if (rc != 0)
             w->rc = rc;
         atomic_store_explicit(&w->done, atomic_load_explicit(&w->done, memory_order_relaxed) + 1,
@@ -577,7 +574,6 @@ struct exec *pv_run__worker_claim(struct worker *w)
         if (!due || !max_lag || now - due <= max_lag || warm)
             break;
         /* too late already: dropped, never sent */
-        w->sched[w->run->scen[scen].query].dropped++;
         w->tl_sched[w->run->scen[scen].query].dropped++;
     }
     if (due && !warm) {

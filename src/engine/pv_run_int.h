@@ -187,9 +187,12 @@ struct worker {
     int sched_fd;            /* timerfd; -1 when none */
     uv_poll_t sched_poll;
     bool sched_open;
-    struct pv_sched_stats *sched; /* one per query (NULL in the closed model) */
+    struct pv_sched_stats *sched; /* one per query (NULL in the closed model): the
+                                     finished intervals' (the current one: tl_sched) */
 
-    struct pv_stat *stats;      /* one per flat scenario */
+    struct pv_stat *stats;      /* one per flat scenario: the finished intervals' (the
+                                   hot path records into tl_stats, folded in here at
+                                   each boundary and at the end) */
     struct pv_stat *step_stats; /* per transaction statement slot (slot - nqueries) */
     const char **step_vals;     /* a statement's values, picked from its set */
     uint8_t *buffered;          /* per scenario: small results, read whole */
@@ -198,7 +201,8 @@ struct worker {
     /* gauges for pv_run_progress (written by this worker only) */
     _Atomic uint64_t g_in_flight, g_in_use, g_waiting;
     /* the timeline (pv_run_timeline.c): this worker's figures of interval
-       tl_k, which ends at tl_next_ns (UINT64_MAX before the clock starts) */
+       tl_k, which ends at tl_next_ns (UINT64_MAX before the clock starts
+       and once finished); the only place executions are recorded */
     struct pv_stat *tl_stats;        /* per flat scenario */
     struct pv_sched_stats *tl_sched; /* per query (open model; else NULL) */
     uint64_t tl_pool_waits, tl_started;

@@ -152,15 +152,10 @@ int pv_run__sched_next(struct worker *w, uint64_t now, uint64_t *due)
 
 void pv_run__sched_record(struct worker *w, const struct exec *e, uint64_t t_end)
 {
-    struct pv_sched_stats *s = &w->sched[w->run->scen[e->scen].query];
+    /* into the interval's figures (pv_run__tl_record came first: t_end's
+       interval), which join w->sched at its end */
+    struct pv_sched_stats *s = &w->tl_sched[w->run->scen[e->scen].query];
     int rc = pv_hist_record(s->intended, t_end > e->t_intended ? t_end - e->t_intended : 0);
-    if (rc == 0)
-        rc = pv_hist_record(s->lag, e->t_send > e->t_intended ? e->t_send - e->t_intended : 0);
-    /* and into this interval's (the timeline), t_end's: pv_run__tl_record
-       came first */
-    s = &w->tl_sched[w->run->scen[e->scen].query];
-    if (rc == 0)
-        rc = pv_hist_record(s->intended, t_end > e->t_intended ? t_end - e->t_intended : 0);
     if (rc == 0)
         rc = pv_hist_record(s->lag, e->t_send > e->t_intended ? e->t_send - e->t_intended : 0);
     if (rc != 0)

@@ -179,8 +179,8 @@ static int recent_push(pv_run *r, const struct pv_tl_point *pt)
 /* f's counts, errors by class and latency of query i's scenarios in p
    (the flat ones from *k on, *k moved past them); their histogram merged
    into all, their counts and errors added to tot. */
-static int query_figs(pv_run *r, struct tl_pending *p, size_t i, size_t *k,
-                      struct pv_tl_figs *f, struct pv_tl_figs *tot, pv_hist *all)
+static int query_figs(pv_run *r, struct tl_pending *p, size_t i, size_t *k, struct pv_tl_figs *f,
+                      struct pv_tl_figs *tot, pv_hist *all)
 {
     pv_hist *h;
     if (pv_hist_create(&h) != 0)

@@ -193,6 +193,20 @@ static void stat_clear(struct pv_stat *s)
         pv_hist_reset(h);
 }
 
+/* w's figures of its current interval join its figures of the whole run
+   (the hot path records into the interval's only). Not under tl_mu. */
+static int fold(struct worker *w)
+{
+    pv_run *r = w->run;
+    int rc = 0;
+    for (size_t j = 0; rc == 0 && j < r->nscen; j++)
+        if (pv_stat_executions(&w->tl_stats[j]) > 0 || w->tl_stats[j].retries > 0)
+            rc = pv_stat_merge(&w->stats[j], &w->tl_stats[j]);
+    for (size_t i = 0; rc == 0 && w->tl_sched && i < r->nqueries; i++)
+        rc = pv_sched_stats_merge(&w->sched[i], &w->tl_sched[i]);
+    return rc;
+}
+
 /* w's figures of its current interval into p; w's are cleared. Under tl_mu. */
 static int merge_into(struct worker *w, struct tl_pending *p)
 {
@@ -253,8 +267,8 @@ static void hand_over(struct worker *w, uint64_t upto, bool final, double end_s)
     pv_run *r = w->run;
     uint64_t busy = (uint64_t)(w->slots - w->slots_free), waiting = (uint64_t)w->pend.n;
     uint64_t in_flight = busy > waiting ? busy - waiting : 0;
+    int rc = fold(w);
     uv_mutex_lock(&r->tl_mu);
-    int rc = 0;
     for (uint64_t k = w->tl_k; rc == 0 && (k < upto || (final && k == w->tl_k)); k++) {
         struct tl_pending *p = pending_get(r, k);
         if (!p) {

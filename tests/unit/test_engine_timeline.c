@@ -190,8 +190,7 @@ static int group_setup(void **state)
         fprintf(stderr, "cannot start a throwaway server: %s\n", err.msg);
         return -1;
     }
-    if (pv_target_create(pv_pgtmp_conninfo(g_server), 10, "pgvolley-test", &g_target, &err) !=
-        0) {
+    if (pv_target_create(pv_pgtmp_conninfo(g_server), 10, "pgvolley-test", &g_target, &err) != 0) {
         fprintf(stderr, "cannot connect: %s\n", err.msg);
         return -1;
     }
