@@ -307,7 +307,6 @@ void pv_run__exec_finish(struct worker *w, struct exec *e, uint64_t t_end)
     e->next = w->free_execs;
     w->free_execs = e;
     w->slots_free++;
-    pv_run__gauges(w);
 }
 
 /* ---- the end of a request, and the burst of sends ----------------------- */
@@ -673,7 +672,7 @@ void pv_run__worker_fill(struct worker *w)
     }
     while ((e = pv_run__worker_claim(w)) != NULL)
         pv_run__exec_acquire(w, e);
-    pv_run__gauges(w);
+    pv_run__gauges(w); /* once per burst (on_done_check), not per execution */
     worker_maybe_finish(w);
 }
 

@@ -310,6 +310,9 @@ static void on_closed(uv_handle_t *h)
 
 void pv_run__tl_final(struct worker *w)
 {
+    atomic_store(&w->g_in_flight, 0);
+    atomic_store(&w->g_in_use, 0);
+    atomic_store(&w->g_waiting, 0);
     if (w->tl_timer_open) {
         uv_close((uv_handle_t *)&w->tl_timer, on_closed);
         w->tl_timer_open = false;
