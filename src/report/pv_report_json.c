@@ -414,6 +414,18 @@ static void query_stream(struct jw *w, const struct pv_query_result *qr, double 
     jw_close(w, '}');
 }
 
+/* The run's timeline (pv_report_timeline.c builds each point), a point at a time. */
+static void timeline_stream(struct jw *w, const struct pv_run_result *run)
+{
+    jw_open(w, "timeline", '{');
+    jw_put(w, "interval_s", jreal(run->timeline.interval_s));
+    jw_open(w, "points", '[');
+    for (size_t i = 0; i < run->timeline.npoints && !w->oom; i++)
+        jw_put(w, NULL, pv_report__timeline_point_json(run, &run->timeline.points[i]));
+    jw_close(w, ']');
+    jw_close(w, '}');
+}
+
 /* config, summary, queries, errors and pool of one run, into the open object. */
 static void run_stream(struct jw *w, const struct pv_run_result *run)
 {
@@ -427,7 +439,7 @@ static void run_stream(struct jw *w, const struct pv_run_result *run)
     jw_put_built(w, "errors", &b, errors_json(&b, &run->total));
     jw_put_built(w, "pool", &b, pool_json(&b, &run->pool_stats));
     if (run->timeline.interval_s > 0)
-        jw_put(w, "timeline", pv_report__timeline_json(run));
+        timeline_stream(w, run);
 }
 
 /* ---- the report ------------------------------------------------------- */

@@ -1,4 +1,4 @@
-/* pv_report_timeline.c - the JSON `timeline` of a run (see pv_report_timeline.h). */
+/* pv_report_timeline.c - the points of a run's JSON `timeline` (see pv_report_timeline.h). */
 #include "report/pv_report_timeline.h"
 
 #include <math.h>
@@ -41,8 +41,10 @@ static void figs_json(bool *oom, json_t *o, const struct pv_tl_figs *f, double i
     put(oom, o, "latency_ms", lat);
 }
 
-static json_t *point_json(bool *oom, const struct pv_run_result *run, const struct pv_tl_point *p)
+json_t *pv_report__timeline_point_json(const struct pv_run_result *run, const struct pv_tl_point *p)
 {
+    bool flag = false;
+    bool *oom = &flag;
     json_t *o = json_object();
     put(oom, o, "t_s", jreal(p->t_s));
     put(oom, o, "interval_s", jreal(p->interval_s));
@@ -66,23 +68,7 @@ static json_t *point_json(bool *oom, const struct pv_run_result *run, const stru
             *oom = true;
     }
     put(oom, o, "queries", queries);
-    return o;
-}
-
-json_t *pv_report__timeline_json(const struct pv_run_result *run)
-{
-    const struct pv_timeline *tl = &run->timeline;
-    bool oom = false;
-    json_t *o = json_object();
-    put(&oom, o, "interval_s", jreal(tl->interval_s));
-    json_t *points = json_array();
-    for (size_t i = 0; points && i < tl->npoints && !oom; i++) {
-        json_t *p = point_json(&oom, run, &tl->points[i]);
-        if (!p || json_array_append_new(points, p) != 0)
-            oom = true;
-    }
-    put(&oom, o, "points", points);
-    if (oom || !o) {
+    if (flag) {
         json_decref(o);
         return NULL;
     }

@@ -10,11 +10,12 @@
 #include "engine/pv_run.h"
 
 /**
- * The run's timeline as a JSON object {"interval_s", "points": [...]}, a
- * new reference owned by the caller; NULL when out of memory. Its size is
- * bounded by the run's cap of kept points (about 300 bytes of text per
- * point and 150 per query in it).
+ * One point of the run's timeline as a JSON object (the report writes them
+ * one at a time: memory for one point's tree, about 300 bytes of text plus
+ * 250 per query), a new reference owned by the caller; NULL when out of
+ * memory.
  */
-json_t *pv_report__timeline_json(const struct pv_run_result *run);
+json_t *pv_report__timeline_point_json(const struct pv_run_result *run,
+                                       const struct pv_tl_point *p);
 
 #endif /* PV_REPORT_TIMELINE_H */
