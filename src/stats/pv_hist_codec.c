@@ -162,8 +162,8 @@ static int un_base64url(const char *text, size_t len, unsigned char **out, size_
             int d = j < m ? b64_value((unsigned char)text[i + j]) : 0;
             if (d < 0) {
                 free(bytes);
-                return pv_err_set(err, VOLLEY_EINPUT,
-                                  "histogram: not base64url at character %zu", TAG_LEN + i + j + 1);
+                return pv_err_set(err, VOLLEY_EINPUT, "histogram: not base64url at character %zu",
+                                  TAG_LEN + i + j + 1);
             }
             v = v << 6 | (uint32_t)d;
         }

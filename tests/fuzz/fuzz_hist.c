@@ -70,8 +70,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         check(rc == VOLLEY_EINPUT || rc == VOLLEY_ENOMEM, "error code");
         check(h == NULL, "*out set on error");
-        check(rc != VOLLEY_EINPUT || (strncmp(err.msg, "histogram: ", 11) == 0 &&
-                                      !strchr(err.msg, '\n')),
+        check(rc != VOLLEY_EINPUT ||
+                  (strncmp(err.msg, "histogram: ", 11) == 0 && !strchr(err.msg, '\n')),
               "message");
     }
     return 0;
