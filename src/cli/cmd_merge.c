@@ -35,15 +35,18 @@ static const char merge_help[] =
     "workloads), 4 internal error or the output cannot be written.\n";
 
 static const struct option merge_options[] = {
-    {"format", required_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'},
-    {"output", required_argument, NULL, 'o'}, {"quiet", no_argument, NULL, 'q'},
+    {"format", required_argument, NULL, 'f'},
+    {"help", no_argument, NULL, 'h'},
+    {"output", required_argument, NULL, 'o'},
+    {"quiet", no_argument, NULL, 'q'},
     {NULL, 0, NULL, 0},
 };
 
 enum merge_format { MERGE_TABLE, MERGE_JSON, MERGE_MARKDOWN };
 
-/* No shard twice, one shard count; notes missing shards. @return an exit code. */
-static int check_shards(pv_report_file *const *in, int n, bool quiet)
+/* No shard twice, one shard count (*count, 0 when none is a shard; *seen
+   of them merged). @return an exit code. */
+static int check_shards(pv_report_file *const *in, int n, int *count_out, int *seen_out)
 {
     int count = 0, seen = 0;
     for (int i = 0; i < n; i++) {
@@ -51,8 +54,8 @@ static int check_shards(pv_report_file *const *in, int n, bool quiet)
         if (a->shard_count == 0)
             continue;
         if (count && a->shard_count != count) {
-            cli_error("%s: shard %d/%d, but other reports are shards of %d", pv_report_file_name(in[i]),
-                      a->shard_index, a->shard_count, count);
+            cli_error("%s: shard %d/%d, but other reports are shards of %d",
+                      pv_report_file_name(in[i]), a->shard_index, a->shard_count, count);
             return CLI_EXIT_USAGE;
         }
         count = a->shard_count;
@@ -66,8 +69,8 @@ static int check_shards(pv_report_file *const *in, int n, bool quiet)
             }
         }
     }
-    if (count && seen < count && !quiet)
-        fprintf(stderr, "pgvolley merge: %d of the %d shards merged\n", seen, count);
+    *count_out = count;
+    *seen_out = seen;
     return CLI_EXIT_OK;
 }
 
@@ -142,8 +145,9 @@ int cmd_merge(int argc, char **argv)
             code = rc == VOLLEY_ENOMEM ? CLI_EXIT_INTERNAL : CLI_EXIT_USAGE;
         }
     }
+    int count = 0, seen = 0;
     if (code == CLI_EXIT_OK)
-        code = check_shards(in, n, quiet);
+        code = check_shards(in, n, &count, &seen);
     for (int i = 1; i < n && code == CLI_EXIT_OK; i++) {
         int rc = pv_report_merge(in[0], in[i], &err);
         if (rc != 0) {
@@ -154,6 +158,8 @@ int cmd_merge(int argc, char **argv)
     if (code == CLI_EXIT_OK) {
         const struct pv_report *rep = pv_report_file_report(in[0]);
         code = write_merged(rep, format, output);
+        if (count && seen < count && !quiet)
+            fprintf(stderr, "pgvolley merge: %d of the %d shards merged\n", seen, count);
         if (code == CLI_EXIT_OK && rep->runs[0]->total.failed > 0)
             code = CLI_EXIT_FAILED;
     }

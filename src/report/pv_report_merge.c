@@ -14,8 +14,8 @@ static bool same(const char *a, const char *b)
 }
 
 /* Whether run b is of the same workload as run a; if not, why says how. */
-static bool same_workload(const struct pv_report__run *a, const struct pv_report__run *b,
-                          char *why, size_t size)
+static bool same_workload(const struct pv_report__run *a, const struct pv_report__run *b, char *why,
+                          size_t size)
 {
     if (strcmp(a->mode, b->mode) != 0) {
         snprintf(why, size, "a %s-based run, not a %s-based one", b->mode, a->mode);

@@ -11,8 +11,10 @@
 #include <string.h>
 #include <time.h>
 
-#define SCHEMA   "pgvolley.report/1"
-#define PATH_MAX_LEN 200 /* a member's path in messages, e.g. queries[2].scenarios[10].latency_ms */
+#define SCHEMA "pgvolley.report/1"
+#define PATH_MAX_LEN                                                                               \
+    200 /* a member's path in messages, e.g. queries[2].scenarios[10].latency_ms                   \
+         */
 
 /*
  * The reading context: the first error wins and is kept in rc; every getter
@@ -49,12 +51,12 @@ static json_t *member(struct rd *c, json_t *obj, const char *at, const char *key
         fail(c, at, key, "missing");
         return NULL;
     }
-    bool ok = t == JSON_REAL ? json_is_number(v)
+    bool ok = t == JSON_REAL   ? json_is_number(v)
               : t == JSON_TRUE ? json_is_boolean(v)
                                : json_typeof(v) == t;
     if (!ok) {
-        static const char *const names[] = {"an object", "an array", "a string", "an integer",
-                                            "a number",  "a boolean"};
+        static const char *const names[] = {"an object",  "an array", "a string",
+                                            "an integer", "a number", "a boolean"};
         char what[40];
         snprintf(what, sizeof(what), "expected %s", t <= JSON_TRUE ? names[t] : "null");
         fail(c, at, key, what);
@@ -413,8 +415,8 @@ static void get_config(struct rd *c, json_t *ro, const char *at, struct pv_repor
         sub(q, p, "shard", -1);
         run->shard_index = get_int(c, shard, q, "index");
         run->shard_count = get_int(c, shard, q, "count");
-        if (c->rc == 0 && (run->shard_count < 1 || run->shard_index < 0 ||
-                           run->shard_index >= run->shard_count))
+        if (c->rc == 0 &&
+            (run->shard_count < 1 || run->shard_index < 0 || run->shard_index >= run->shard_count))
             fail(c, q, NULL, "index must be in [0, count)");
     }
 }
@@ -559,8 +561,7 @@ static int read_root(struct rd *c, json_t *root, pv_report_file *f)
             break;
         }
         get_run(c, ro, sweep ? p : "", &f->runs[i]);
-        f->runs[i].res.interrupted =
-            sweep ? get_bool(c, ro, p, "interrupted") : f->rep.interrupted;
+        f->runs[i].res.interrupted = sweep ? get_bool(c, ro, p, "interrupted") : f->rep.interrupted;
         f->runs[i].res.started_at = f->rep.started_at;
     }
     json_t *aborted = json_object_get(root, "aborted");

@@ -15,9 +15,9 @@
 /* One run of a report and the workload description its result borrows. */
 struct pv_report__run {
     struct pv_run_result res;
-    struct pv_query *queries; /* res.nqueries, each with its scenarios and steps (owned) */
-    pv_shape *shape;          /* res.shape, owned */
-    char mode[8];             /* config.mode: "count" or "time" */
+    struct pv_query *queries;     /* res.nqueries, each with its scenarios and steps (owned) */
+    pv_shape *shape;              /* res.shape, owned */
+    char mode[8];                 /* config.mode: "count" or "time" */
     int shard_index, shard_count; /* config.shard; count 0 when absent */
 };
 
