@@ -8,8 +8,8 @@
 
 #include "cli/cli_run.h"
 
-#define SHARDS_MAX     10000              /* as the concurrency's limit */
-#define START_AT_MAX_S (24.0 * 3600.0)    /* --start-at at most a day away */
+#define SHARDS_MAX     10000           /* as the concurrency's limit */
+#define START_AT_MAX_S (24.0 * 3600.0) /* --start-at at most a day away */
 
 int cli_shard_parse(const char *arg, struct cli_run_opts *o)
 {
@@ -64,8 +64,9 @@ int cli_start_at_parse(const char *arg, struct cli_run_opts *o)
 int cli_shard_check(const struct cli_run_opts *o)
 {
     if (o->shard_count > 0 && (o->stages || o->ramp_up_s > 0))
-        return cli_usage_error("run", "--shard cannot be combined with %s yet (the shape's "
-                                      "targets are not divided)",
+        return cli_usage_error("run",
+                               "--shard cannot be combined with %s yet (the shape's "
+                               "targets are not divided)",
                                o->stages ? "--stages" : "--ramp-up");
     return CLI_EXIT_OK;
 }
