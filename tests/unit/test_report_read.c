@@ -129,7 +129,7 @@ static void test_merge_self(void **state)
     assert_int_equal(ra->total.succeeded, 2 * ok);
     assert_int_equal(ra->total.failed, 2 * failed);
     assert_int_equal(pv_hist_count(ra->total.latency), 2 * ok);
-    assert_int_equal(pv_hist_percentile(ra->total.latency, 99), p99); /* the same values twice */
+    assert_int_equal(pv_hist_percentile(ra->total.latency, 99), p99);  /* the same values twice */
     assert_true(ra->wall_s > wall - 1e-6 && ra->wall_s < wall + 1e-6); /* the same span */
     assert_int_equal(ra->concurrency, 2 * pv_report_file_report(b)->runs[0]->concurrency);
     uint64_t errs = 0;
@@ -137,8 +137,9 @@ static void test_merge_self(void **state)
         errs += ra->total.errors[i].count;
     assert_int_equal(errs, 2 * failed);
     for (size_t i = 0; i < ra->nqueries; i++)
-        assert_int_equal(pv_stat_executions(&ra->queries[i].stat),
-                         2 * pv_stat_executions(&pv_report_file_report(b)->runs[0]->queries[i].stat));
+        assert_int_equal(
+            pv_stat_executions(&ra->queries[i].stat),
+            2 * pv_stat_executions(&pv_report_file_report(b)->runs[0]->queries[i].stat));
 
     pv_report_file *s = must_read(SWEEP);
     assert_int_equal(pv_report_merge(b, s, &err), VOLLEY_EINPUT);
