@@ -83,7 +83,7 @@ FUZZ_BUILD         ?= build-fuzz
 FUZZ_CC            ?= clang
 FUZZ_SECONDS       ?= 60
 FUZZ_CHECK_SECONDS ?= 8
-FUZZ_TARGETS       := workload params datasets jsonrpc mcp guard shape
+FUZZ_TARGETS       := workload params datasets jsonrpc mcp guard shape hist
 FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS := -std=c11 -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) \
 	-Wall -Wextra -Werror -Wno-unused-command-line-argument \
@@ -98,6 +98,7 @@ FUZZ_SRCS_params   := $(FUZZ_SRCS_workload)
 FUZZ_SRCS_datasets := $(call fuzz_src,common) src/multi/pv_datasets.c src/engine/pv_conninfo.c
 FUZZ_SRCS_jsonrpc  := $(call fuzz_src,common) src/mcp/pv_jsonrpc.c
 FUZZ_SRCS_shape    := $(call fuzz_src,common) src/engine/pv_shape.c
+FUZZ_SRCS_hist     := $(call fuzz_src,common stats)
 FUZZ_SRCS_guard    := $(call fuzz_src,common workload stats guard)
 FUZZ_SRCS_mcp      := $(call fuzz_src,common workload stats engine guard multi report mcp)
 

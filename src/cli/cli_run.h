@@ -40,6 +40,8 @@ struct cli_run_opts {
     bool quiet;
     char **paths;
     int npaths;
+    int shard_index, shard_count; /* --shard I/N; shard_count 0 = the whole run */
+    double start_at;              /* --start-at: epoch seconds; 0 = at once */
 };
 
 void cli_run_opts_defaults(struct cli_run_opts *o);
@@ -61,6 +63,19 @@ int cli_run_parse(int argc, char **argv, struct cli_run_opts *o);
  * @return the exit code.
  */
 int cli_run_workload(const struct cli_run_opts *o, const char *conninfo);
+
+/* ---- --shard and --start-at (cli_shard.c); each returns an exit code ---- */
+
+/* Parses --shard I/N and --start-at TIME into o (usage errors printed). */
+int cli_shard_parse(const char *arg, struct cli_run_opts *o);
+int cli_start_at_parse(const char *arg, struct cli_run_opts *o);
+/* The options that do not combine with --shard. */
+int cli_shard_check(const struct cli_run_opts *o);
+/* Count-based runs: keeps this shard's executions of every scenario. */
+int cli_shard_workload(const struct cli_run_opts *o, pv_workload *wl);
+/* The engine's config of one level: start_at, and the shard's share of the
+   rate and (time-based runs) of the concurrency. */
+int cli_shard_config(const struct cli_run_opts *o, struct pv_run_config *cfg);
 
 /**
  * Runs every PARAMETERS_QUERY of wl once on one blocking connection to

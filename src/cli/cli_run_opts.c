@@ -89,6 +89,14 @@ static const char run_help[] =
     "                           error (08xxx connection errors, 40001, 40P01, 57P01,\n"
     "                           57P02, 57P03), with exponential backoff and jitter\n"
     "                           (default 0)\n"
+    "      --shard I/N          run shard I (0-based) of N disjoint parts of the run,\n"
+    "                           for several machines (merge the reports with\n"
+    "                           `pgvolley merge`): count-based runs split every\n"
+    "                           scenario's executions exactly, time-based runs\n"
+    "                           split -c and --rate (remainders to the first shards)\n"
+    "      --start-at TIME      connect, then wait until TIME (UTC, like\n"
+    "                           2026-11-30T22:00:00Z, or epoch seconds; at most 24 h\n"
+    "                           away) to start the clock, so that shards start together\n"
     "      --seed N             seed of the drawn values (GENERATE, PARAMETERS_FILE,\n"
     "                           PARAMETERS_QUERY) and of --rate's arrivals,\n"
     "                           0..9223372036854775807 (default: random; the report's\n"
@@ -168,6 +176,8 @@ enum {
     OPT_SEED,
     OPT_INTERVAL,
     OPT_TIMELINE,
+    OPT_SHARD,
+    OPT_START_AT,
 };
 
 static const struct option run_options[] = {
@@ -197,6 +207,8 @@ static const struct option run_options[] = {
     {"quiet", no_argument, NULL, 'q'},
     {"retries", required_argument, NULL, OPT_RETRIES},
     {"seed", required_argument, NULL, OPT_SEED},
+    {"shard", required_argument, NULL, OPT_SHARD},
+    {"start-at", required_argument, NULL, OPT_START_AT},
     {"threads", required_argument, NULL, 'j'},
     {"interval", required_argument, NULL, OPT_INTERVAL},
     {"timeline", required_argument, NULL, OPT_TIMELINE},
@@ -390,6 +402,8 @@ static int run_option(int ch, const char *arg, const char *opt, struct cli_run_o
             return bad_int(opt, arg, 0, INT64_MAX);
         o->seed = (uint64_t)v;
         break;
+    case OPT_SHARD: return cli_shard_parse(arg, o);
+    case OPT_START_AT: return cli_start_at_parse(arg, o);
     case OPT_PROGRESS:
         if (cli_parse_seconds(arg, 0.1, SEC_MAX, &d) != 0)
             return bad_seconds(opt, arg, 0.1);
@@ -468,6 +482,8 @@ int cli_run_parse(int argc, char **argv, struct cli_run_opts *o)
     if (o->dsn && o->ephemeral)
         return cli_usage_error("run", "--dsn and --ephemeral cannot be used together");
     int code = check_load_options(o);
+    if (code == CLI_EXIT_OK)
+        code = cli_shard_check(o);
     if (code != CLI_EXIT_OK)
         return code;
     o->paths = argv + optind;

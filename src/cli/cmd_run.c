@@ -403,6 +403,8 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
     bool refused_said = false;
 
     int code = load_workload(o, &wl);
+    if (code == CLI_EXIT_OK)
+        code = cli_shard_workload(o, wl);
     if (code != CLI_EXIT_OK)
         goto out;
     int rc = pv_target_create(conninfo ? conninfo : o->dsn, o->connect_timeout_s, "pgvolley",
@@ -428,6 +430,8 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
         struct pv_run_config cfg;
         run_config(o, o->levels[i], target, wl, &x, &cfg);
         code = make_shape(o, o->levels[i], &cfg, &shapes[i]);
+        if (code == CLI_EXIT_OK)
+            code = cli_shard_config(o, &cfg);
         if (code != CLI_EXIT_OK)
             goto out;
         pv_run_config_defaults(&cfg); /* after the shape: the pool follows it */
@@ -475,6 +479,8 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
             .sweep = o->nlevels > 1,
             .interrupted = x.interrupted,
             .started_at = results[0]->started_at,
+            .shard_index = o->shard_index,
+            .shard_count = o->shard_count,
         };
         code = write_report(o, &rep);
         if (code == CLI_EXIT_OK) {

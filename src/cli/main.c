@@ -13,6 +13,7 @@ static const char usage[] =
     "Commands:\n"
     "  run        run annotated SQL workload files concurrently and report latency,\n"
     "             throughput and errors by SQLSTATE\n"
+    "  merge      combine the JSON reports of a run's shards exactly into one report\n"
     "  multi      run many read-only queries at once (JSON in; Markdown or JSON out)\n"
     "  mcp        serve datasets to LLM clients over MCP (stdio or Streamable HTTP),\n"
     "             read-only\n"
@@ -49,6 +50,8 @@ static int dispatch(int argc, char **argv)
         return cmd_ephemeral(argc - 1, argv + 1);
     if (strcmp(cmd, "multi") == 0)
         return cmd_multi(argc - 1, argv + 1);
+    if (strcmp(cmd, "merge") == 0)
+        return cmd_merge(argc - 1, argv + 1);
 #ifdef PV_WITH_MCP
     if (strcmp(cmd, "mcp") == 0)
         return cmd_mcp(argc - 1, argv + 1);

@@ -100,9 +100,15 @@ static void worker_main(void *arg)
     w->connect_phase = false;
     /* the idle list's extra connections beyond idle_cap stay: they are in use soon */
 
+    /* --start-at: connected, wait for the wall-clock time (a stop ends the wait). */
+    for (double left; (left = r->cfg.start_at - pv_wall_time()) > 0 && !atomic_load(&r->stop);)
+        nanosleep(&(struct timespec){0, (long)(PV_MIN(left, 0.05) * 1e9)}, NULL);
+
     /* Phase 2: everyone connected; start the clock together. */
     uv_barrier_wait(&r->barrier);
     w->start_ns = pv_now_ns();
+    if (w->id == 0) /* the report's started_at: when the clock started */
+        r->result.started_at = pv_wall_time();
     w->measure_ns = w->start_ns + (uint64_t)(r->cfg.warmup_s * 1e9);
     w->end_ns = w->measure_ns + (uint64_t)(r->cfg.duration_s * 1e9);
     pv_run__tl_start(w);

@@ -71,6 +71,8 @@ struct pv_run_config {
     double max_lag_s;      /* > 0: an execution later than this when a slot frees is
                               dropped (counted, never sent) */
     const pv_shape *shape; /* borrowed; NULL: constant `rate` */
+    double start_at;       /* > 0: after connecting, wait until this wall-clock time
+                              (epoch seconds) to start the clock (--start-at) */
     uint64_t seed;         /* drawn parameter values (GENERATE, PARAMETERS_FILE): worker i draws
                               from pv_gen_seed(seed, i), so a run repeats with its seed and -j */
     /* Called once, from a worker thread, when the run has finished (for a

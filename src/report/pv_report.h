@@ -27,6 +27,7 @@ struct pv_report {
     bool sweep;                              /* several concurrency levels asked for */
     bool interrupted;                        /* stopped by Ctrl-C: partial */
     double started_at;                       /* epoch seconds */
+    int shard_index, shard_count;            /* --shard I/N; shard_count 0 = not sharded */
 };
 
 /** Why a run of the report stopped itself (pv_run_result.aborted), or NULL. */

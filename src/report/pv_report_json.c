@@ -19,6 +19,7 @@
 #include "report/pv_report.h"
 #include "report/pv_render.h"
 #include "report/pv_report_timeline.h"
+#include "stats/pv_hist_codec.h"
 
 #include <assert.h>
 #include <jansson.h>
@@ -66,6 +67,15 @@ static json_t *jcount(uint64_t n)
 
 /* ---- pieces ----------------------------------------------------------- */
 
+/* The histogram, encoded without loss (pv_hist_codec.h); NULL when out of memory. */
+static json_t *hist_json(const pv_hist *h)
+{
+    pv_buf t = PV_BUF_INIT;
+    json_t *v = pv_hist_encode(h, &t) == 0 ? json_stringn(t.data, t.len) : NULL;
+    pv_buf_fini(&t);
+    return v;
+}
+
 static json_t *latency_json(struct jb *b, const pv_hist *h)
 {
     struct pv_latency_ms l;
@@ -80,6 +90,7 @@ static json_t *latency_json(struct jb *b, const pv_hist *h)
     put(b, o, "p99", jreal(l.p99));
     put(b, o, "p999", jreal(l.p999));
     put(b, o, "max", jreal(l.max));
+    put(b, o, "histogram", hist_json(h));
     return o;
 }
 
@@ -265,6 +276,19 @@ static json_t *iso8601(double epoch_s)
     return json_string(text);
 }
 
+/* config gains "shard": {"index", "count"} when the report is one shard of
+   several (--shard I/N). @return config. */
+static json_t *shard_json(struct jb *b, const struct pv_report *r, json_t *config)
+{
+    if (config && r->shard_count > 0) {
+        json_t *o = json_object();
+        put(b, o, "index", json_integer(r->shard_index));
+        put(b, o, "count", json_integer(r->shard_count));
+        put(b, config, "shard", o);
+    }
+    return config;
+}
+
 /* ---- the stream ------------------------------------------------------- */
 
 /* Containers open at once at most: root, runs, a run, queries, a query, scenarios. */
@@ -283,6 +307,7 @@ struct jw {
     int depth;
     bool empty[JW_MAX_DEPTH + 1]; /* [d]: the container at depth d has no member yet */
     bool oom;
+    const struct pv_report *rep; /* the report being written (its shard) */
 };
 
 static void jw_newline(struct jw *w, int depth)
@@ -430,7 +455,7 @@ static void timeline_stream(struct jw *w, const struct pv_run_result *run)
 static void run_stream(struct jw *w, const struct pv_run_result *run)
 {
     struct jb b = {false};
-    jw_put_built(w, "config", &b, config_json(&b, run));
+    jw_put_built(w, "config", &b, shard_json(&b, w->rep, config_json(&b, run)));
     jw_put_built(w, "summary", &b, summary_json(&b, run));
     jw_open(w, "queries", '[');
     for (size_t i = 0; i < run->nqueries && !w->oom; i++)
@@ -447,7 +472,7 @@ static void run_stream(struct jw *w, const struct pv_run_result *run)
 int pv_report_json(const struct pv_report *r, pv_buf *out)
 {
     assert(r && r->nruns >= 1 && r->runs);
-    struct jw w = {.out = out};
+    struct jw w = {.out = out, .rep = r};
     struct jb b = {false};
     bool interrupted = r->interrupted;
     for (size_t i = 0; i < r->nruns; i++)
@@ -461,6 +486,7 @@ int pv_report_json(const struct pv_report *r, pv_buf *out)
     jw_put_built(&w, "tool", &b, tool);
     jw_put_built(&w, "target", &b, target_json(&b, r->target));
     jw_put(&w, "started_at", iso8601(r->started_at));
+    jw_put(&w, "started_at_ms", json_integer((json_int_t)floor(r->started_at * 1e3)));
     jw_put(&w, "interrupted", json_boolean(interrupted));
     const char *aborted = pv_report_aborted(r);
     jw_put(&w, "aborted", aborted ? pv_render_json_str(aborted) : json_null());

@@ -1,5 +1,6 @@
 /* pv_hist.c - log-linear (HDR-style) latency histogram; contract in pv_hist.h. */
 #include "stats/pv_hist.h"
+#include "stats/pv_hist_int.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -73,6 +74,7 @@ _Static_assert((PV_HIST_MAX_NS >> MAX_MSB) == 1, "MAX_MSB must be the msb of PV_
 _Static_assert(BLOCK_BITS <= SUB_BITS, "a block cannot span bands");
 _Static_assert(NBANDS *SUB_COUNT < 65535, "bucket keys must fit the sparse table");
 _Static_assert(NBLOCKS <= 32, "a band's blocks must fit a 32-bit map");
+_Static_assert(NBANDS *SUB_COUNT == PV_HIST__NBUCKETS, "pv_hist_int.h counts the buckets");
 
 /* One band: NBLOCKS blocks of BLOCK_LEN counters, each NULL until first use. */
 struct band {
@@ -760,4 +762,63 @@ bool pv_hist_iter_next(const pv_hist *h, struct pv_hist_iter *it)
         }
     }
     return false;
+}
+
+/* ---- internals for the codec (pv_hist_int.h) ------------------------------ */
+
+void pv_hist__exact_get(const pv_hist *h, struct pv_hist__exact *out)
+{
+    out->count = h->count;
+    out->min = h->count ? h->min : 0;
+    out->max = h->count ? h->max : 0;
+    out->sum_lo = h->sum_lo;
+    out->sum_hi = h->sum_hi;
+    out->shift = h->shift;
+    out->dsum = h->dsum;
+    out->dsum2 = h->dsum2;
+}
+
+void pv_hist__exact_set(pv_hist *h, const struct pv_hist__exact *x)
+{
+    h->count = x->count;
+    h->min = x->min;
+    h->max = x->max;
+    h->sum_lo = x->sum_lo;
+    h->sum_hi = x->sum_hi;
+    h->shift = x->shift;
+    h->dsum = x->dsum;
+    h->dsum2 = x->dsum2;
+}
+
+uint32_t pv_hist__index_of(uint64_t v)
+{
+    if (v > PV_HIST_MAX_NS)
+        v = PV_HIST_MAX_NS;
+    uint32_t band = band_of(v);
+    return band << SUB_BITS | sub_of(v, band);
+}
+
+uint32_t pv_hist__iter_index(const struct pv_hist_iter *it)
+{
+    return it->band << SUB_BITS | (it->sub - 1); /* pv_hist_iter_next moved past it */
+}
+
+int pv_hist__bucket_add(pv_hist *h, uint32_t idx, uint64_t n)
+{
+    int rc = 0;
+    if (!h->dense && h->count + n > MAX_SPARSE)
+        rc = make_dense(h, NULL);
+    if (rc == 0 && h->dense) {
+        rc = dense_add(h, idx, n);
+    } else if (rc == 0) {
+        struct sparse *sp = &h->u.sp;
+        uint32_t i = sp->nslots ? sparse_find(sp, idx + 1) : 0;
+        if (sp->nslots && sp->keys[i] != 0)
+            sp->counts[i] += (uint32_t)n; /* the total fits 32 bits (checked above) */
+        else
+            rc = sparse_add_new(h, idx, (uint32_t)n);
+    }
+    if (rc == 0)
+        h->count += n;
+    return rc;
 }

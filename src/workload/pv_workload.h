@@ -171,6 +171,14 @@ int pv_workload_add_text(pv_workload *w, const char *path, const char *text, siz
  */
 int pv_workload_set_weight(pv_workload *w, size_t from, double weight);
 
+/**
+ * Keeps shard index (0-based) of count of the executions of a count-based
+ * run: a scenario with n executions keeps floor((index + 1) * n / count) -
+ * floor(index * n / count) of them, so the shards add up to n exactly (a
+ * shard may keep none). @return 0 or VOLLEY_EINVAL (index not in [0, count)).
+ */
+int pv_workload_shard(pv_workload *w, int index, int count);
+
 /** A query's share in time-based runs: its WEIGHT, else its scenario count
     (every parameter set as often as every other). */
 double pv_workload_weight(const struct pv_query *q);

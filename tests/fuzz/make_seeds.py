@@ -123,3 +123,21 @@ for i, spec in enumerate(["30s:100,2m:100,30s:0", "1s:5", "0:10,1.5s:0", "250ms:
 w('mcp', 'regress_invalid_escape_utf8',
   b'\x01{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"get_dataset_sample",'
   b'"arguments":{"dataset":"sales","table":"public.\\\xde\xa6rder Items\\"","limit":5}}}')
+
+# hist: the encoded histograms of the committed sample reports, and an empty one.
+hists = set()
+for f in sorted(glob.glob('tests/data/report/*.json')):
+    def walk(v):
+        if isinstance(v, dict):
+            for k, x in v.items():
+                if k == 'histogram' and isinstance(x, str):
+                    hists.add(x)
+                else:
+                    walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+    walk(json.load(open(f)))
+for i, h in enumerate(sorted(hists, key=lambda s: (len(s), s))[:24]):
+    w('hist', 'seed%02d' % i, h)
+w('hist', 'empty', 'pvh1.AAA')

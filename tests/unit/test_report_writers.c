@@ -152,7 +152,7 @@ static void model_fini(struct model *m)
 static struct pv_report report_of(const struct model *m, const struct pv_run_result *const *runs,
                                   size_t n, bool sweep)
 {
-    return (struct pv_report){&m->target, n, runs, sweep, false, STARTED_AT};
+    return (struct pv_report){&m->target, n, runs, sweep, false, STARTED_AT, 0, 0};
 }
 
 /* Renders with a writer; the text is the caller's to free. */
@@ -241,7 +241,10 @@ static const char *const latency_keys[] = {"min", "avg", "stddev", "p50", "p90",
 static void assert_latency_keys(json_t *root, const char *path)
 {
     json_t *l = jmust(root, path);
-    assert_int_equal(json_object_size(l), PV_ARRAY_LEN(latency_keys));
+    assert_int_equal(json_object_size(l), PV_ARRAY_LEN(latency_keys) + 1);
+    json_t *h = json_object_get(l, "histogram"); /* Contract 3: the lossless encoding */
+    if (!h || !json_is_string(h) || strncmp(json_string_value(h), "pvh1.", 5) != 0)
+        fail_msg("%s.histogram missing or not an encoded histogram", path);
     for (size_t i = 0; i < PV_ARRAY_LEN(latency_keys); i++) {
         json_t *v = json_object_get(l, latency_keys[i]);
         if (!v || !json_is_real(v))
@@ -760,7 +763,7 @@ static void test_empty_run(void **state)
     const struct pv_run_result *runs[] = {&run, &run};
 
     for (int sweep = 0; sweep < 2; sweep++) {
-        struct pv_report rep = {&target, (size_t)sweep + 1, runs, sweep, false, 0};
+        struct pv_report rep = {&target, (size_t)sweep + 1, runs, sweep, false, 0, 0, 0};
         char *text = render(pv_report_json, &rep);
         assert_no_nan_inf(text);
         json_t *root = parse(text);
@@ -797,7 +800,7 @@ static void test_empty_run(void **state)
 
     /* No query at all. */
     run.nqueries = 0;
-    struct pv_report rep = {NULL, 1, runs, false, false, STARTED_AT};
+    struct pv_report rep = {NULL, 1, runs, false, false, STARTED_AT, 0, 0};
     char *text = render(pv_report_json, &rep);
     json_t *root = parse(text);
     assert_true(json_is_null(jmust(root, "target")));
