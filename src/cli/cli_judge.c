@@ -89,8 +89,7 @@ const char *cli_judge_aborted(const struct cli_judge *j)
  *
  * and snapshot_free calls pv_run_result_free.
  */
-static int snapshot(pv_run *run, struct pv_run_result *tmp, struct pv_run_result **out,
-                    bool *full)
+static int snapshot(pv_run *run, struct pv_run_result *tmp, struct pv_run_result **out, bool *full)
 {
     struct pv_progress p;
     pv_run_progress(run, &p);

@@ -93,7 +93,7 @@ static const struct metric_def {
 };
 
 #define METRIC_LIST                                                                                \
-    "avg, min, max, stddev, p50, p90, p95, p99, p999 or any pN, qps, error_rate, failed, "        \
+    "avg, min, max, stddev, p50, p90, p95, p99, p999 or any pN, qps, error_rate, failed, "         \
     "executions or succeeded"
 
 static enum kind kind_of(enum pv_threshold_metric m)
@@ -135,8 +135,8 @@ static void skip_space(struct parser *p)
 
 static bool is_word(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '.' || c == '(' || c == ')';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '(' || c == ')';
 }
 
 /* A number: digits with at most one '.', no sign, no exponent. */
@@ -177,7 +177,8 @@ static bool parse_percentile(const char *w, size_t n, double *pct)
     double v;
     if (!parse_number(w, n, &v))
         return false;
-    if (v > 100 && memchr(w, '.', n) == NULL) { /* p999 -> 99.9, p9999 -> 99.99 */
+    if (v > 100 && n >= 3 && w[0] == '9' && w[1] == '9' && !memchr(w, '.', n)) {
+        /* p999 -> 99.9, p9999 -> 99.99, p995 -> 99.5 */
         v = 0;
         double scale = 10;
         for (size_t i = 0; i < n; i++, scale /= 10)
@@ -235,8 +236,7 @@ static int parse_op(struct parser *p, struct pv_threshold *th)
         p->pos += eq ? 2 : 1;
         return 0;
     }
-    return perr(p, p->pos, "expected <, <=, > or >= after the metric, not '%.*s'",
-                c[0] ? 1 : 0, c);
+    return perr(p, p->pos, "expected <, <=, > or >= after the metric, not '%.*s'", c[0] ? 1 : 0, c);
 }
 
 /* The value and its unit, converted to the metric's unit. */
@@ -265,7 +265,8 @@ static int parse_value(struct parser *p, struct pv_threshold *th)
         else if (word_eq(u, un, "us") || (un == 3 && memcmp(u, "\xC2\xB5s", 3) == 0))
             th->limit = v / 1e3;
         else
-            return perr(p, uat, "unknown unit '%.*s' of a latency (ms, s or us; a bare number is ms)",
+            return perr(p, uat,
+                        "unknown unit '%.*s' of a latency (ms, s or us; a bare number is ms)",
                         (int)un, u);
         break;
     case K_RATIO:
@@ -527,7 +528,12 @@ static void format_value(pv_buf *out, const struct pv_threshold *th, double v)
     }
     switch (kind_of(th->metric)) {
     case K_LATENCY:
-        pv_buf_printf(out, v >= 1000 ? "%.0f ms" : v >= 1 ? "%.3g ms" : "%.3f ms", v);
+        pv_buf_printf(out,
+                      v >= 100  ? "%.0f ms"
+                      : v >= 10 ? "%.1f ms"
+                      : v >= 1  ? "%.2f ms"
+                                : "%.3f ms",
+                      v);
         break;
     case K_RATE: pv_buf_printf(out, "%.1f qps", v); break;
     case K_RATIO: pv_buf_printf(out, "%.3g%%", v); break;
@@ -601,8 +607,8 @@ static bool count_doomed(const struct pv_threshold *th, const struct pv_stat *st
     case PV_TM_SUCCEEDED: return !lt && !holds(th->op, (double)(s + rem), lim);
     case PV_TM_EXECUTIONS: return !lt && !holds(th->op, (double)(n + rem), lim);
     case PV_TM_AVG: /* the lowest final mean: every remaining execution at no latency */
-        return lt && s > 0 && !holds(th->op, pv_hist_sum(st->latency) / 1e6 / (double)(s + rem),
-                                     lim);
+        return lt && s > 0 &&
+               !holds(th->op, pv_hist_sum(st->latency) / 1e6 / (double)(s + rem), lim);
     case PV_TM_PCT: {
         if (!lt || s == 0)
             return false;
@@ -656,8 +662,8 @@ bool pv_threshold_doomed(const struct pv_threshold *th, const struct pv_run_resu
         if (doomed && rem > 0)
             how = ", whatever the remaining executions do";
     } else if (!doomed && snap->wall_s >= live->grace_s) {
-        bool growing_count = kind_of(th->metric) == K_COUNT &&
-                             (th->op == PV_TOP_GT || th->op == PV_TOP_GE);
+        bool growing_count =
+            kind_of(th->metric) == K_COUNT && (th->op == PV_TOP_GT || th->op == PV_TOP_GE);
         doomed = !growing_count && !pv_threshold_pass(th, measured);
         how = " on the figures so far";
     }
@@ -691,8 +697,8 @@ json_t *pv_threshold_json(const pv_thresholds *t, const struct pv_run_result *ru
         json_t *o = json_object();
         oom = !o || json_array_append_new(arr, o) != 0;
         oom = oom || json_object_set_new(o, "expr", pv_render_json_str(th->expr)) != 0;
-        oom = oom || json_object_set_new(o, "scope", th->scope ? pv_render_json_str(th->scope)
-                                                               : json_null()) != 0;
+        oom = oom || json_object_set_new(
+                         o, "scope", th->scope ? pv_render_json_str(th->scope) : json_null()) != 0;
         oom = oom || json_object_set_new(o, "source", pv_render_json_str(th->source)) != 0;
         oom = oom || json_object_set_new(o, "measured", jnum(m)) != 0;
         oom = oom || json_object_set_new(o, "unit", json_string(pv_threshold_unit(th))) != 0;
@@ -743,8 +749,7 @@ int pv_threshold_block(const struct pv_report *r, pv_buf *out, bool markdown)
                 cell(out, scope, true);
                 if (sweep)
                     pv_buf_printf(out, " | %d", r->runs[k]->concurrency);
-                pv_buf_printf(out, " | %s | %s |\n", pv_buf_str(&v),
-                              pass ? "pass" : "**FAIL**");
+                pv_buf_printf(out, " | %s | %s |\n", pv_buf_str(&v), pass ? "pass" : "**FAIL**");
             } else {
                 pv_buf_printf(out, "  %-4s  %-22s  %-24s", pass ? "ok" : "FAIL", th->expr, scope);
                 if (sweep)
