@@ -79,6 +79,7 @@ int cmd_run(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_ephemeral(int argc, char **argv);
 int cmd_multi(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
 int cmd_mcp(int argc, char **argv);
 
 #endif /* PV_CLI_H */

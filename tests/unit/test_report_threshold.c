@@ -292,7 +292,8 @@ static void test_target_header(void **state)
     pv_workload *wl;
     pv_err err = {{0}};
     assert_int_equal(pv_workload_create(NULL, &wl), 0);
-    const char good[] = "-- EXEC_COUNT: 3\n-- TARGET: avg < 2ms, p95 < 5ms,qps > 1000 \nSELECT 1;\n";
+    const char good[] =
+        "-- EXEC_COUNT: 3\n-- TARGET: avg < 2ms, p95 < 5ms,qps > 1000 \nSELECT 1;\n";
     assert_int_equal(pv_workload_add_text(wl, "simple.sql", good, strlen(good), &err), 0);
     const struct pv_query *q = pv_workload_query(wl, 0);
     assert_string_equal(q->target, "avg < 2ms, p95 < 5ms,qps > 1000");
@@ -498,7 +499,8 @@ static void test_report_pieces(void **state)
     assert_int_equal(pv_threshold_block(&rep, &out, true), 0);
     assert_non_null(strstr(pv_buf_str(&out), "### Thresholds"));
     assert_non_null(strstr(pv_buf_str(&out), "| `p50 < 5ms` | lookup.sql | 3.00 ms | pass |"));
-    assert_non_null(strstr(pv_buf_str(&out), "| `error_rate < 0.5%` | whole run | 0.943% | **FAIL** |"));
+    assert_non_null(
+        strstr(pv_buf_str(&out), "| `error_rate < 0.5%` | whole run | 0.943% | **FAIL** |"));
     pv_buf_reset(&out);
     assert_int_equal(pv_threshold_block(&rep, &out, false), 0);
     assert_non_null(strstr(pv_buf_str(&out), "FAIL  error_rate < 0.5%"));
@@ -518,10 +520,10 @@ static void test_report_pieces(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_good),          cmocka_unit_test(test_parse_bad),
-        cmocka_unit_test(test_evaluate),            cmocka_unit_test(test_bind_and_describe),
-        cmocka_unit_test(test_target_header),       cmocka_unit_test(test_seed_002_targets),
-        cmocka_unit_test(test_abort_count_based),   cmocka_unit_test(test_abort_time_based),
+        cmocka_unit_test(test_parse_good),        cmocka_unit_test(test_parse_bad),
+        cmocka_unit_test(test_evaluate),          cmocka_unit_test(test_bind_and_describe),
+        cmocka_unit_test(test_target_header),     cmocka_unit_test(test_seed_002_targets),
+        cmocka_unit_test(test_abort_count_based), cmocka_unit_test(test_abort_time_based),
         cmocka_unit_test(test_report_pieces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
