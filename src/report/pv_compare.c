@@ -141,8 +141,8 @@ static const json_t *query_named(const json_t *run, const char *name)
 
 /* Mean and sample variance of a timeline series of the group (NULL scope:
    overall). @return the number of values. */
-static size_t series_stats(const json_t *run, const char *scope, const char *series,
-                           double *mean, double *var)
+static size_t series_stats(const json_t *run, const char *scope, const char *series, double *mean,
+                           double *var)
 {
     const json_t *points = json_object_get(json_object_get(run, "timeline"), "points");
     size_t i, n = 0;
@@ -166,7 +166,8 @@ static size_t series_stats(const json_t *run, const char *scope, const char *ser
             continue;
         double v = figure(g, series);
         const json_t *ok = json_object_get(g, "succeeded");
-        if (!isfinite(v) || (strcmp(series, "qps") != 0 && json_is_number(ok) && num(g, "succeeded") <= 0))
+        if (!isfinite(v) ||
+            (strcmp(series, "qps") != 0 && json_is_number(ok) && num(g, "succeeded") <= 0))
             continue; /* an interval without a success has no latency */
         sum += v;
         sumsq += v * v;
@@ -230,9 +231,8 @@ static int compare_group(pv_compare *c, const json_t *ra, const json_t *rb, cons
                          const json_t *gb, const char *scope)
 {
     for (size_t f = 0; f < PV_ARRAY_LEN(figures); f++) {
-        struct pv_compare_row r = {.concurrency = concurrency_of(rb),
-                                   .scope = (char *)scope,
-                                   .metric = figures[f].metric};
+        struct pv_compare_row r = {
+            .concurrency = concurrency_of(rb), .scope = (char *)scope, .metric = figures[f].metric};
         r.base = figure(ga, figures[f].metric);
         r.new_ = figure(gb, figures[f].metric);
         r.change_pct = NAN;
@@ -311,8 +311,7 @@ static int compare_levels(pv_compare *c, const json_t **a, size_t na, const json
 }
 
 int pv_compare_json(const json_t *base, const char *base_name, const json_t *new_,
-                    const char *new_name, double max_regression_pct, pv_compare **out,
-                    pv_err *err)
+                    const char *new_name, double max_regression_pct, pv_compare **out, pv_err *err)
 {
     *out = NULL;
     const json_t **a = NULL, **b = NULL;
@@ -361,8 +360,7 @@ int pv_compare_files(const char *base_path, const char *new_path, double max_reg
                             je.column, je.text);
     }
     if (rc == 0)
-        rc = pv_compare_json(roots[0], base_path, roots[1], new_path, max_regression_pct, out,
-                             err);
+        rc = pv_compare_json(roots[0], base_path, roots[1], new_path, max_regression_pct, out, err);
     json_decref(roots[0]);
     json_decref(roots[1]);
     return rc;
@@ -402,8 +400,9 @@ static void write_text(const pv_compare *c, pv_buf *o, bool md)
     size_t nreg = pv_compare_regressions(c);
     if (md) {
         pv_buf_puts(o, "### pgvolley compare\n\n");
-        pv_buf_printf(o, "Base `%s`, new `%s`; a regression is throughput down or a latency up by "
-                         "more than %g%%.\n\n",
+        pv_buf_printf(o,
+                      "Base `%s`, new `%s`; a regression is throughput down or a latency up by "
+                      "more than %g%%.\n\n",
                       c->base_name, c->new_name, c->max_pct);
         pv_buf_printf(o, nreg ? "**%zu regression%s**" : "**No regression**", nreg,
                       nreg == 1 ? "" : "s");
@@ -477,12 +476,11 @@ static int write_json(const pv_compare *c, pv_buf *o)
     bool oom = !root || !rows || !notes;
     for (size_t i = 0; !oom && i < c->nrows; i++) {
         const struct pv_compare_row *r = &c->rows[i];
-        json_t *e = json_pack("{s:i, s:o, s:s, s:o, s:o, s:o, s:o, s:s}", "concurrency",
-                              r->concurrency, "scope",
-                              r->scope ? pv_render_json_str(r->scope) : json_null(), "metric",
-                              r->metric, "base", jnum(r->base), "new", jnum(r->new_),
-                              "change_pct", jnum(r->change_pct), "noise_pct", jnum(r->noise_pct),
-                              "verdict", pv_compare_verdict_name(r->verdict));
+        json_t *e = json_pack(
+            "{s:i, s:o, s:s, s:o, s:o, s:o, s:o, s:s}", "concurrency", r->concurrency, "scope",
+            r->scope ? pv_render_json_str(r->scope) : json_null(), "metric", r->metric, "base",
+            jnum(r->base), "new", jnum(r->new_), "change_pct", jnum(r->change_pct), "noise_pct",
+            jnum(r->noise_pct), "verdict", pv_compare_verdict_name(r->verdict));
         oom = !e || json_array_append_new(rows, e) != 0;
     }
     const char *p = c->notes.len ? c->notes.data : "";

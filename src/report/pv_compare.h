@@ -42,12 +42,12 @@ enum pv_compare_verdict {
 
 /* One figure of one group (a query, or the whole run) at one level. */
 struct pv_compare_row {
-    int concurrency; /* the new run's */
-    char *scope;     /* a query's name, or NULL: overall */
+    int concurrency;    /* the new run's */
+    char *scope;        /* a query's name, or NULL: overall */
     const char *metric; /* "qps", "avg", "p50", "p95", "p99", "max" */
-    double base, new_; /* NaN when missing */
-    double change_pct; /* NaN when it cannot be computed */
-    double noise_pct;  /* the noise relative to base, in %; NaN when unknown */
+    double base, new_;  /* NaN when missing */
+    double change_pct;  /* NaN when it cannot be computed */
+    double noise_pct;   /* the noise relative to base, in %; NaN when unknown */
     enum pv_compare_verdict verdict;
 };
 
@@ -60,8 +60,7 @@ typedef struct pv_compare pv_compare;
  *         VOLLEY_ENOMEM. *out is owned by the caller (pv_compare_destroy).
  */
 int pv_compare_json(const json_t *base, const char *base_name, const json_t *new_,
-                    const char *new_name, double max_regression_pct, pv_compare **out,
-                    pv_err *err);
+                    const char *new_name, double max_regression_pct, pv_compare **out, pv_err *err);
 
 /**
  * Reads and compares two report files. @return as pv_compare_json, and
