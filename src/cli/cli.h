@@ -80,6 +80,7 @@ int cmd_demo(int argc, char **argv);
 int cmd_ephemeral(int argc, char **argv);
 int cmd_multi(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
 int cmd_mcp(int argc, char **argv);
 
 #endif /* PV_CLI_H */

@@ -8,7 +8,8 @@
 #include "cli/cli.h"
 #include "engine/pv_run.h"
 
-#define CLI_MAX_LEVELS 64
+#define CLI_MAX_LEVELS     64
+#define CLI_MAX_THRESHOLDS 64
 
 enum cli_format { CLI_FORMAT_TABLE, CLI_FORMAT_JSON, CLI_FORMAT_MARKDOWN };
 
@@ -40,8 +41,11 @@ struct cli_run_opts {
     bool quiet;
     char **paths;
     int npaths;
-    int shard_index, shard_count; /* --shard I/N; shard_count 0 = the whole run */
-    double start_at;              /* --start-at: epoch seconds; 0 = at once */
+    int shard_index, shard_count;               /* --shard I/N; shard_count 0 = the whole run */
+    double start_at;                            /* --start-at: epoch seconds; 0 = at once */
+    const char *thresholds[CLI_MAX_THRESHOLDS]; /* --threshold texts (issue 11) */
+    int nthresholds;
+    bool abort_on_fail; /* --abort-on-fail */
 };
 
 void cli_run_opts_defaults(struct cli_run_opts *o);

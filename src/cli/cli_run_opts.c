@@ -117,12 +117,23 @@ static const char run_help[] =
     "      --progress SEC       print a progress line to stderr every SEC seconds\n"
     "                           (default: a live bar when stderr is a terminal)\n"
     "  -q, --quiet              no progress output\n"
+    "\n"
+    "Thresholds (exit code 1 when one fails; -- TARGET: in a file does the same\n"
+    "for its query):\n"
+    "      --threshold EXPR     [QUERY:] METRIC OP VALUE, e.g. 'p95 < 5ms',\n"
+    "                           'lookup.sql: qps > 1000', 'error_rate < 0.1%'\n"
+    "                           (repeatable). METRIC: avg min max stddev p50 p90\n"
+    "                           p95 p99 p999 (any pN) in ms (or s, us), qps,\n"
+    "                           error_rate (% or a fraction), failed, executions,\n"
+    "                           succeeded; OP: < <= > >=\n"
+    "      --abort-on-fail      stop the run once a threshold can no longer pass\n"
+    "                           (the report is still written, marked aborted)\n"
     "  -h, --help               show this help\n"
     "\n"
-    "Exit codes: 0 all executions succeeded, 1 some failed, 2 bad usage or input\n"
-    "(nothing ran), 3 cannot connect, 4 internal error, 130 interrupted (the partial\n"
-    "report is still written; Ctrl-C cancels what runs, a second Ctrl-C stops at\n"
-    "once, a third exits without a report).\n";
+    "Exit codes: 0 all executions succeeded, 1 some failed or a threshold failed,\n"
+    "2 bad usage or input (nothing ran), 3 cannot connect, 4 internal error, 130\n"
+    "interrupted (the partial report is still written; Ctrl-C cancels what runs, a\n"
+    "second Ctrl-C stops at once, a third exits without a report).\n";
 
 /* A seed for a run without --seed: from the kernel, else the clock; 0..INT64_MAX (JSON-safe). */
 static uint64_t random_seed(void)
@@ -178,9 +189,13 @@ enum {
     OPT_TIMELINE,
     OPT_SHARD,
     OPT_START_AT,
+    OPT_THRESHOLD,
+    OPT_ABORT_ON_FAIL,
 };
 
 static const struct option run_options[] = {
+    {"abort-on-fail", no_argument, NULL, OPT_ABORT_ON_FAIL},
+    {"threshold", required_argument, NULL, OPT_THRESHOLD},
     {"command-timeout", required_argument, NULL, OPT_COMMAND_TIMEOUT},
     {"concurrency", required_argument, NULL, 'c'},
     {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
@@ -416,6 +431,12 @@ static int run_option(int ch, const char *arg, const char *opt, struct cli_run_o
         o->interval_s = d;
         break;
     case OPT_TIMELINE: o->timeline = arg; break;
+    case OPT_THRESHOLD:
+        if (o->nthresholds >= CLI_MAX_THRESHOLDS)
+            return cli_usage_error("run", "at most %d %s options", CLI_MAX_THRESHOLDS, opt);
+        o->thresholds[o->nthresholds++] = arg;
+        break;
+    case OPT_ABORT_ON_FAIL: o->abort_on_fail = true; break;
     case ':': return cli_usage_error("run", "option '%s' needs a value", opt);
     default: return cli_usage_error("run", "unknown option '%s'", opt);
     }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "cli/cli_judge.h"
 #include "cli/cli_run.h"
 #include "cli/cli_timeline.h"
 #include "common/pv_buf.h"
@@ -34,6 +35,7 @@ struct loopctx {
     int level;
     double duration_s; /* time-based runs: for the bar */
     bool bar_drawn;
+    struct cli_judge *judge; /* thresholds (--abort-on-fail checks on the tick), or NULL */
 };
 
 static void on_run_done(void *arg)
@@ -132,6 +134,8 @@ static void on_tick(uv_timer_t *t)
     struct loopctx *x = t->data;
     if (x->run)
         draw_progress(x, false);
+    if (x->run)
+        cli_judge_tick(x->judge, x->run); /* --abort-on-fail */
 }
 
 static void close_cb(uv_handle_t *h)
@@ -152,8 +156,8 @@ static int loop_run(struct loopctx *x, pv_run *run, pv_err *err)
         x->interrupted = true;
         pv_run_stop(run);
     }
-    if (x->bar || x->every_s > 0) {
-        uint64_t ms = x->bar ? 200 : (uint64_t)(x->every_s * 1000);
+    if (x->bar || x->every_s > 0 || x->judge) {
+        uint64_t ms = x->bar ? 200 : x->every_s > 0 ? (uint64_t)(x->every_s * 1000) : 250;
         uv_timer_start(&x->tick, on_tick, ms, ms);
     }
     uv_run(&x->loop, UV_RUN_DEFAULT);
@@ -402,9 +406,12 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
     bool loop_ready = false;
     bool refused_said = false;
 
+    struct cli_judge *judge = NULL;
     int code = load_workload(o, &wl);
     if (code == CLI_EXIT_OK)
         code = cli_shard_workload(o, wl);
+    if (code == CLI_EXIT_OK)
+        code = cli_judge_create(o->thresholds, o->nthresholds, o->abort_on_fail, wl, &judge);
     if (code != CLI_EXIT_OK)
         goto out;
     int rc = pv_target_create(conninfo ? conninfo : o->dsn, o->connect_timeout_s, "pgvolley",
@@ -425,6 +432,7 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
     loop_ready = true;
     if ((code = cli_timeline_open(&tl, o->timeline, wl)) != CLI_EXIT_OK)
         goto out;
+    x.judge = judge;
 
     for (int i = 0; i < o->nlevels && !x.interrupted; i++) {
         struct pv_run_config cfg;
@@ -464,6 +472,10 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
                     ps->max_open, ps->wanted, cfg.concurrency);
             refused_said = true;
         }
+        if (cli_judge_aborted(judge)) {
+            cli_error("the run stopped: %s", cli_judge_aborted(judge));
+            break;
+        }
         if (results[nruns - 1]->aborted[0]) {
             /* going on (further levels included) could only fail the same way */
             cli_error("the run stopped: %s", results[nruns - 1]->aborted);
@@ -481,6 +493,8 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
             .started_at = results[0]->started_at,
             .shard_index = o->shard_index,
             .shard_count = o->shard_count,
+            .thresholds = cli_judge_thresholds(judge),
+            .aborted = cli_judge_aborted(judge),
         };
         code = write_report(o, &rep);
         if (code == CLI_EXIT_OK) {
@@ -488,6 +502,9 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
                 if (results[i]->total.failed > 0)
                     code = CLI_EXIT_FAILED;
         }
+        if (!cli_judge_verdict(judge, results, (size_t)nruns, rep.sweep) ||
+            cli_judge_aborted(judge))
+            code = code == CLI_EXIT_OK ? CLI_EXIT_FAILED : code;
     }
     if (x.interrupted && code != CLI_EXIT_INTERNAL && code != CLI_EXIT_SIGPIPE)
         code = CLI_EXIT_INTERRUPTED;
@@ -503,6 +520,7 @@ out:
     if (loop_ready)
         loop_fini(&x);
     pv_target_destroy(target);
+    cli_judge_destroy(judge);
     pv_workload_destroy(wl);
     return code;
 }

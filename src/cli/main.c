@@ -14,6 +14,8 @@ static const char usage[] =
     "  run        run annotated SQL workload files concurrently and report latency,\n"
     "             throughput and errors by SQLSTATE\n"
     "  merge      combine the JSON reports of a run's shards exactly into one report\n"
+    "  compare    compare two JSON reports of run (a baseline and a new one); exit 1\n"
+    "             on a regression\n"
     "  multi      run many read-only queries at once (JSON in; Markdown or JSON out)\n"
     "  mcp        serve datasets to LLM clients over MCP (stdio or Streamable HTTP),\n"
     "             read-only\n"
@@ -48,6 +50,8 @@ static int dispatch(int argc, char **argv)
         return cmd_demo(argc - 1, argv + 1);
     if (strcmp(cmd, "ephemeral") == 0)
         return cmd_ephemeral(argc - 1, argv + 1);
+    if (strcmp(cmd, "compare") == 0)
+        return cmd_compare(argc - 1, argv + 1);
     if (strcmp(cmd, "multi") == 0)
         return cmd_multi(argc - 1, argv + 1);
     if (strcmp(cmd, "merge") == 0)

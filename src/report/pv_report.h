@@ -28,9 +28,14 @@ struct pv_report {
     bool interrupted;                        /* stopped by Ctrl-C: partial */
     double started_at;                       /* epoch seconds */
     int shard_index, shard_count;            /* --shard I/N; shard_count 0 = not sharded */
+    /* thresholds given (--threshold, -- TARGET:): evaluated on each run by
+       every writer; NULL or empty: none (no "thresholds" in the JSON) */
+    const struct pv_thresholds *thresholds; /* borrowed */
+    const char *aborted; /* why the caller stopped the run (--abort-on-fail), or NULL */
 };
 
-/** Why a run of the report stopped itself (pv_run_result.aborted), or NULL. */
+/** Why the run was stopped early: r->aborted, else why a run of the report
+    stopped itself (pv_run_result.aborted), else NULL. */
 const char *pv_report_aborted(const struct pv_report *r);
 
 /*

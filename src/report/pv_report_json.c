@@ -20,6 +20,7 @@
 #include "report/pv_render.h"
 #include "report/pv_report_timeline.h"
 #include "stats/pv_hist_codec.h"
+#include "report/pv_threshold.h"
 
 #include <assert.h>
 #include <jansson.h>
@@ -498,11 +499,15 @@ int pv_report_json(const struct pv_report *r, pv_buf *out)
             jw_open(&w, NULL, '{');
             jw_put(&w, "interrupted", json_boolean(r->runs[i]->interrupted));
             run_stream(&w, r->runs[i]);
+            if (pv_thresholds_count(r->thresholds) > 0) /* issue 11: thresholds */
+                jw_put(&w, "thresholds", pv_threshold_json(r->thresholds, r->runs[i]));
             jw_close(&w, '}');
         }
         jw_close(&w, ']');
     } else {
         run_stream(&w, r->runs[0]);
+        if (pv_thresholds_count(r->thresholds) > 0) /* issue 11: thresholds */
+            jw_put(&w, "thresholds", pv_threshold_json(r->thresholds, r->runs[0]));
     }
     jw_close(&w, '}');
     pv_buf_putc(out, '\n');

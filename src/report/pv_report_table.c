@@ -11,6 +11,7 @@
 #include "report/pv_report.h"
 #include "common/pv_utf8.h"
 #include "report/pv_render.h"
+#include "report/pv_threshold.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -73,6 +74,8 @@ static bool any_interrupted(const struct pv_report *r)
 
 const char *pv_report_aborted(const struct pv_report *r)
 {
+    if (r->aborted)
+        return r->aborted;
     for (size_t i = 0; i < r->nruns; i++)
         if (r->runs[i]->aborted[0])
             return r->runs[i]->aborted;
@@ -468,6 +471,8 @@ static int table(const struct pv_report *r, pv_buf *out, bool brief)
     config_line(out, r);
     pv_buf_puts(out, "\n\n");
     int rc = is_sweep(r) ? table_sweep(out, r) : table_single(out, r, brief);
+    if (rc == 0)
+        rc = pv_threshold_block(r, out, false);
     if (rc == 0 && any_interrupted(r))
         pv_buf_puts(out, "\nINTERRUPTED: partial results\n");
     if (rc == 0 && pv_report_aborted(r))
@@ -612,5 +617,7 @@ int pv_report_markdown(const struct pv_report *r, pv_buf *out)
     config_line(out, r);
     pv_buf_puts(out, "\n\n");
     int rc = is_sweep(r) ? md_sweep(out, r) : md_single(out, r);
+    if (rc == 0)
+        rc = pv_threshold_block(r, out, true);
     return rc != 0 ? rc : pv_buf_ok(out);
 }

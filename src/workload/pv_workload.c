@@ -53,6 +53,7 @@ void pv_workload__query_free(struct pv_query *q)
         free(q->steps[i].map);
     }
     free(q->steps);
+    free(q->target);
     free(q);
 }
 
@@ -79,6 +80,8 @@ static int parse_file(const struct file *f, struct pv_query **out)
     rc = pv_workload__load_statement(f, start, end, h.transaction.found, q);
     if (rc == 0 && h.weight.found)
         rc = pv_workload__parse_weight(f, &h.weight, &q->weight);
+    if (rc == 0 && h.target.found)
+        rc = pv_workload__load_target(f, &h.target, q);
     if (rc != 0)
         goto fail;
     q->exec_count = f->w->opts.default_exec_count;

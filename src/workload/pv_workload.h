@@ -74,6 +74,9 @@
  *   SELECT abalance FROM pgbench_accounts WHERE aid = $1;
  *   COMMIT;
  *
+ * `-- TARGET: avg < 2ms, p95 < 5ms, qps > 1000` gives thresholds of the
+ * file's query (read here as text; report/pv_threshold.h parses them).
+ *
  * `-- WEIGHT: N` (a number > 0) sets the file's share of the executions of
  * time-based runs (default: its number of parameter sets).
  *
@@ -138,6 +141,11 @@ struct pv_query {
        nsteps > 0 and steps; a single statement: nsteps 0, steps NULL. */
     int nsteps;
     struct pv_step *steps;
+    /* -- TARGET: thresholds of this file's query (parsed by the report
+       area's pv_threshold): the text after the colon, trimmed, and the
+       1-based line and column where it starts; NULL when there is none */
+    char *target;
+    int target_line, target_col;
 };
 
 typedef struct pv_workload pv_workload;

@@ -1,7 +1,7 @@
 /*
  * pv_workload_header.c - one pass of the PostgreSQL scanner over a workload
  * file: the header comments (PARAMETERS, EXEC_COUNT, GENERATE,
- * PARAMETERS_FILE, PARAMETERS_QUERY) and the statement's
+ * PARAMETERS_FILE, PARAMETERS_QUERY, WEIGHT, TRANSACTION, TARGET) and the statement's
  * extent; then the statement through pv_sqlscan, and EXEC_COUNT's value.
  */
 #include <inttypes.h>
@@ -49,6 +49,7 @@ static const struct header_def {
     {"PARAMETERS_QUERY", offsetof(struct headers, query)},
     {"WEIGHT", offsetof(struct headers, weight)},
     {"TRANSACTION", offsetof(struct headers, transaction)}, /* alone on its line */
+    {"TARGET", offsetof(struct headers, target)},
 };
 
 /* Which header a `--` comment is (NULL: none); *value is the offset after
@@ -384,5 +385,25 @@ int pv_workload__parse_exec_count(const struct file *f, const struct header *h, 
         return pv_workload__fail_at(f, s, "EXEC_COUNT must be a positive integer, not \"%.*s\"", q,
                                     t + s);
     *out = v;
+    return 0;
+}
+
+/* ---- TARGET --------------------------------------------------------------- */
+
+int pv_workload__load_target(const struct file *f, const struct header *h, struct pv_query *q)
+{
+    const char *t = f->text;
+    size_t s = h->value, e = h->value_end;
+    while (s < e && (t[s] == ' ' || t[s] == '\t'))
+        s++;
+    while (e > s && (t[e - 1] == ' ' || t[e - 1] == '\t' || t[e - 1] == '\r'))
+        e--;
+    if (e == s)
+        return pv_workload__fail_at(f, s,
+                                    "TARGET needs thresholds, e.g. \"p95 < 5ms, qps > 1000\"");
+    q->target = strndup(t + s, e - s);
+    if (!q->target)
+        return pv_workload__oom(f);
+    pv_workload__linecol(t, s, &q->target_line, &q->target_col);
     return 0;
 }

@@ -80,7 +80,7 @@ struct header {
 
 /* Every header comment of a file. */
 struct headers {
-    struct header params, count, generate, file, query, weight, transaction;
+    struct header params, count, generate, file, query, weight, transaction, target;
 };
 
 /*
@@ -151,6 +151,8 @@ int pv_workload__load_statement(const struct file *f, size_t start, size_t end, 
 int pv_workload__parse_weight(const struct file *f, const struct header *h, double *out);
 
 /* The EXEC_COUNT header's value: a positive integer up to opts.max_exec_count. */
+/* -- TARGET: its text, trimmed, and where it starts, into q (checked by the report area). */
+int pv_workload__load_target(const struct file *f, const struct header *h, struct pv_query *q);
 int pv_workload__parse_exec_count(const struct file *f, const struct header *h, uint64_t *out);
 
 /* ---- pv_workload_json.c ---- */

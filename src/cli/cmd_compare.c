@@ -1,0 +1,89 @@
+/* cmd_compare.c - `pgvolley compare BASE.json NEW.json`: a baseline gate (pv_compare.h). */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "common/pv_buf.h"
+#include "report/pv_compare.h"
+
+static const char compare_help[] =
+    "Usage: pgvolley compare [OPTIONS] BASE.json NEW.json\n"
+    "\n"
+    "Compares two JSON reports of `pgvolley run -o`: per query (matched by name) and\n"
+    "overall, the change of throughput (qps) and of latency avg, p50, p95, p99 and\n"
+    "max; a sweep level by level (matched by concurrency). A regression is throughput\n"
+    "down, or a latency up, by more than --max-regression. When both reports carry\n"
+    "a timeline, a difference within the run-to-run noise seen in its intervals\n"
+    "(2 standard errors, Welch) is \"within noise\", not a regression.\n"
+    "\n"
+    "Options:\n"
+    "      --max-regression PCT  the limit, in percent (default 10)\n"
+    "  -f, --format F            table (default), markdown (a table for a pull-request\n"
+    "                            comment) or json\n"
+    "  -h, --help                show this help\n"
+    "\n"
+    "Exit codes: 0 no regression, 1 a regression, 2 bad usage or input.\n";
+
+enum { OPT_MAX_REGRESSION = 256 };
+
+static const struct option compare_options[] = {
+    {"format", required_argument, NULL, 'f'},
+    {"help", no_argument, NULL, 'h'},
+    {"max-regression", required_argument, NULL, OPT_MAX_REGRESSION},
+    {NULL, 0, NULL, 0},
+};
+
+int cmd_compare(int argc, char **argv)
+{
+    enum pv_compare_format format = PV_COMPARE_TABLE;
+    double max_pct = PV_COMPARE_DEFAULT_PCT;
+    int ch;
+    optind = 1;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":f:h", compare_options, NULL)) != -1) {
+        switch (ch) {
+        case 'f':
+            if (strcmp(optarg, "table") == 0)
+                format = PV_COMPARE_TABLE;
+            else if (strcmp(optarg, "markdown") == 0 || strcmp(optarg, "md") == 0)
+                format = PV_COMPARE_MARKDOWN;
+            else if (strcmp(optarg, "json") == 0)
+                format = PV_COMPARE_JSON;
+            else
+                return cli_usage_error("compare", "--format is table, markdown or json, not '%s'",
+                                       optarg);
+            break;
+        case 'h': fputs(compare_help, stdout); return CLI_EXIT_OK;
+        case OPT_MAX_REGRESSION:
+            if (cli_parse_seconds(optarg, 0, 1e6, &max_pct) != 0)
+                return cli_usage_error("compare",
+                                       "--max-regression takes a percentage from 0 to 1000000, "
+                                       "not '%s'",
+                                       optarg);
+            break;
+        case ':': return cli_usage_error("compare", "option '%s' needs a value", argv[optind - 1]);
+        default: return cli_usage_error("compare", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (argc - optind != 2)
+        return cli_usage_error("compare", "two reports are needed: BASE.json NEW.json");
+
+    pv_err err = {{0}};
+    pv_compare *c = NULL;
+    int rc = pv_compare_files(argv[optind], argv[optind + 1], max_pct, &c, &err);
+    if (rc != 0) {
+        cli_error("%s", err.msg);
+        return rc == VOLLEY_ENOMEM ? CLI_EXIT_INTERNAL : CLI_EXIT_USAGE;
+    }
+    pv_buf out = PV_BUF_INIT;
+    rc = pv_compare_write(c, format, &out);
+    int code = rc == 0 ? cli_write_stdout(out.data, out.len) : CLI_EXIT_INTERNAL;
+    if (rc != 0)
+        cli_error("%s", volley_strerror(rc));
+    if (code == CLI_EXIT_OK && pv_compare_regressions(c) > 0)
+        code = CLI_EXIT_FAILED;
+    pv_buf_fini(&out);
+    pv_compare_destroy(c);
+    return code;
+}
