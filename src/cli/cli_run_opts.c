@@ -219,7 +219,7 @@ static int parse_levels(const char *s, struct cli_run_opts *o)
     return o->nlevels > 0 ? 0 : -1;
 }
 
-#define SEC_MAX    (365.0 * 24 * 3600) /* 31536000 s, one year */
+#define SEC_MAX (365.0 * 24 * 3600) /* 31536000 s, one year */
 
 /* "OPT takes seconds from MIN to MAX, not 'ARG'": opt as the user wrote it. */
 static int bad_seconds(const char *opt, const char *arg, double min)
