@@ -18,9 +18,9 @@ struct ctx {
     const struct pv_prom_live *live;
     pv_buf *b;
     double le_ns[NLE];
-    char ***names;    /* names[run][query]: the query label, made unique */
-    size_t run;       /* the run being written */
-    bool open_model;  /* some run has a rate: write the schedule's families */
+    char ***names;   /* names[run][query]: the query label, made unique */
+    size_t run;      /* the run being written */
+    bool open_model; /* some run has a rate: write the schedule's families */
 };
 
 void pv_report_prom_label(pv_buf *out, const char *s)
@@ -108,8 +108,8 @@ static void label(pv_buf *b, bool *first, const char *k, const char *v)
 
 /* "pgvolley_NAME{concurrency=..,query=..,k=v,k2=v2}" (no braces without
    labels); query, k and k2 may be NULL. The value follows. */
-static void series(struct ctx *c, const char *name, const char *query, const char *k,
-                   const char *v, const char *k2, const char *v2)
+static void series(struct ctx *c, const char *name, const char *query, const char *k, const char *v,
+                   const char *k2, const char *v2)
 {
     bool first = true;
     pv_buf_printf(c->b, "pgvolley_%s", name);
@@ -128,15 +128,15 @@ static void series(struct ctx *c, const char *name, const char *query, const cha
         pv_buf_putc(c->b, '}');
 }
 
-static void put_u(struct ctx *c, const char *name, const char *query, const char *k,
-                  const char *v, uint64_t value)
+static void put_u(struct ctx *c, const char *name, const char *query, const char *k, const char *v,
+                  uint64_t value)
 {
     series(c, name, query, k, v, NULL, NULL);
     pv_buf_printf(c->b, " %" PRIu64 "\n", value);
 }
 
-static void put_d(struct ctx *c, const char *name, const char *query, const char *k,
-                  const char *v, double value)
+static void put_d(struct ctx *c, const char *name, const char *query, const char *k, const char *v,
+                  double value)
 {
     series(c, name, query, k, v, NULL, NULL);
     pv_buf_printf(c->b, " %.15g\n", value);

@@ -52,8 +52,8 @@
 /* The upper bounds of the latency histograms' buckets, in seconds, as
    written in le (the +Inf bucket follows them). */
 #define PV_PROM_BUCKETS                                                                            \
-    "0.000025", "0.00005", "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01",      \
-        "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10"
+    "0.00001", "0.000025", "0.00005", "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005",   \
+        "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10"
 
 /* The Content-Type of the text format 0.0.4 (for an HTTP response). */
 #define PV_PROM_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"

@@ -15,7 +15,7 @@
 #define MS 1000000ull
 
 /* A name a user may give a file: quotes, backslashes, a newline. */
-#define NASTY_NAME "we\"ird\\na\nme.sql"
+#define NASTY_NAME  "we\"ird\\na\nme.sql"
 #define NASTY_LABEL "we\\\"ird\\\\na\\nme.sql"
 
 /*
@@ -157,8 +157,8 @@ static void test_histogram(void **state)
     const struct {
         const char *le;
         int n;
-    } want[] = {{"0.000025", 0}, {"0.00005", 1}, {"0.0001", 2}, {"0.0025", 2},
-                {"0.005", 4},    {"10", 4},      {"+Inf", 4}};
+    } want[] = {{"0.00001", 0}, {"0.000025", 0}, {"0.00005", 1}, {"0.0001", 2},
+                {"0.0025", 2},  {"0.005", 4},    {"10", 4},      {"+Inf", 4}};
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         snprintf(line, sizeof(line), "%s\"%s\"} %d", q, want[i].le, want[i].n);
         has_line(t, line);
