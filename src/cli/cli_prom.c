@@ -203,8 +203,8 @@ void cli_prom_target(const struct pv_target_info *t)
 void cli_prom_run_begin(pv_run *run, const struct pv_run_config *cfg)
 {
     pthread_mutex_lock(&P.mu);
-    P.cur = (struct running){run, cfg->concurrency, cfg->rate, cfg->warmup_s, cfg->protocol,
-                             cfg->shape};
+    P.cur = (struct running){run,           cfg->concurrency, cfg->rate,
+                             cfg->warmup_s, cfg->protocol,    cfg->shape};
     pthread_mutex_unlock(&P.mu);
 }
 
@@ -230,8 +230,7 @@ int cli_prom_report(const struct cli_run_opts *o, const struct pv_report *rep)
     }
     int code = CLI_EXIT_OK;
     if (o->prometheus && cli_output_write(o->prometheus, text.data, text.len) != 0) {
-        cli_error("cannot write the Prometheus metrics to %s: %s", o->prometheus,
-                  strerror(errno));
+        cli_error("cannot write the Prometheus metrics to %s: %s", o->prometheus, strerror(errno));
         code = CLI_EXIT_INTERNAL;
     }
     pthread_mutex_lock(&P.mu);
@@ -254,7 +253,8 @@ void cli_prom_stop(void)
 {
     if (P.http && P.have_final && P.linger_s > 0 && !cli_signalled) {
         if (!P.quiet)
-            fprintf(stderr, "pgvolley: serving the final metrics for %g s more (--metrics-linger)\n",
+            fprintf(stderr,
+                    "pgvolley: serving the final metrics for %g s more (--metrics-linger)\n",
                     P.linger_s);
         struct timespec step = {0, LINGER_STEP_NS};
         for (double t = 0; t < P.linger_s && !cli_signalled; t += 0.1)

@@ -14,11 +14,11 @@
 
 #include "report/pv_report_prom.h"
 
-#define METRICS_PATH     "/metrics"
-#define LISTEN_BACKLOG   16
-#define MAX_CONNECTIONS  32 /* scrapers are few; more wait in the backlog */
-#define CONN_TIMEOUT_S   10 /* an idle or slow client is dropped after this */
-#define ALLOWED_METHODS  "GET, HEAD"
+#define METRICS_PATH    "/metrics"
+#define LISTEN_BACKLOG  16
+#define MAX_CONNECTIONS 32 /* scrapers are few; more wait in the backlog */
+#define CONN_TIMEOUT_S  10 /* an idle or slow client is dropped after this */
+#define ALLOWED_METHODS "GET, HEAD"
 
 struct pv_metrics_http {
     struct MHD_Daemon *d;
@@ -50,8 +50,8 @@ static enum MHD_Result text(struct MHD_Connection *c, unsigned status, const cha
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **con_cls)
 {
     pv_metrics_http *h = cls;
     (void)version;
@@ -70,8 +70,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (rc == 0 && pv_buf_ok(&out) == 0)
         ret = respond(c, MHD_HTTP_OK, PV_PROM_CONTENT_TYPE, out.data, out.len, NULL);
     else
-        ret = text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Internal Server Error: out of memory\n",
-                   NULL);
+        ret =
+            text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Internal Server Error: out of memory\n", NULL);
     pv_buf_fini(&out);
     return ret;
 }
@@ -139,15 +139,14 @@ int pv_metrics_http_start(const char *host, int port, pv_metrics_render_fn rende
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC;
     if (family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, h->fd,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
-                            MHD_OPTION_END);
+    h->d =
+        MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, h->fd,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S, MHD_OPTION_END);
     if (!h->d) {
         close(h->fd);
         free(h);
-        return pv_err_set(err, VOLLEY_EIO, "cannot start the metrics server on %s:%d", host,
-                          port);
+        return pv_err_set(err, VOLLEY_EIO, "cannot start the metrics server on %s:%d", host, port);
     }
     *out = h;
     return 0;

@@ -159,6 +159,45 @@ class PrometheusTest(ServerTest):
         self.assertEqual(value(s, "pgvolley_schedule_lag_seconds_count", query="q.sql"), done)
         self.assertEqual(value(s, "pgvolley_dropped_total", query="q.sql"), 0)
 
+    def test_grafana_dashboard_reads_emitted_metrics(self):
+        """deploy/grafana/pgvolley-dashboard.json parses, and every metric
+        its queries name is one the writer emits (open model included)."""
+        q = self.write("q.sql", "SELECT 1;\n")
+        bad = self.write("bad.sql", "SELECT 1/0;\n")
+        prom = os.path.join(self.dir, "all.prom")
+        self.run_json("-T", "0.3", "--rate", "100", "--prometheus", prom, q, bad, expect=1)
+        emitted = set()
+        with open(prom) as f:
+            for line in f:
+                m = re.match(r"# TYPE (\S+) (\S+)", line)
+                if m:
+                    emitted.add(m.group(1))
+                    if m.group(2) == "histogram":
+                        emitted.update(m.group(1) + x for x in ("_bucket", "_sum", "_count"))
+        src = os.environ.get("PV_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..",
+                                                              "..")
+        with open(os.path.join(src, "deploy", "grafana", "pgvolley-dashboard.json")) as f:
+            dash = json.load(f)
+        self.assertGreaterEqual(dash["schemaVersion"], 36)
+        ds = [v for v in dash["templating"]["list"] if v["type"] == "datasource"]
+        self.assertEqual([v["query"] for v in ds], ["prometheus"])
+        exprs = [v["definition"] for v in dash["templating"]["list"] if v["type"] == "query"]
+        for p in dash["panels"]:
+            self.assertEqual(p["datasource"]["uid"], "${datasource}", p["title"])
+            self.assertTrue(p["targets"], p["title"])
+            exprs += [t["expr"] for t in p["targets"]]
+        self.assertGreaterEqual(len(exprs), 8)
+        used = set()
+        for e in exprs:
+            names = re.findall(r"\bpgvolley_[a-z_]+", e)
+            self.assertTrue(names, e)
+            used.update(names)
+        self.assertEqual(used - emitted, set(), "metrics the writer does not emit")
+        for must in ("pgvolley_executions_total", "pgvolley_failures_total",
+                     "pgvolley_query_duration_seconds_bucket", "pgvolley_in_flight",
+                     "pgvolley_pool_connections", "pgvolley_target_rate"):
+            self.assertIn(must, used)
+
     def test_interrupted_run_writes_the_file(self):
         q = self.write("slow.sql", "SELECT pg_sleep(0.01);\n")
         prom = os.path.join(self.dir, "int.prom")
