@@ -33,14 +33,16 @@ struct cli_run_opts {
     double pool_timeout_s, pool_recycle_s, command_timeout_s, connect_timeout_s;
     enum pv_protocol protocol;
     enum cli_format format;
-    const char *output;         /* JSON report file, or NULL */
-    double progress_s;          /* periodic progress lines; 0 = bar on a TTY only */
-    const char *prometheus;     /* --prometheus FILE (text format), or NULL */
-    const char *metrics_listen; /* --metrics-listen ADDR:PORT, or NULL */
-    double metrics_linger_s;    /* --metrics-linger */
+    const char *output; /* JSON report file, or NULL */
+    double progress_s;  /* periodic progress lines; 0 = bar on a TTY only */
     bool quiet;
     char **paths;
     int npaths;
+
+    /* Prometheus (cli_prom.c) */
+    const char *prometheus;     /* --prometheus FILE (text format), or NULL */
+    const char *metrics_listen; /* --metrics-listen ADDR:PORT, or NULL */
+    double metrics_linger_s;    /* --metrics-linger */
 };
 
 void cli_run_opts_defaults(struct cli_run_opts *o);
