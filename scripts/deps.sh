@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages pgvolley needs to build, test, demo and bench
-# (clang and libclang-rt-dev: the libFuzzer targets of tests/fuzz/).
+# (clang and libclang-rt-dev: the libFuzzer targets of tests/fuzz/; prometheus:
+# its promtool checks the Prometheus text format of --prometheus and /metrics).
 # As root, missing packages are installed with apt-get; otherwise the exact
 # command to run is printed and the script fails.
 set -euo pipefail
@@ -10,7 +11,7 @@ pkgs=(
     clang libclang-rt-dev
     libpq-dev libpg-query-dev libprotobuf-c-dev libuv1-dev libjansson-dev
     libmicrohttpd-dev libinih-dev libcmocka-dev
-    postgresql postgresql-contrib pgbouncer python3
+    postgresql postgresql-contrib pgbouncer python3 prometheus
     python3-asyncpg python3-sqlalchemy python3-sqlalchemy-ext python3-greenlet
 )
 

@@ -74,41 +74,6 @@ const char *cli_judge_aborted(const struct cli_judge *j)
     return j && j->aborted[0] ? j->aborted : NULL;
 }
 
-/*
- * XXX(issue 11, for the lead): the live figures. Contract 1's
- * pv_run_snapshot (helper T) is not on this branch yet; until it is, the
- * snapshot is built from pv_run_progress's counters: executions, failures
- * and the elapsed time of the whole run, no histogram and no query
- * (*full = false: only the whole run's count and rate thresholds are
- * checked live; latencies and per-query thresholds at the end). After the
- * merge, the body becomes
- *
- *     (void)tmp;
- *     *full = true;
- *     return pv_run_snapshot(run, out);
- *
- * and snapshot_free calls pv_run_result_free.
- */
-static int snapshot(pv_run *run, struct pv_run_result *tmp, struct pv_run_result **out, bool *full)
-{
-    struct pv_progress p;
-    pv_run_progress(run, &p);
-    memset(tmp, 0, sizeof(*tmp));
-    tmp->total.failed = p.failed;
-    tmp->total.succeeded = p.done - PV_MIN(p.done, p.failed);
-    tmp->wall_s = p.elapsed_s;
-    tmp->duration_s = p.total ? 0 : 1;
-    *full = false;
-    *out = p.connecting || p.warming_up ? NULL : tmp;
-    return 0;
-}
-
-static void snapshot_free(struct pv_run_result *snap, const struct pv_run_result *tmp)
-{
-    (void)snap;
-    (void)tmp; /* after the merge: if (snap != tmp) pv_run_result_free(snap); */
-}
-
 bool cli_judge_tick(struct cli_judge *j, pv_run *run)
 {
     if (!j || !j->abort_on_fail || j->aborted[0])
@@ -119,21 +84,22 @@ bool cli_judge_tick(struct cli_judge *j, pv_run *run)
     j->last_check_ns = now;
     struct pv_progress p;
     pv_run_progress(run, &p);
-    struct pv_run_result tmp, *snap = NULL;
-    bool full = false;
-    if (snapshot(run, &tmp, &snap, &full) != 0 || !snap)
+    if (p.connecting || p.warming_up)
         return false;
-    struct pv_threshold_live live = {.planned = p.total, .grace_s = pv_threshold_grace(1.0)};
+    /* the figures as of the last interval boundary */
+    struct pv_run_result *snap = NULL;
+    if (pv_run_snapshot(run, &snap) != 0)
+        return false; /* out of memory: judged at the end instead */
+    double interval = snap->timeline.interval_s > 0 ? snap->timeline.interval_s : 1.0;
+    struct pv_threshold_live live = {.planned = p.total, .grace_s = pv_threshold_grace(interval)};
     for (size_t i = 0; i < pv_thresholds_count(j->t); i++) {
         const struct pv_threshold *th = pv_thresholds_get(j->t, i);
-        if (!full && (th->scope || strcmp(pv_threshold_unit(th), "ms") == 0))
-            continue; /* not in a counters-only snapshot */
         if (pv_threshold_doomed(th, snap, &live, j->aborted, sizeof(j->aborted))) {
             pv_run_stop(run);
             break;
         }
     }
-    snapshot_free(snap, &tmp);
+    pv_run_result_free(snap);
     return j->aborted[0] != '\0';
 }
 

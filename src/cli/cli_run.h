@@ -46,6 +46,11 @@ struct cli_run_opts {
     const char *thresholds[CLI_MAX_THRESHOLDS]; /* --threshold texts (issue 11) */
     int nthresholds;
     bool abort_on_fail; /* --abort-on-fail */
+
+    /* Prometheus (cli_prom.c) */
+    const char *prometheus;     /* --prometheus FILE (text format), or NULL */
+    const char *metrics_listen; /* --metrics-listen ADDR:PORT, or NULL */
+    double metrics_linger_s;    /* --metrics-linger */
 };
 
 void cli_run_opts_defaults(struct cli_run_opts *o);

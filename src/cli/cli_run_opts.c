@@ -114,6 +114,16 @@ static const char run_help[] =
     "      --timeline FILE      also write the timeline as CSV to FILE as the run\n"
     "                           goes: a row per interval and query, and a row\n"
     "                           \"(all)\" per interval (columns: docs/report-schema.md)\n"
+    "      --prometheus FILE    also write the metrics in the Prometheus text format\n"
+    "                           (node exporter's textfile collector: FILE.prom in its\n"
+    "                           directory), atomically as -o; also when interrupted\n"
+    "      --metrics-listen ADDR:PORT  serve the metrics live on\n"
+    "                           http://ADDR:PORT/metrics for Prometheus to scrape,\n"
+    "                           from before the run until the report is written:\n"
+    "                           127.0.0.1:9187, [::1]:9187 (no authentication: bind\n"
+    "                           where only the scraper reaches)\n"
+    "      --metrics-linger SEC  then keep serving the final metrics SEC seconds\n"
+    "                           more (a scrape interval; default 0; Ctrl-C ends it)\n"
     "      --progress SEC       print a progress line to stderr every SEC seconds\n"
     "                           (default: a live bar when stderr is a terminal)\n"
     "  -q, --quiet              no progress output\n"
@@ -176,6 +186,9 @@ enum {
     OPT_COMMAND_TIMEOUT,
     OPT_CONNECT_TIMEOUT,
     OPT_PROGRESS,
+    OPT_PROMETHEUS,
+    OPT_METRICS_LISTEN,
+    OPT_METRICS_LINGER,
     OPT_RETRIES,
     OPT_PIPELINE,
     OPT_PIN_THREADS,
@@ -206,6 +219,8 @@ static const struct option run_options[] = {
     {"format", required_argument, NULL, 'f'},
     {"help", no_argument, NULL, 'h'},
     {"max-overflow", required_argument, NULL, OPT_MAX_OVERFLOW},
+    {"metrics-linger", required_argument, NULL, OPT_METRICS_LINGER},
+    {"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
     {"output", required_argument, NULL, 'o'},
     {"pin-threads", no_argument, NULL, OPT_PIN_THREADS},
     {"rate", required_argument, NULL, OPT_RATE},
@@ -218,6 +233,7 @@ static const struct option run_options[] = {
     {"pool-size", required_argument, NULL, OPT_POOL_SIZE},
     {"pool-timeout", required_argument, NULL, OPT_POOL_TIMEOUT},
     {"progress", required_argument, NULL, OPT_PROGRESS},
+    {"prometheus", required_argument, NULL, OPT_PROMETHEUS},
     {"protocol", required_argument, NULL, OPT_PROTOCOL},
     {"quiet", no_argument, NULL, 'q'},
     {"retries", required_argument, NULL, OPT_RETRIES},
@@ -437,6 +453,13 @@ static int run_option(int ch, const char *arg, const char *opt, struct cli_run_o
         o->thresholds[o->nthresholds++] = arg;
         break;
     case OPT_ABORT_ON_FAIL: o->abort_on_fail = true; break;
+    case OPT_PROMETHEUS: o->prometheus = arg; break;
+    case OPT_METRICS_LISTEN: o->metrics_listen = arg; break;
+    case OPT_METRICS_LINGER:
+        if (cli_parse_seconds(arg, 0, 3600, &d) != 0)
+            return cli_usage_error("run", "%s takes seconds from 0 to 3600, not '%s'", opt, arg);
+        o->metrics_linger_s = d;
+        break;
     case ':': return cli_usage_error("run", "option '%s' needs a value", opt);
     default: return cli_usage_error("run", "unknown option '%s'", opt);
     }

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "cli/cli_judge.h"
+#include "cli/cli_prom.h"
 #include "cli/cli_run.h"
 #include "cli/cli_timeline.h"
 #include "common/pv_buf.h"
@@ -425,6 +426,7 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
         goto out;
     }
 
+    cli_prom_target(pv_target_info(target));
     code = cli_sample_params(wl, target);
     if (code != CLI_EXIT_OK)
         goto out;
@@ -452,11 +454,13 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
         pv_run *run = runs[nruns++];
         x.level = cfg.concurrency;
         cli_timeline_start(&tl, &x.loop, run, cfg.concurrency, cfg.rate > 0);
+        cli_prom_run_begin(run, &cfg);
         rc = loop_run(&x, run, &err);
         if (rc == 0)
             rc = pv_run_wait(run, &err);
         cli_timeline_end(&tl);
         x.run = NULL;
+        cli_prom_run_end(rc == 0 ? pv_run_result(run) : NULL);
         if (rc != 0) {
             cli_error("%s", err.msg);
             code = cli_exit_for(rc);
@@ -497,6 +501,9 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
             .aborted = cli_judge_aborted(judge),
         };
         code = write_report(o, &rep);
+        int prom = cli_prom_report(o, &rep);
+        if (code == CLI_EXIT_OK)
+            code = prom;
         if (code == CLI_EXIT_OK) {
             for (int i = 0; i < nruns; i++)
                 if (results[i]->total.failed > 0)
@@ -510,6 +517,7 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
         code = CLI_EXIT_INTERRUPTED;
 
 out:
+    cli_prom_forget();
     for (int i = 0; i < nruns; i++)
         pv_run_destroy(runs[i]);
     for (int i = 0; i < CLI_MAX_LEVELS; i++)
@@ -552,7 +560,12 @@ int cmd_run(int argc, char **argv)
         return code;
     if (o.output && cli_output_check(o.output) != 0)
         return CLI_EXIT_USAGE;
+    code = cli_prom_start(&o);
+    if (code != CLI_EXIT_OK)
+        return code;
 
     cli_signals_install();
-    return o.ephemeral ? run_ephemeral(&o) : cli_run_workload(&o, NULL);
+    code = o.ephemeral ? run_ephemeral(&o) : cli_run_workload(&o, NULL);
+    cli_prom_stop();
+    return code;
 }

@@ -359,6 +359,7 @@ int pv_run_snapshot(pv_run *r, struct pv_run_result **out)
     s->max_lag_s = cfg->max_lag_s;
     s->shape = cfg->shape;
     s->started_at = r->result.started_at;
+    s->timeline.interval_s = cfg->interval_s; /* no points: the snapshot's length of one */
     s->nqueries = r->nqueries;
     s->pool_stats.max_open = (uint64_t)atomic_load(&r->max_open_conns);
     s->queries = calloc(r->nqueries ? r->nqueries : 1, sizeof(*s->queries));
