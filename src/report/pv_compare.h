@@ -38,6 +38,7 @@ enum pv_compare_verdict {
     PV_CMP_REGRESSION, /* worse by more than the limit, beyond the noise */
     PV_CMP_NOISE,      /* beyond the limit, but within the noise */
     PV_CMP_NA,         /* cannot be compared (missing, or a zero baseline) */
+    PV_CMP_INFO,       /* shown, never gated: max (one slow execution moves it) */
 };
 
 /* One figure of one group (a query, or the whole run) at one level. */

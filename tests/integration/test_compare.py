@@ -128,6 +128,23 @@ class CompareTest(ServerTest):
         self.assertEqual(out["noise"], "timeline")
         row = [x for x in out["rows"] if x["scope"] is None and x["metric"] == "p95"][0]
         self.assertEqual(row["verdict"], "REGRESSION")
+        # max is shown, never gated
+        row = [x for x in out["rows"] if x["scope"] is None and x["metric"] == "max"][0]
+        self.assertEqual(row["verdict"], "info")
+        # a run's last, short point (the tail of what was in flight) is no
+        # sample of the load: a wild one does not widen the noise
+        for rep in (base, new):
+            tail = copy.deepcopy(rep["timeline"]["points"][-1])
+            tail.update(t_s=tail["t_s"] + 0.02, interval_s=0.02, qps=50.0)
+            tail["latency_ms"] = {"p50": p * 40, "p95": p * 80, "p99": p * 90, "max": p * 100}
+            rep["timeline"]["points"].append(tail)
+        a, b = self.save("a.json", base), self.save("b.json", new)
+        r = self.compare("-f", "json", a, b)
+        self.assertEqual(r.code, 1, r.stdout)
+        row = [x for x in json.loads(r.stdout)["rows"]
+               if x["scope"] is None and x["metric"] == "p95"][0]
+        self.assertEqual(row["verdict"], "REGRESSION")
+        self.assertLess(row["noise_pct"], 5)
         self.assertLess(row["noise_pct"], 5)
 
     def test_sweep_level_by_level(self):

@@ -230,7 +230,16 @@ class PrometheusTest(ServerTest):
             promtool(self, body)
             s = parse(body)
             self.assertEqual(value(s, "pgvolley_run_finished"), 0)
-            return sum(v for n, _, v in s if n == "pgvolley_executions_total")
+            n = sum(v for n, _, v in s if n == "pgvolley_executions_total")
+            if n > 0:
+                # the engine's snapshot: per-query series and their histogram
+                # while the run goes, gauges within the concurrency
+                self.assertGreater(value(s, "pgvolley_executions_total", query="s.sql",
+                                         status="ok"), 0)
+                self.assertGreater(value(s, "pgvolley_query_duration_seconds_count",
+                                         query="s.sql"), 0)
+                self.assertLessEqual(value(s, "pgvolley_in_flight"), 2)
+            return n
 
         try:
             # the first count above 0 (the server listens before the run

@@ -113,6 +113,24 @@ class ThresholdTest(ServerTest):
         self.assertFalse(rep["thresholds"][0]["pass"])
         self.assertIn("STOPPED: threshold failed < 5", r.stdout)
 
+    def test_abort_on_fail_latency_of_a_query(self):
+        # a per-query latency threshold, checked live on the engine's
+        # snapshot: a time-based run stops after the grace (3 intervals of
+        # 0.5 s, at least 3 s), long before its 30 s
+        slow = self.write("slow.sql", "SELECT pg_sleep(0.01);\n")
+        out = os.path.join(self.dir, "slow.json")
+        r = self.pgvolley("run", "-q", "-c", "2", "-T", "30", "--interval", "0.5",
+                          "--threshold", "slow.sql: p95 < 1ms", "--abort-on-fail", "-o", out,
+                          slow, timeout=60)
+        self.assertEqual(r.code, 1, r.stderr)
+        with open(out) as f:
+            rep = json.load(f)
+        self.assertIn("p95 < 1ms (query slow.sql)", rep["aborted"])
+        self.assertGreaterEqual(rep["summary"]["wall_s"], 2.5)
+        self.assertLess(rep["summary"]["wall_s"], 15)
+        self.assertFalse(rep["thresholds"][0]["pass"])
+        self.assertGreater(rep["thresholds"][0]["measured"], 5)
+
     def test_bad_expressions(self):
         for expr, msg in [("p95 < 5xs", "unknown unit 'xs'"),
                           ("p96x < 1", "unknown metric 'p96x'"),
