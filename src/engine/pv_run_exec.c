@@ -339,11 +339,20 @@ static void done_drop(struct worker *w)
         pv_conn_unref(&c->core);
     }
     w->ndone = 0;
+    while ((c = w->next_head) != NULL) {
+        w->next_head = c->done_next;
+        c->step_later = false;
+        pv_conn_unref(&c->core);
+    }
 }
+
+static void txn_send_next(struct worker *w);
 
 static void on_done_check(uv_check_t *h)
 {
     struct worker *w = h->data;
+    if (w->next_head)
+        txn_send_next(w);
     struct conn *c = w->done_head, *next;
     uint64_t now = pv_now_ns(); /* one clock read for the whole burst */
     w->done_head = NULL;
@@ -359,6 +368,40 @@ static void on_done_check(uv_check_t *h)
     if (w->pend.head)
         pv_run__pool_refill(w);
     pv_run__worker_fill(w);
+}
+
+/*
+ * c's transaction goes on with its next statement in on_done_check, after
+ * the results of this loop iteration were read. The list is ordered by
+ * statement, latest first: a transaction further on holds more locks, and
+ * the others may wait for them.
+ */
+static void txn_next_later(struct worker *w, struct conn *c)
+{
+    struct conn **pp = &w->next_head;
+    while (*pp && (*pp)->exec->step >= c->exec->step)
+        pp = &(*pp)->done_next;
+    pv_conn_ref(&c->core);
+    c->step_later = true;
+    c->done_next = *pp;
+    *pp = c;
+    uv_check_start(&w->done_check, on_done_check);
+}
+
+/* Sends the next statements of the transactions of w->next_head. */
+static void txn_send_next(struct worker *w)
+{
+    struct conn *c = w->next_head, *next;
+    w->next_head = NULL;
+    for (; c; c = next) {
+        next = c->done_next;
+        c->step_later = false;
+        if (pv_conn_state(&c->core) == PV_CONN_BUSY && c->exec && !c->exec->interrupted)
+            exec_send(w, c);
+        else if (pv_conn_state(&c->core) != PV_CONN_CLOSED)
+            pv_run__conn_drop(c); /* stopped in between: no statement is in flight */
+        pv_conn_unref(&c->core);
+    }
 }
 
 /*
@@ -386,7 +429,7 @@ static bool txn_step_done(struct worker *w, struct conn *c, struct exec *e, uint
     }
     if (busy && !e->failed && !e->interrupted && e->step + 1 < q->nsteps) {
         e->step++;
-        exec_send(w, c);
+        txn_next_later(w, c);
         return true;
     }
     if (busy && PQtransactionStatus(pv_run__pg(c)) != PQTRANS_IDLE) {
@@ -467,9 +510,11 @@ static void request_done(struct conn *c)
 
 bool pv_run__exec_result(struct conn *c, PGresult *res)
 {
+    if (c->step_later)
+        return false; /* no request in flight until on_done_check sends one */
     if (!res) {
         request_done(c);
-        return true;
+        return !c->step_later;
     }
     pv_run__handle_result(c, c->exec, res);
     if (PQresultStatus(res) == PGRES_COPY_OUT) {

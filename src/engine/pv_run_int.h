@@ -125,7 +125,8 @@ struct conn {
     struct pv_dlink idle;   /* in w->idle */
     struct conn *done_next; /* w->done_head list */
     bool in_idle;
-    bool preparing; /* a PQsendPrepare is outstanding (even if cancelling) */
+    bool preparing;  /* a PQsendPrepare is outstanding (even if cancelling) */
+    bool step_later; /* on w->next_head: no request in flight until then */
     /* a transaction's parameter set, drawn once for all its statements: the
        values (txn_vals[i] points into txn_text, or is NULL for SQL NULL) */
     const char **txn_vals;
@@ -165,7 +166,10 @@ struct worker {
        holds a reference until on_done_check gives it its next execution */
     uv_check_t done_check;
     struct conn *done_head;
-    int ndone;    /* connections on the done list */
+    int ndone; /* connections on the done list */
+    /* connections whose transaction sends its next statement in
+       on_done_check (also linked by done_next), latest statement first */
+    struct conn *next_head;
     uint64_t rng; /* xorshift state for backoff jitter */
     /* drawn parameter values (GENERATE, PARAMETERS_FILE): this worker's PRNG,
        seeded with (cfg.seed, worker id), and the scratch of the last draw */
