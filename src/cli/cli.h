@@ -35,6 +35,13 @@ int cli_exit_for(int volley_rc);
 
 /* Strict number parsing: the whole string must be the number. 0 or -1. */
 int cli_parse_int(const char *s, long min, long max, long *out);
+
+/**
+ * The host part of "ADDR:PORT" or "[IPv6]:PORT" (the text before the last
+ * ':'): *host and *len point into s, without the brackets of an IPv6
+ * address (which needs them). @return 0, or -1 when it is malformed.
+ */
+int cli_listen_host(const char *s, const char *colon, const char **host, size_t *len);
 int cli_parse_seconds(const char *s, double min, double max, double *out);
 
 /* ---- output (cli_output.c) ---- */

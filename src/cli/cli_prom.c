@@ -104,17 +104,9 @@ static int parse_listen(const char *s, char *host, size_t cap, int *port)
     long p;
     if (!colon || colon == s || cli_parse_int(colon + 1, 0, 65535, &p) != 0)
         return -1;
-    const char *h = s;
-    size_t len = (size_t)(colon - s);
-    if (h[0] == '[') {
-        if (len < 3 || h[len - 1] != ']')
-            return -1;
-        h++;
-        len -= 2;
-    } else if (memchr(h, ':', len)) {
-        return -1; /* an IPv6 address needs brackets */
-    }
-    if (len >= cap)
+    const char *h;
+    size_t len;
+    if (cli_listen_host(s, colon, &h, &len) != 0 || len >= cap)
         return -1;
     memcpy(host, h, len);
     host[len] = '\0';

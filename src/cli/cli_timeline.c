@@ -9,7 +9,8 @@
 #include "cli/cli.h"
 
 #define CSV_HEADER                                                                                 \
-    "concurrency,t_s,interval_s,query,executions,succeeded,failed,qps,p50_ms,p95_ms,p99_ms,"       \
+    "concurrency,t_s,interval_s,query,executions,succeeded,failed,qps,avg_ms,p50_ms,p95_ms,p99_"   \
+    "ms,"                                                                                          \
     "max_ms,in_flight,pool_waits,rate,lag_p50_ms,lag_p99_ms,lag_max_ms,errors\n"
 
 int cli_timeline_open(struct cli_timeline *t, const char *path, const pv_workload *wl)
@@ -46,9 +47,9 @@ static void csv_str(FILE *f, const char *s)
 static void csv_figs(FILE *f, const struct pv_tl_figs *g, double interval_s)
 {
     uint64_t n = g->succeeded + g->failed;
-    fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%.2f,%.3f,%.3f,%.3f,%.3f", n, g->succeeded,
-            g->failed, interval_s > 0 ? (double)n / interval_s : 0.0, g->p50_ms, g->p95_ms,
-            g->p99_ms, g->max_ms);
+    fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%.2f,%.3f,%.3f,%.3f,%.3f,%.3f", n,
+            g->succeeded, g->failed, interval_s > 0 ? (double)n / interval_s : 0.0, g->avg_ms,
+            g->p50_ms, g->p95_ms, g->p99_ms, g->max_ms);
 }
 
 /* "40:2;57:1", by class as first seen. */

@@ -91,3 +91,20 @@ void cli_signals_install(void)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 }
+
+int cli_listen_host(const char *s, const char *colon, const char **host, size_t *len)
+{
+    const char *h = s;
+    size_t n = (size_t)(colon - s);
+    if (h[0] == '[') {
+        if (n < 3 || h[n - 1] != ']')
+            return -1;
+        h++;
+        n -= 2;
+    } else if (memchr(h, ':', n)) {
+        return -1; /* an IPv6 address needs brackets */
+    }
+    *host = h;
+    *len = n;
+    return 0;
+}

@@ -152,16 +152,10 @@ static int parse_listen(const char *s, char **host, int *port)
         *host = strdup("127.0.0.1");
         return *host ? 0 : -1;
     }
-    const char *h = s;
-    size_t len = (size_t)(colon - s);
-    if (h[0] == '[') {
-        if (len < 3 || h[len - 1] != ']')
-            return -1;
-        h++;
-        len -= 2;
-    } else if (memchr(h, ':', len)) {
-        return -1; /* an IPv6 address needs brackets */
-    }
+    const char *h;
+    size_t len;
+    if (cli_listen_host(s, colon, &h, &len) != 0)
+        return -1;
     *host = strndup(h, len);
     return *host ? 0 : -1;
 }

@@ -144,6 +144,7 @@ struct pv_tl_err {
 /* One group's figures in one interval: a query, or all of them. */
 struct pv_tl_figs {
     uint64_t succeeded, failed;
+    double avg_ms;                         /* mean latency of the successes (exact) */
     double p50_ms, p95_ms, p99_ms, max_ms; /* latency of the successes; 0 when none */
     struct pv_tl_err *errors;              /* by class, in the order first seen */
     size_t nerrors;
@@ -152,7 +153,8 @@ struct pv_tl_figs {
 /*
  * One point of a timeline: what ended in [t_s - interval_s, t_s), in
  * seconds since the clock started (after the warm-up). A coalesced point
- * covers `span` adjacent intervals: its counts are exact sums, max_ms and
+ * covers `span` adjacent intervals: its counts are exact sums, avg_ms the
+ * exact mean (weighted by the successes), max_ms and
  * lag_max_ms the largest, and each percentile the larger of the two
  * halves' (an upper bound, not the percentile of the merged values);
  * in_flight is the largest of the halves'.

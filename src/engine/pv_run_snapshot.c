@@ -52,6 +52,7 @@ static void figs_latency(struct pv_tl_figs *f, const pv_hist *h)
 {
     if (!h || pv_hist_count(h) == 0)
         return;
+    f->avg_ms = pv_hist_mean(h) / 1e6;
     f->p50_ms = (double)pv_hist_percentile(h, 50.0) / 1e6;
     f->p95_ms = (double)pv_hist_percentile(h, 95.0) / 1e6;
     f->p99_ms = (double)pv_hist_percentile(h, 99.0) / 1e6;
@@ -61,7 +62,12 @@ static void figs_latency(struct pv_tl_figs *f, const pv_hist *h)
 /* dst += src (src comes after dst): exact counts, the larger percentiles. */
 static int figs_merge(struct pv_tl_figs *dst, const struct pv_tl_figs *src)
 {
-    dst->succeeded += src->succeeded;
+    uint64_t ok = dst->succeeded + src->succeeded;
+    if (ok > 0)
+        dst->avg_ms =
+            (dst->avg_ms * (double)dst->succeeded + src->avg_ms * (double)src->succeeded) /
+            (double)ok;
+    dst->succeeded = ok;
     dst->failed += src->failed;
     dst->p50_ms = PV_MAX(dst->p50_ms, src->p50_ms);
     dst->p95_ms = PV_MAX(dst->p95_ms, src->p95_ms);

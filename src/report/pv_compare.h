@@ -13,8 +13,7 @@
  * the run-to-run noise of a figure is estimated from its per-interval
  * values, Welch-style: noise = 2 * sqrt(var_base / n_base + var_new /
  * n_new), var the sample variance of the intervals' values (qps for qps,
- * p50/p95/p99/max for the same percentile, p50's for avg, which the
- * timeline does not carry), n their number (at least 2 each). A change
+ * avg/p50/p95/p99/max for the same figure), n their number (at least 2 each). A change
  * beyond the limit but with |new - base| <= noise is "within noise", not a
  * regression. Without timelines the noise is unknown (and said so).
  */

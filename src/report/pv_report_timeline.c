@@ -34,6 +34,7 @@ static void figs_json(bool *oom, json_t *o, const struct pv_tl_figs *f, double i
     put(oom, o, "errors", errors);
     put(oom, o, "qps", jreal(interval_s > 0 ? (double)n / interval_s : 0));
     json_t *lat = json_object();
+    put(oom, lat, "avg", jreal(f->avg_ms));
     put(oom, lat, "p50", jreal(f->p50_ms));
     put(oom, lat, "p95", jreal(f->p95_ms));
     put(oom, lat, "p99", jreal(f->p99_ms));

@@ -324,16 +324,25 @@ int pv_workload__load_statement(const struct file *f, size_t start, size_t end, 
     return make_steps(f, st, n, wrap, q);
 }
 
+/* A header's value without the blanks around it: [*s, *e) of f->text. */
+static void value_trimmed(const struct file *f, const struct header *h, size_t *s, size_t *e)
+{
+    const char *t = f->text;
+    *s = h->value;
+    *e = h->value_end;
+    while (*s < *e && (t[*s] == ' ' || t[*s] == '\t'))
+        (*s)++;
+    while (*e > *s && (t[*e - 1] == ' ' || t[*e - 1] == '\t' || t[*e - 1] == '\r'))
+        (*e)--;
+}
+
 /* ---- WEIGHT --------------------------------------------------------------- */
 
 int pv_workload__parse_weight(const struct file *f, const struct header *h, double *out)
 {
     const char *t = f->text;
-    size_t s = h->value, e = h->value_end;
-    while (s < e && (t[s] == ' ' || t[s] == '\t'))
-        s++;
-    while (e > s && (t[e - 1] == ' ' || t[e - 1] == '\t' || t[e - 1] == '\r'))
-        e--;
+    size_t s, e;
+    value_trimmed(f, h, &s, &e);
     char buf[32];
     int q = pv_workload__quote_len(t + s, e - s);
     if (e - s == 0 || e - s >= sizeof(buf) || strspn(t + s, "0123456789.") < e - s)
@@ -393,11 +402,8 @@ int pv_workload__parse_exec_count(const struct file *f, const struct header *h, 
 int pv_workload__load_target(const struct file *f, const struct header *h, struct pv_query *q)
 {
     const char *t = f->text;
-    size_t s = h->value, e = h->value_end;
-    while (s < e && (t[s] == ' ' || t[s] == '\t'))
-        s++;
-    while (e > s && (t[e - 1] == ' ' || t[e - 1] == '\t' || t[e - 1] == '\r'))
-        e--;
+    size_t s, e;
+    value_trimmed(f, h, &s, &e);
     if (e == s)
         return pv_workload__fail_at(f, s,
                                     "TARGET needs thresholds, e.g. \"p95 < 5ms, qps > 1000\"");

@@ -18,7 +18,7 @@ import unittest
 from pvtest import PGVOLLEY, ServerTest
 
 COLUMNS = ["concurrency", "t_s", "interval_s", "query", "executions", "succeeded", "failed",
-           "qps", "p50_ms", "p95_ms", "p99_ms", "max_ms", "in_flight", "pool_waits", "rate",
+           "qps", "avg_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms", "in_flight", "pool_waits", "rate",
            "lag_p50_ms", "lag_p99_ms", "lag_max_ms", "errors"]
 
 

@@ -176,7 +176,7 @@ static void test_sizes(void **state)
 {
     (void)state;
     assert_true(sizeof(struct pv_tl_point) <= 160);
-    assert_true(sizeof(struct pv_tl_figs) <= 64);
+    assert_true(sizeof(struct pv_tl_figs) <= 72);
 }
 
 static int group_setup(void **state)
