@@ -288,7 +288,7 @@ static int bad_int(const char *opt, const char *arg, long min, long max)
 }
 
 /* The load-shaping options of `run` (--rate, --arrival, --max-lag,
-   --ramp-up, --stages). @return CLI_EXIT_OK or a usage error. */
+   --ramp-up, --stages, --shard, --start-at). @return CLI_EXIT_OK or a usage error. */
 static int load_option(int ch, const char *arg, const char *opt, struct cli_run_opts *o)
 {
     double d;
@@ -320,6 +320,57 @@ static int load_option(int ch, const char *arg, const char *opt, struct cli_run_
             o->ramp_up_s = d;
         break;
     case OPT_STAGES: o->stages = arg; break;
+    case OPT_SHARD: return cli_shard_parse(arg, o);
+    case OPT_START_AT: return cli_start_at_parse(arg, o);
+    }
+    return CLI_EXIT_OK;
+}
+
+/* The options of what a run writes and judges (-f, -o, -q, --progress,
+   --interval, --timeline, --threshold, --abort-on-fail, --prometheus,
+   --metrics-listen, --metrics-linger). @return CLI_EXIT_OK or a usage
+   error. */
+static int output_option(int ch, const char *arg, const char *opt, struct cli_run_opts *o)
+{
+    double d;
+    switch (ch) {
+    case 'f':
+        if (strcmp(arg, "table") == 0)
+            o->format = CLI_FORMAT_TABLE;
+        else if (strcmp(arg, "json") == 0)
+            o->format = CLI_FORMAT_JSON;
+        else if (strcmp(arg, "markdown") == 0 || strcmp(arg, "md") == 0)
+            o->format = CLI_FORMAT_MARKDOWN;
+        else
+            return cli_usage_error("run", "%s is table, json or markdown, not '%s'", opt, arg);
+        break;
+    case 'o': o->output = arg; break;
+    case 'q': o->quiet = true; break;
+    case OPT_PROGRESS:
+        if (cli_parse_seconds(arg, 0.1, SEC_MAX, &d) != 0)
+            return bad_seconds(opt, arg, 0.1);
+        o->progress_s = d;
+        break;
+    case OPT_INTERVAL:
+        if (cli_parse_seconds(arg, 0.001, 86400, &d) != 0)
+            return cli_usage_error("run", "%s takes seconds from 0.001 to 86400, not '%s'", opt,
+                                   arg);
+        o->interval_s = d;
+        break;
+    case OPT_TIMELINE: o->timeline = arg; break;
+    case OPT_THRESHOLD:
+        if (o->nthresholds >= CLI_MAX_THRESHOLDS)
+            return cli_usage_error("run", "at most %d %s options", CLI_MAX_THRESHOLDS, opt);
+        o->thresholds[o->nthresholds++] = arg;
+        break;
+    case OPT_ABORT_ON_FAIL: o->abort_on_fail = true; break;
+    case OPT_PROMETHEUS: o->prometheus = arg; break;
+    case OPT_METRICS_LISTEN: o->metrics_listen = arg; break;
+    case OPT_METRICS_LINGER:
+        if (cli_parse_seconds(arg, 0, 3600, &d) != 0)
+            return cli_usage_error("run", "%s takes seconds from 0 to 3600, not '%s'", opt, arg);
+        o->metrics_linger_s = d;
+        break;
     }
     return CLI_EXIT_OK;
 }
@@ -341,23 +392,14 @@ static int run_option(int ch, const char *arg, const char *opt, struct cli_run_o
         break;
     case 'd': o->dsn = arg; break;
     case 'f':
-        if (strcmp(arg, "table") == 0)
-            o->format = CLI_FORMAT_TABLE;
-        else if (strcmp(arg, "json") == 0)
-            o->format = CLI_FORMAT_JSON;
-        else if (strcmp(arg, "markdown") == 0 || strcmp(arg, "md") == 0)
-            o->format = CLI_FORMAT_MARKDOWN;
-        else
-            return cli_usage_error("run", "%s is table, json or markdown, not '%s'", opt, arg);
-        break;
+    case 'o':
+    case 'q': return output_option(ch, arg, opt, o);
     case 'h': fputs(run_help, stdout); return CLI_RUN_HELP_SHOWN;
     case 'j':
         if (cli_parse_int(arg, 1, 1024, &v) != 0)
             return bad_int(opt, arg, 1, 1024);
         o->threads = (int)v;
         break;
-    case 'o': o->output = arg; break;
-    case 'q': o->quiet = true; break;
     case 'T':
         if (cli_parse_seconds(arg, 0.001, SEC_MAX, &d) != 0)
             return bad_seconds(opt, arg, 0.001);
@@ -422,7 +464,9 @@ static int run_option(int ch, const char *arg, const char *opt, struct cli_run_o
     case OPT_ARRIVAL:
     case OPT_MAX_LAG:
     case OPT_RAMP_UP:
-    case OPT_STAGES: return load_option(ch, arg, opt, o);
+    case OPT_STAGES:
+    case OPT_SHARD:
+    case OPT_START_AT: return load_option(ch, arg, opt, o);
     case OPT_RETRIES:
         if (cli_parse_int(arg, 0, 100, &v) != 0)
             return bad_int(opt, arg, 0, 100);
@@ -433,33 +477,14 @@ static int run_option(int ch, const char *arg, const char *opt, struct cli_run_o
             return bad_int(opt, arg, 0, INT64_MAX);
         o->seed = (uint64_t)v;
         break;
-    case OPT_SHARD: return cli_shard_parse(arg, o);
-    case OPT_START_AT: return cli_start_at_parse(arg, o);
     case OPT_PROGRESS:
-        if (cli_parse_seconds(arg, 0.1, SEC_MAX, &d) != 0)
-            return bad_seconds(opt, arg, 0.1);
-        o->progress_s = d;
-        break;
     case OPT_INTERVAL:
-        if (cli_parse_seconds(arg, 0.001, 86400, &d) != 0)
-            return cli_usage_error("run", "%s takes seconds from 0.001 to 86400, not '%s'", opt,
-                                   arg);
-        o->interval_s = d;
-        break;
-    case OPT_TIMELINE: o->timeline = arg; break;
+    case OPT_TIMELINE:
     case OPT_THRESHOLD:
-        if (o->nthresholds >= CLI_MAX_THRESHOLDS)
-            return cli_usage_error("run", "at most %d %s options", CLI_MAX_THRESHOLDS, opt);
-        o->thresholds[o->nthresholds++] = arg;
-        break;
-    case OPT_ABORT_ON_FAIL: o->abort_on_fail = true; break;
-    case OPT_PROMETHEUS: o->prometheus = arg; break;
-    case OPT_METRICS_LISTEN: o->metrics_listen = arg; break;
-    case OPT_METRICS_LINGER:
-        if (cli_parse_seconds(arg, 0, 3600, &d) != 0)
-            return cli_usage_error("run", "%s takes seconds from 0 to 3600, not '%s'", opt, arg);
-        o->metrics_linger_s = d;
-        break;
+    case OPT_ABORT_ON_FAIL:
+    case OPT_PROMETHEUS:
+    case OPT_METRICS_LISTEN:
+    case OPT_METRICS_LINGER: return output_option(ch, arg, opt, o);
     case ':': return cli_usage_error("run", "option '%s' needs a value", opt);
     default: return cli_usage_error("run", "unknown option '%s'", opt);
     }

@@ -393,6 +393,50 @@ static int make_shape(const struct cli_run_opts *o, int level, struct pv_run_con
     return CLI_EXIT_OK;
 }
 
+/* Once per run (said: whether it was already): the server's limit, not
+   pgvolley's, set the pace. @return whether it has been said now. */
+static bool say_refused(const struct pv_run_result *res, bool said)
+{
+    const struct pv_pool_stats *ps = &res->pool_stats;
+    if (said || ps->connect_failed == 0 || ps->max_open >= ps->wanted)
+        return said;
+    fprintf(stderr,
+            "pgvolley: the server accepted %" PRIu64 " of %" PRIu64
+            " connections (concurrency %d); the run kept to them\n",
+            ps->max_open, ps->wanted, res->concurrency);
+    return true;
+}
+
+/* The report of the runs done (also the Prometheus file), then the
+   verdict: failed executions, thresholds. @return the exit code. */
+static int report_runs(const struct cli_run_opts *o, const pv_target *target,
+                       const struct pv_run_result **results, int nruns, bool interrupted,
+                       struct cli_judge *judge)
+{
+    struct pv_report rep = {
+        .target = pv_target_info(target),
+        .nruns = (size_t)nruns,
+        .runs = results,
+        .sweep = o->nlevels > 1,
+        .interrupted = interrupted,
+        .started_at = results[0]->started_at,
+        .shard_index = o->shard_index,
+        .shard_count = o->shard_count,
+        .thresholds = cli_judge_thresholds(judge),
+        .aborted = cli_judge_aborted(judge),
+    };
+    int code = write_report(o, &rep);
+    int prom = cli_prom_report(o, &rep);
+    if (code == CLI_EXIT_OK)
+        code = prom;
+    for (int i = 0; code == CLI_EXIT_OK && i < nruns; i++)
+        if (results[i]->total.failed > 0)
+            code = CLI_EXIT_FAILED;
+    if (!cli_judge_verdict(judge, results, (size_t)nruns, rep.sweep) || cli_judge_aborted(judge))
+        code = code == CLI_EXIT_OK ? CLI_EXIT_FAILED : code;
+    return code;
+}
+
 int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
 {
     pv_shape *shapes[CLI_MAX_LEVELS] = {0};
@@ -467,15 +511,7 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
             goto out;
         }
         results[nruns - 1] = pv_run_result(run);
-        const struct pv_pool_stats *ps = &results[nruns - 1]->pool_stats;
-        if (ps->connect_failed > 0 && ps->max_open < ps->wanted && !refused_said) {
-            /* once per run: the server's limit, not pgvolley's, set the pace */
-            fprintf(stderr,
-                    "pgvolley: the server accepted %" PRIu64 " of %" PRIu64
-                    " connections (concurrency %d); the run kept to them\n",
-                    ps->max_open, ps->wanted, cfg.concurrency);
-            refused_said = true;
-        }
+        refused_said = say_refused(results[nruns - 1], refused_said);
         if (cli_judge_aborted(judge)) {
             cli_error("the run stopped: %s", cli_judge_aborted(judge));
             break;
@@ -487,32 +523,8 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
         }
     }
 
-    if (nruns > 0) {
-        struct pv_report rep = {
-            .target = pv_target_info(target),
-            .nruns = (size_t)nruns,
-            .runs = results,
-            .sweep = o->nlevels > 1,
-            .interrupted = x.interrupted,
-            .started_at = results[0]->started_at,
-            .shard_index = o->shard_index,
-            .shard_count = o->shard_count,
-            .thresholds = cli_judge_thresholds(judge),
-            .aborted = cli_judge_aborted(judge),
-        };
-        code = write_report(o, &rep);
-        int prom = cli_prom_report(o, &rep);
-        if (code == CLI_EXIT_OK)
-            code = prom;
-        if (code == CLI_EXIT_OK) {
-            for (int i = 0; i < nruns; i++)
-                if (results[i]->total.failed > 0)
-                    code = CLI_EXIT_FAILED;
-        }
-        if (!cli_judge_verdict(judge, results, (size_t)nruns, rep.sweep) ||
-            cli_judge_aborted(judge))
-            code = code == CLI_EXIT_OK ? CLI_EXIT_FAILED : code;
-    }
+    if (nruns > 0)
+        code = report_runs(o, target, results, nruns, x.interrupted, judge);
     if (x.interrupted && code != CLI_EXIT_INTERNAL && code != CLI_EXIT_SIGPIPE)
         code = CLI_EXIT_INTERRUPTED;
 
