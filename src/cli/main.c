@@ -26,8 +26,9 @@ static const char usage[] =
     "  -h, --help     show this help (also: pgvolley COMMAND --help)\n"
     "  -V, --version  show the version\n"
     "\n"
-    "Exit codes: 0 all executions succeeded, 1 some failed, 2 bad usage or input,\n"
-    "3 cannot connect or server unavailable, 4 internal error, 130 interrupted.\n";
+    "Exit codes: 0 all executions succeeded, 1 some failed (or a threshold failed,\n"
+    "or compare found a regression), 2 bad usage or input, 3 cannot connect or\n"
+    "server unavailable, 4 internal error, 130 interrupted.\n";
 
 static int dispatch(int argc, char **argv)
 {
