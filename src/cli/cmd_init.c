@@ -35,9 +35,12 @@ static const char init_help[] =
 enum { OPT_DROP = 256 };
 
 static const struct option init_options[] = {
-    {"dsn", required_argument, NULL, 'd'}, {"scale", required_argument, NULL, 's'},
-    {"drop", no_argument, NULL, OPT_DROP}, {"jobs", required_argument, NULL, 'j'},
-    {"quiet", no_argument, NULL, 'q'},     {"help", no_argument, NULL, 'h'},
+    {"dsn", required_argument, NULL, 'd'},
+    {"scale", required_argument, NULL, 's'},
+    {"drop", no_argument, NULL, OPT_DROP},
+    {"jobs", required_argument, NULL, 'j'},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
@@ -55,8 +58,8 @@ static void on_step(void *ud, const struct pv_init_step *s)
     (void)ud;
     if (s->kind == PV_INIT_STEP_TABLE) {
         double rate = s->seconds > 0 ? (double)s->rows / s->seconds : 0;
-        fprintf(stderr, "  %-20s %10lld rows %8.2f s %12.0f rows/s\n", s->name,
-                (long long)s->rows, s->seconds, rate);
+        fprintf(stderr, "  %-20s %10lld rows %8.2f s %12.0f rows/s\n", s->name, (long long)s->rows,
+                s->seconds, rate);
     } else {
         fprintf(stderr, "  %-31s %8.2f s\n", step_names[s->kind], s->seconds);
     }

@@ -99,7 +99,7 @@ static const char *const index_sql[] = {
 };
 
 static const char *const analyze_sql[] = {
-    "ANALYZE pgvolley_events", "ANALYZE pgvolley_runs",   "ANALYZE pgvolley_schedules",
+    "ANALYZE pgvolley_events", "ANALYZE pgvolley_runs",    "ANALYZE pgvolley_schedules",
     "ANALYZE pgvolley_agents", "ANALYZE pgvolley_tenants",
 };
 
@@ -318,7 +318,8 @@ static int check_or_drop(struct init *in, pv_err *err)
         pv_err_set(err, VOLLEY_EINPUT,
                    "table %s.%s already exists%s; pgvolley init never touches existing "
                    "tables: use --drop to replace pgvolley's sample tables",
-                   PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 0), n > 1 ? " (and others of its tables)" : "");
+                   PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 0),
+                   n > 1 ? " (and others of its tables)" : "");
         PQclear(r);
         return VOLLEY_EINPUT;
     }
