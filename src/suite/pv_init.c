@@ -74,22 +74,25 @@ static const char fkeys_sql[] =
     "ALTER TABLE pgvolley_events ADD CONSTRAINT pgvolley_events_tenant_id_fkey "
     "FOREIGN KEY (tenant_id) REFERENCES pgvolley_tenants (id) NOT VALID";
 
-/* Validations and secondary indexes, largest first (in parallel; a
-   validation and an index build of one table wait for each other, with no
-   cycle: each takes one table's lock, a validation also a ROW SHARE on the
-   parent). */
+/* Validations and secondary indexes, from one queue over the connections.
+   A validation and an index build of one table wait for each other (SHARE
+   UPDATE EXCLUSIVE against SHARE), with no cycle: each takes one table's
+   lock, a validation also a ROW SHARE on the parent. So the longest
+   validation (events -> runs) comes first, while the other connections
+   build runs' indexes, and events' index builds (which share their lock)
+   come after events' validations. */
 static const char *const index_sql[] = {
-    "CREATE INDEX pgvolley_events_tenant_id_created_at_idx "
-    "ON pgvolley_events (tenant_id, created_at)",
-    "CREATE INDEX pgvolley_events_run_id_idx ON pgvolley_events (run_id)",
     "ALTER TABLE pgvolley_events VALIDATE CONSTRAINT pgvolley_events_run_id_fkey",
-    "ALTER TABLE pgvolley_events VALIDATE CONSTRAINT pgvolley_events_tenant_id_fkey",
-    "CREATE INDEX pgvolley_events_created_at_idx ON pgvolley_events (created_at)",
     "CREATE INDEX pgvolley_runs_tenant_id_started_at_idx ON pgvolley_runs (tenant_id, started_at)",
     "CREATE INDEX pgvolley_runs_schedule_id_idx ON pgvolley_runs (schedule_id)",
     "CREATE INDEX pgvolley_runs_started_at_idx ON pgvolley_runs (started_at)",
     "ALTER TABLE pgvolley_runs VALIDATE CONSTRAINT pgvolley_runs_schedule_id_fkey",
     "ALTER TABLE pgvolley_runs VALIDATE CONSTRAINT pgvolley_runs_tenant_id_fkey",
+    "ALTER TABLE pgvolley_events VALIDATE CONSTRAINT pgvolley_events_tenant_id_fkey",
+    "CREATE INDEX pgvolley_events_tenant_id_created_at_idx "
+    "ON pgvolley_events (tenant_id, created_at)",
+    "CREATE INDEX pgvolley_events_run_id_idx ON pgvolley_events (run_id)",
+    "CREATE INDEX pgvolley_events_created_at_idx ON pgvolley_events (created_at)",
     "CREATE INDEX pgvolley_schedules_agent_id_idx ON pgvolley_schedules (agent_id)",
     "CREATE INDEX pgvolley_schedules_next_run_at_idx ON pgvolley_schedules (next_run_at)",
     "ALTER TABLE pgvolley_schedules VALIDATE CONSTRAINT pgvolley_schedules_agent_id_fkey",
