@@ -83,6 +83,7 @@ extern volatile sig_atomic_t cli_signalled;
 void cli_signals_install(void);
 
 int cmd_run(int argc, char **argv);
+int cmd_init(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_ephemeral(int argc, char **argv);
 int cmd_multi(int argc, char **argv);

@@ -13,6 +13,7 @@ static const char usage[] =
     "Commands:\n"
     "  run        run annotated SQL workload files concurrently and report latency,\n"
     "             throughput and errors by SQLSTATE\n"
+    "  init       create pgvolley's multi-tenant sample schema and data (-s scale)\n"
     "  merge      combine the JSON reports of a run's shards exactly into one report\n"
     "  compare    compare two JSON reports of run (a baseline and a new one); exit 1\n"
     "             on a regression\n"
@@ -55,6 +56,8 @@ static int dispatch(int argc, char **argv)
         return cmd_compare(argc - 1, argv + 1);
     if (strcmp(cmd, "multi") == 0)
         return cmd_multi(argc - 1, argv + 1);
+    if (strcmp(cmd, "init") == 0)
+        return cmd_init(argc - 1, argv + 1);
     if (strcmp(cmd, "merge") == 0)
         return cmd_merge(argc - 1, argv + 1);
 #ifdef PV_WITH_MCP
