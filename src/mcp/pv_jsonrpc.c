@@ -32,6 +32,11 @@ int pv_jrpc_parse(const char *text, size_t len, json_t **out, json_t **reply, pv
        rather than a parse error. */
     json_t *root = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
     if (!root) {
+        /* jansson quotes the text near the error, raw: a control character
+           there (a newline in a string) would break the message's line */
+        for (char *c = je.text; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                *c = '?';
         pv_err_set(err, VOLLEY_EINPUT, "%s (line %d, column %d)", je.text, je.line, je.column);
         *reply = pv_jrpc_error(NULL, PV_JRPC_PARSE_ERROR, err ? err->msg : NULL, NULL);
         return *reply ? VOLLEY_EINPUT : VOLLEY_ENOMEM;

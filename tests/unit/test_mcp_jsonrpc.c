@@ -34,6 +34,7 @@ static int parse_fail(const char *text)
     assert_null(root);
     assert_non_null(reply);
     assert_true(err.msg[0] != '\0');
+    assert_null(strchr(err.msg, '\n')); /* one line */
     assert_string_equal(json_string_value(json_object_get(reply, "jsonrpc")), "2.0");
     assert_true(json_is_null(json_object_get(reply, "id")));
     json_t *e = json_object_get(reply, "error");
@@ -55,6 +56,8 @@ static void test_parse_errors(void **state)
     /* found by fuzz_mcp: jansson quotes the text near the error, here an
        escape of a non-ASCII byte; the reply must exist all the same */
     assert_int_equal(parse_fail("{\"table\":\"public.\\\xde\xa6rder\"}"), PV_JRPC_PARSE_ERROR);
+    /* found by fuzz_jsonrpc: a raw newline in the text jansson quotes */
+    assert_int_equal(parse_fail("{\"\xee\xaa\xa2\\\n\xb0\x9c\x7f"), PV_JRPC_PARSE_ERROR);
     assert_int_equal(parse_fail("[{\"jsonrpc\":\"2.0\",\"method\":\"sum\"},{\"jsonrpc\""),
                      PV_JRPC_PARSE_ERROR);
     /* Valid JSON but not a message: invalid request. */
