@@ -14,15 +14,6 @@
 #define LINGER_STEP_NS 100000000L /* a signal ends the linger within 0.1 s */
 
 /* The running level: what the render callback needs to show it. */
-struct running {
-    pv_run *run; /* borrowed; NULL between levels */
-    int concurrency;
-    double rate;
-    double warmup_s;
-    enum pv_protocol protocol;
-    const pv_shape *shape; /* borrowed with run */
-};
-
 static struct {
     pthread_mutex_t mu; /* guards what the server's thread reads: everything below */
     pv_metrics_http *http;
@@ -33,7 +24,7 @@ static struct {
     struct pv_target_info target;
     const struct pv_run_result *done[CLI_MAX_LEVELS]; /* the levels that ended (borrowed) */
     size_t ndone;
-    struct running cur;
+    pv_run *cur;  /* the level running (borrowed); NULL between levels */
     pv_buf final; /* the final text, once the report was written */
     bool have_final;
 } P = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -45,17 +36,17 @@ static struct {
  * as of the last interval boundary), with its gauges (read now). Called
  * with P.mu held. @return 0 or VOLLEY_ENOMEM.
  */
-static int live_view(const struct running *rn, struct pv_run_result **owned,
-                     const struct pv_run_result **res, struct pv_prom_live *live)
+static int live_view(pv_run *run, struct pv_run_result **owned, const struct pv_run_result **res,
+                     struct pv_prom_live *live)
 {
     struct pv_progress p;
-    pv_run_progress(rn->run, &p);
+    pv_run_progress(run, &p);
     memset(live, 0, sizeof(*live));
     live->in_flight = p.in_flight;
     live->pool_open = p.pool_open;
     live->pool_in_use = p.pool_in_use;
     live->pool_waiting = p.pool_waiting;
-    int rc = pv_run_snapshot(rn->run, owned);
+    int rc = pv_run_snapshot(run, owned);
     *res = *owned;
     return rc;
 }
@@ -80,8 +71,8 @@ static int render(void *arg, pv_buf *out)
         };
         struct pv_run_result *owned = NULL;
         struct pv_prom_live live, *livep = NULL;
-        if (P.cur.run) {
-            rc = live_view(&P.cur, &owned, &runs[P.ndone], &live);
+        if (P.cur) {
+            rc = live_view(P.cur, &owned, &runs[P.ndone], &live);
             if (rc == 0) {
                 rep.nruns++;
                 livep = &live;
@@ -158,18 +149,17 @@ void cli_prom_target(const struct pv_target_info *t)
     pthread_mutex_unlock(&P.mu);
 }
 
-void cli_prom_run_begin(pv_run *run, const struct pv_run_config *cfg)
+void cli_prom_run_begin(pv_run *run)
 {
     pthread_mutex_lock(&P.mu);
-    P.cur = (struct running){run,           cfg->concurrency, cfg->rate,
-                             cfg->warmup_s, cfg->protocol,    cfg->shape};
+    P.cur = run;
     pthread_mutex_unlock(&P.mu);
 }
 
 void cli_prom_run_end(const struct pv_run_result *res)
 {
     pthread_mutex_lock(&P.mu);
-    P.cur.run = NULL;
+    P.cur = NULL;
     if (res && P.ndone < CLI_MAX_LEVELS)
         P.done[P.ndone++] = res;
     pthread_mutex_unlock(&P.mu);
@@ -202,7 +192,7 @@ int cli_prom_report(const struct cli_run_opts *o, const struct pv_report *rep)
 void cli_prom_forget(void)
 {
     pthread_mutex_lock(&P.mu);
-    P.cur.run = NULL;
+    P.cur = NULL;
     P.ndone = 0;
     pthread_mutex_unlock(&P.mu);
 }

@@ -27,9 +27,9 @@ int cli_prom_start(const struct cli_run_opts *o);
 /** The target of the run (copied). */
 void cli_prom_target(const struct pv_target_info *t);
 
-/** A level starts: run (borrowed until cli_prom_run_end or cli_prom_forget)
-    with its configuration (read now). */
-void cli_prom_run_begin(pv_run *run, const struct pv_run_config *cfg);
+/** A level starts: run is borrowed until cli_prom_run_end or cli_prom_forget
+    (its live figures come from pv_run_snapshot and pv_run_progress). */
+void cli_prom_run_begin(pv_run *run);
 
 /** The level that ran ended with res (borrowed until cli_prom_forget), or
     NULL when it failed. */

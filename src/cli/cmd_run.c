@@ -498,7 +498,7 @@ int cli_run_workload(const struct cli_run_opts *o, const char *conninfo)
         pv_run *run = runs[nruns++];
         x.level = cfg.concurrency;
         cli_timeline_start(&tl, &x.loop, run, cfg.concurrency, cfg.rate > 0);
-        cli_prom_run_begin(run, &cfg);
+        cli_prom_run_begin(run);
         rc = loop_run(&x, run, &err);
         if (rc == 0)
             rc = pv_run_wait(run, &err);
