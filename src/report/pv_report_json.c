@@ -53,16 +53,6 @@ static void push(struct jb *b, json_t *arr, json_t *v)
         b->oom = true;
 }
 
-static json_t *jreal(double d)
-{
-    return json_real(isfinite(d) ? d : 0.0);
-}
-
-static json_t *jcount(uint64_t n)
-{
-    return json_integer(n > (uint64_t)INT64_MAX ? INT64_MAX : (json_int_t)n);
-}
-
 /* A fixed-size field of pv_target_info, which may fill its array. */
 #define JFIELD(f) pv_render_json_strn((f), strnlen((f), sizeof(f)))
 
@@ -82,15 +72,15 @@ static json_t *latency_json(struct jb *b, const pv_hist *h)
     struct pv_latency_ms l;
     pv_latency_of(h, &l);
     json_t *o = json_object();
-    put(b, o, "min", jreal(l.min));
-    put(b, o, "avg", jreal(l.avg));
-    put(b, o, "stddev", jreal(l.stddev));
-    put(b, o, "p50", jreal(l.p50));
-    put(b, o, "p90", jreal(l.p90));
-    put(b, o, "p95", jreal(l.p95));
-    put(b, o, "p99", jreal(l.p99));
-    put(b, o, "p999", jreal(l.p999));
-    put(b, o, "max", jreal(l.max));
+    put(b, o, "min", pv_report__jreal(l.min));
+    put(b, o, "avg", pv_report__jreal(l.avg));
+    put(b, o, "stddev", pv_report__jreal(l.stddev));
+    put(b, o, "p50", pv_report__jreal(l.p50));
+    put(b, o, "p90", pv_report__jreal(l.p90));
+    put(b, o, "p95", pv_report__jreal(l.p95));
+    put(b, o, "p99", pv_report__jreal(l.p99));
+    put(b, o, "p999", pv_report__jreal(l.p999));
+    put(b, o, "max", pv_report__jreal(l.max));
     put(b, o, "histogram", hist_json(h));
     return o;
 }
@@ -111,7 +101,7 @@ static json_t *errors_json(struct jb *b, const struct pv_stat *s)
         json_t *e = json_object();
         put(b, e, "sqlstate", JFIELD(v[i]->sqlstate));
         put(b, e, "message", pv_render_json_str(v[i]->message));
-        put(b, e, "count", jcount(v[i]->count));
+        put(b, e, "count", pv_report__jcount(v[i]->count));
         push(b, arr, e);
     }
     free(v);
@@ -121,13 +111,13 @@ static json_t *errors_json(struct jb *b, const struct pv_stat *s)
 /* The figures every group has: counts, throughput and latency. */
 static void stat_fields(struct jb *b, json_t *o, const struct pv_stat *s, double wall_s)
 {
-    put(b, o, "executions", jcount(pv_stat_executions(s)));
-    put(b, o, "succeeded", jcount(s->succeeded));
-    put(b, o, "failed", jcount(s->failed));
-    put(b, o, "rows", jcount(s->rows));
-    put(b, o, "qps", jreal(pv_report_qps(pv_stat_executions(s), wall_s)));
-    put(b, o, "sum_latency_s", jreal((double)s->sum_ns / 1e9));
-    put(b, o, "retries", jcount(s->retries));
+    put(b, o, "executions", pv_report__jcount(pv_stat_executions(s)));
+    put(b, o, "succeeded", pv_report__jcount(s->succeeded));
+    put(b, o, "failed", pv_report__jcount(s->failed));
+    put(b, o, "rows", pv_report__jcount(s->rows));
+    put(b, o, "qps", pv_report__jreal(pv_report_qps(pv_stat_executions(s), wall_s)));
+    put(b, o, "sum_latency_s", pv_report__jreal((double)s->sum_ns / 1e9));
+    put(b, o, "retries", pv_report__jcount(s->retries));
 }
 
 /*
@@ -164,23 +154,23 @@ static json_t *schedule_json(struct jb *b, const struct pv_run_result *run)
     json_t *o = json_object();
     bool open = run->rate > 0;
     put(b, o, "model", json_string(open ? "open" : "closed"));
-    put(b, o, "rate", open ? jreal(run->rate) : json_null());
+    put(b, o, "rate", open ? pv_report__jreal(run->rate) : json_null());
     put(b, o, "arrival",
         open ? json_string(run->arrival == PV_ARRIVAL_UNIFORM ? "uniform" : "poisson")
              : json_null());
-    put(b, o, "max_lag_s", run->max_lag_s > 0 ? jreal(run->max_lag_s) : json_null());
+    put(b, o, "max_lag_s", run->max_lag_s > 0 ? pv_report__jreal(run->max_lag_s) : json_null());
     json_t *stages = json_array();
     if (run->shape) {
-        put(b, o, "start", jreal(pv_shape_start(run->shape)));
+        put(b, o, "start", pv_report__jreal(pv_shape_start(run->shape)));
         for (int i = 0; i < pv_shape_nstages(run->shape); i++) {
             const struct pv_stage *st = pv_shape_stage(run->shape, i);
             json_t *e = json_object();
-            put(b, e, "duration_s", jreal(st->duration_s));
-            put(b, e, "target", jreal(st->target));
+            put(b, e, "duration_s", pv_report__jreal(st->duration_s));
+            put(b, e, "target", pv_report__jreal(st->target));
             push(b, stages, e);
         }
     } else {
-        put(b, o, "start", jreal(run->rate));
+        put(b, o, "start", pv_report__jreal(run->rate));
     }
     put(b, o, "stages", stages);
     return o;
@@ -191,7 +181,7 @@ static void sched_fields(struct jb *b, json_t *o, const struct pv_sched_stats *s
 {
     if (!s->intended)
         return;
-    put(b, o, "dropped", jcount(s->dropped));
+    put(b, o, "dropped", pv_report__jcount(s->dropped));
     put(b, o, "latency_intended_ms", latency_json(b, s->intended));
     put(b, o, "lag_ms", latency_json(b, s->lag));
 }
@@ -216,9 +206,9 @@ static json_t *config_json(struct jb *b, const struct pv_run_result *run)
     put(b, o, "threads", json_integer(run->threads));
     put(b, o, "protocol", json_string(pv_protocol_name(run->protocol)));
     put(b, o, "mode", json_string(run->duration_s > 0 ? "time" : "count"));
-    put(b, o, "duration_s", jreal(run->duration_s));
-    put(b, o, "warmup_s", jreal(run->warmup_s));
-    put(b, o, "command_timeout_s", jreal(run->command_timeout_s));
+    put(b, o, "duration_s", pv_report__jreal(run->duration_s));
+    put(b, o, "warmup_s", pv_report__jreal(run->warmup_s));
+    put(b, o, "command_timeout_s", pv_report__jreal(run->command_timeout_s));
     put(b, o, "retries", json_integer(run->retries));
     put(b, o, "seed", json_integer((json_int_t)run->seed));
     put(b, o, "pipeline", json_integer(run->pipeline));
@@ -227,9 +217,9 @@ static json_t *config_json(struct jb *b, const struct pv_run_result *run)
     json_t *p = json_object();
     put(b, p, "size", json_integer(run->pool.size));
     put(b, p, "max_overflow", json_integer(run->pool.max_overflow));
-    put(b, p, "timeout_s", jreal(run->pool.timeout_s));
-    put(b, p, "recycle_s", jreal(run->pool.recycle_s));
-    put(b, p, "connect_timeout_s", jreal(run->pool.connect_timeout_s));
+    put(b, p, "timeout_s", pv_report__jreal(run->pool.timeout_s));
+    put(b, p, "recycle_s", pv_report__jreal(run->pool.recycle_s));
+    put(b, p, "connect_timeout_s", pv_report__jreal(run->pool.connect_timeout_s));
     put(b, o, "pool", p);
     return o;
 }
@@ -237,15 +227,15 @@ static json_t *config_json(struct jb *b, const struct pv_run_result *run)
 static json_t *pool_json(struct jb *b, const struct pv_pool_stats *ps)
 {
     json_t *o = json_object();
-    put(b, o, "opened", jcount(ps->opened));
-    put(b, o, "closed", jcount(ps->closed));
-    put(b, o, "connect_failed", jcount(ps->connect_failed));
-    put(b, o, "lost", jcount(ps->lost));
-    put(b, o, "timeouts", jcount(ps->timeouts));
-    put(b, o, "max_in_use", jcount(ps->max_in_use));
-    put(b, o, "max_open", jcount(ps->max_open));
-    put(b, o, "wanted", jcount(ps->wanted));
-    put(b, o, "connect_s", jreal(ps->connect_s));
+    put(b, o, "opened", pv_report__jcount(ps->opened));
+    put(b, o, "closed", pv_report__jcount(ps->closed));
+    put(b, o, "connect_failed", pv_report__jcount(ps->connect_failed));
+    put(b, o, "lost", pv_report__jcount(ps->lost));
+    put(b, o, "timeouts", pv_report__jcount(ps->timeouts));
+    put(b, o, "max_in_use", pv_report__jcount(ps->max_in_use));
+    put(b, o, "max_open", pv_report__jcount(ps->max_open));
+    put(b, o, "wanted", pv_report__jcount(ps->wanted));
+    put(b, o, "connect_s", pv_report__jreal(ps->connect_s));
     put(b, o, "acquire_wait_ms", latency_json(b, ps->acquire_wait));
     return o;
 }
@@ -393,8 +383,8 @@ static json_t *summary_json(struct jb *b, const struct pv_run_result *run)
 {
     json_t *sum = json_object();
     stat_fields(b, sum, &run->total, run->wall_s);
-    put(b, sum, "wall_s", jreal(run->wall_s));
-    put(b, sum, "speedup", jreal(pv_render_speedup(run->total.sum_ns, run->wall_s)));
+    put(b, sum, "wall_s", pv_report__jreal(run->wall_s));
+    put(b, sum, "speedup", pv_report__jreal(pv_render_speedup(run->total.sum_ns, run->wall_s)));
     put(b, sum, "latency_ms", latency_json(b, run->total.latency));
     sched_fields(b, sum, &run->sched);
     return sum;
@@ -422,7 +412,7 @@ static void query_stream(struct jw *w, const struct pv_query_result *qr, double 
     json_decref(fields);
     jw_put_built(w, "latency_ms", &b, latency_json(&b, qr->stat.latency));
     if (qr->sched.intended) {
-        jw_put(w, "dropped", jcount(qr->sched.dropped));
+        jw_put(w, "dropped", pv_report__jcount(qr->sched.dropped));
         jw_put_built(w, "latency_intended_ms", &b, latency_json(&b, qr->sched.intended));
         jw_put_built(w, "lag_ms", &b, latency_json(&b, qr->sched.lag));
     }
@@ -444,7 +434,7 @@ static void query_stream(struct jw *w, const struct pv_query_result *qr, double 
 static void timeline_stream(struct jw *w, const struct pv_run_result *run)
 {
     jw_open(w, "timeline", '{');
-    jw_put(w, "interval_s", jreal(run->timeline.interval_s));
+    jw_put(w, "interval_s", pv_report__jreal(run->timeline.interval_s));
     jw_open(w, "points", '[');
     for (size_t i = 0; i < run->timeline.npoints && !w->oom; i++)
         jw_put(w, NULL, pv_report__timeline_point_json(run, &run->timeline.points[i]));

@@ -11,34 +11,24 @@ static void put(bool *oom, json_t *obj, const char *key, json_t *v)
         *oom = true;
 }
 
-static json_t *jreal(double d)
-{
-    return json_real(isfinite(d) ? d : 0.0);
-}
-
-static json_t *jcount(uint64_t n)
-{
-    return json_integer(n > (uint64_t)INT64_MAX ? INT64_MAX : (json_int_t)n);
-}
-
 /* executions, succeeded, failed, errors, qps, latency_ms of one group. */
 static void figs_json(bool *oom, json_t *o, const struct pv_tl_figs *f, double interval_s)
 {
     uint64_t n = f->succeeded + f->failed;
-    put(oom, o, "executions", jcount(n));
-    put(oom, o, "succeeded", jcount(f->succeeded));
-    put(oom, o, "failed", jcount(f->failed));
+    put(oom, o, "executions", pv_report__jcount(n));
+    put(oom, o, "succeeded", pv_report__jcount(f->succeeded));
+    put(oom, o, "failed", pv_report__jcount(f->failed));
     json_t *errors = json_object();
     for (size_t i = 0; errors && i < f->nerrors; i++)
-        put(oom, errors, f->errors[i].cls, jcount(f->errors[i].count));
+        put(oom, errors, f->errors[i].cls, pv_report__jcount(f->errors[i].count));
     put(oom, o, "errors", errors);
-    put(oom, o, "qps", jreal(interval_s > 0 ? (double)n / interval_s : 0));
+    put(oom, o, "qps", pv_report__jreal(interval_s > 0 ? (double)n / interval_s : 0));
     json_t *lat = json_object();
-    put(oom, lat, "avg", jreal(f->avg_ms));
-    put(oom, lat, "p50", jreal(f->p50_ms));
-    put(oom, lat, "p95", jreal(f->p95_ms));
-    put(oom, lat, "p99", jreal(f->p99_ms));
-    put(oom, lat, "max", jreal(f->max_ms));
+    put(oom, lat, "avg", pv_report__jreal(f->avg_ms));
+    put(oom, lat, "p50", pv_report__jreal(f->p50_ms));
+    put(oom, lat, "p95", pv_report__jreal(f->p95_ms));
+    put(oom, lat, "p99", pv_report__jreal(f->p99_ms));
+    put(oom, lat, "max", pv_report__jreal(f->max_ms));
     put(oom, o, "latency_ms", lat);
 }
 
@@ -47,17 +37,18 @@ json_t *pv_report__timeline_point_json(const struct pv_run_result *run, const st
     bool flag = false;
     bool *oom = &flag;
     json_t *o = json_object();
-    put(oom, o, "t_s", jreal(p->t_s));
-    put(oom, o, "interval_s", jreal(p->interval_s));
+    put(oom, o, "t_s", pv_report__jreal(p->t_s));
+    put(oom, o, "interval_s", pv_report__jreal(p->interval_s));
     figs_json(oom, o, &p->all, p->interval_s);
-    put(oom, o, "in_flight", jcount(p->in_flight));
-    put(oom, o, "pool_waits", jcount(p->pool_waits));
+    put(oom, o, "in_flight", pv_report__jcount(p->in_flight));
+    put(oom, o, "pool_waits", pv_report__jcount(p->pool_waits));
     if (run->rate > 0) {
-        put(oom, o, "rate", jreal(p->interval_s > 0 ? (double)p->started / p->interval_s : 0));
+        put(oom, o, "rate",
+            pv_report__jreal(p->interval_s > 0 ? (double)p->started / p->interval_s : 0));
         json_t *lag = json_object();
-        put(oom, lag, "p50", jreal(p->lag_p50_ms));
-        put(oom, lag, "p99", jreal(p->lag_p99_ms));
-        put(oom, lag, "max", jreal(p->lag_max_ms));
+        put(oom, lag, "p50", pv_report__jreal(p->lag_p50_ms));
+        put(oom, lag, "p99", pv_report__jreal(p->lag_p99_ms));
+        put(oom, lag, "max", pv_report__jreal(p->lag_max_ms));
         put(oom, o, "lag_ms", lag);
     }
     json_t *queries = json_array();
