@@ -123,12 +123,18 @@ class Hostile(ServerTest):
         results = []
 
         def slow(i):
-            results.append(self.post(port, call(10 + i, "SELECT pg_sleep(2)"), sid=sid,
-                                     timeout=20)[0])
+            results.append(self.post(port, call(10 + i, "SELECT pg_sleep(3)"), sid=sid,
+                                     timeout=30)[0])
         threads = [threading.Thread(target=slow, args=(i,)) for i in range(2)]
         for t in threads:
             t.start()
-        time.sleep(0.7)  # both calls running: every connection is busy
+        # both calls running on the server: every connection is busy (waited
+        # for, not slept: a loaded machine may take a while to get there)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and self.server.sql(
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE "
+                "'%pg_sleep(3)%' AND pid <> pg_backend_pid()") != "2":
+            time.sleep(0.05)
         t0 = time.monotonic()
         status, _, data = self.post(port, timeout=5)
         self.assertEqual(status, 503, data)
