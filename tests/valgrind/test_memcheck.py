@@ -28,13 +28,16 @@ class MemcheckTest(ServerTest):
         return cp
 
     def test_run_with_timeouts(self):
-        f = self.write("w.sql", "-- PARAMETERS: [[0], [0.3]]\n-- EXEC_COUNT: 20\n"
+        # sleeps of 2 s against a timeout of 0.2 s: a margin that holds when
+        # valgrind makes the client slow enough to see the end of a shorter
+        # sleep before its timeout sweep (a 0.3 s sleep once ended uncancelled)
+        f = self.write("w.sql", "-- PARAMETERS: [[0], [2]]\n-- EXEC_COUNT: 20\n"
                        "SELECT pg_sleep(%s::float8);\n")
         cp = self.vg(["run", "-q", "-f", "json", "-d", self.server.dsn, "-c", "4", "-j", "2",
-                      "--command-timeout", "0.1", f], expect=1)
+                      "--command-timeout", "0.2", f], expect=1)
         rep = json.loads(cp.stdout)
         self.assertEqual(rep["summary"]["executions"], 40)
-        self.assertEqual(rep["summary"]["failed"], 20)  # the 0.3 s sleeps time out
+        self.assertEqual(rep["summary"]["failed"], 20)  # the 2 s sleeps time out
 
     def test_pipelined_run(self):
         f = self.write("p.sql", "-- PARAMETERS: [[1], [2], [0]]\n-- EXEC_COUNT: 30\n"
