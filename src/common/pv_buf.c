@@ -1,6 +1,7 @@
 /* pv_buf.c - growable append buffer. */
 #include "common/pv_buf.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,4 +101,24 @@ int pv_buf_ok(const pv_buf *b)
 const char *pv_buf_str(const pv_buf *b)
 {
     return b->data ? b->data : "";
+}
+
+int pv_buf_read_file(pv_buf *b, const char *path, pv_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return pv_err_set(err, VOLLEY_EIO, "%s: cannot open: %s", path, strerror(errno));
+    char chunk[65536];
+    size_t n;
+    errno = 0;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        pv_buf_append(b, chunk, n);
+    int rc = 0;
+    if (ferror(f))
+        rc =
+            pv_err_set(err, VOLLEY_EIO, "%s: cannot read: %s", path, strerror(errno ? errno : EIO));
+    else if (pv_buf_ok(b) != 0)
+        rc = pv_err_set(err, VOLLEY_ENOMEM, "out of memory");
+    fclose(f);
+    return rc;
 }

@@ -39,4 +39,12 @@ int pv_buf_ok(const pv_buf *b);
 /* The contents as a C string ("" for an empty buffer). */
 const char *pv_buf_str(const pv_buf *b);
 
+/**
+ * Appends the whole file at path to b.
+ * @return 0; VOLLEY_EIO with "PATH: cannot open: ..." or "PATH: cannot
+ *         read: ..." in err; VOLLEY_ENOMEM. b may hold part of the file
+ *         after an error (the caller clears it if it is secret).
+ */
+int pv_buf_read_file(pv_buf *b, const char *path, pv_err *err);
+
 #endif /* PV_BUF_H */

@@ -520,25 +520,10 @@ int pv_datasets_parse(const char *path, const char *text, pv_datasets **out, pv_
 int pv_datasets_load(const char *path, pv_datasets **out, pv_err *err)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return pv_err_set(err, VOLLEY_EIO, "%s: cannot open: %s", path, strerror(errno));
     pv_buf b = PV_BUF_INIT;
-    char chunk[8192];
-    size_t n;
-    errno = 0;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        pv_buf_append(&b, chunk, n);
-    int rc = 0;
-    if (ferror(f)) {
-        rc =
-            pv_err_set(err, VOLLEY_EIO, "%s: cannot read: %s", path, strerror(errno ? errno : EIO));
-    } else if (pv_buf_ok(&b) != 0) {
-        rc = pv_err_set(err, VOLLEY_ENOMEM, "out of memory");
-    } else {
+    int rc = pv_buf_read_file(&b, path, err);
+    if (rc == 0)
         rc = parse_text(path, pv_buf_str(&b), b.len, out, err);
-    }
-    fclose(f);
     if (b.data)
         explicit_bzero(b.data, b.len); /* it holds DSNs */
     pv_buf_fini(&b);

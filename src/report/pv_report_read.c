@@ -609,22 +609,9 @@ int pv_report_read_text(const char *name, const char *text, size_t len, pv_repor
 int pv_report_read(const char *path, pv_report_file **out, pv_err *err)
 {
     *out = NULL;
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return pv_err_set(err, VOLLEY_EIO, "%s: %s", path, strerror(errno));
     pv_buf b = PV_BUF_INIT;
-    char chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-        pv_buf_append(&b, chunk, n);
-    bool bad = ferror(fp);
-    fclose(fp);
-    int rc;
-    if (bad)
-        rc = pv_err_set(err, VOLLEY_EIO, "%s: cannot read", path);
-    else if (pv_buf_ok(&b) != 0)
-        rc = pv_err_set(err, VOLLEY_ENOMEM, "out of memory");
-    else
+    int rc = pv_buf_read_file(&b, path, err);
+    if (rc == 0)
         rc = pv_report_read_text(path, b.data ? b.data : "", b.len, out, err);
     pv_buf_fini(&b);
     return rc;
