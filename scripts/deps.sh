@@ -10,7 +10,7 @@ pkgs=(
     build-essential cmake pkg-config clang-format valgrind strace
     clang libclang-rt-dev
     libpq-dev libpg-query-dev libprotobuf-c-dev libuv1-dev libjansson-dev
-    libmicrohttpd-dev libinih-dev libcmocka-dev
+    libmicrohttpd-dev libinih-dev libsqlite3-dev libcmocka-dev
     postgresql postgresql-contrib pgbouncer python3 prometheus
     python3-asyncpg python3-sqlalchemy python3-sqlalchemy-ext python3-greenlet
 )
