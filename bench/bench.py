@@ -29,7 +29,11 @@ Rows:
      transaction of 5 statements between BEGIN and END, GENERATE drawing aid,
      tid, bid and delta per execution) vs pgbench's built-in tpcb-like script
      (`pgbench -n -b tpcb-like -M prepared`), both -c 10 -j 2 -T
-     BENCH_TPCB_DURATION (default BENCH_DURATION), no retries for either.
+     BENCH_TPCB_DURATION (default BENCH_DURATION), BENCH_TPCB_ROUNDS rounds
+     (default 5: its rounds spread most), no retries for either. pgvolley
+     sends BEGIN together with the first statement (one round trip, as pgjdbc
+     and Npgsql do); a third client, pgvolley --separate-begin (BEGIN alone,
+     as pgbench sends it), is printed as a reference row.
      `pgbench -i -s 1` re-creates the tables before every run (then a
      CHECKPOINT), so both start equal; after every run the bench checks that
      history rows = committed transactions and that each balance sum = the sum
@@ -397,6 +401,7 @@ def bench_rate(pgbench, psql, workload, max_qps, tmp):
 
 TPCB_FILE = os.path.join(HERE, "..", "examples", "tpcb_like", "tpcb.sql")  # for scale 1
 TPCB_DURATION = float(os.environ.get("BENCH_TPCB_DURATION", str(DURATION)))  # row 8: -T
+TPCB_ROUNDS = int(os.environ.get("BENCH_TPCB_ROUNDS", "5"))  # row 8: its rounds spread most
 T_TPCB = 1.00               # row 8: TPC-B-like throughput >= pgbench's (issue 10)
 
 
@@ -438,12 +443,12 @@ def run_pgbench_tpcb(pgbench, psql, duration):
             "check": tpcb_check(psql, n)}
 
 
-def run_pgvolley_tpcb(psql, duration):
+def run_pgvolley_tpcb(psql, duration, extra=()):
     # no --retries, as pgbench without --max-tries: a serialization failure or
     # deadlock counts as failed for both (none is expected: every transaction
     # locks an account, a teller and the branch in that order, at READ COMMITTED)
     p = measured([PGVOLLEY, "run", "-q", "-f", "json", "-c", str(CLIENTS), "-j", str(THREADS),
-                  "-T", f"{duration:g}", TPCB_FILE], ok=(0, 1))
+                  "-T", f"{duration:g}", *extra, TPCB_FILE], ok=(0, 1))
     rep = json.loads(p.out[:p.out.rindex("}") + 1])
     s = rep["summary"]
     if len(rep["queries"][0].get("statements", [])) != 7:
@@ -456,25 +461,31 @@ def run_pgvolley_tpcb(psql, duration):
 
 def bench_tpcb(pgbench, psql):
     """Row 8: pgvolley on examples/tpcb_like against pgbench's built-in
-    tpcb-like script, fresh tables before each run, alternating which tool
-    goes first."""
-    pb, pv = [], []
-    for r in range(ROUNDS):
+    tpcb-like script, and pgvolley --separate-begin (BEGIN on its own, as
+    pgbench sends it) as a reference; fresh tables before each run, the
+    order of the three rotating from round to round."""
+    pb, pv, ps = [], [], []
+    for r in range(TPCB_ROUNDS):
         order = [("pgbench", pb, lambda: run_pgbench_tpcb(pgbench, psql, TPCB_DURATION)),
-                 ("pgvolley", pv, lambda: run_pgvolley_tpcb(psql, TPCB_DURATION))]
-        if r % 2:
-            order.reverse()
+                 ("pgvolley", pv, lambda: run_pgvolley_tpcb(psql, TPCB_DURATION)),
+                 ("pgvolley --separate-begin", ps,
+                  lambda: run_pgvolley_tpcb(psql, TPCB_DURATION, ("--separate-begin",)))]
+        order = order[r % 3:] + order[:r % 3]
         for _, acc, fn in order:
             tpcb_reset(pgbench, psql)
             wait_server_quiet(psql)
             acc.append(ACCT.timed(fn))
-        b, v = pb[-1], pv[-1]
-        log(f"tpcb-like round {r + 1}/{ROUNDS}: pgbench {b['tps']:.0f} tps ({b['failed']} "
-            f"failed), pgvolley {v['tps']:.0f} tps ({v['failed']} failed); other work "
-            f"{b['other_s']:.1f}/{v['other_s']:.1f} CPU-s"
-            + "".join(f"; {name} INCONSISTENT: {x['check']}"
-                      for name, x in (("pgbench", b), ("pgvolley", v)) if x["check"]))
-    return pb, pv
+        b, v, x = pb[-1], pv[-1], ps[-1]
+        log(f"tpcb-like round {r + 1}/{TPCB_ROUNDS} (first: {order[0][0]}): pgbench "
+            f"{b['tps']:.0f} tps ({b['failed']} failed), pgvolley {v['tps']:.0f} tps "
+            f"({v['failed']} failed), pgvolley --separate-begin {x['tps']:.0f} tps "
+            f"({x['failed']} failed); ratios {v['tps'] / b['tps']:.3f} and "
+            f"{x['tps'] / b['tps']:.3f}; other work "
+            f"{b['other_s']:.1f}/{v['other_s']:.1f}/{x['other_s']:.1f} CPU-s"
+            + "".join(f"; {name} INCONSISTENT: {y['check']}"
+                      for name, y in (("pgbench", b), ("pgvolley", v),
+                                      ("pgvolley --separate-begin", x)) if y["check"]))
+    return pb, pv, ps
 
 
 def run_seed(workload, clients, duration):
@@ -791,8 +802,8 @@ def main():
     log("bench: row 5, pgvolley multi")
     walls, seqs = bench_multi(psql)
     acct.mark("rows 3+5:")
-    log(f"bench: row 8, TPC-B-like, {ROUNDS} rounds of {TPCB_DURATION:g} s per client")
-    tpcb_pb, tpcb_pv = bench_tpcb(pgbench, psql)
+    log(f"bench: row 8, TPC-B-like, {TPCB_ROUNDS} rounds of {TPCB_DURATION:g} s per client")
+    tpcb_pb, tpcb_pv, tpcb_ps = bench_tpcb(pgbench, psql)
     acct.mark("row 8:")
     floor_kb = measured(["/bin/true"]).maxrss_kb
     SPAWN.close()
@@ -895,6 +906,9 @@ def main():
          f">= {T_TPCB:.2f}", verdict(t_pv / t_pb >= T_TPCB)],
         ["8", "TPC-B-like client CPU us/transaction", f"{tc_pv:.2f}", f"{tc_pb:.2f} (pgbench)",
          f"{tc_pv / tc_pb:.2f}", "reference", "-"],
+        ["8", "TPC-B-like tps, --separate-begin", f"{med(tpcb_ps, 'tps'):.0f}",
+         f"{t_pb:.0f} (pgbench tpcb-like -M prepared)", f"{med(tpcb_ps, 'tps') / t_pb:.2f}",
+         "reference", "-"],
     ]
 
     print()
@@ -902,7 +916,7 @@ def main():
           f"PostgreSQL {server_version}, {os.cpu_count()} CPUs, {platform.platform()}; "
           f"scale {SCALE}; rows 1 and 4: {DURATION:g} s x {ROUNDS} rounds, row 2: "
           f"-T {MANY_DURATION} x {ROUNDS} rounds; row 7: -T {RATE_DURATION} x {ROUNDS} rounds; "
-          f"row 8: -T {TPCB_DURATION:g} x {ROUNDS} rounds (medians)")
+          f"row 8: -T {TPCB_DURATION:g} x {TPCB_ROUNDS} rounds (medians)")
     print()
     print_table(table)
     print()
@@ -972,15 +986,23 @@ def main():
           f"both start from the same state (scale {SCALE}: one branch row, which every "
           f"transaction updates, is the hot spot for both). Throughput counts committed "
           f"transactions only: pgbench's tps without initial connection time, pgvolley's "
-          f"summary.succeeded / summary.wall_s. Per round (pgbench / pgvolley): " + "; ".join(
-              f"{x['tps']:.0f}/{y['tps']:.0f} tps, CPU {x['cpu_us']:.1f}/{y['cpu_us']:.1f} us/tx, "
-              f"failed {x['failed']}/{y['failed']}, other work {x['other_s']:.1f}/"
-              f"{y['other_s']:.1f} CPU-s" for x, y in zip(tpcb_pb, tpcb_pv))
+          f"summary.succeeded / summary.wall_s. pgvolley sends BEGIN with the first statement "
+          f"(one round trip, as pgjdbc does); pgvolley --separate-begin sends it alone, as "
+          f"pgbench does. Per round (pgbench / pgvolley / pgvolley --separate-begin): "
+          + "; ".join(
+              f"{x['tps']:.0f}/{y['tps']:.0f}/{z['tps']:.0f} tps (ratios "
+              f"{y['tps'] / x['tps']:.2f}, {z['tps'] / x['tps']:.2f}), CPU "
+              f"{x['cpu_us']:.1f}/{y['cpu_us']:.1f}/{z['cpu_us']:.1f} us/tx, "
+              f"failed {x['failed']}/{y['failed']}/{z['failed']}, other work "
+              f"{x['other_s']:.1f}/{y['other_s']:.1f}/{z['other_s']:.1f} CPU-s"
+              for x, y, z in zip(tpcb_pb, tpcb_pv, tpcb_ps))
           + f"; rounds, pgbench {spread(tpcb_pb, 'tps', '{:.0f}')} tps, pgvolley "
-          f"{spread(tpcb_pv, 'tps', '{:.0f}')} tps. After each run: history rows = committed "
+          f"{spread(tpcb_pv, 'tps', '{:.0f}')} tps, --separate-begin "
+          f"{spread(tpcb_ps, 'tps', '{:.0f}')} tps. After each run: history rows = committed "
           f"transactions and each balance sum = the sum of the deltas: " + (
               "; ".join(f"{n} round {i + 1}: {x['check']}" for n, rs in
-                        (("pgbench", tpcb_pb), ("pgvolley", tpcb_pv))
+                        (("pgbench", tpcb_pb), ("pgvolley", tpcb_pv),
+                         ("pgvolley --separate-begin", tpcb_ps))
                         for i, x in enumerate(rs) if x["check"]) or "consistent in every run")
           + (". pgvolley errors: " + ", ".join(f"{c} x{k}" for y in tpcb_pv for c, k in y["errors"])
              if any(y["errors"] for y in tpcb_pv) else "") + ".")

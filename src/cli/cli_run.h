@@ -24,6 +24,7 @@ struct cli_run_opts {
     int retries;
     int pipeline;
     bool pin_threads;
+    bool separate_begin;     /* --separate-begin */
     double rate;             /* --rate: the open model; 0 = closed */
     enum pv_arrival arrival; /* --arrival */
     double max_lag_s;        /* --max-lag */

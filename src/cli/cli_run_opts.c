@@ -60,6 +60,10 @@ static const char run_help[] =
     "                           their results (libpq pipeline mode, one sync per\n"
     "                           pipeline; an error aborts the rest of its pipeline,\n"
     "                           counted as PV003); latency stays per query\n"
+    "      --separate-begin     send a transaction's BEGIN on its own and wait for\n"
+    "                           its result (as psql and pgbench do); by default it\n"
+    "                           goes out with the first statement, one round trip\n"
+    "                           for the two (as pgjdbc and Npgsql send it)\n"
     "      --rate R             the open model: start R executions per second (all\n"
     "                           threads), whatever the server's pace; -c caps what\n"
     "                           is in flight. Latency then also runs from each\n"
@@ -192,6 +196,7 @@ enum {
     OPT_RETRIES,
     OPT_PIPELINE,
     OPT_PIN_THREADS,
+    OPT_SEPARATE_BEGIN,
     OPT_RATE,
     OPT_ARRIVAL,
     OPT_MAX_LAG,
@@ -223,6 +228,7 @@ static const struct option run_options[] = {
     {"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
     {"output", required_argument, NULL, 'o'},
     {"pin-threads", no_argument, NULL, OPT_PIN_THREADS},
+    {"separate-begin", no_argument, NULL, OPT_SEPARATE_BEGIN},
     {"rate", required_argument, NULL, OPT_RATE},
     {"arrival", required_argument, NULL, OPT_ARRIVAL},
     {"max-lag", required_argument, NULL, OPT_MAX_LAG},
@@ -460,6 +466,7 @@ static int run_option(int ch, const char *arg, const char *opt, struct cli_run_o
         o->pipeline = (int)v;
         break;
     case OPT_PIN_THREADS: o->pin_threads = true; break;
+    case OPT_SEPARATE_BEGIN: o->separate_begin = true; break;
     case OPT_RATE:
     case OPT_ARRIVAL:
     case OPT_MAX_LAG:

@@ -340,6 +340,7 @@ static void run_config(const struct cli_run_opts *o, int level, pv_target *targe
     cfg->retries = o->retries;
     cfg->pipeline = o->pipeline;
     cfg->pin_threads = o->pin_threads;
+    cfg->separate_begin = o->separate_begin;
     cfg->rate = o->rate;
     cfg->arrival = o->arrival;
     cfg->max_lag_s = o->max_lag_s;

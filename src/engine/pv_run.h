@@ -62,6 +62,12 @@ struct pv_run_config {
                           57P01, 57P02, 57P03), exponential backoff with jitter; 0 = none */
     bool pin_threads;  /* pin worker thread i to the i-th CPU this process may run on
                           (modulo their number) */
+    /* A transaction's BEGIN goes out with its first statement, one round trip
+       for the two (libpq pipeline mode, one sync), as pgjdbc and Npgsql send
+       it; separate_begin sends BEGIN on its own and waits for its result
+       first, as psql and pgbench do. No effect with the simple protocol or
+       --pipeline. */
+    bool separate_begin;
     /* The open model: rate > 0 starts executions at intended times (Poisson
        or uniform arrivals at `rate` per second over all threads, or
        following `shape`, whose targets are then rates) instead of when the
@@ -199,10 +205,11 @@ struct pv_run_result {
     enum pv_protocol protocol;
     double duration_s, warmup_s;
     int retries;
-    uint64_t seed;    /* cfg.seed */
-    int pipeline;     /* 1 = off */
-    bool pinned;      /* pin_threads was asked for and every worker thread was pinned */
-    bool interrupted; /* stopped by pv_run_stop before the end */
+    uint64_t seed;       /* cfg.seed */
+    int pipeline;        /* 1 = off */
+    bool separate_begin; /* cfg.separate_begin */
+    bool pinned;         /* pin_threads was asked for and every worker thread was pinned */
+    bool interrupted;    /* stopped by pv_run_stop before the end */
     /* the run stopped itself because going on could only fail (e.g. its
        prepared statements vanish behind a pooler in transaction mode):
        why, or "" */

@@ -87,6 +87,57 @@ static int stmt_of(struct worker *w, struct conn *c, struct exec *e, struct stmt
     return 0;
 }
 
+/*
+ * Whether e's transaction sends its BEGIN and first statement together
+ * (pv_run_config.separate_begin): on the extended protocols, outside
+ * --pipeline, once both statements are prepared on c (the first
+ * executions prepare them one at a time) and once the scenario's results
+ * are known to be small (single-row mode is not used in pipeline mode).
+ */
+static bool txn_pair_ok(const struct worker *w, const struct conn *c, const struct exec *e)
+{
+    const pv_run *r = w->run;
+    if (e->step != 0 || r->cfg.separate_begin || r->cfg.protocol == PV_PROTOCOL_SIMPLE ||
+        !w->buffered[e->scen])
+        return false;
+    const struct scen_ref *ref = &r->scen[e->scen];
+    if (pv_workload_query(r->cfg.workload, ref->query)->nsteps < 2)
+        return false;
+    size_t slot = r->step_slot[ref->query];
+    return r->cfg.protocol != PV_PROTOCOL_PREPARED ||
+           (is_prepared(c, (uint32_t)slot) && is_prepared(c, (uint32_t)slot + 1));
+}
+
+/*
+ * Sends BEGIN and the transaction's first statement in one pipeline with
+ * one sync: one round trip where two would wait on each other. Both are in
+ * the sync's implicit block, so a failed BEGIN aborts the statement
+ * instead of letting it run outside a transaction. The results come back
+ * to txn_pair_result. @return libpq's 1, or 0 on failure.
+ */
+static int txn_pair_send(struct worker *w, struct conn *c, struct exec *e, PGconn *pg)
+{
+    const pv_run *r = w->run;
+    if (!PQenterPipelineMode(pg))
+        return 0;
+    for (int k = 0; k < 2; k++) {
+        const char *const *values = NULL;
+        struct stmt_ref st;
+        e->step = k;
+        if (stmt_of(w, c, e, &st, &values) != 0)
+            return 0; /* out of memory: the connection is lost, e fails with it */
+        int ok =
+            r->cfg.protocol == PV_PROTOCOL_PREPARED
+                ? PQsendQueryPrepared(pg, r->stmt_names[st.slot], st.nparams, values, NULL, NULL, 0)
+                : PQsendQueryParams(pg, st.sql, st.nparams, NULL, values, NULL, NULL, 0);
+        if (!ok)
+            return 0;
+    }
+    e->step = 0;
+    c->pair = TXN_PAIR_BEGIN;
+    return PQpipelineSync(pg);
+}
+
 /* Sends c's execution (a transaction: its current statement), the
    statement's prepare first if c lacks it. */
 static void exec_send(struct worker *w, struct conn *c)
@@ -102,6 +153,10 @@ static void exec_send(struct worker *w, struct conn *c)
     e->t_step = now;
     if (e->step == 0)
         e->t_send = now; /* a transaction runs from its first statement */
+    if (txn_pair_ok(w, c, e)) {
+        ok = txn_pair_send(w, c, e, pg);
+        goto sent;
+    }
     switch (r->cfg.protocol) {
     case PV_PROTOCOL_PREPARED:
         stmt_of(w, c, e, &st, NULL);
@@ -409,6 +464,20 @@ static void txn_send_next(struct worker *w)
  * statement, or after a failure (or an interruption) the ROLLBACK of the
  * transaction it leaves open. @return true when c carries e on.
  */
+/* The figures of the transaction's current statement, which just ended. */
+static void txn_step_record(struct worker *w, struct exec *e, uint64_t now)
+{
+    pv_run *r = w->run;
+    if (e->warm || e->interrupted)
+        return;
+    struct pv_stat *st =
+        &w->step_stats[r->step_slot[r->scen[e->scen].query] + e->step - r->nqueries];
+    uint64_t lat = now > e->t_step ? now - e->t_step : 0;
+    int rc = e->failed ? pv_stat_fail(st, lat, e->sqlstate, e->message) : pv_stat_ok(st, lat, 0);
+    if (rc != 0)
+        w->rc = rc;
+}
+
 static bool txn_step_done(struct worker *w, struct conn *c, struct exec *e, uint64_t now)
 {
     pv_run *r = w->run;
@@ -418,15 +487,7 @@ static bool txn_step_done(struct worker *w, struct conn *c, struct exec *e, uint
     bool busy = pv_conn_state(&c->core) == PV_CONN_BUSY;
     if (e->rolling_back)
         return false; /* its result is no statement's */
-    if (!e->warm && !e->interrupted) {
-        struct pv_stat *st =
-            &w->step_stats[r->step_slot[r->scen[e->scen].query] + e->step - r->nqueries];
-        uint64_t lat = now > e->t_step ? now - e->t_step : 0;
-        int rc =
-            e->failed ? pv_stat_fail(st, lat, e->sqlstate, e->message) : pv_stat_ok(st, lat, 0);
-        if (rc != 0)
-            w->rc = rc;
-    }
+    txn_step_record(w, e, now);
     if (busy && !e->failed && !e->interrupted && e->step + 1 < q->nsteps) {
         e->step++;
         txn_next_later(w, c);
@@ -508,10 +569,45 @@ static void request_done(struct conn *c)
     uv_check_start(&w->done_check, on_done_check);
 }
 
+/*
+ * A result of a BEGIN sent with the first statement (txn_pair_send): BEGIN's
+ * results and their NULL, the statement's and their NULL, then the sync.
+ * BEGIN's figures are taken at its NULL; the statement's, measured from
+ * the same send, when the sync has come and c has left pipeline mode, by
+ * request_done as for any statement. After a failed BEGIN the statement
+ * was not run (PGRES_PIPELINE_ABORTED): the failure is BEGIN's.
+ */
+static bool txn_pair_result(struct conn *c, PGresult *res)
+{
+    struct exec *e = c->exec;
+    if (!res) {
+        if (c->pair == TXN_PAIR_BEGIN && !e->failed) {
+            txn_step_record(c->w, e, pv_now_ns());
+            e->step = 1; /* e->t_step stays: the two went out together */
+        }
+        c->pair = c->pair == TXN_PAIR_BEGIN ? TXN_PAIR_FIRST : TXN_PAIR_SYNC;
+        return true;
+    }
+    switch (PQresultStatus(res)) {
+    case PGRES_PIPELINE_SYNC:
+        c->pair = TXN_PAIR_NONE;
+        if (!PQexitPipelineMode(pv_run__pg(c))) {
+            pv_conn_lost(&c->core, NULL);
+            return false;
+        }
+        request_done(c);
+        return !c->step_later;
+    case PGRES_PIPELINE_ABORTED: return true;
+    default: pv_run__handle_result(c, e, res); return true;
+    }
+}
+
 bool pv_run__exec_result(struct conn *c, PGresult *res)
 {
     if (c->step_later)
         return false; /* no request in flight until on_done_check sends one */
+    if (c->pair != TXN_PAIR_NONE)
+        return txn_pair_result(c, res);
     if (!res) {
         request_done(c);
         return !c->step_later;

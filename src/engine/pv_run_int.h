@@ -127,6 +127,9 @@ struct conn {
     bool in_idle;
     bool preparing;  /* a PQsendPrepare is outstanding (even if cancelling) */
     bool step_later; /* on w->next_head: no request in flight until then */
+    /* a transaction's BEGIN and first statement in flight together
+       (pv_run_config.separate_begin false): which result comes next */
+    enum { TXN_PAIR_NONE, TXN_PAIR_BEGIN, TXN_PAIR_FIRST, TXN_PAIR_SYNC } pair;
     /* a transaction's parameter set, drawn once for all its statements: the
        values (txn_vals[i] points into txn_text, or is NULL for SQL NULL) */
     const char **txn_vals;

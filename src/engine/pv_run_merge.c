@@ -17,6 +17,7 @@ int pv_run__merge(pv_run *r)
     res->retries = r->cfg.retries;
     res->seed = r->cfg.seed;
     res->pipeline = r->cfg.pipeline > 1 ? r->cfg.pipeline : 1;
+    res->separate_begin = r->cfg.separate_begin;
     res->pinned = r->cfg.pin_threads;
     res->rate = r->cfg.rate;
     res->arrival = r->cfg.arrival;

@@ -359,6 +359,7 @@ int pv_run_snapshot(pv_run *r, struct pv_run_result **out)
     s->retries = cfg->retries;
     s->seed = cfg->seed;
     s->pipeline = cfg->pipeline > 1 ? cfg->pipeline : 1;
+    s->separate_begin = cfg->separate_begin;
     s->pinned = cfg->pin_threads;
     s->rate = cfg->rate;
     s->arrival = cfg->arrival;

@@ -212,6 +212,7 @@ static json_t *config_json(struct jb *b, const struct pv_run_result *run)
     put(b, o, "retries", json_integer(run->retries));
     put(b, o, "seed", json_integer((json_int_t)run->seed));
     put(b, o, "pipeline", json_integer(run->pipeline));
+    put(b, o, "separate_begin", json_boolean(run->separate_begin));
     put(b, o, "pinned_threads", json_boolean(run->pinned));
     put(b, o, "schedule", schedule_json(b, run));
     json_t *p = json_object();

@@ -402,6 +402,9 @@ static void get_config(struct rd *c, json_t *ro, const char *at, struct pv_repor
     res->seed = seed ? (uint64_t)json_integer_value(seed) : 0;
     res->pipeline = get_int(c, cfg, p, "pipeline");
     res->pinned = get_bool(c, cfg, p, "pinned_threads");
+    /* absent from reports written before it existed: BEGIN went alone then */
+    json_t *sb = cfg ? json_object_get(cfg, "separate_begin") : NULL;
+    res->separate_begin = !sb || json_is_true(sb);
     json_t *pool = member(c, cfg, p, "pool", JSON_OBJECT);
     sub(q, p, "pool", -1);
     res->pool.size = get_int(c, pool, q, "size");

@@ -184,20 +184,19 @@ int pv_history_open(const char *path, int64_t *interrupted, pv_history **out, pv
         free(h);
         return pv_err_set(err, VOLLEY_ENOMEM, "out of memory");
     }
-    int rc = sqlite3_open_v2(path, &h->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
+    int rc = sqlite3_open_v2(
+        path, &h->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
-        rc = rc == SQLITE_NOMEM ? pv_err_set(err, VOLLEY_ENOMEM, "out of memory")
-                                : pv_err_set(err, VOLLEY_EIO, "run history: cannot open %s: %s",
-                                             path, h->db ? sqlite3_errmsg(h->db)
-                                                         : sqlite3_errstr(rc));
+        rc = rc == SQLITE_NOMEM
+                 ? pv_err_set(err, VOLLEY_ENOMEM, "out of memory")
+                 : pv_err_set(err, VOLLEY_EIO, "run history: cannot open %s: %s", path,
+                              h->db ? sqlite3_errmsg(h->db) : sqlite3_errstr(rc));
         goto fail;
     }
     sqlite3_busy_timeout(h->db, PV_HISTORY_BUSY_MS);
     /* WAL: readers (the API's GETs) never wait for the writer of a run */
-    if ((rc = exec_sql(h, "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;", err,
-                       "set up")) != 0 ||
+    if ((rc = exec_sql(h, "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;", err, "set up")) !=
+            0 ||
         (rc = setup_schema(h, path, err)) != 0 || (rc = mark_interrupted(h, interrupted, err)) != 0)
         goto fail;
     *out = h;
@@ -322,14 +321,13 @@ int pv_history_finish(pv_history *h, int64_t id, enum pv_history_state state, do
 {
     if (!h)
         return pv_err_set(err, VOLLEY_EINVAL, "run history: no handle");
-    if (state != PV_HISTORY_FINISHED && state != PV_HISTORY_FAILED &&
-        state != PV_HISTORY_CANCELLED)
+    if (state != PV_HISTORY_FINISHED && state != PV_HISTORY_FAILED && state != PV_HISTORY_CANCELLED)
         return pv_err_set(err, VOLLEY_EINVAL, "run history: %s is not how a run ends",
                           pv_history_state_name(state));
     pthread_mutex_lock(&h->mu);
     sqlite3_stmt *st;
-    int rc = expect_state(h, id, (1u << PV_HISTORY_QUEUED) | (1u << PV_HISTORY_RUNNING), "end",
-                          err);
+    int rc =
+        expect_state(h, id, (1u << PV_HISTORY_QUEUED) | (1u << PV_HISTORY_RUNNING), "end", err);
     if (rc == 0)
         rc = prep(h,
                   "UPDATE runs SET state = ?2, finished_at = ?3, report = ?4, executions = ?5, "
@@ -539,8 +537,7 @@ int pv_history_delete(pv_history *h, int64_t id, pv_err *err)
     return rc;
 }
 
-int pv_history_prune(pv_history *h, double older_than, int64_t keep, int64_t *deleted,
-                     pv_err *err)
+int pv_history_prune(pv_history *h, double older_than, int64_t keep, int64_t *deleted, pv_err *err)
 {
     if (!h || keep < 0)
         return pv_err_set(err, VOLLEY_EINVAL, "run history: keep must be 0 or more");
@@ -550,8 +547,7 @@ int pv_history_prune(pv_history *h, double older_than, int64_t keep, int64_t *de
     sqlite3_stmt *st;
     int rc = prep(h,
                   "DELETE FROM runs WHERE " ENDED " AND (?1 = 0 OR created_at < ?1)"
-                  " AND id NOT IN (SELECT id FROM runs WHERE " ENDED
-                  " ORDER BY id DESC LIMIT ?2)",
+                  " AND id NOT IN (SELECT id FROM runs WHERE " ENDED " ORDER BY id DESC LIMIT ?2)",
                   &st, err);
     if (rc == 0) {
         sqlite3_bind_double(st, 1, older_than);

@@ -162,7 +162,6 @@ int pv_history_delete(pv_history *h, int64_t id, pv_err *err);
  * @param deleted if not NULL: how many runs were deleted.
  * @return 0, VOLLEY_EINVAL (keep < 0), VOLLEY_EIO.
  */
-int pv_history_prune(pv_history *h, double older_than, int64_t keep, int64_t *deleted,
-                     pv_err *err);
+int pv_history_prune(pv_history *h, double older_than, int64_t keep, int64_t *deleted, pv_err *err);
 
 #endif /* PV_HISTORY_H */

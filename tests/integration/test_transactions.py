@@ -8,6 +8,7 @@ run.
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -87,6 +88,55 @@ class TransactionTest(ServerTest):
         self.assertEqual(st[3]["executions"], 50)  # the failed ones never reach COMMIT
         self.assertEqual(self.server.sql(
             "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'"), "0")
+
+    def test_first_statement_fails(self):
+        # BEGIN travels with the first statement: when that one fails, the
+        # transaction is rolled back and the rest never runs
+        f = self.write("first.sql", "-- PARAMETERS: [[1], [0]]\n-- EXEC_COUNT: 50\n"
+                       "-- TRANSACTION\n"
+                       "SELECT 1 / %s;\n"
+                       "UPDATE tx_counter SET v = v + 1 WHERE id = 1;\n")
+        for extra in ((), ("--separate-begin",)):
+            with self.subTest(extra=extra):
+                self.server.sql("UPDATE tx_counter SET v = 0")
+                rep = self.run_json("-c", "2", *extra, f, expect=1)
+                s = rep["summary"]
+                self.assertEqual((s["executions"], s["failed"]), (100, 50))
+                self.assertEqual([(e["sqlstate"], e["count"]) for e in rep["errors"]],
+                                 [("22012", 50)])
+                self.assertEqual(self.server.sql("SELECT v FROM tx_counter"), "50")
+                st = rep["queries"][0]["statements"]
+                self.assertEqual([x["failed"] for x in st], [0, 50, 0, 0])
+                self.assertEqual([x["executions"] for x in st], [100, 100, 50, 50])
+                self.assertEqual(rep["config"]["separate_begin"], bool(extra))
+                self.assertEqual(self.server.sql(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE state LIKE 'idle in transaction%'"), "0")
+
+    def test_begin_goes_with_first_statement(self):
+        self.assertIsNotNone(shutil.which("strace"), "strace (scripts/deps.sh installs it)")
+        # one connection, 200 transactions of 4 statements: 800 round trips
+        # with --separate-begin, 600 when BEGIN goes with the UPDATE (the
+        # first transaction prepares its statements one at a time); counted
+        # as the client's sendto calls
+        f = self.write("t.sql", "-- EXEC_COUNT: 200\nBEGIN;\n"
+                       "UPDATE tx_counter SET v = v + 1 WHERE id = 1;\n"
+                       "SELECT v FROM tx_counter WHERE id = 1;\nCOMMIT;\n")
+        trace = os.path.join(self.dir, "trace")
+
+        def sends(*extra):
+            cmd = ["strace", "-f", "-e", "trace=sendto", "-o", trace, PGVOLLEY, "run", "-q",
+                   "-d", self.server.dsn, "-c", "1", *extra, f]
+            cp = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+            self.assertEqual(cp.returncode, 0, cp.stderr)
+            with open(trace) as t:
+                return sum(1 for line in t if "sendto(" in line)
+
+        paired, separate = sends(), sends("--separate-begin")
+        print(f"sendto calls: {paired} with BEGIN paired, {separate} separate")
+        self.assertGreaterEqual(separate, 800)
+        self.assertGreaterEqual(separate - paired, 190, (paired, separate))
+        self.assertEqual(self.server.sql("SELECT v FROM tx_counter"), "400")
 
     def test_serialization_failures_retried(self):
         f = self.write("ser.sql", "-- EXEC_COUNT: 300\n"

@@ -222,9 +222,8 @@ static void test_reopen_interrupts(void **state)
     int64_t running = add_ok(h, "running", "local", 2.0);
     int64_t queued = add_ok(h, "queued", "local", 3.0);
     assert_int_equal(pv_history_start(h, done, 1.0, &err), 0);
-    assert_int_equal(pv_history_finish(h, done, PV_HISTORY_FINISHED, 1.5, "{}", NULL, 0, NULL,
-                                       &err),
-                     0);
+    assert_int_equal(
+        pv_history_finish(h, done, PV_HISTORY_FINISHED, 1.5, "{}", NULL, 0, NULL, &err), 0);
     assert_int_equal(pv_history_start(h, running, 2.0, &err), 0);
     assert_int_equal(pv_history_add_point(h, running, 0, "{\"p\": 0}", &err), 0);
     pv_history_close(h);
@@ -266,9 +265,9 @@ static void test_prune(void **state)
             break; /* the last stays queued */
         assert_int_equal(pv_history_start(h, ids[i], 0, &err), 0);
         assert_int_equal(pv_history_add_point(h, ids[i], 0, "{}", &err), 0);
-        assert_int_equal(pv_history_finish(h, ids[i], PV_HISTORY_CANCELLED, 0, NULL, NULL, 0,
-                                           "cancelled", &err),
-                         0);
+        assert_int_equal(
+            pv_history_finish(h, ids[i], PV_HISTORY_CANCELLED, 0, NULL, NULL, 0, "cancelled", &err),
+            0);
     }
     int64_t n = -1;
     assert_int_equal(pv_history_prune(h, 0, -1, &n, &err), VOLLEY_EINVAL);
@@ -312,9 +311,9 @@ static void test_refuses_foreign_files(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lifecycle),         cmocka_unit_test(test_points),
-        cmocka_unit_test(test_list_filters),      cmocka_unit_test(test_reopen_interrupts),
-        cmocka_unit_test(test_prune),             cmocka_unit_test(test_refuses_foreign_files),
+        cmocka_unit_test(test_lifecycle),    cmocka_unit_test(test_points),
+        cmocka_unit_test(test_list_filters), cmocka_unit_test(test_reopen_interrupts),
+        cmocka_unit_test(test_prune),        cmocka_unit_test(test_refuses_foreign_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
