@@ -47,6 +47,18 @@ class MemcheckTest(ServerTest):
         rep = json.loads(cp.stdout)
         self.assertEqual(rep["summary"]["executions"], 90)
 
+    def test_transactions(self):
+        # BEGIN with the first statement (pipeline mode, one sync), a failing
+        # statement inside (ROLLBACK), a timeout cancelling a sleep in one
+        f = self.write("t.sql", "-- PARAMETERS: [[1, 0], [0, 0], [1, 2]]\n-- EXEC_COUNT: 10\n"
+                       "BEGIN;\nSELECT 10 / $1::int;\nSELECT pg_sleep($2::float8);\nCOMMIT;\n")
+        cp = self.vg(["run", "-q", "-f", "json", "-d", self.server.dsn, "-c", "3", "-j", "1",
+                      "--command-timeout", "0.5", f], expect=1)
+        rep = json.loads(cp.stdout)
+        s = rep["summary"]
+        self.assertEqual((s["executions"], s["failed"]), (30, 20))
+        self.assertEqual({e["sqlstate"] for e in rep["errors"]}, {"22012", "57014"})
+
     def test_multi(self):
         self.server.sql("DROP ROLE IF EXISTS vgreader; CREATE ROLE vgreader LOGIN")
         dsn = self.server.dsn.replace("user=postgres", "user=vgreader")
