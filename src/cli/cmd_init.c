@@ -1,5 +1,6 @@
 /* cmd_init.c - `pgvolley init`: the sample schema and its data (suite/pv_init.h). */
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,7 +15,7 @@ static const char init_help[] =
     "pgvolley_schedules, pgvolley_runs and pgvolley_events, in the current schema.\n"
     "Per unit of scale: 100 tenants, 2000 agents, 10000 schedules, 100000 runs and\n"
     "300000 events, a few tenants owning most rows, timestamps over the last 90\n"
-    "days, the same rows every time (fixed seed). Tables are created bare, loaded\n"
+    "days, the same rows every time (see --seed). Tables are created bare, loaded\n"
     "with COPY over -j connections in parallel, then get their primary keys,\n"
     "foreign keys and indexes, then ANALYZE. Progress and timings go to stderr.\n"
     "\n"
@@ -25,6 +26,9 @@ static const char init_help[] =
     "                   PGPORT, PGUSER, PGDATABASE, ~/.pgpass ...)\n"
     "  -s, --scale N    scale factor, 1..10000 (default 1)\n"
     "      --drop       drop pgvolley's sample tables first (only those five)\n"
+    "      --seed N     seed of the data, 0..2^63-1 (default 20261130, the data\n"
+    "                   docs/sample-schema.md describes); the same seed and scale\n"
+    "                   give the same rows\n"
     "  -j, --jobs N     connections for the load, 1..64 (default: CPUs, 2..4)\n"
     "  -q, --quiet      no progress, only errors\n"
     "  -h, --help       show this help\n"
@@ -32,16 +36,13 @@ static const char init_help[] =
     "Exit codes: 0 done, 1 the server refused a statement (SQLSTATE shown),\n"
     "2 bad usage or a table exists, 3 cannot connect, 4 internal error.\n";
 
-enum { OPT_DROP = 256 };
+enum { OPT_DROP = 256, OPT_SEED };
 
 static const struct option init_options[] = {
-    {"dsn", required_argument, NULL, 'd'},
-    {"scale", required_argument, NULL, 's'},
-    {"drop", no_argument, NULL, OPT_DROP},
-    {"jobs", required_argument, NULL, 'j'},
-    {"quiet", no_argument, NULL, 'q'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
+    {"dsn", required_argument, NULL, 'd'},  {"scale", required_argument, NULL, 's'},
+    {"drop", no_argument, NULL, OPT_DROP},  {"seed", required_argument, NULL, OPT_SEED},
+    {"jobs", required_argument, NULL, 'j'}, {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
 };
 
 static const char *const step_names[] = {
@@ -94,6 +95,12 @@ int cmd_init(int argc, char **argv)
             cfg.jobs = (int)v;
             break;
         case OPT_DROP: cfg.drop = true; break;
+        case OPT_SEED:
+            if (cli_parse_int(optarg, 0, INT64_MAX, &v) != 0)
+                return cli_usage_error("init", "--seed must be an integer 0..%lld, not '%s'",
+                                       (long long)INT64_MAX, optarg);
+            cfg.seed = (uint64_t)v;
+            break;
         case 'q': quiet = true; break;
         case 'h': fputs(init_help, stdout); return CLI_EXIT_OK;
         case ':': return cli_usage_error("init", "option '%s' needs a value", argv[optind - 1]);
@@ -104,7 +111,8 @@ int cmd_init(int argc, char **argv)
         return cli_usage_error("init", "unexpected argument '%s'", argv[optind]);
     if (!quiet) {
         cfg.on_step = on_step;
-        fprintf(stderr, "pgvolley init: scale %d, %d connections\n", cfg.scale, cfg.jobs);
+        fprintf(stderr, "pgvolley init: scale %d, %d connections, seed %llu\n", cfg.scale, cfg.jobs,
+                (unsigned long long)cfg.seed);
     }
     struct pv_init_result res;
     pv_err err = {{0}};

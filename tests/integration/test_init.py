@@ -92,6 +92,14 @@ class InitTest(ServerTest):
         self.assertEqual(r.code, 0, r.stderr)
         self.assertEqual(r.stderr, "")
         self.assertEqual(self.server.sql(q), before)
+        # another seed, other rows (the same counts); the default seed again
+        r = self.init("--drop", "-q", "--seed", "42")
+        self.assertEqual(r.code, 0, r.stderr)
+        self.assertNotEqual(self.server.sql(q), before)
+        self.assertEqual(self.server.sql("SELECT count(*) FROM pgvolley_events"), "300000")
+        r = self.init("--drop", "-q", "--seed", "20261130")
+        self.assertEqual(r.code, 0, r.stderr)
+        self.assertEqual(self.server.sql(q), before)
 
     def test_refuses_existing_tables(self):
         self.ensure_loaded()
@@ -117,7 +125,7 @@ class InitTest(ServerTest):
 
     def test_bad_options(self):
         for args in (["-s", "0"], ["-s", "10001"], ["-s", "x"], ["-s", ""], ["-j", "0"],
-                     ["--bogus"], ["extra"]):
+                     ["--bogus"], ["extra"], ["--seed", "-1"], ["--seed", "x"]):
             r = self.init(*args)
             self.assertEqual(r.code, 2, (args, r.stderr))
             self.assertIn("pgvolley init", r.stderr)
