@@ -152,7 +152,8 @@ static void model_fini(struct model *m)
 static struct pv_report report_of(const struct model *m, const struct pv_run_result *const *runs,
                                   size_t n, bool sweep)
 {
-    return (struct pv_report){&m->target, n, runs, sweep, false, STARTED_AT, 0, 0, NULL, NULL};
+    return (struct pv_report){&m->target, n, runs, sweep, false, STARTED_AT,
+                              0,          0, NULL, NULL,  NULL};
 }
 
 /* Renders with a writer; the text is the caller's to free. */
@@ -763,7 +764,7 @@ static void test_empty_run(void **state)
     const struct pv_run_result *runs[] = {&run, &run};
 
     for (int sweep = 0; sweep < 2; sweep++) {
-        struct pv_report rep = {&target, (size_t)sweep + 1, runs, sweep, false, 0, 0, 0, NULL,
+        struct pv_report rep = {&target, (size_t)sweep + 1, runs, sweep, false, 0, 0, 0, NULL, NULL,
                                 NULL};
         char *text = render(pv_report_json, &rep);
         assert_no_nan_inf(text);
@@ -801,7 +802,7 @@ static void test_empty_run(void **state)
 
     /* No query at all. */
     run.nqueries = 0;
-    struct pv_report rep = {NULL, 1, runs, false, false, STARTED_AT, 0, 0, NULL, NULL};
+    struct pv_report rep = {NULL, 1, runs, false, false, STARTED_AT, 0, 0, NULL, NULL, NULL};
     char *text = render(pv_report_json, &rep);
     json_t *root = parse(text);
     assert_true(json_is_null(jmust(root, "target")));
