@@ -132,7 +132,8 @@ static int suite_option(int ch, const char *arg, const char *given, struct suite
         break;
     case 'T':
         if (cli_parse_seconds(arg, 0.001, 86400, &o->duration_s) != 0)
-            return cli_usage_error("suite", "-T must be seconds above 0 and at most 86400, not "
+            return cli_usage_error("suite",
+                                   "-T must be seconds above 0 and at most 86400, not "
                                    "'%s'",
                                    arg);
         break;
@@ -298,20 +299,19 @@ static int check_schema(const pv_target *target)
 {
     PGconn *c = NULL;
     pv_err err = {{0}};
-    int rc = pv_conn_connect_blocking(pv_target_keywords(target), pv_target_values(target), &c,
-                                      &err);
+    int rc =
+        pv_conn_connect_blocking(pv_target_keywords(target), pv_target_values(target), &c, &err);
     if (rc != 0) {
         cli_error("cannot connect to the server: %s", err.msg);
         return cli_exit_for(rc);
     }
     static const char *const tables[] = {"pgvolley_tenants", "pgvolley_agents",
-                                         "pgvolley_schedules", "pgvolley_runs",
-                                         "pgvolley_events"};
+                                         "pgvolley_schedules", "pgvolley_runs", "pgvolley_events"};
     int code = CLI_EXIT_OK;
     for (size_t i = 0; i < PV_ARRAY_LEN(tables) && code == CLI_EXIT_OK; i++) {
         const char *p[1] = {tables[i]};
-        PGresult *res = PQexecParams(c, "SELECT to_regclass($1) IS NOT NULL", 1, NULL, p, NULL,
-                                     NULL, 0);
+        PGresult *res =
+            PQexecParams(c, "SELECT to_regclass($1) IS NOT NULL", 1, NULL, p, NULL, NULL, 0);
         if (PQresultStatus(res) != PGRES_TUPLES_OK) {
             cli_error("cannot check the sample schema: %s", pv_conn_message(res));
             code = CLI_EXIT_FAILED;
@@ -338,8 +338,7 @@ static int load_sample(const struct suite_opts *o, const char *conninfo)
     struct pv_init_result res;
     pv_err err = {{0}};
     if (!o->run.quiet)
-        fprintf(stderr, "pgvolley: loading the sample schema (pgvolley init -s %d)...\n",
-                o->scale);
+        fprintf(stderr, "pgvolley: loading the sample schema (pgvolley init -s %d)...\n", o->scale);
     int rc = pv_init_run(&cfg, &res, &err);
     if (rc != 0) {
         cli_error("init: %s", err.msg);
@@ -357,7 +356,8 @@ static int load_sample(const struct suite_opts *o, const char *conninfo)
 static bool test_pass(const struct test *t)
 {
     const struct pv_run_result *res = pv_run_result(t->run);
-    return res->total.failed == 0 && pv_thresholds_all_pass(cli_judge_thresholds(t->judge), &res, 1);
+    return res->total.failed == 0 &&
+           pv_thresholds_all_pass(cli_judge_thresholds(t->judge), &res, 1);
 }
 
 /* The line after a test: its figures and verdict, each missed target. */
@@ -374,7 +374,9 @@ static void say_result(const struct test *t)
             "%s\n",
             n, res->total.failed, isfinite(l.avg) ? l.avg : 0, isfinite(l.p95) ? l.p95 : 0,
             pv_report_qps(n, res->wall_s),
-            !pass ? "FAIL" : pv_thresholds_count(th) ? "pass" : "done (no target)");
+            !pass                     ? "FAIL"
+            : pv_thresholds_count(th) ? "pass"
+                                      : "done (no target)");
     pv_buf line = PV_BUF_INIT;
     for (size_t k = 0; k < pv_thresholds_count(th); k++) {
         const struct pv_threshold *x = pv_thresholds_get(th, k);
@@ -444,8 +446,7 @@ static int write_report(const struct suite_opts *o, const struct pv_report *rep)
         return code;
     rc = pv_report_json(rep, &out);
     if (rc != 0) {
-        cli_error("cannot render the JSON report for %s: %s", o->run.output,
-                  volley_strerror(rc));
+        cli_error("cannot render the JSON report for %s: %s", o->run.output, volley_strerror(rc));
         code = CLI_EXIT_INTERNAL;
     } else if (cli_output_write(o->run.output, out.data, out.len) != 0) {
         cli_error("cannot write the report to %s: %s", o->run.output, strerror(errno));
@@ -549,7 +550,8 @@ static int run_ephemeral(const struct suite_opts *o, const pv_suite *s, struct t
     if (code == CLI_EXIT_OK && !o->path)
         code = load_sample(o, pv_pgtmp_conninfo(tmp));
     if (code == CLI_EXIT_OK)
-        code = cli_signalled ? CLI_EXIT_INTERRUPTED : run_suite(o, s, tests, pv_pgtmp_conninfo(tmp));
+        code =
+            cli_signalled ? CLI_EXIT_INTERRUPTED : run_suite(o, s, tests, pv_pgtmp_conninfo(tmp));
     pv_pgtmp_stop(tmp);
     return code;
 }

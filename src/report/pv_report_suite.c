@@ -236,8 +236,7 @@ static void test_row(pv_buf *o, const struct pv_report *r, size_t i, size_t name
         pv_render_md_cell(o, t->category, NAME_MAX);
         pv_buf_puts(o, " | ");
         pv_render_md_cell(o, t->name, NAME_MAX);
-        pv_buf_printf(o,
-                      " | %d | %" PRIu64 " | %" PRIu64 " | %.3f | %.3f | %.1f | %s |\n",
+        pv_buf_printf(o, " | %d | %" PRIu64 " | %" PRIu64 " | %.3f | %.3f | %.1f | %s |\n",
                       r->runs[i]->concurrency, f.executions, f.failed, f.avg, f.p95, f.qps,
                       t->pass ? verdict(t) : "**FAIL**");
         return;
@@ -245,8 +244,7 @@ static void test_row(pv_buf *o, const struct pv_report *r, size_t i, size_t name
     pv_buf_puts(o, "  ");
     put_name(o, t->name, namew - 2, true, false);
     pv_buf_printf(o, " %5d %10" PRIu64 " %8" PRIu64 " %10.3f %10.3f %10.1f  %s\n",
-                  r->runs[i]->concurrency, f.executions, f.failed, f.avg, f.p95, f.qps,
-                  verdict(t));
+                  r->runs[i]->concurrency, f.executions, f.failed, f.avg, f.p95, f.qps, verdict(t));
 }
 
 static void rule(pv_buf *o, size_t w)
@@ -286,15 +284,15 @@ static void tests_table(pv_buf *o, const struct pv_report *r, bool markdown)
     rule(o, width);
 }
 
-static void groups_block(pv_buf *o, const struct group *cats, size_t ncats,
-                         const struct group *all, bool markdown)
+static void groups_block(pv_buf *o, const struct group *cats, size_t ncats, const struct group *all,
+                         bool markdown)
 {
     if (markdown)
         pv_buf_puts(o, "\n| Category | Tests | Passed | Avg (ms) | P95 (ms) | QPS |\n"
                        "|---|--:|--:|--:|--:|--:|\n");
     else
-        pv_buf_printf(o, "\n%-24s %6s %7s %10s %10s %10s\n", "Category averages", "Tests",
-                      "Passed", "Avg (ms)", "P95 (ms)", "QPS");
+        pv_buf_printf(o, "\n%-24s %6s %7s %10s %10s %10s\n", "Category averages", "Tests", "Passed",
+                      "Avg (ms)", "P95 (ms)", "QPS");
     for (size_t k = 0; k <= ncats; k++) {
         const struct group *g = k < ncats ? &cats[k] : all;
         double avg = mean(g->sum_avg, g->tests), p95 = mean(g->sum_p95, g->tests);
@@ -346,8 +344,7 @@ static void missed_block(pv_buf *o, const struct pv_report *r, bool markdown)
             pv_buf_reset(&line);
             pv_threshold_describe(&line, th, m, 0);
             pv_buf_printf(o, "%smissed: ", ind);
-            put_name(o, pv_buf_ok(&line) == 0 ? pv_buf_str(&line) : th->expr, 400, false,
-                     markdown);
+            put_name(o, pv_buf_ok(&line) == 0 ? pv_buf_str(&line) : th->expr, 400, false, markdown);
             pv_buf_putc(o, '\n');
         }
         if (r->runs[i]->total.failed > 0)

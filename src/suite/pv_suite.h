@@ -28,10 +28,10 @@
 #include "workload/pv_workload.h"
 
 struct pv_suite_test {
-    char *category; /* "simple" */
-    char *name;     /* "health_check" */
-    char *file;     /* as the suite names it: "01-simple/01-health_check.sql" */
-    char *path;     /* the file to read (the suite's directory joined), or NULL: built-in */
+    char *category;   /* "simple" */
+    char *name;       /* "health_check" */
+    char *file;       /* as the suite names it: "01-simple/01-health_check.sql" */
+    char *path;       /* the file to read (the suite's directory joined), or NULL: built-in */
     const char *text; /* built-in: the embedded text (static), else NULL */
     size_t len;
 };
