@@ -5,7 +5,7 @@ suite shortened with -T (seed 002's table with a pass/FAIL column, every
 test in the JSON report with its thresholds evaluated, the deliberately
 slow runs_by_finished_at missing its target, exit 1); a user suite of two
 categories (order, NN- prefixes, CONCURRENCY, EXEC_COUNT, DURATION, exit
-0, -f json); --list and --export; malformed suites and headers (exit 2,
+0, -f json, compare of two suite reports, merge refusing them); --list and --export; malformed suites and headers (exit 2,
 file:line:col, nothing run); the built-in suite without the schema (exit 2).
 """
 import json
@@ -108,10 +108,22 @@ class SuiteTest(ServerTest):
             "01-first/notes.txt": "not a test\n",
             "README.md": "a suite\n",
         })
-        r = self.suite("-q", "-f", "json", root)
+        out = os.path.join(self.dir, "a.json")
+        r = self.suite("-q", "-f", "json", "-o", out, root)
         self.assertEqual(r.code, 0, r.stderr)
         self.assertEqual(r.stderr, "")
         rep = r.json()
+        with open(out) as f:
+            self.assertEqual(json.load(f), rep)
+        # compare pairs the tests by category and name; merge refuses suites
+        other = self.write("b.json", json.dumps(dict(rep, runs=rep["runs"][1:])))
+        r = self.pgvolley("compare", out, other)
+        self.assertEqual(r.code, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"(?m)^ +2 +two\.sql +qps ")
+        self.assertIn("test first/zero is only in " + out, r.stdout + r.stderr)
+        r = self.pgvolley("merge", out, out)
+        self.assertEqual(r.code, 2)
+        self.assertIn("a report of pgvolley suite", r.stderr)
         s = rep["suite"]
         self.assertEqual((s["name"], s["source"], s["tests"], s["passed"]),
                          ("mysuite", root, 3, 3))
