@@ -54,8 +54,7 @@ static void test_builtin(void **state)
     assert_string_equal(pv_suite_name(s), "default");
     assert_string_equal(pv_suite_source(s), "built-in");
     assert_int_equal(pv_suite_count(s), 17);
-    static const char *const cats[] = {"simple", "indexed", "joins", "aggregations",
-                                       "concurrent"};
+    static const char *const cats[] = {"simple", "indexed", "joins", "aggregations", "concurrent"};
     size_t k = 0, slow = 0;
     for (size_t i = 0; i < pv_suite_count(s); i++) {
         const struct pv_suite_test *t = pv_suite_get(s, i);
@@ -199,15 +198,13 @@ static void test_headers(void **state)
         {"SELECT 1;\n", 0, 0},
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-        assert_int_equal(pv_workload_add_text(w, "t.sql", ok[i].text, strlen(ok[i].text), &err),
-                         0);
+        assert_int_equal(pv_workload_add_text(w, "t.sql", ok[i].text, strlen(ok[i].text), &err), 0);
         const struct pv_query *q = pv_workload_query(w, i);
         assert_int_equal(q->concurrency, ok[i].concurrency);
         assert_true(q->duration_s == ok[i].duration_s);
         assert_false(q->exec_count_set);
     }
-    assert_int_equal(pv_workload_add_text(w, "t.sql", "-- EXEC_COUNT: 3\nSELECT 1;", 26, &err),
-                     0);
+    assert_int_equal(pv_workload_add_text(w, "t.sql", "-- EXEC_COUNT: 3\nSELECT 1;", 26, &err), 0);
     assert_true(pv_workload_query(w, 5)->exec_count_set);
     pv_workload_destroy(w);
 
