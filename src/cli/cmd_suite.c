@@ -53,6 +53,9 @@ static const char suite_help[] =
     "      --seed N             the seed of generated values (default: random)\n"
     "  -f, --format F           table (default), json or markdown on stdout\n"
     "  -o, --output FILE        also write the JSON report to FILE\n"
+    "      --only PATTERN       run only the tests whose category, or category/name,\n"
+    "                           matches PATTERN (shell wildcards: joins, 'indexed/pk_*',\n"
+    "                           '*/heavy_100'); may be repeated\n"
     "      --list               list the tests, their settings and targets; run nothing\n"
     "      --export DIR         write the built-in suite's files under DIR (a new\n"
     "                           directory, or one without them) to copy and adapt\n"
@@ -63,7 +66,10 @@ static const char suite_help[] =
     "target was missed or executions failed, 2 bad usage or a malformed suite\n"
     "(nothing ran), 3 cannot connect, 4 internal error, 130 interrupted.\n";
 
-enum { OPT_EPHEMERAL = 256, OPT_PROTOCOL, OPT_SEED, OPT_LIST, OPT_EXPORT };
+enum { OPT_EPHEMERAL = 256, OPT_PROTOCOL, OPT_SEED, OPT_LIST, OPT_EXPORT, OPT_ONLY };
+
+/* --only patterns at most */
+#define SUITE_MAX_ONLY 32
 
 static const struct option suite_options[] = {
     {"dsn", required_argument, NULL, 'd'},
@@ -76,6 +82,7 @@ static const struct option suite_options[] = {
     {"format", required_argument, NULL, 'f'},
     {"output", required_argument, NULL, 'o'},
     {"list", no_argument, NULL, OPT_LIST},
+    {"only", required_argument, NULL, OPT_ONLY},
     {"export", required_argument, NULL, OPT_EXPORT},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -89,6 +96,8 @@ struct suite_opts {
     const char *path;        /* SUITE, or NULL: built-in */
     const char *export_dir;  /* --export */
     bool list;
+    const char *only[SUITE_MAX_ONLY]; /* --only patterns */
+    size_t nonly;
 };
 
 static int parse_protocol(const char *s, enum pv_protocol *out)
@@ -152,6 +161,11 @@ static int suite_option(int ch, const char *arg, const char *given, struct suite
     case 'f': return parse_format(arg, &o->run.format);
     case 'o': o->run.output = arg; break;
     case OPT_LIST: o->list = true; break;
+    case OPT_ONLY:
+        if (o->nonly == SUITE_MAX_ONLY)
+            return cli_usage_error("suite", "--only at most %d times", SUITE_MAX_ONLY);
+        o->only[o->nonly++] = arg;
+        break;
     case OPT_EXPORT: o->export_dir = arg; break;
     case 'q': o->run.quiet = true; break;
     case 'h': fputs(suite_help, stdout); return CLI_RUN_HELP_SHOWN;
@@ -579,8 +593,11 @@ int cmd_suite(int argc, char **argv)
         return CLI_EXIT_USAGE;
     pv_suite *s = NULL;
     int rc = o.path ? pv_suite_open(o.path, &s, &err) : pv_suite_builtin(&s, &err);
+    if (rc == 0)
+        rc = pv_suite_filter(s, o.only, o.nonly, &err);
     if (rc != 0) {
         cli_error("%s", err.msg);
+        pv_suite_destroy(s);
         return rc == VOLLEY_EINPUT || rc == VOLLEY_EIO ? CLI_EXIT_USAGE : cli_exit_for(rc);
     }
     struct test *tests = NULL;

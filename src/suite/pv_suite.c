@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -287,6 +288,49 @@ int pv_suite_open(const char *dir, pv_suite **out, pv_err *err)
         *out = NULL;
     }
     return rc;
+}
+
+/* ---- --only ------------------------------------------------------------ */
+
+static bool matches(const struct pv_suite_test *t, const char *const *patterns, size_t n)
+{
+    pv_buf full = PV_BUF_INIT;
+    pv_buf_printf(&full, "%s/%s", t->category, t->name);
+    bool ok = false;
+    for (size_t k = 0; k < n && !ok; k++)
+        ok = fnmatch(patterns[k], t->category, 0) == 0 ||
+             (pv_buf_ok(&full) == 0 && fnmatch(patterns[k], pv_buf_str(&full), 0) == 0);
+    pv_buf_fini(&full);
+    return ok;
+}
+
+int pv_suite_filter(pv_suite *s, const char *const *patterns, size_t n, pv_err *err)
+{
+    if (n == 0)
+        return 0;
+    size_t kept = 0;
+    for (size_t i = 0; i < s->n; i++)
+        kept += matches(&s->tests[i], patterns, n);
+    if (kept == 0) {
+        pv_buf list = PV_BUF_INIT;
+        for (size_t k = 0; k < n; k++)
+            pv_buf_printf(&list, "%s'%s'", k ? ", " : "", patterns[k]);
+        int rc = pv_err_set(err, VOLLEY_EINPUT,
+                            "no test of the suite matches %s (a pattern matches a category, or "
+                            "category/name)",
+                            pv_buf_ok(&list) == 0 ? pv_buf_str(&list) : "the patterns");
+        pv_buf_fini(&list);
+        return rc;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        if (matches(&s->tests[i], patterns, n))
+            s->tests[k++] = s->tests[i];
+        else
+            test_fini(&s->tests[i]);
+    }
+    s->n = k;
+    return 0;
 }
 
 int pv_suite_load(const pv_suite *s, size_t i, pv_workload *w, pv_err *err)

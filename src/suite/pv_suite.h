@@ -60,6 +60,15 @@ size_t pv_suite_count(const pv_suite *s);
 const struct pv_suite_test *pv_suite_get(const pv_suite *s, size_t i);
 
 /**
+ * Keeps only the tests that match one of the n shell patterns (fnmatch,
+ * where '*' also matches '/') by "category/name" or by category alone:
+ * "joins", "indexed/pk_*", "concurrent/heavy_*". n 0 keeps every test.
+ * @return 0, or VOLLEY_EINPUT when no test matches (the suite is then
+ *         unchanged; err names the patterns).
+ */
+int pv_suite_filter(pv_suite *s, const char *const *patterns, size_t n, pv_err *err);
+
+/**
  * Adds test i's file to w (pv_workload_add_path or, built-in,
  * pv_workload_add_text with the file's name in the suite as its path).
  * @return as pv_workload_add_path.

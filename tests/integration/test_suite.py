@@ -5,7 +5,7 @@ suite shortened with -T (seed 002's table with a pass/FAIL column, every
 test in the JSON report with its thresholds evaluated, the deliberately
 slow runs_by_finished_at missing its target, exit 1); a user suite of two
 categories (order, NN- prefixes, CONCURRENCY, EXEC_COUNT, DURATION, exit
-0, -f json, compare of two suite reports, merge refusing them); --list and --export; malformed suites and headers (exit 2,
+0, -f json, compare of two suite reports, merge refusing them); --list, --only and --export; malformed suites and headers (exit 2,
 file:line:col, nothing run); the built-in suite without the schema (exit 2).
 """
 import json
@@ -152,6 +152,13 @@ class SuiteTest(ServerTest):
         self.assertIn("17 tests", r.stdout)
         self.assertRegex(r.stdout, r"concurrent +heavy_100 +c=100, 3 s +avg < 30ms, p95 < 60ms, "
                                    r"qps > 300")
+        r = self.pgvolley("suite", "--list", "--only", "joins", "--only", "*/heavy_100")
+        self.assertEqual(r.code, 0, r.stderr)
+        self.assertEqual([line.split()[1] for line in r.stdout.splitlines()[1:]],
+                         BUILTIN["joins"] + ["heavy_100"])
+        r = self.pgvolley("suite", "--list", "--only", "nope")
+        self.assertEqual(r.code, 2)
+        self.assertIn("no test of the suite matches 'nope'", r.stderr)
         dest = os.path.join(self.dir, "copy")
         r = self.pgvolley("suite", "--export", dest)
         self.assertEqual(r.code, 0, r.stderr)

@@ -1,7 +1,7 @@
 /* test_suite_suite.c - pv_suite without a server: the built-in suite (its
    categories, tests, settings and targets, each file loading cleanly), a
    suite directory (order, NN- prefixes, what is not a test), its errors,
-   --export, and the workload headers CONCURRENCY and DURATION. */
+   --only, --export, and the workload headers CONCURRENCY and DURATION. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -84,6 +84,28 @@ static void test_builtin(void **state)
     assert_int_equal(k, 4);
     assert_int_equal(slow, 1);
     assert_null(pv_suite_get(s, 17));
+    pv_suite_destroy(s);
+}
+
+static void test_filter(void **state)
+{
+    (void)state;
+    pv_err err = {{0}};
+    pv_suite *s = NULL;
+    assert_int_equal(pv_suite_builtin(&s, &err), 0);
+    const char *none[] = {"nope", "indexed/zzz"};
+    assert_int_equal(pv_suite_filter(s, none, 2, &err), VOLLEY_EINPUT);
+    assert_string_equal(err.msg, "no test of the suite matches 'nope', 'indexed/zzz' (a pattern "
+                                 "matches a category, or category/name)");
+    assert_int_equal(pv_suite_count(s), 17);
+    assert_int_equal(pv_suite_filter(s, NULL, 0, &err), 0);
+    assert_int_equal(pv_suite_count(s), 17);
+    const char *some[] = {"joins", "*_100", "indexed/pk_*"};
+    assert_int_equal(pv_suite_filter(s, some, 3, &err), 0);
+    assert_int_equal(pv_suite_count(s), 5);
+    assert_string_equal(pv_suite_get(s, 0)->name, "pk_lookup");
+    assert_string_equal(pv_suite_get(s, 3)->name, "run_events");
+    assert_string_equal(pv_suite_get(s, 4)->name, "heavy_100");
     pv_suite_destroy(s);
 }
 
@@ -225,9 +247,9 @@ static void test_headers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_builtin), cmocka_unit_test(test_directory),
-        cmocka_unit_test(test_errors),  cmocka_unit_test(test_export),
-        cmocka_unit_test(test_headers),
+        cmocka_unit_test(test_builtin),   cmocka_unit_test(test_filter),
+        cmocka_unit_test(test_directory), cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_export),    cmocka_unit_test(test_headers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
