@@ -90,5 +90,6 @@ int cmd_multi(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_mcp(int argc, char **argv);
+int cmd_suite(int argc, char **argv);
 
 #endif /* PV_CLI_H */

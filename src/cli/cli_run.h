@@ -95,4 +95,19 @@ int cli_shard_config(const struct cli_run_opts *o, struct pv_run_config *cfg);
  */
 int cli_sample_params(pv_workload *wl, const pv_target *target);
 
+/* ---- one test of a suite (cmd_suite.c; issue 12) ---- */
+
+/**
+ * Runs wl once on target as `run` runs one level: concurrency level, o's
+ * duration (time-based when > 0, else each scenario's EXEC_COUNT), threads,
+ * pool, protocol, seed, the progress bar or lines (o->progress_s, o->quiet)
+ * and Ctrl-C (a first one stops the run, which is then interrupted; a
+ * second closes the connections). Prints its errors. *out is the finished
+ * run (to pv_run_destroy; its result borrows wl), or NULL on error.
+ * @return CLI_EXIT_OK (also when interrupted: *interrupted says so), or
+ *         the exit code of the error.
+ */
+int cli_run_once(const struct cli_run_opts *o, pv_target *target, pv_workload *wl, int level,
+                 pv_run **out, bool *interrupted);
+
 #endif /* PV_CLI_RUN_H */

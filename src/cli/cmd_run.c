@@ -546,6 +546,38 @@ out:
     return code;
 }
 
+/* ---- one test of a suite (cli_run.h; issue 12) -------------------------- */
+
+int cli_run_once(const struct cli_run_opts *o, pv_target *target, pv_workload *wl, int level,
+                 pv_run **out, bool *interrupted)
+{
+    pv_err err = {{0}};
+    struct loopctx x;
+    struct pv_run_config cfg;
+    *out = NULL;
+    loop_init(&x, o);
+    run_config(o, level, target, wl, &x, &cfg);
+    pv_run_config_defaults(&cfg);
+    int code = CLI_EXIT_OK;
+    int rc = pv_run_create(&cfg, out, &err);
+    if (rc == 0) {
+        x.level = cfg.concurrency;
+        rc = loop_run(&x, *out, &err);
+        if (rc == 0)
+            rc = pv_run_wait(*out, &err);
+        x.run = NULL;
+    }
+    if (rc != 0) {
+        cli_error("%s", rc == VOLLEY_ENOMEM ? volley_strerror(rc) : err.msg);
+        code = cli_exit_for(rc);
+        pv_run_destroy(*out);
+        *out = NULL;
+    }
+    *interrupted = x.interrupted;
+    loop_fini(&x);
+    return code;
+}
+
 /* Runs o on a throwaway server started for it. */
 static int run_ephemeral(const struct cli_run_opts *o)
 {

@@ -14,6 +14,8 @@ static const char usage[] =
     "  run        run annotated SQL workload files concurrently and report latency,\n"
     "             throughput and errors by SQLSTATE\n"
     "  init       create pgvolley's multi-tenant sample schema and data (-s scale)\n"
+    "  suite      run a suite of workload files in categories, each with its targets\n"
+    "             (the built-in one runs against the schema of init); exit 1 on a miss\n"
     "  merge      combine the JSON reports of a run's shards exactly into one report\n"
     "  compare    compare two JSON reports of run (a baseline and a new one); exit 1\n"
     "             on a regression\n"
@@ -60,6 +62,8 @@ static int dispatch(int argc, char **argv)
         return cmd_init(argc - 1, argv + 1);
     if (strcmp(cmd, "merge") == 0)
         return cmd_merge(argc - 1, argv + 1);
+    if (strcmp(cmd, "suite") == 0)
+        return cmd_suite(argc - 1, argv + 1);
 #ifdef PV_WITH_MCP
     if (strcmp(cmd, "mcp") == 0)
         return cmd_mcp(argc - 1, argv + 1);

@@ -291,9 +291,77 @@ static int compare_run(pv_compare *c, const json_t *ra, const json_t *rb)
     return rc != 0 ? rc : pv_buf_ok(&c->notes);
 }
 
+/* ---- suite reports (issue 12: docs/suite.md) ------------------------------ */
+
+/* runs[i].test of a suite report, or NULL. */
+static const json_t *test_of(const json_t *run)
+{
+    const json_t *t = json_object_get(run, "test");
+    return json_is_object(t) ? t : NULL;
+}
+
+static bool same_test(const json_t *a, const json_t *b)
+{
+    const json_t *ta = test_of(a), *tb = test_of(b);
+    const char *ca = json_string_value(json_object_get(ta, "category"));
+    const char *cb = json_string_value(json_object_get(tb, "category"));
+    const char *na = json_string_value(json_object_get(ta, "name"));
+    const char *nb = json_string_value(json_object_get(tb, "name"));
+    return ca && cb && na && nb && strcmp(ca, cb) == 0 && strcmp(na, nb) == 0;
+}
+
+static const char *str_member(const json_t *o, const char *key)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    return v ? v : "?";
+}
+
+static void note_only(pv_compare *c, const json_t *run, const char *where)
+{
+    const json_t *t = test_of(run);
+    pv_buf_printf(&c->notes, "test %s/%s is only in %s\n", str_member(t, "category"),
+                  str_member(t, "name"), where);
+}
+
+/* Two suite reports: the tests paired by category and name, each compared
+   by its query's figures (a test is one workload file). */
+static int compare_tests(pv_compare *c, const json_t **a, size_t na, const json_t **b, size_t nb)
+{
+    for (size_t i = 0; i < na; i++) {
+        const json_t *match = NULL;
+        for (size_t k = 0; k < nb && !match; k++)
+            if (same_test(a[i], b[k]))
+                match = b[k];
+        if (!match) {
+            note_only(c, a[i], c->base_name);
+            continue;
+        }
+        size_t q;
+        const json_t *qa;
+        json_array_foreach(json_object_get(a[i], "queries"), q, qa)
+        {
+            const char *name = json_string_value(json_object_get(qa, "name"));
+            const json_t *qb = name ? query_named(match, name) : NULL;
+            int rc = qb ? compare_group(c, a[i], match, qa, qb, name) : 0;
+            if (rc != 0)
+                return rc;
+        }
+    }
+    for (size_t k = 0; k < nb; k++) {
+        bool found = false;
+        for (size_t i = 0; i < na && !found; i++)
+            found = same_test(a[i], b[k]);
+        if (!found)
+            note_only(c, b[k], c->new_name);
+    }
+    return pv_buf_ok(&c->notes);
+}
+
 /* Pairs the levels: by concurrency, or the one run of each. */
 static int compare_levels(pv_compare *c, const json_t **a, size_t na, const json_t **b, size_t nb)
 {
+    if (test_of(a[0]) || test_of(b[0]))
+        return compare_tests(c, a, na, b, nb);
     if (na == 1 && nb == 1)
         return compare_run(c, a[0], b[0]);
     for (size_t i = 0; i < na; i++) {
@@ -328,6 +396,12 @@ int pv_compare_json(const json_t *base, const char *base_name, const json_t *new
     int rc = run_objects(base, base_name, &a, &na, err);
     if (rc == 0)
         rc = run_objects(new_, new_name, &b, &nb, err);
+    if (rc == 0 && !json_object_get(base, "suite") != !json_object_get(new_, "suite"))
+        rc = pv_err_set(err, VOLLEY_EINPUT,
+                        "%s is a suite's report and %s is not: compare two reports of "
+                        "pgvolley suite, or two of pgvolley run",
+                        json_object_get(base, "suite") ? base_name : new_name,
+                        json_object_get(base, "suite") ? new_name : base_name);
     pv_compare *c = rc == 0 ? calloc(1, sizeof(*c)) : NULL;
     if (rc == 0 && !c)
         rc = VOLLEY_ENOMEM;

@@ -20,6 +20,32 @@
 #include "engine/pv_run.h"
 #include "engine/pv_target.h"
 
+/*
+ * A suite (pgvolley suite, docs/suite.md): one run per test, each with its
+ * label, its own thresholds and verdict, and the diagnosis the caller may
+ * attach (issue 12). Every string and array is borrowed.
+ */
+struct pv_report_test {
+    const char *name;     /* "pk_lookup" */
+    const char *category; /* "indexed" */
+    const char *file;     /* the file as the suite names it: "indexed/pk_lookup.sql" */
+    /* the test's own thresholds (its -- TARGET:), evaluated on its run; NULL: none */
+    const struct pv_thresholds *thresholds;
+    bool pass; /* every threshold passed and no execution failed */
+    /* the diagnosis of a test that missed a target (contract 3 of the
+       issue 12 plan): a JSON object's text, put as runs[i].diagnosis, or
+       NULL; and its findings, one line each, shown under the table */
+    const char *diagnosis_json;
+    const char *const *findings;
+    size_t nfindings;
+};
+
+struct pv_report_suite {
+    const char *name;                   /* "default", or the directory's base name */
+    const char *source;                 /* "built-in", or the directory as given */
+    const struct pv_report_test *tests; /* one per run, in run order */
+};
+
 struct pv_report {
     const struct pv_target_info *target;     /* borrowed */
     size_t nruns;                            /* >= 1 */
@@ -32,6 +58,9 @@ struct pv_report {
        every writer; NULL or empty: none (no "thresholds" in the JSON) */
     const struct pv_thresholds *thresholds; /* borrowed */
     const char *aborted; /* why the caller stopped the run (--abort-on-fail), or NULL */
+    /* a suite: each run is a test (r->thresholds is then unused: each test
+       has its own); NULL: a run or a sweep */
+    const struct pv_report_suite *suite;
 };
 
 /** Why the run was stopped early: r->aborted, else why a run of the report

@@ -21,6 +21,7 @@
 #include "report/pv_report_timeline.h"
 #include "stats/pv_hist_codec.h"
 #include "report/pv_threshold.h"
+#include "report/pv_report_suite.h"
 
 #include <assert.h>
 #include <jansson.h>
@@ -483,7 +484,23 @@ int pv_report_json(const struct pv_report *r, pv_buf *out)
     const char *aborted = pv_report_aborted(r);
     jw_put(&w, "aborted", aborted ? pv_render_json_str(aborted) : json_null());
 
-    if (r->sweep || r->nruns > 1) {
+    if (r->suite) { /* issue 12: a suite, one run per test (docs/suite.md) */
+        jw_put(&w, "suite", pv_report__suite_json(r));
+        jw_open(&w, "runs", '[');
+        for (size_t i = 0; i < r->nruns && !w.oom; i++) {
+            const struct pv_report_test *t = &r->suite->tests[i];
+            jw_open(&w, NULL, '{');
+            jw_put(&w, "test", pv_report__test_json(t));
+            jw_put(&w, "interrupted", json_boolean(r->runs[i]->interrupted));
+            run_stream(&w, r->runs[i]);
+            if (pv_thresholds_count(t->thresholds) > 0)
+                jw_put(&w, "thresholds", pv_threshold_json(t->thresholds, r->runs[i]));
+            if (t->diagnosis_json)
+                jw_put(&w, "diagnosis", pv_report__raw_json(t->diagnosis_json));
+            jw_close(&w, '}');
+        }
+        jw_close(&w, ']');
+    } else if (r->sweep || r->nruns > 1) {
         jw_put(&w, "sweep", json_true());
         jw_open(&w, "runs", '[');
         for (size_t i = 0; i < r->nruns && !w.oom; i++) {

@@ -539,6 +539,8 @@ static int read_root(struct rd *c, json_t *root, pv_report_file *f)
         fail(c, "", NULL, "not a JSON object");
         return c->rc;
     }
+    if (json_object_get(root, "suite")) /* issue 12: one run per test, nothing to merge */
+        fail(c, "", "suite", "a report of pgvolley suite; only reports of pgvolley run are read");
     get_top(c, root, f);
     json_t *runs = json_object_get(root, "runs");
     bool sweep = json_is_true(json_object_get(root, "sweep"));

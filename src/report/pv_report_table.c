@@ -12,6 +12,7 @@
 #include "common/pv_utf8.h"
 #include "report/pv_render.h"
 #include "report/pv_threshold.h"
+#include "report/pv_report_suite.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -466,6 +467,8 @@ static int table_sweep(pv_buf *o, const struct pv_report *r)
 static int table(const struct pv_report *r, pv_buf *out, bool brief)
 {
     assert(r && r->nruns >= 1 && r->runs);
+    if (r->suite) /* issue 12: seed 002's summary of a suite */
+        return pv_report__suite_table(r, out, false);
     target_line(out, r->target, false);
     pv_buf_putc(out, '\n');
     config_line(out, r);
@@ -603,6 +606,8 @@ static int md_sweep(pv_buf *o, const struct pv_report *r)
 int pv_report_markdown(const struct pv_report *r, pv_buf *out)
 {
     assert(r && r->nruns >= 1 && r->runs);
+    if (r->suite) /* issue 12: seed 002's summary of a suite */
+        return pv_report__suite_table(r, out, true);
     pv_buf_puts(out, "## pgvolley run\n\n");
     if (any_interrupted(r))
         pv_buf_puts(out, "**INTERRUPTED: partial results**\n\n");

@@ -82,9 +82,14 @@ static int parse_file(const struct file *f, struct pv_query **out)
         rc = pv_workload__parse_weight(f, &h.weight, &q->weight);
     if (rc == 0 && h.target.found)
         rc = pv_workload__load_target(f, &h.target, q);
+    if (rc == 0 && h.concurrency.found)
+        rc = pv_workload__parse_concurrency(f, &h.concurrency, &q->concurrency);
+    if (rc == 0 && h.duration.found)
+        rc = pv_workload__parse_duration(f, &h.duration, &q->duration_s);
     if (rc != 0)
         goto fail;
     q->exec_count = f->w->opts.default_exec_count;
+    q->exec_count_set = h.count.found;
     if (h.count.found) {
         rc = pv_workload__parse_exec_count(f, &h.count, &q->exec_count);
         if (rc != 0)

@@ -77,6 +77,10 @@
  * `-- TARGET: avg < 2ms, p95 < 5ms, qps > 1000` gives thresholds of the
  * file's query (read here as text; report/pv_threshold.h parses them).
  *
+ * `-- CONCURRENCY: N` (1..10000) and `-- DURATION: 5s` (also 500ms, 2m, or
+ * bare seconds) are a suite's test settings (pgvolley suite); `run`
+ * ignores them.
+ *
  * `-- WEIGHT: N` (a number > 0) sets the file's share of the executions of
  * time-based runs (default: its number of parameter sets).
  *
@@ -146,6 +150,12 @@ struct pv_query {
        1-based line and column where it starts; NULL when there is none */
     char *target;
     int target_line, target_col;
+    /* A suite's test settings (docs/suite.md): -- CONCURRENCY: N (0 = not
+       set) and -- DURATION: 5s (seconds; 0 = not set, count-based). `run`
+       does not use them: its -c and -T apply to every file. */
+    int concurrency;
+    double duration_s;
+    bool exec_count_set; /* the file has an EXEC_COUNT header */
 };
 
 typedef struct pv_workload pv_workload;

@@ -1,7 +1,8 @@
 /*
  * pv_workload_header.c - one pass of the PostgreSQL scanner over a workload
  * file: the header comments (PARAMETERS, EXEC_COUNT, GENERATE,
- * PARAMETERS_FILE, PARAMETERS_QUERY, WEIGHT, TRANSACTION, TARGET) and the statement's
+ * PARAMETERS_FILE, PARAMETERS_QUERY, WEIGHT, TRANSACTION, TARGET, CONCURRENCY,
+ * DURATION) and the statement's
  * extent; then the statement through pv_sqlscan, and EXEC_COUNT's value.
  */
 #include <inttypes.h>
@@ -50,6 +51,8 @@ static const struct header_def {
     {"WEIGHT", offsetof(struct headers, weight)},
     {"TRANSACTION", offsetof(struct headers, transaction)}, /* alone on its line */
     {"TARGET", offsetof(struct headers, target)},
+    {"CONCURRENCY", offsetof(struct headers, concurrency)},
+    {"DURATION", offsetof(struct headers, duration)},
 };
 
 /* Which header a `--` comment is (NULL: none); *value is the offset after
@@ -411,5 +414,63 @@ int pv_workload__load_target(const struct file *f, const struct header *h, struc
     if (!q->target)
         return pv_workload__oom(f);
     pv_workload__linecol(t, s, &q->target_line, &q->target_col);
+    return 0;
+}
+
+/* ---- CONCURRENCY and DURATION (a suite's test settings) ------------------- */
+
+int pv_workload__parse_concurrency(const struct file *f, const struct header *h, int *out)
+{
+    const char *t = f->text;
+    size_t s, e;
+    value_trimmed(f, h, &s, &e);
+    int q = pv_workload__quote_len(t + s, e - s);
+    long v = 0;
+    bool ok = e > s && e - s <= 5;
+    for (size_t i = s; ok && i < e; i++) {
+        if (t[i] < '0' || t[i] > '9')
+            ok = false;
+        else
+            v = v * 10 + (t[i] - '0');
+    }
+    if (!ok || v < 1 || v > 10000)
+        return pv_workload__fail_at(
+            f, s, "CONCURRENCY must be an integer from 1 to 10000, not \"%.*s\"", q, t + s);
+    *out = (int)v;
+    return 0;
+}
+
+int pv_workload__parse_duration(const struct file *f, const struct header *h, double *out)
+{
+    const char *t = f->text;
+    size_t s, e;
+    value_trimmed(f, h, &s, &e);
+    int q = pv_workload__quote_len(t + s, e - s);
+    char buf[32];
+    size_t n = strspn(t + s, "0123456789.");
+    if (n > e - s)
+        n = e - s;
+    double unit = 0;
+    size_t ulen = e - s - n;
+    const char *u = t + s + n;
+    if (ulen == 0 || (ulen == 1 && *u == 's'))
+        unit = 1;
+    else if (ulen == 2 && memcmp(u, "ms", 2) == 0)
+        unit = 1e-3;
+    else if (ulen == 1 && *u == 'm')
+        unit = 60;
+    char *stop = NULL;
+    double v = 0;
+    if (n > 0 && n < sizeof(buf)) {
+        memcpy(buf, t + s, n);
+        buf[n] = '\0';
+        v = strtod(buf, &stop);
+    }
+    if (unit == 0 || !stop || *stop || !(v * unit > 0) || v * unit > 86400)
+        return pv_workload__fail_at(f, s,
+                                    "DURATION must be a time above 0 and at most 24 h, such as "
+                                    "5s, 500ms, 2m or 10 (seconds), not \"%.*s\"",
+                                    q, t + s);
+    *out = v * unit;
     return 0;
 }

@@ -81,6 +81,7 @@ struct header {
 /* Every header comment of a file. */
 struct headers {
     struct header params, count, generate, file, query, weight, transaction, target;
+    struct header concurrency, duration; /* a suite's test settings (docs/suite.md) */
 };
 
 /*
@@ -154,6 +155,10 @@ int pv_workload__parse_weight(const struct file *f, const struct header *h, doub
 /* -- TARGET: its text, trimmed, and where it starts, into q (checked by the report area). */
 int pv_workload__load_target(const struct file *f, const struct header *h, struct pv_query *q);
 int pv_workload__parse_exec_count(const struct file *f, const struct header *h, uint64_t *out);
+/* -- CONCURRENCY: an integer in [1, 10000]; -- DURATION: 5s, 500ms, 2m, or seconds, in
+   (0, 86400]: into q (a suite's test settings). */
+int pv_workload__parse_concurrency(const struct file *f, const struct header *h, int *out);
+int pv_workload__parse_duration(const struct file *f, const struct header *h, double *out);
 
 /* ---- pv_workload_json.c ---- */
 

@@ -37,6 +37,9 @@ w('workload', 'generate.sql',
 w('workload', 'generate_all.sql',
   b'\x00-- GENERATE: uniform(-5,5), random_exponential(0, 9, 0.5), random_gaussian(10, 20, 2.0),'
   b' gaussian(-1, 1, 1e1), random_zipfian(7, 7, 1000), string(0)\nSELECT %s, %s, %s, %s, %s, %s\n')
+w('workload', 'suite_headers.sql',
+  b'\x00-- TARGET: avg < 5ms, p95 < 10ms, qps > 500\n-- CONCURRENCY: 10\n-- DURATION: 2.5s\n'
+  b'-- GENERATE: random(1, 2000)\nSELECT $1 * interval \'1 hour\', $1;\n')
 w('workload', 'dollar_quote.sql',
   b"\x00-- a comment\n/* block */ SELECT $$x$$ || $1 -- trailing\n-- PARAMETERS: [[\"q\"]]\n")
 

@@ -105,8 +105,8 @@ static void big_init(struct big *b, size_t n)
     b->run.queries = &b->qr;
     assert_int_equal(pv_hist_create(&b->run.pool_stats.acquire_wait), 0);
     b->runs[0] = &b->run;
-    b->rep =
-        (struct pv_report){&b->target, 1, b->runs, false, false, 1795433584.0, 0, 0, NULL, NULL};
+    b->rep = (struct pv_report){&b->target, 1, b->runs, false, false, 1795433584.0,
+                                0,          0, NULL,    NULL,  NULL};
 }
 
 static void big_fini(struct big *b)

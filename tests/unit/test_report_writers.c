@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "report/pv_report.h"
+#include "report/pv_threshold.h"
 
 #define US 1000ull
 #define MS 1000000ull
@@ -152,7 +153,8 @@ static void model_fini(struct model *m)
 static struct pv_report report_of(const struct model *m, const struct pv_run_result *const *runs,
                                   size_t n, bool sweep)
 {
-    return (struct pv_report){&m->target, n, runs, sweep, false, STARTED_AT, 0, 0, NULL, NULL};
+    return (struct pv_report){&m->target, n, runs, sweep, false, STARTED_AT,
+                              0,          0, NULL, NULL,  NULL};
 }
 
 /* Renders with a writer; the text is the caller's to free. */
@@ -763,7 +765,7 @@ static void test_empty_run(void **state)
     const struct pv_run_result *runs[] = {&run, &run};
 
     for (int sweep = 0; sweep < 2; sweep++) {
-        struct pv_report rep = {&target, (size_t)sweep + 1, runs, sweep, false, 0, 0, 0, NULL,
+        struct pv_report rep = {&target, (size_t)sweep + 1, runs, sweep, false, 0, 0, 0, NULL, NULL,
                                 NULL};
         char *text = render(pv_report_json, &rep);
         assert_no_nan_inf(text);
@@ -801,7 +803,7 @@ static void test_empty_run(void **state)
 
     /* No query at all. */
     run.nqueries = 0;
-    struct pv_report rep = {NULL, 1, runs, false, false, STARTED_AT, 0, 0, NULL, NULL};
+    struct pv_report rep = {NULL, 1, runs, false, false, STARTED_AT, 0, 0, NULL, NULL, NULL};
     char *text = render(pv_report_json, &rep);
     json_t *root = parse(text);
     assert_true(json_is_null(jmust(root, "target")));
@@ -829,6 +831,86 @@ static void test_qps(void **state)
     assert_true(pv_report_qps(10, INFINITY) == 0.0);
 }
 
+/* ---- a suite (issue 12) ---------------------------------------------------- */
+
+/* Two tests of the same run: "fast" without a target, "slow" missing
+   "avg < 100ms" (277.78 ms) and diagnosed. */
+static void test_suite_report(void **state)
+{
+    (void)state;
+    struct model m;
+    model_init(&m);
+    pv_thresholds *th = NULL;
+    pv_err err = {{0}};
+    assert_int_equal(pv_thresholds_create(&th), 0);
+    assert_int_equal(pv_thresholds_add_option(th, "avg < 100ms", &err), 0);
+    const char *findings[] = {"sequential scan on orders (1,000 rows) filtered by status"};
+    struct pv_report_test tests[2] = {
+        {.name = "fast", .category = "simple", .file = "01-simple/fast.sql", .pass = true},
+        {.name = "slow",
+         .category = "indexed",
+         .file = "02-indexed/slow.sql",
+         .thresholds = th,
+         .pass = false,
+         .diagnosis_json = "{\"findings\": [{\"kind\": \"seq_scan\"}], \"notes\": []}",
+         .findings = findings,
+         .nfindings = 1},
+    };
+    struct pv_report_suite suite = {"mine", "suites/mine", tests};
+    const struct pv_run_result *runs[2] = {&m.run, &m.run};
+    struct pv_report rep = report_of(&m, runs, 2, false);
+    rep.suite = &suite;
+
+    char *text = render(pv_report_json, &rep);
+    json_t *root = parse(text);
+    assert_null(json_object_get(root, "sweep"));
+    assert_jstr(root, "suite.name", "mine");
+    assert_jstr(root, "suite.source", "suites/mine");
+    assert_jint(root, "suite.tests", 2);
+    assert_jint(root, "suite.passed", 1);
+    assert_jint(root, "suite.failed", 1);
+    assert_jstr(root, "suite.categories.1.name", "indexed");
+    assert_jint(root, "suite.categories.1.failed", 1);
+    assert_jreal(root, "suite.categories.0.avg_ms", 2500.0 / 9, 0.01);
+    assert_jreal(root, "suite.overall.qps", 9.6, 1e-9);
+    assert_jint(root, "suite.overall.executions", 24);
+    assert_jint(root, "suite.overall.failed", 6);
+    assert_jstr(root, "runs.0.test.name", "fast");
+    assert_jstr(root, "runs.1.test.file", "02-indexed/slow.sql");
+    assert_true(json_is_false(jmust(root, "runs.1.test.pass")));
+    assert_null(json_object_get(jmust(root, "runs.0"), "thresholds"));
+    assert_null(json_object_get(jmust(root, "runs.0"), "diagnosis"));
+    assert_jstr(root, "runs.1.thresholds.0.expr", "avg < 100ms");
+    assert_jstr(root, "runs.1.diagnosis.findings.0.kind", "seq_scan");
+    assert_jint(root, "runs.1.summary.executions", 12);
+    json_decref(root);
+    free(text);
+
+    text = render(pv_report_table, &rep);
+    assert_non_null(
+        strstr(text, "pgvolley suite mine (suites/mine)\nTarget: db.example.com:5433/shop"));
+    assert_non_null(strstr(text, "\nsimple\n  fast "));
+    assert_non_null(strstr(text, "\nindexed\n  slow "));
+    assert_non_null(strstr(text, "  -\n")); /* no target */
+    assert_non_null(strstr(text, "  FAIL\n"));
+    assert_non_null(strstr(text, "Total Queries Executed: 24\nTotal Errors: 6\n"));
+    assert_non_null(strstr(text, "Tests: 2, passed 1, failed 1\n"));
+    assert_non_null(
+        strstr(text, "Missed targets:\n  02-indexed/slow.sql\n    missed: avg < 100ms"));
+    assert_non_null(strstr(text, "    3 of 12 executions failed\n"));
+    assert_non_null(strstr(text, "    finding: sequential scan on orders (1,000 rows)"));
+    free(text);
+
+    text = render(pv_report_markdown, &rep);
+    assert_non_null(strstr(text, "## pgvolley suite mine\n"));
+    assert_non_null(strstr(text, "| indexed | slow | 4 | 12 | 3 | 277.778 |"));
+    assert_non_null(strstr(text, "**FAIL** |"));
+    assert_non_null(strstr(text, "  - finding: sequential scan on orders"));
+    free(text);
+    pv_thresholds_destroy(th);
+    model_fini(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -842,6 +924,7 @@ int main(void)
         cmocka_unit_test(test_table_sweep),
         cmocka_unit_test(test_markdown_single_run),
         cmocka_unit_test(test_empty_run),
+        cmocka_unit_test(test_suite_report),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
