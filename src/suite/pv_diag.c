@@ -17,8 +17,13 @@
     "SET lock_timeout = 2000; SET application_name = 'pgvolley diagnosis'"
 
 static const char *const settings_names[] = {
-    "shared_buffers", "work_mem", "effective_cache_size", "random_page_cost", "max_connections",
-    "jit",            "max_parallel_workers_per_gather",
+    "shared_buffers",
+    "work_mem",
+    "effective_cache_size",
+    "random_page_cost",
+    "max_connections",
+    "jit",
+    "max_parallel_workers_per_gather",
 };
 
 /* ---- the object ---- */
@@ -303,8 +308,7 @@ static void pgss_one(struct pv_diag_ctx *cx, const char *schema, int q)
                              "pg_stat_statements, statement %d: %s calls, mean %.3f ms (stddev "
                              "%.3f ms), shared blocks %.1f%% hit (%lld read)",
                              q + 1, pv_diag__count((double)calls, c1, sizeof(c1)), mean, sd,
-                             hit + rd > 0 ? 100.0 * (double)hit / (double)(hit + rd) : 100.0,
-                             rd);
+                             hit + rd > 0 ? 100.0 * (double)hit / (double)(hit + rd) : 100.0, rd);
         }
     }
     PQclear(r);
@@ -326,7 +330,7 @@ static void read_statements(struct pv_diag_ctx *cx)
 /* BEGIN, COMMIT and the like: a transaction's frame, not explained. */
 static bool is_transaction_control(const char *sql)
 {
-    static const char *const words[] = {"begin", "start",     "commit", "end",
+    static const char *const words[] = {"begin",    "start", "commit",    "end",
                                         "rollback", "abort", "savepoint", "release"};
     while (*sql == ' ' || *sql == '\t' || *sql == '\n' || *sql == '\r' || *sql == '(')
         sql++;

@@ -42,8 +42,8 @@ typedef struct pv_diag pv_diag;
  * @param err libpq's message when the connect fails.
  * @return 0, VOLLEY_ECONNECT or VOLLEY_ENOMEM (nothing is left running).
  */
-int pv_diag_sampler_start(const char *const *keywords, const char *const *values,
-                          int interval_ms, pv_diag_sampler **out, pv_err *err);
+int pv_diag_sampler_start(const char *const *keywords, const char *const *values, int interval_ms,
+                          pv_diag_sampler **out, pv_err *err);
 /** Stops the thread (after the sample in flight, at most about 2 s) and
     closes its connection, keeping the aggregated samples; NULL-safe and
     idempotent. */
@@ -66,15 +66,15 @@ void pv_diag_sampler_counts(const pv_diag_sampler *s, struct pv_diag_sampler_cou
 const char *pv_diag_sampler_error(const pv_diag_sampler *s);
 
 struct pv_diag_request {
-    const char *const *statements;   /* the test's statements in order (a transaction's
-                                        BEGIN/COMMIT included: skipped here), $n as in
-                                        the test (the n-th of param_values) or %s */
+    const char *const *statements; /* the test's statements in order (a transaction's
+                                      BEGIN/COMMIT included: skipped here), $n as in
+                                      the test (the n-th of param_values) or %s */
     size_t nstatements;
     const char *const *param_values; /* one example parameter set, text, for $1..$n
                                         (values the run actually used), or NULL */
     size_t nparams;
-    const pv_diag_sampler *sampler;  /* waits seen during the test, or NULL */
-    double statement_timeout_s;      /* for each EXPLAIN (ANALYZE); 0 = 10 s */
+    const pv_diag_sampler *sampler; /* waits seen during the test, or NULL */
+    double statement_timeout_s;     /* for each EXPLAIN (ANALYZE); 0 = 10 s */
 };
 
 /**

@@ -13,10 +13,15 @@
 
 #include "suite/pv_diag.h"
 
-/* A sequential scan on a table larger than either bound is a finding
-   (pg_class.reltuples / relpages: the planner's own size figures). */
-#define PV_DIAG_LARGE_ROWS  10000.0
-#define PV_DIAG_LARGE_PAGES 1000.0
+/* A sequential scan is a finding when its table is larger than either
+   bound (pg_class.reltuples / relpages: the planner's own size figures), or
+   when EXPLAIN ANALYZE shows its filter discarding at least
+   PV_DIAG_SELECTIVE_ROWS rows and PV_DIAG_SELECTIVE_PCT % of the rows it
+   read (a selective filter an index could answer, on a smaller table). */
+#define PV_DIAG_LARGE_ROWS     10000.0
+#define PV_DIAG_LARGE_PAGES    1000.0
+#define PV_DIAG_SELECTIVE_ROWS 1000.0
+#define PV_DIAG_SELECTIVE_PCT  90.0
 /* A wait event (or the Lock wait type) in at least this share of the
    active samples is a finding. */
 #define PV_DIAG_WAIT_PCT 25.0
@@ -41,7 +46,7 @@ struct pv_diag {
 /* One table a plan touches. */
 struct pv_diag_table {
     unsigned oid;
-    char name[200]; /* oid::regclass::text, as the current search_path prints it */
+    char name[200];   /* oid::regclass::text, as the current search_path prints it */
     double reltuples; /* pg_class: -1 when never analyzed */
     double relpages;
 };

@@ -26,8 +26,8 @@ static json_t *explain(struct pv_diag_ctx *cx, const char *opts, const char *sql
                        const char *const *vals, int nvals, char *why, size_t cap)
 {
     char setup[128];
-    snprintf(setup, sizeof(setup),
-             "BEGIN TRANSACTION READ ONLY; SET LOCAL statement_timeout = %d", cx->timeout_ms);
+    snprintf(setup, sizeof(setup), "BEGIN TRANSACTION READ ONLY; SET LOCAL statement_timeout = %d",
+             cx->timeout_ms);
     PGresult *r = PQexec(cx->pg, setup);
     json_t *plan = NULL;
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
@@ -73,8 +73,8 @@ static const char *str(const json_t *o, const char *key)
 
 static void render_node(const json_t *n, int depth, bool analyze, pv_buf *b)
 {
-    static const char *const conds[] = {"Index Cond", "Recheck Cond", "Hash Cond", "Merge Cond",
-                                        "Join Filter", "Filter"};
+    static const char *const conds[] = {"Index Cond", "Recheck Cond", "Hash Cond",
+                                        "Merge Cond", "Join Filter",  "Filter"};
     pv_buf_fill(b, ' ', (size_t)depth * 6);
     if (depth > 0)
         pv_buf_puts(b, "->  ");
@@ -325,7 +325,12 @@ static void scan_size(const struct pv_diag_table *t, const json_t *n, char *buf,
 
 static void seq_scan_finding(struct pv_diag_ctx *cx, const json_t *n, struct pv_diag_table *t)
 {
-    if (t->reltuples <= PV_DIAG_LARGE_ROWS && t->relpages <= PV_DIAG_LARGE_PAGES)
+    double loops = json_object_get(n, "Actual Loops") ? num(n, "Actual Loops") : 1;
+    double removed = num(n, "Rows Removed by Filter") * loops;
+    double kept = num(n, "Actual Rows") * loops;
+    bool selective = removed >= PV_DIAG_SELECTIVE_ROWS &&
+                     100.0 * removed >= PV_DIAG_SELECTIVE_PCT * (removed + kept);
+    if (t->reltuples <= PV_DIAG_LARGE_ROWS && t->relpages <= PV_DIAG_LARGE_PAGES && !selective)
         return;
     const char *what = json_is_true(json_object_get(n, "Parallel Aware"))
                            ? "parallel sequential scan"
@@ -334,8 +339,10 @@ static void seq_scan_finding(struct pv_diag_ctx *cx, const json_t *n, struct pv_
     scan_size(t, n, size, sizeof(size));
     const char *filter = str(n, "Filter");
     if (!filter) {
-        pv_diag__finding(cx->d, "seq_scan", t->name, "%s on %s (%s) without a filter: reads the "
-                         "whole table", what, t->name, size);
+        pv_diag__finding(cx->d, "seq_scan", t->name,
+                         "%s on %s (%s) without a filter: reads the "
+                         "whole table",
+                         what, t->name, size);
         return;
     }
     struct col cols[MAX_COLS];
@@ -366,8 +373,8 @@ static void seq_scan_finding(struct pv_diag_ctx *cx, const json_t *n, struct pv_
     } else {
         char hint[400] = "";
         if (partial)
-            snprintf(hint, sizeof(hint), " (only the partial index %s leads with %s)",
-                     partial->idx, partial->name);
+            snprintf(hint, sizeof(hint), " (only the partial index %s leads with %s)", partial->idx,
+                     partial->name);
         else if (plain)
             snprintf(hint, sizeof(hint), "; CREATE INDEX ON %s (%s) would serve it", t->name,
                      plain->qname);
@@ -408,8 +415,7 @@ static void walk(struct pv_diag_ctx *cx, const json_t *n)
     spill_findings(cx, n);
     size_t i;
     json_t *child;
-    json_array_foreach(json_object_get(n, "Plans"), i, child)
-        walk(cx, child);
+    json_array_foreach(json_object_get(n, "Plans"), i, child) walk(cx, child);
 }
 
 static void jit_finding(struct pv_diag_ctx *cx, const json_t *top)

@@ -125,8 +125,8 @@ static void *sampler_thread(void *arg)
     return NULL;
 }
 
-int pv_diag_sampler_start(const char *const *keywords, const char *const *values,
-                          int interval_ms, pv_diag_sampler **out, pv_err *err)
+int pv_diag_sampler_start(const char *const *keywords, const char *const *values, int interval_ms,
+                          pv_diag_sampler **out, pv_err *err)
 {
     *out = NULL;
     pv_diag_sampler *s = calloc(1, sizeof(*s));

@@ -26,7 +26,7 @@ static pv_pgtmp *g_server;
 static pv_conninfo *g_ci;
 static PGconn *g_pg; /* the test's own connection */
 
-#define KW pv_conninfo_keywords(g_ci)
+#define KW  pv_conninfo_keywords(g_ci)
 #define VAL pv_conninfo_values(g_ci)
 
 static void exec_ok(PGconn *pg, const char *sql)
@@ -55,8 +55,8 @@ static void assert_value(const char *sql, const char *want)
     free(v);
 }
 
-static pv_diag *gather(const char *const *stmts, size_t n, const char *const *params,
-                       size_t np, const pv_diag_sampler *s)
+static pv_diag *gather(const char *const *stmts, size_t n, const char *const *params, size_t np,
+                       const pv_diag_sampler *s)
 {
     struct pv_diag_request req = {.statements = stmts,
                                   .nstatements = n,
@@ -93,8 +93,7 @@ static pv_diag *gather(const char *const *stmts, size_t n, const char *const *pa
 static long finding(const pv_diag *d, const char *kind, const char *needle)
 {
     for (size_t i = 0; i < pv_diag_nfindings(d); i++)
-        if (strcmp(pv_diag_finding_kind(d, i), kind) == 0 &&
-            strstr(pv_diag_finding(d, i), needle))
+        if (strcmp(pv_diag_finding_kind(d, i), kind) == 0 && strstr(pv_diag_finding(d, i), needle))
             return (long)i;
     return -1;
 }
@@ -125,13 +124,14 @@ static void test_seq_scan_on_unindexed_column(void **state)
     const char *stmts[] = {"SELECT id, tenant FROM t_big WHERE name = $1"};
     const char *params[] = {"name-77"};
     pv_diag *d = gather(stmts, 1, params, 1, NULL);
-    long i = finding(d, "no_index", "sequential scan on t_big (about 20,000 rows, 19,999 "
-                                    "removed by the filter) filtered by name: no index leads "
-                                    "with name; CREATE INDEX ON t_big (name) would serve it");
+    long i = finding(d, "no_index",
+                     "sequential scan on t_big (about 20,000 rows, 19,999 "
+                     "removed by the filter) filtered by name: no index leads "
+                     "with name; CREATE INDEX ON t_big (name) would serve it");
     assert_true(i >= 0);
-    assert_string_equal(json_string_value(json_object_get(
-                            json_array_get(get(d, "findings"), (size_t)i), "table")),
-                        "t_big");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(get(d, "findings"), (size_t)i), "table")),
+        "t_big");
     assert_true(json_is_true(json_object_get(plan(d, 0), "analyze")));
     assert_true(json_is_array(json_object_get(plan(d, 0), "plan")));
     assert_non_null(strstr(json_string_value(json_object_get(plan(d, 0), "text")), "Seq Scan"));
@@ -159,9 +159,25 @@ static void test_seq_scan_on_unindexed_column(void **state)
     const char *most[] = {"SELECT count(*) FROM t_big WHERE tenant > $1"};
     const char *zero[] = {"0"};
     d = gather(most, 1, zero, 1, NULL);
-    assert_true(finding(d, "seq_scan", "although index t_big_tenant_idx leads with tenant") >=
-                0);
+    assert_true(finding(d, "seq_scan", "although index t_big_tenant_idx leads with tenant") >= 0);
     assert_int_equal(finding(d, "no_index", ""), -1);
+    pv_diag_destroy(d);
+}
+
+/* A 2,000-row table: not large, but a filter discarding 1,999 of 2,000 rows is
+   a finding; a table of 500 rows is not. */
+static void test_selective_filter_on_smaller_table(void **state)
+{
+    (void)state;
+    const char *stmts[] = {"SELECT * FROM t_mid WHERE name = $1",
+                           "SELECT * FROM t_small WHERE name = $1"};
+    const char *params[] = {"name-7"};
+    pv_diag *d = gather(stmts, 2, params, 1, NULL);
+    assert_true(finding(d, "no_index",
+                        "sequential scan on t_mid (about 2,000 rows, 1,999 "
+                        "removed by the filter) filtered by name: no index leads "
+                        "with name; CREATE INDEX ON t_mid (name) would serve it") >= 0);
+    assert_int_equal(finding(d, "no_index", "t_small"), -1);
     pv_diag_destroy(d);
 }
 
@@ -184,8 +200,8 @@ static void test_writes_are_only_explained(void **state)
 {
     (void)state;
     const char *stmts[] = {"BEGIN", "UPDATE t_big SET name = 'changed' WHERE id = $1",
-                           "DELETE FROM t_big WHERE id = $1",
-                           "INSERT INTO t_log VALUES ($1::int)", "COMMIT"};
+                           "DELETE FROM t_big WHERE id = $1", "INSERT INTO t_log VALUES ($1::int)",
+                           "COMMIT"};
     const char *params[] = {"5"};
     pv_diag *d = gather(stmts, 5, params, 1, NULL);
     assert_int_equal(json_array_size(get(d, "plans")), 3);
@@ -204,19 +220,19 @@ static void test_hostile_sql_writes_nothing(void **state)
 {
     (void)state;
     const char *stmts[] = {
-        "SELECT f_side()",                                   /* the guard lets it through:
-                                                                the READ ONLY transaction stops it */
-        "SELECT set_config('work_mem', '1GB', false)",       /* the guard refuses */
+        "SELECT f_side()",                             /* the guard lets it through:
+                                                          the READ ONLY transaction stops it */
+        "SELECT set_config('work_mem', '1GB', false)", /* the guard refuses */
         "WITH d AS (DELETE FROM t_big WHERE id = 1 RETURNING *) SELECT * FROM d",
-        "SELECT 1; DELETE FROM t_big WHERE id = 2",          /* two statements */
-        "SELECT * FROM t_big WHERE id = 3 FOR UPDATE",       /* locking clause */
-        "COPY t_big TO STDOUT",                              /* not explainable */
+        "SELECT 1; DELETE FROM t_big WHERE id = 2",    /* two statements */
+        "SELECT * FROM t_big WHERE id = 3 FOR UPDATE", /* locking clause */
+        "COPY t_big TO STDOUT",                        /* not explainable */
     };
     pv_diag *d = gather(stmts, PV_ARRAY_LEN(stmts), NULL, 0, NULL);
     assert_int_equal(json_array_size(get(d, "plans")), PV_ARRAY_LEN(stmts));
     for (size_t i = 0; i < PV_ARRAY_LEN(stmts); i++)
         assert_true(json_is_false(json_object_get(plan(d, i), "analyze")));
-    assert_true(has_note(d, "read-only transaction"));    /* f_side's INSERT refused */
+    assert_true(has_note(d, "read-only transaction")); /* f_side's INSERT refused */
     assert_true(json_is_string(json_object_get(plan(d, 3), "error")));
     assert_true(json_is_string(json_object_get(plan(d, 5), "error")));
     pv_diag_destroy(d);
@@ -314,15 +330,15 @@ static void test_connect_failure_is_the_only_error(void **state)
     assert_int_equal(pv_conninfo_create(conninfo, NULL, &bad, &err), 0);
     struct pv_diag_request req = {0};
     pv_diag *d = NULL;
-    assert_int_equal(pv_diag_gather(pv_conninfo_keywords(bad), pv_conninfo_values(bad), &req, &d,
-                                    &err),
-                     VOLLEY_ECONNECT);
+    assert_int_equal(
+        pv_diag_gather(pv_conninfo_keywords(bad), pv_conninfo_values(bad), &req, &d, &err),
+        VOLLEY_ECONNECT);
     assert_null(d);
     assert_true(err.msg[0] != '\0');
     pv_diag_sampler *s = NULL;
-    assert_int_equal(pv_diag_sampler_start(pv_conninfo_keywords(bad), pv_conninfo_values(bad),
-                                           0, &s, &err),
-                     VOLLEY_ECONNECT);
+    assert_int_equal(
+        pv_diag_sampler_start(pv_conninfo_keywords(bad), pv_conninfo_values(bad), 0, &s, &err),
+        VOLLEY_ECONNECT);
     assert_null(s);
     pv_conninfo_destroy(bad);
     assert_int_equal(pv_diag_gather(KW, VAL, NULL, &d, &err), VOLLEY_EINVAL);
@@ -351,6 +367,11 @@ static int group_setup(void **state)
     exec_ok(g_pg, "INSERT INTO t_big SELECT i, 'name-' || i, i % 50 FROM "
                   "generate_series(1, 20000) i");
     exec_ok(g_pg, "CREATE INDEX t_big_tenant_idx ON t_big (tenant)");
+    exec_ok(g_pg, "CREATE TABLE t_mid AS SELECT i AS id, 'name-' || i AS name FROM "
+                  "generate_series(1, 2000) i");
+    exec_ok(g_pg, "CREATE TABLE t_small AS SELECT i AS id, 'name-' || i AS name FROM "
+                  "generate_series(1, 500) i");
+    exec_ok(g_pg, "ANALYZE t_mid, t_small");
     exec_ok(g_pg, "CREATE TABLE t_log (x int)");
     exec_ok(g_pg, "CREATE FUNCTION f_side() RETURNS int LANGUAGE plpgsql AS "
                   "$$ BEGIN INSERT INTO t_log VALUES (1); RETURN 1; END $$");
@@ -372,6 +393,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seq_scan_on_unindexed_column),
+        cmocka_unit_test(test_selective_filter_on_smaller_table),
         cmocka_unit_test(test_indexed_lookup_has_no_finding),
         cmocka_unit_test(test_writes_are_only_explained),
         cmocka_unit_test(test_hostile_sql_writes_nothing),
