@@ -75,7 +75,10 @@ static void render_node(const json_t *n, int depth, bool analyze, pv_buf *b)
 {
     static const char *const conds[] = {"Index Cond", "Recheck Cond", "Hash Cond",
                                         "Merge Cond", "Join Filter",  "Filter"};
-    pv_buf_fill(b, ' ', (size_t)depth * 6);
+    /* EXPLAIN's indentation: a child's arrow 6 columns right of its
+       parent's, a node's details 2 columns right of its name */
+    size_t pad = depth > 0 ? (size_t)depth * 6 - 4 : 0, det = depth > 0 ? pad + 6 : 2;
+    pv_buf_fill(b, ' ', pad);
     if (depth > 0)
         pv_buf_puts(b, "->  ");
     pv_buf_puts(b, str(n, "Node Type") ? str(n, "Node Type") : "?");
@@ -96,15 +99,15 @@ static void render_node(const json_t *n, int depth, bool analyze, pv_buf *b)
     for (size_t i = 0; i < PV_ARRAY_LEN(conds); i++) {
         if (!str(n, conds[i]))
             continue;
-        pv_buf_fill(b, ' ', (size_t)depth * 6 + 6);
+        pv_buf_fill(b, ' ', det);
         pv_buf_printf(b, "%s: %s\n", conds[i], str(n, conds[i]));
     }
     if (json_object_get(n, "Rows Removed by Filter")) {
-        pv_buf_fill(b, ' ', (size_t)depth * 6 + 6);
+        pv_buf_fill(b, ' ', det);
         pv_buf_printf(b, "Rows Removed by Filter: %.0f\n", num(n, "Rows Removed by Filter"));
     }
     if (str(n, "Sort Method")) {
-        pv_buf_fill(b, ' ', (size_t)depth * 6 + 6);
+        pv_buf_fill(b, ' ', det);
         pv_buf_printf(b, "Sort Method: %s  %s: %.0fkB\n", str(n, "Sort Method"),
                       str(n, "Sort Space Type") ? str(n, "Sort Space Type") : "Memory",
                       num(n, "Sort Space Used"));
