@@ -391,6 +391,48 @@ static void seq_scan_finding(struct pv_diag_ctx *cx, const json_t *n, struct pv_
     pv_buf_fini(&ornames);
 }
 
+/* An index scan whose filter (not its index condition) discarded most rows:
+   the index serves a part of the predicate, the rest is read and thrown away. */
+static void index_filter_finding(struct pv_diag_ctx *cx, const json_t *n, struct pv_diag_table *t)
+{
+    const char *filter = str(n, "Filter");
+    double loops = json_object_get(n, "Actual Loops") ? num(n, "Actual Loops") : 1;
+    double removed = num(n, "Rows Removed by Filter") * loops;
+    double kept = num(n, "Actual Rows") * loops;
+    if (!filter || removed < PV_DIAG_SELECTIVE_ROWS ||
+        100.0 * removed < PV_DIAG_SELECTIVE_PCT * (removed + kept))
+        return;
+    struct col cols[MAX_COLS];
+    int nc = filter_cols(cx, t, str(n, "Alias") ? str(n, "Alias") : t->name, filter, cols);
+    pv_buf names = PV_BUF_INIT;
+    for (int i = 0; i < nc; i++)
+        pv_buf_printf(&names, "%s%s", i ? ", " : "", cols[i].name);
+    char a[32], b[32], what[64]; /* "bitmap heap scan", as the seq scan findings say it */
+    snprintf(what, sizeof(what), "%s", str(n, "Node Type"));
+    for (char *p = what; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    const char *index = str(n, "Index Name"); /* a bitmap heap scan: its child's */
+    if (!index)
+        index = str(json_array_get(json_object_get(n, "Plans"), 0), "Index Name");
+    if (!index)
+        index = "a combination of indexes";
+    if (nc > 0)
+        pv_diag__finding(cx->d, "index_filter", t->name,
+                         "%s on %s using %s kept %s %s and removed %s by the filter on %s, "
+                         "which the index does not cover",
+                         what, t->name, index, pv_diag__count(kept, a, sizeof(a)),
+                         kept == 1 ? "row" : "rows", pv_diag__count(removed, b, sizeof(b)),
+                         pv_buf_str(&names));
+    else
+        pv_diag__finding(cx->d, "index_filter", t->name,
+                         "%s on %s using %s kept %s %s and removed %s by the filter %.200s", what,
+                         t->name, index, pv_diag__count(kept, a, sizeof(a)),
+                         kept == 1 ? "row" : "rows", pv_diag__count(removed, b, sizeof(b)), filter);
+    if (pv_buf_ok(&names) != 0)
+        cx->d->oom = true;
+    pv_buf_fini(&names);
+}
+
 static void spill_findings(struct pv_diag_ctx *cx, const json_t *n)
 {
     const char *wm = json_string_value(json_object_get(cx->d->settings, "work_mem"));
@@ -415,6 +457,8 @@ static void walk(struct pv_diag_ctx *cx, const json_t *n)
     const char *type = str(n, "Node Type");
     if (t && type && strcmp(type, "Seq Scan") == 0)
         seq_scan_finding(cx, n, t);
+    else if (t && type && (strstr(type, "Index") || strcmp(type, "Bitmap Heap Scan") == 0))
+        index_filter_finding(cx, n, t);
     spill_findings(cx, n);
     size_t i;
     json_t *child;

@@ -181,6 +181,20 @@ static void test_selective_filter_on_smaller_table(void **state)
     pv_diag_destroy(d);
 }
 
+/* An index serves one condition, the filter throws most rows away. */
+static void test_index_scan_with_selective_filter(void **state)
+{
+    (void)state;
+    const char *stmts[] = {"SELECT * FROM t_big WHERE id <= $1 AND name = $2"};
+    const char *params[] = {"3000", "name-7"};
+    pv_diag *d = gather(stmts, 1, params, 2, NULL);
+    assert_true(finding(d, "index_filter",
+                        "using t_big_pkey kept 1 row and removed 2,999 by the "
+                        "filter on name, which the index does not cover") >= 0);
+    assert_int_equal(finding(d, "no_index", ""), -1);
+    pv_diag_destroy(d);
+}
+
 static void test_indexed_lookup_has_no_finding(void **state)
 {
     (void)state;
@@ -300,7 +314,31 @@ static void test_sampler_sees_lock_wait(void **state)
     assert_int_equal(c.failed_rounds, 0);
     assert_null(pv_diag_sampler_error(s));
 
-    pv_diag *d = gather(NULL, 0, NULL, 0, s);
+    /* a user without pg_read_all_stats sees the postgres sessions hidden */
+    pv_conninfo *nopriv = NULL;
+    assert_int_equal(pv_conninfo_create(pv_pgtmp_conninfo(g_server), NULL, &nopriv, &err), 0);
+    assert_int_equal(pv_conninfo_set(nopriv, "user", "diag_nopriv"), 0);
+    pv_diag_sampler *h = NULL;
+    assert_int_equal(pv_diag_sampler_start(pv_conninfo_keywords(nopriv), pv_conninfo_values(nopriv),
+                                           10, &h, &err),
+                     0);
+    struct pv_diag_sampler_counts hc = {0};
+    for (int i = 0; i < 250 && hc.hidden_samples < 2; i++) {
+        sleep_ms(10);
+        pv_diag_sampler_counts(h, &hc);
+    }
+    pv_diag_sampler_stop(h);
+    pv_diag_sampler_counts(h, &hc);
+    assert_true(hc.hidden_samples >= 2);
+    assert_int_equal(hc.lock_waits, 0);
+    pv_diag *d = gather(NULL, 0, NULL, 0, h);
+    assert_true(has_note(d, "needs pg_read_all_stats"));
+    assert_int_equal(finding(d, "lock_wait", ""), -1);
+    pv_diag_destroy(d);
+    pv_diag_sampler_destroy(h);
+    pv_conninfo_destroy(nopriv);
+
+    d = gather(NULL, 0, NULL, 0, s);
     assert_true(finding(d, "lock_wait", "lock waits in") >= 0);
     assert_int_equal(json_integer_value(get(d, "lock_waits")), (json_int_t)c.lock_waits);
     const json_t *w = json_array_get(get(d, "waits"), 0);
@@ -373,6 +411,7 @@ static int group_setup(void **state)
                   "generate_series(1, 500) i");
     exec_ok(g_pg, "ANALYZE t_mid, t_small");
     exec_ok(g_pg, "CREATE TABLE t_log (x int)");
+    exec_ok(g_pg, "CREATE ROLE diag_nopriv LOGIN");
     exec_ok(g_pg, "CREATE FUNCTION f_side() RETURNS int LANGUAGE plpgsql AS "
                   "$$ BEGIN INSERT INTO t_log VALUES (1); RETURN 1; END $$");
     exec_ok(g_pg, "VACUUM ANALYZE t_big");
@@ -394,6 +433,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seq_scan_on_unindexed_column),
         cmocka_unit_test(test_selective_filter_on_smaller_table),
+        cmocka_unit_test(test_index_scan_with_selective_filter),
         cmocka_unit_test(test_indexed_lookup_has_no_finding),
         cmocka_unit_test(test_writes_are_only_explained),
         cmocka_unit_test(test_hostile_sql_writes_nothing),
