@@ -230,7 +230,8 @@ void pv_diag__sampler_report(const pv_diag_sampler *s, pv_diag *d)
     memcpy(error, s->error, sizeof(error));
     pthread_mutex_unlock(&m->mu);
 
-    qsort(w, nw, sizeof(*w), by_count_desc);
+    if (nw > 1)
+        qsort(w, nw, sizeof(*w), by_count_desc);
     uint64_t lock_type = 0;
     for (size_t i = 0; i < nw; i++) {
         double pct = c.active_samples ? 100.0 * (double)w[i].n / (double)c.active_samples : 0;
