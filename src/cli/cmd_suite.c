@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/cli_diag.h"
 #include "cli/cli_judge.h"
 #include "cli/cli_run.h"
 #include "common/pv_buf.h"
@@ -59,6 +60,11 @@ static const char suite_help[] =
     "      --list               list the tests, their settings and targets; run nothing\n"
     "      --export DIR         write the built-in suite's files under DIR (a new\n"
     "                           directory, or one without them) to copy and adapt\n"
+    "      --no-diagnosis       do not diagnose the tests that miss a target (by\n"
+    "                           default pgvolley samples pg_stat_activity during each\n"
+    "                           test on one more connection, and for a test that\n"
+    "                           missed reads its plans, statistics and settings:\n"
+    "                           docs/diagnosis.md)\n"
     "  -q, --quiet              no progress on stderr\n"
     "  -h, --help               show this help\n"
     "\n"
@@ -66,7 +72,15 @@ static const char suite_help[] =
     "target was missed or executions failed, 2 bad usage or a malformed suite\n"
     "(nothing ran), 3 cannot connect, 4 internal error, 130 interrupted.\n";
 
-enum { OPT_EPHEMERAL = 256, OPT_PROTOCOL, OPT_SEED, OPT_LIST, OPT_EXPORT, OPT_ONLY };
+enum {
+    OPT_EPHEMERAL = 256,
+    OPT_PROTOCOL,
+    OPT_SEED,
+    OPT_LIST,
+    OPT_EXPORT,
+    OPT_ONLY,
+    OPT_NO_DIAGNOSIS
+};
 
 /* --only patterns at most */
 #define SUITE_MAX_ONLY 32
@@ -84,6 +98,7 @@ static const struct option suite_options[] = {
     {"list", no_argument, NULL, OPT_LIST},
     {"only", required_argument, NULL, OPT_ONLY},
     {"export", required_argument, NULL, OPT_EXPORT},
+    {"no-diagnosis", no_argument, NULL, OPT_NO_DIAGNOSIS},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -96,6 +111,7 @@ struct suite_opts {
     const char *path;        /* SUITE, or NULL: built-in */
     const char *export_dir;  /* --export */
     bool list;
+    bool no_diagnosis;                /* --no-diagnosis */
     const char *only[SUITE_MAX_ONLY]; /* --only patterns */
     size_t nonly;
 };
@@ -167,6 +183,7 @@ static int suite_option(int ch, const char *arg, const char *given, struct suite
         o->only[o->nonly++] = arg;
         break;
     case OPT_EXPORT: o->export_dir = arg; break;
+    case OPT_NO_DIAGNOSIS: o->no_diagnosis = true; break;
     case 'q': o->run.quiet = true; break;
     case 'h': fputs(suite_help, stdout); return CLI_RUN_HELP_SHOWN;
     case ':': return cli_usage_error("suite", "option '%s' needs a value", given);
@@ -405,21 +422,27 @@ static void say_result(const struct test *t)
 }
 
 /*
- * The diagnosis of test t, which missed a target (issue 12 item 3): sets
- * t->diagnosis_json (a JSON object's text, becomes runs[i].diagnosis) and
- * t->findings (lines under the table), both owned by t. Nothing yet: the
- * lead wires pv_diag in here (pv_diag_gather on target's keywords and
- * values, with the test's statements - q->steps[k].sql, or q->sql - and
- * one parameter set drawn with o->run.seed through pv_scenario_values),
- * and starts and stops its sampler around cli_run_once in run_tests.
- * @return an exit code (CLI_EXIT_OK: a failed diagnosis is a note, not an error).
+ * The diagnosis of test t, which missed a target (issue 12 item 3, cli_diag.c):
+ * t->diagnosis_json (becomes runs[i].diagnosis) and t->findings (lines under
+ * the table). One that cannot be made is said on stderr, never an error.
  */
-static int diagnose_test(const struct suite_opts *o, const pv_target *target, struct test *t)
+static void diagnose_test(const struct suite_opts *o, const pv_target *target, struct test *t,
+                          pv_diag_sampler *sampler, const char *sampler_why)
 {
-    (void)o;
-    (void)target;
-    (void)t;
-    return CLI_EXIT_OK;
+    struct cli_diag_result d;
+    pv_err err = {{0}};
+    if (!o->run.quiet)
+        fprintf(stderr, "  diagnosing ...\n");
+    if (cli_diag_test(target, t->wl, o->run.seed, sampler, sampler_why, &d, &err) != 0) {
+        cli_error("suite: no diagnosis: %s", err.msg);
+        return;
+    }
+    t->diagnosis_json = d.json;
+    t->findings = d.findings;
+    t->nfindings = d.nfindings;
+    if (!o->run.quiet)
+        for (size_t k = 0; k < d.nfindings; k++)
+            fprintf(stderr, "  %s\n", d.findings[k]);
 }
 
 /*
@@ -442,19 +465,23 @@ static int run_tests(const struct suite_opts *o, const pv_suite *s, pv_target *t
                     st->name, set);
         struct cli_run_opts ro = o->run;
         ro.duration_s = t->duration_s;
-        /* issue 12 item 3: the diagnosis' sampler of pg_stat_activity starts here */
+        /* the waits of the test's backends, for a diagnosis if it misses */
+        pv_diag_sampler *sampler = NULL;
+        char why[PV_ERR_LEN + 64] = "";
+        if (!o->no_diagnosis)
+            cli_diag_sampler_start(target, &sampler, why, sizeof(why));
         int code = cli_run_once(&ro, target, t->wl, t->concurrency, &t->run, interrupted);
-        /* ... and stops here */
+        pv_diag_sampler_stop(sampler);
+        if (code == CLI_EXIT_OK) {
+            (*nrun)++;
+            if (!o->run.quiet)
+                say_result(t);
+            if (!test_pass(t) && !*interrupted && !o->no_diagnosis)
+                diagnose_test(o, target, t, sampler, why);
+        }
+        pv_diag_sampler_destroy(sampler);
         if (code != CLI_EXIT_OK)
             return code;
-        (*nrun)++;
-        if (!o->run.quiet)
-            say_result(t);
-        if (!test_pass(t) && !*interrupted) {
-            code = diagnose_test(o, target, t);
-            if (code != CLI_EXIT_OK)
-                return code;
-        }
     }
     return CLI_EXIT_OK;
 }

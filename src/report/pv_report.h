@@ -34,7 +34,8 @@ struct pv_report_test {
     bool pass; /* every threshold passed and no execution failed */
     /* the diagnosis of a test that missed a target (contract 3 of the
        issue 12 plan): a JSON object's text, put as runs[i].diagnosis, or
-       NULL; and its findings, one line each, shown under the table */
+       NULL; and its findings, one line each, shown under the table (a line
+       starting "note: " is shown as a note: what could not be read) */
     const char *diagnosis_json;
     const char *const *findings;
     size_t nfindings;

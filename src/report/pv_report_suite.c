@@ -351,8 +351,10 @@ static void missed_block(pv_buf *o, const struct pv_report *r, bool markdown)
             pv_buf_printf(o, "%s%" PRIu64 " of %" PRIu64 " executions failed\n", ind,
                           r->runs[i]->total.failed, pv_stat_executions(&r->runs[i]->total));
         for (size_t k = 0; k < t->nfindings; k++) {
-            pv_buf_printf(o, "%sfinding: ", ind);
-            put_name(o, t->findings[k], 1000, false, markdown);
+            /* a line of the diagnosis' notes comes as "note: ..." */
+            bool note = strncmp(t->findings[k], "note: ", 6) == 0;
+            pv_buf_printf(o, "%s%s", ind, note ? "note: " : "finding: ");
+            put_name(o, t->findings[k] + (note ? 6 : 0), 1000, false, markdown);
             pv_buf_putc(o, '\n');
         }
     }

@@ -88,14 +88,49 @@ class SuiteTest(ServerTest):
                              and run["summary"]["failed"] == 0)
             self.assertEqual(run["config"]["mode"], "time")
             self.assertEqual(run["config"]["seed"], 7)
-            self.assertNotIn("diagnosis", run)
+            # a diagnosis for each test that missed, and only for those
+            self.assertEqual("diagnosis" in run, not run["test"]["pass"], run["test"])
         slow = rep["runs"][7]
         self.assertEqual(slow["test"], {"name": "runs_by_finished_at", "category": "indexed",
                                         "file": "02-indexed/04-runs_by_finished_at.sql",
                                         "pass": False})
         self.assertFalse(all(th["pass"] for th in slow["thresholds"]))
+        # its diagnosis names the unindexed column, in the JSON and under the table
+        diag = slow["diagnosis"]
+        kinds = [f["kind"] for f in diag["findings"]]
+        self.assertIn("no_index", kinds, diag["findings"])
+        text = diag["findings"][kinds.index("no_index")]["text"]
+        self.assertIn("CREATE INDEX ON pgvolley_runs (finished_at)", text)
+        self.assertEqual(diag["plans"][0]["analyze"], True)  # a SELECT: the guard accepts it
+        self.assertIn("finding: sequential scan on pgvolley_runs", r.stdout)
+        self.assertIn("shared_buffers", diag["settings"])
         self.assertEqual([run["config"]["concurrency"] for run in rep["runs"][-3:]],
                          [10, 50, 100])
+
+    def test_diagnosis_suggestion_serves(self):
+        # the finding's CREATE INDEX, run as written, makes the slow test pass;
+        # --no-diagnosis leaves the diagnosis out
+        only = ("--only", "indexed/runs_by_finished_at", "-T", "0.5")
+        out = os.path.join(self.dir, "slow.json")
+        r = self.suite(*only, "-o", out)
+        self.assertEqual(r.code, 1, r.stderr)
+        with open(out) as f:
+            diag = json.load(f)["runs"][0]["diagnosis"]
+        text = next(f["text"] for f in diag["findings"] if f["kind"] == "no_index")
+        create = text[text.index("CREATE INDEX"):text.index(" would serve")]
+        self.server.sql(create)
+        try:
+            r = self.suite(*only, "-o", out)
+            self.assertEqual(r.code, 0, r.stdout + r.stderr)
+            with open(out) as f:
+                self.assertNotIn("diagnosis", json.load(f)["runs"][0])
+        finally:
+            self.server.sql("DROP INDEX IF EXISTS pgvolley_runs_finished_at_idx")
+        r = self.suite(*only, "--no-diagnosis", "-o", out)
+        self.assertEqual(r.code, 1, r.stderr)
+        self.assertNotIn("finding:", r.stdout)
+        with open(out) as f:
+            self.assertNotIn("diagnosis", json.load(f)["runs"][0])
 
     def test_user_suite(self):
         root = self.make_suite({
