@@ -14,8 +14,7 @@ int cli_html_write(const char *path, const char *json_text, const char *title,
     pv_buf page = PV_BUF_INIT;
     pv_err err = {{0}};
     int rc = compare_base || compare_new
-                 ? pv_report_html_compare(json_text, compare_base, compare_new, title, &page,
-                                          &err)
+                 ? pv_report_html_compare(json_text, compare_base, compare_new, title, &page, &err)
                  : pv_report_html(json_text, title, &page, &err);
     int code = CLI_EXIT_OK;
     if (rc != 0) {

@@ -53,7 +53,9 @@ static int write_html(const pv_compare *c, const char *html, const char *base, c
         cli_error("%s; %s was not written", err.msg, html);
     else {
         char title[512];
-        snprintf(title, sizeof(title), "pgvolley compare: %s vs %s", base, new_);
+        const char *b1 = strrchr(base, '/'), *b2 = strrchr(new_, '/');
+        snprintf(title, sizeof(title), "pgvolley compare: %s vs %s", b1 ? b1 + 1 : base,
+                 b2 ? b2 + 1 : new_);
         code = cli_html_write(html, pv_buf_str(&json), title, pv_buf_str(&a), pv_buf_str(&b));
     }
     pv_buf_fini(&json);

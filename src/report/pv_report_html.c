@@ -135,14 +135,13 @@ static json_t *load(const char *text, const char *want, pv_err *err)
     json_error_t jerr;
     json_t *doc = text ? json_loads(text, 0, &jerr) : NULL;
     if (!doc) {
-        pv_err_set(err, VOLLEY_EINVAL, "html: not JSON: %s",
-                   text ? jerr.text : "no document");
+        pv_err_set(err, VOLLEY_EINVAL, "html: not JSON: %s", text ? jerr.text : "no document");
         return NULL;
     }
     const char *schema = json_string_value(json_object_get(doc, "schema"));
-    bool ok = schema && (want ? strcmp(schema, want) == 0
-                              : strcmp(schema, SCHEMA_REPORT) == 0 ||
-                                    strcmp(schema, SCHEMA_COMPARE) == 0);
+    bool ok = schema &&
+              (want ? strcmp(schema, want) == 0
+                    : strcmp(schema, SCHEMA_REPORT) == 0 || strcmp(schema, SCHEMA_COMPARE) == 0);
     if (!ok) {
         pv_err_set(err, VOLLEY_EINVAL, "html: not a %s document (schema %s)",
                    want ? want : "pgvolley report or compare", schema ? schema : "missing");
@@ -177,7 +176,10 @@ static int put_json(pv_buf *out, const json_t *doc)
         return VOLLEY_ENOMEM;
     const char *run = text;
     for (const char *p = text; *p; p++) {
-        const char *esc = *p == '<' ? "\\u003c" : *p == '>' ? "\\u003e" : *p == '&' ? "\\u0026" : NULL;
+        const char *esc = *p == '<'   ? "\\u003c"
+                          : *p == '>' ? "\\u003e"
+                          : *p == '&' ? "\\u0026"
+                                      : NULL;
         if (!esc)
             continue;
         pv_buf_append(out, run, (size_t)(p - run));
@@ -227,8 +229,8 @@ int pv_report_html(const char *json_text, const char *title, pv_buf *out, pv_err
     return rc;
 }
 
-int pv_report_html_compare(const char *compare_text, const char *base_text,
-                           const char *new_text, const char *title, pv_buf *out, pv_err *err)
+int pv_report_html_compare(const char *compare_text, const char *base_text, const char *new_text,
+                           const char *title, pv_buf *out, pv_err *err)
 {
     json_t *doc = load(compare_text, SCHEMA_COMPARE, err);
     if (!doc)

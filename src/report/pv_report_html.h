@@ -41,7 +41,7 @@ int pv_report_html(const char *json_text, const char *title, pv_buf *out, pv_err
  * @return as pv_report_html (VOLLEY_EINVAL: compare_text is not a
  *         pgvolley.compare/1 document).
  */
-int pv_report_html_compare(const char *compare_text, const char *base_text,
-                           const char *new_text, const char *title, pv_buf *out, pv_err *err);
+int pv_report_html_compare(const char *compare_text, const char *base_text, const char *new_text,
+                           const char *title, pv_buf *out, pv_err *err);
 
 #endif /* PV_REPORT_HTML_H */

@@ -43,8 +43,8 @@ static char *hostile_report(void)
     json_t *doc = json_pack(
         "{s:s, s:{s:s}, s:{s:i, s:o}, s:[{s:s, s:s, s:O}], s:[{s:s, s:s, s:i}]}", "schema",
         "pgvolley.report/1", "tool", "name", "pgvolley", "summary", "executions", 1000,
-        "latency_ms", lat, "queries", "name", "q.sql", "sql", "SELECT '" HOSTILE "'",
-        "latency_ms", lat, "errors", "sqlstate", "XX000", "message", HOSTILE, "count", 1);
+        "latency_ms", lat, "queries", "name", "q.sql", "sql", "SELECT '" HOSTILE "'", "latency_ms",
+        lat, "errors", "sqlstate", "XX000", "message", HOSTILE, "count", 1);
     assert_non_null(doc);
     char *text = json_dumps(doc, JSON_INDENT(2));
     json_decref(doc);
@@ -90,8 +90,8 @@ static void test_hostile_text_stays_data(void **state)
     assert_non_null(strstr(page.data, "<title>&lt;b&gt;title &amp; co&lt;/b&gt;</title>"));
     /* the escapes read back as the same strings */
     json_t *doc = embedded(page.data);
-    const char *sql =
-        json_string_value(json_object_get(json_array_get(json_object_get(doc, "queries"), 0), "sql"));
+    const char *sql = json_string_value(
+        json_object_get(json_array_get(json_object_get(doc, "queries"), 0), "sql"));
     assert_string_equal(sql, "SELECT '" HOSTILE "'");
     const char *msg = json_string_value(
         json_object_get(json_array_get(json_object_get(doc, "errors"), 0), "message"));
@@ -110,8 +110,8 @@ static void test_spectrum_replaces_histogram(void **state)
     assert_int_equal(pv_report_html(text, NULL, &page, &err), 0);
     assert_null(strstr(page.data, "pvh1."));
     json_t *doc = embedded(page.data);
-    json_t *sp = json_object_get(json_object_get(json_object_get(doc, "summary"), "latency_ms"),
-                                 "spectrum");
+    json_t *sp =
+        json_object_get(json_object_get(json_object_get(doc, "summary"), "latency_ms"), "spectrum");
     json_t *pct = json_object_get(sp, "pct"), *ms = json_object_get(sp, "ms");
     size_t n = json_array_size(pct);
     assert_true(n > 40); /* 5 per halving of the tail, down to 1/1000 */
@@ -139,9 +139,9 @@ static void test_assets_inline(void **state)
     assert_int_equal(pv_report_html("{\"schema\": \"pgvolley.report/1\"}", NULL, &page, &err), 0);
     assert_non_null(strstr(page.data, "<!DOCTYPE html>"));
     assert_non_null(strstr(page.data, "Content-Security-Policy"));
-    assert_non_null(strstr(page.data, "uPlot"));        /* the library */
+    assert_non_null(strstr(page.data, "uPlot"));         /* the library */
     assert_non_null(strstr(page.data, "data-rendered")); /* report.js */
-    assert_non_null(strstr(page.data, ".u-legend"));    /* uPlot's CSS */
+    assert_non_null(strstr(page.data, ".u-legend"));     /* uPlot's CSS */
     assert_null(strstr(page.data, "src=\"http"));
     assert_null(strstr(page.data, "href=\"http"));
     pv_buf_fini(&page);
@@ -157,8 +157,8 @@ static void test_refuses_other_documents(void **state)
     assert_int_equal(pv_report_html("not json", NULL, &page, &err), VOLLEY_EINVAL);
     assert_non_null(strstr(err.msg, "not JSON"));
     assert_int_equal(pv_report_html("[1]", NULL, &page, &err), VOLLEY_EINVAL);
-    assert_int_equal(pv_report_html_compare("{\"schema\": \"pgvolley.report/1\"}", NULL, NULL,
-                                            NULL, &page, &err),
+    assert_int_equal(pv_report_html_compare("{\"schema\": \"pgvolley.report/1\"}", NULL, NULL, NULL,
+                                            &page, &err),
                      VOLLEY_EINVAL);
     pv_buf_fini(&page);
 }

@@ -205,7 +205,10 @@
     var data = [xsAll];
     list.forEach(function (s, si) {
       var ys = xsAll.map(function () { return null; });
-      points[si].forEach(function (x, j) { ys[index[x.toPrecision(12)]] = s.spectrum.ms[j]; });
+      points[si].forEach(function (x, j) {
+        var v = num(s.spectrum.ms[j]);
+        ys[index[x.toPrecision(12)]] = v !== null && v > 0 ? v : null; /* log scale: > 0 */
+      });
       data.push(ys);
     });
     /* ticks 0%, 50%, 90%, 99%, 99.9%, ... up to the scale's end */
@@ -229,19 +232,32 @@
     return makeChart(container, {
       title: title,
       class: 'pv-spectrum',
-      scales: { x: { time: false, distr: 3, log: 10 }, y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.05 : 1]; } } },
+      scales: { x: { time: false, distr: 3, log: 10 }, y: { distr: 3, log: 10 } },
       axes: [
         { label: 'percentile', splits: splits,
           filter: function (u, vals) { return vals; },
           values: function (u, vals) { return vals.map(function (v) { return v === null ? '' : xLabel(v); }); } },
-        { label: 'latency (ms)', size: 70 }
+        { label: 'latency (ms, log scale)', size: 70 }
       ],
       series: series
     }, data);
   }
 
+  /* The timeline's points, less a last one shorter than half the interval
+     (it holds only the tail of what was in flight: its rate misleads). */
   function timelinePoints(run) {
-    return isObj(run.timeline) ? arr(run.timeline.points) : [];
+    var pts = isObj(run.timeline) ? arr(run.timeline.points).filter(isObj) : [];
+    var iv = isObj(run.timeline) ? num(run.timeline.interval_s) : null;
+    if (pts.length > 1 && iv && num(pts[pts.length - 1].interval_s) !== null &&
+        pts[pts.length - 1].interval_s < iv / 2) {
+      pts = pts.slice(0, -1);
+    }
+    return pts;
+  }
+
+  /* a linear y range from 0 to a little above the largest value */
+  function zeroBased(u, min, max) {
+    return [0, max > 0 ? max * 1.08 : 1];
   }
 
   function timelineCharts(container, run) {
@@ -267,7 +283,7 @@
     var xAxis = { label: 'seconds since the start' };
     makeChart(container, {
       title: 'Throughput over time', class: 'pv-throughput', height: 240,
-      scales: { x: { time: false } },
+      scales: { x: { time: false }, y: { range: zeroBased } },
       axes: [xAxis, { label: 'executions / s', size: 70 }],
       series: series
     }, data);
@@ -276,7 +292,7 @@
     };
     makeChart(container, {
       title: 'Latency over time', class: 'pv-latency', height: 240,
-      scales: { x: { time: false } },
+      scales: { x: { time: false }, y: { range: zeroBased } },
       axes: [{ label: 'seconds since the start' }, { label: 'latency (ms)', size: 70 }],
       series: [tSeries,
         { label: 'p50', stroke: COLORS[2], width: 2, value: function (u, v) { return fmtMs(v); } },
@@ -384,6 +400,10 @@
     s.appendChild(latencyTable(groups));
     container.appendChild(s);
 
+    if (isObj(run.diagnosis)) {
+      container.appendChild(renderDiagnosis(run.diagnosis));
+    }
+
     var th = thresholdsTable(run);
     if (th) {
       var ts = section('Targets', null, 'targets');
@@ -409,14 +429,21 @@
     es.appendChild(errorsTable(run.errors));
     container.appendChild(es);
 
-    if (isObj(run.diagnosis)) {
-      container.appendChild(renderDiagnosis(run.diagnosis));
-    }
-
     var cs = section('Configuration', null, 'config');
     var rows = kvTable(run.config);
     if (isObj(run.pool)) {
-      rows = rows.concat(kvTable(run.pool, 'pool (measured)'));
+      var pool = {};
+      Object.keys(run.pool).forEach(function (k) {
+        if (k !== 'acquire_wait_ms') {
+          pool[k] = run.pool[k];
+        }
+      });
+      rows = rows.concat(kvTable(pool, 'pool (measured)'));
+      var w = run.pool.acquire_wait_ms;
+      if (isObj(w)) {
+        rows.push(row([el('code', null, 'pool (measured).acquire_wait'),
+          'avg ' + fmtMs(w.avg) + ', p99 ' + fmtMs(w.p99) + ', max ' + fmtMs(w.max)]));
+      }
     }
     cs.appendChild(rows.length ? table(['setting', 'value'], rows, 'kv') : el('p', { class: 'note' }, 'No configuration in this report.'));
     container.appendChild(cs);
