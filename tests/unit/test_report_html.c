@@ -192,10 +192,14 @@ static int render(int argc, char **argv)
     if (rc == 0)
         rc = pv_report_html(pv_buf_str(&in), argc > 4 ? argv[4] : NULL, &page, &err);
     FILE *f = rc == 0 ? fopen(argv[3], "w") : NULL;
-    if (rc == 0 && (!f || fwrite(page.data, 1, page.len, f) != page.len))
-        snprintf(err.msg, sizeof(err.msg), "%s: cannot write", argv[3]), rc = -1;
-    if (f && fclose(f) != 0)
+    if (rc == 0 && (!f || fwrite(page.data, 1, page.len, f) != page.len)) {
+        snprintf(err.msg, sizeof(err.msg), "%s: cannot write", argv[3]);
         rc = -1;
+    }
+    if (f && fclose(f) != 0) {
+        snprintf(err.msg, sizeof(err.msg), "%s: cannot write", argv[3]);
+        rc = -1;
+    }
     if (rc != 0)
         fprintf(stderr, "test_report_html: %s\n", err.msg);
     pv_buf_fini(&in);
