@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages pgvolley needs to build, test, demo and bench
 # (clang and libclang-rt-dev: the libFuzzer targets of tests/fuzz/; prometheus:
-# its promtool checks the Prometheus text format of --prometheus and /metrics).
+# its promtool checks the Prometheus text format of --prometheus and /metrics;
+# chromium: tests/browser/ opens the --html pages in it, headless).
 # As root, missing packages are installed with apt-get; otherwise the exact
 # command to run is printed and the script fails.
 set -euo pipefail
@@ -13,6 +14,7 @@ pkgs=(
     libmicrohttpd-dev libinih-dev libsqlite3-dev libcmocka-dev
     postgresql postgresql-contrib pgbouncer python3 prometheus
     python3-asyncpg python3-sqlalchemy python3-sqlalchemy-ext python3-greenlet
+    chromium
 )
 
 missing=()

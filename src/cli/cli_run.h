@@ -36,6 +36,7 @@ struct cli_run_opts {
     enum pv_protocol protocol;
     enum cli_format format;
     const char *output;   /* JSON report file, or NULL */
+    const char *html;     /* --html FILE: the self-contained HTML page, or NULL */
     double progress_s;    /* periodic progress lines; 0 = bar on a TTY only */
     double interval_s;    /* --interval: the timeline's interval; 0 = the engine's 1 s */
     const char *timeline; /* --timeline FILE: the timeline as CSV, or NULL */

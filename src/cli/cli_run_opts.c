@@ -112,6 +112,10 @@ static const char run_help[] =
     "                           atomically (a symbolic link's target, keeping the\n"
     "                           link); a device or FIFO is written to; checked\n"
     "                           before the run starts\n"
+    "      --html FILE          also write the report as one self-contained HTML page\n"
+    "                           (summary, targets, latency percentile spectra, the\n"
+    "                           timeline's charts, errors, configuration; opens\n"
+    "                           without network access), written as -o is\n"
     "      --interval SEC       the timeline's interval, 0.001 to 86400 (default 1):\n"
     "                           the report's timeline has executions, errors, q/s,\n"
     "                           latency, in flight and pool waits per interval\n"
@@ -209,6 +213,7 @@ enum {
     OPT_START_AT,
     OPT_THRESHOLD,
     OPT_ABORT_ON_FAIL,
+    OPT_HTML,
 };
 
 static const struct option run_options[] = {
@@ -223,6 +228,7 @@ static const struct option run_options[] = {
     {"exec-count", required_argument, NULL, OPT_EXEC_COUNT},
     {"format", required_argument, NULL, 'f'},
     {"help", no_argument, NULL, 'h'},
+    {"html", required_argument, NULL, OPT_HTML},
     {"max-overflow", required_argument, NULL, OPT_MAX_OVERFLOW},
     {"metrics-linger", required_argument, NULL, OPT_METRICS_LINGER},
     {"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
@@ -351,6 +357,7 @@ static int output_option(int ch, const char *arg, const char *opt, struct cli_ru
             return cli_usage_error("run", "%s is table, json or markdown, not '%s'", opt, arg);
         break;
     case 'o': o->output = arg; break;
+    case OPT_HTML: o->html = arg; break;
     case 'q': o->quiet = true; break;
     case OPT_PROGRESS:
         if (cli_parse_seconds(arg, 0.1, SEC_MAX, &d) != 0)
@@ -491,7 +498,8 @@ static int run_option(int ch, const char *arg, const char *opt, struct cli_run_o
     case OPT_ABORT_ON_FAIL:
     case OPT_PROMETHEUS:
     case OPT_METRICS_LISTEN:
-    case OPT_METRICS_LINGER: return output_option(ch, arg, opt, o);
+    case OPT_METRICS_LINGER:
+    case OPT_HTML: return output_option(ch, arg, opt, o);
     case ':': return cli_usage_error("run", "option '%s' needs a value", opt);
     default: return cli_usage_error("run", "unknown option '%s'", opt);
     }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/cli_html.h"
 #include "common/pv_buf.h"
 #include "report/pv_compare.h"
 
@@ -22,23 +23,52 @@ static const char compare_help[] =
     "      --max-regression PCT  the limit, in percent (default 10)\n"
     "  -f, --format F            table (default), markdown (a table for a pull-request\n"
     "                            comment) or json\n"
+    "      --html FILE           also write the comparison as one self-contained HTML\n"
+    "                            page: the rows with their verdicts, and both reports\n"
+    "                            (their latency spectra drawn together)\n"
     "  -h, --help                show this help\n"
     "\n"
     "Exit codes: 0 no regression, 1 a regression, 2 bad usage or input.\n";
 
-enum { OPT_MAX_REGRESSION = 256 };
+enum { OPT_MAX_REGRESSION = 256, OPT_HTML };
 
 static const struct option compare_options[] = {
     {"format", required_argument, NULL, 'f'},
     {"help", no_argument, NULL, 'h'},
+    {"html", required_argument, NULL, OPT_HTML},
     {"max-regression", required_argument, NULL, OPT_MAX_REGRESSION},
     {NULL, 0, NULL, 0},
 };
+
+/* --html FILE: the compare JSON with both reports beside it (read again:
+   pv_compare keeps only its figures). @return an exit code. */
+static int write_html(const pv_compare *c, const char *html, const char *base, const char *new_)
+{
+    pv_buf json = PV_BUF_INIT, a = PV_BUF_INIT, b = PV_BUF_INIT;
+    pv_err err = {{0}};
+    int code = CLI_EXIT_INTERNAL;
+    if (pv_compare_write(c, PV_COMPARE_JSON, &json) != 0)
+        cli_error("cannot render the comparison for %s: %s", html, volley_strerror(VOLLEY_ENOMEM));
+    else if (pv_buf_read_file(&a, base, &err) != 0 || pv_buf_read_file(&b, new_, &err) != 0)
+        cli_error("%s; %s was not written", err.msg, html);
+    else {
+        char title[512];
+        const char *b1 = strrchr(base, '/'), *b2 = strrchr(new_, '/');
+        snprintf(title, sizeof(title), "pgvolley compare: %s vs %s", b1 ? b1 + 1 : base,
+                 b2 ? b2 + 1 : new_);
+        code = cli_html_write(html, pv_buf_str(&json), title, pv_buf_str(&a), pv_buf_str(&b));
+    }
+    pv_buf_fini(&json);
+    pv_buf_fini(&a);
+    pv_buf_fini(&b);
+    return code;
+}
 
 int cmd_compare(int argc, char **argv)
 {
     enum pv_compare_format format = PV_COMPARE_TABLE;
     double max_pct = PV_COMPARE_DEFAULT_PCT;
+    const char *html = NULL; /* --html FILE */
     int ch;
     optind = 1;
     opterr = 0;
@@ -56,6 +86,7 @@ int cmd_compare(int argc, char **argv)
                                        optarg);
             break;
         case 'h': fputs(compare_help, stdout); return CLI_EXIT_OK;
+        case OPT_HTML: html = optarg; break;
         case OPT_MAX_REGRESSION:
             if (cli_parse_seconds(optarg, 0, 1e6, &max_pct) != 0)
                 return cli_usage_error("compare",
@@ -69,6 +100,8 @@ int cmd_compare(int argc, char **argv)
     }
     if (argc - optind != 2)
         return cli_usage_error("compare", "two reports are needed: BASE.json NEW.json");
+    if (html && cli_output_check(html) != 0)
+        return CLI_EXIT_USAGE;
 
     pv_err err = {{0}};
     pv_compare *c = NULL;
@@ -82,9 +115,14 @@ int cmd_compare(int argc, char **argv)
     int code = rc == 0 ? cli_write_stdout(out.data, out.len) : CLI_EXIT_INTERNAL;
     if (rc != 0)
         cli_error("%s", volley_strerror(rc));
+    pv_buf_fini(&out);
+    if (rc == 0 && html) {
+        int hcode = write_html(c, html, argv[optind], argv[optind + 1]);
+        if (code == CLI_EXIT_OK)
+            code = hcode;
+    }
     if (code == CLI_EXIT_OK && pv_compare_regressions(c) > 0)
         code = CLI_EXIT_FAILED;
-    pv_buf_fini(&out);
     pv_compare_destroy(c);
     return code;
 }

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "cli/cli_judge.h"
+#include "cli/cli_html.h"
 #include "cli/cli_prom.h"
 #include "cli/cli_run.h"
 #include "cli/cli_timeline.h"
@@ -209,7 +210,19 @@ static int write_fallback(const struct cli_run_opts *o, const struct pv_report *
     return code == CLI_EXIT_SIGPIPE ? code : CLI_EXIT_INTERNAL;
 }
 
-/* stdout in the format asked for, then the JSON report to -o FILE; one buffer at a time. */
+/* The page's title: the workload files' base names. */
+static void html_title(const struct cli_run_opts *o, char *title, size_t size)
+{
+    size_t n = (size_t)snprintf(title, size, "pgvolley run:");
+    for (int i = 0; i < o->npaths && n < size; i++) {
+        const char *slash = strrchr(o->paths[i], '/');
+        n += (size_t)snprintf(title + n, size - n, "%s %s", i ? "," : "",
+                              slash && slash[1] ? slash + 1 : o->paths[i]);
+    }
+}
+
+/* stdout in the format asked for, then the JSON report to -o FILE and its
+   page to --html FILE (the same JSON text); one buffer at a time. */
 static int write_report(const struct cli_run_opts *o, const struct pv_report *rep)
 {
     pv_buf out = PV_BUF_INIT;
@@ -220,17 +233,25 @@ static int write_report(const struct cli_run_opts *o, const struct pv_report *re
     }
     int code = cli_write_stdout(out.data, out.len);
     pv_buf_fini(&out);
-    if (!o->output)
+    if (!o->output && !o->html)
         return code;
     rc = pv_report_json(rep, &out);
     if (rc != 0) {
-        cli_error("cannot render the JSON report for %s: %s; %s was not written (the run "
+        const char *file = o->output ? o->output : o->html;
+        cli_error("cannot render the JSON report for %s: %s; %s%s was not written (the run "
                   "finished and its report is on stdout)",
-                  o->output, volley_strerror(rc), o->output);
+                  file, volley_strerror(rc), file, o->output && o->html ? " (nor --html)" : "");
         code = CLI_EXIT_INTERNAL;
-    } else if (cli_output_write(o->output, out.data, out.len) != 0) {
+    } else if (o->output && cli_output_write(o->output, out.data, out.len) != 0) {
         cli_error("cannot write the report to %s: %s", o->output, strerror(errno));
         code = CLI_EXIT_INTERNAL;
+    }
+    if (rc == 0 && o->html) {
+        char title[256];
+        html_title(o, title, sizeof(title));
+        int hcode = cli_html_write(o->html, out.data, title, NULL, NULL);
+        if (code == CLI_EXIT_OK)
+            code = hcode;
     }
     pv_buf_fini(&out);
     return code;
@@ -604,6 +625,8 @@ int cmd_run(int argc, char **argv)
     if (code != CLI_EXIT_OK)
         return code;
     if (o.output && cli_output_check(o.output) != 0)
+        return CLI_EXIT_USAGE;
+    if (o.html && cli_output_check(o.html) != 0)
         return CLI_EXIT_USAGE;
     code = cli_prom_start(&o);
     if (code != CLI_EXIT_OK)
