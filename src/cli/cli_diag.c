@@ -21,8 +21,7 @@ void cli_diag_result_fini(struct cli_diag_result *r)
     memset(r, 0, sizeof(*r));
 }
 
-void cli_diag_sampler_start(const pv_target *target, pv_diag_sampler **out, char *why,
-                            size_t cap)
+void cli_diag_sampler_start(const pv_target *target, pv_diag_sampler **out, char *why, size_t cap)
 {
     pv_err err = {{0}};
     *out = NULL;

@@ -27,8 +27,7 @@ void cli_diag_result_fini(struct cli_diag_result *r);
  * cannot start (the connection fails) is not an error: *out is NULL and
  * *why says why, for the diagnosis' notes (why: caller's buffer of cap).
  */
-void cli_diag_sampler_start(const pv_target *target, pv_diag_sampler **out, char *why,
-                            size_t cap);
+void cli_diag_sampler_start(const pv_target *target, pv_diag_sampler **out, char *why, size_t cap);
 
 /**
  * Diagnoses the test whose workload is wl (its first file: a suite test is

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cli/cli_diag.h"
+#include "cli/cli_html.h"
 #include "cli/cli_judge.h"
 #include "cli/cli_run.h"
 #include "common/pv_buf.h"
@@ -54,6 +55,8 @@ static const char suite_help[] =
     "      --seed N             the seed of generated values (default: random)\n"
     "  -f, --format F           table (default), json or markdown on stdout\n"
     "  -o, --output FILE        also write the JSON report to FILE\n"
+    "      --html FILE          also write the report as one self-contained HTML page\n"
+    "                           (tests, targets, diagnosis, charts: docs/html-report.md)\n"
     "      --only PATTERN       run only the tests whose category, or category/name,\n"
     "                           matches PATTERN (shell wildcards: joins, 'indexed/pk_*',\n"
     "                           '*/heavy_100'); may be repeated\n"
@@ -79,7 +82,8 @@ enum {
     OPT_LIST,
     OPT_EXPORT,
     OPT_ONLY,
-    OPT_NO_DIAGNOSIS
+    OPT_NO_DIAGNOSIS,
+    OPT_HTML
 };
 
 /* --only patterns at most */
@@ -95,6 +99,7 @@ static const struct option suite_options[] = {
     {"seed", required_argument, NULL, OPT_SEED},
     {"format", required_argument, NULL, 'f'},
     {"output", required_argument, NULL, 'o'},
+    {"html", required_argument, NULL, OPT_HTML},
     {"list", no_argument, NULL, OPT_LIST},
     {"only", required_argument, NULL, OPT_ONLY},
     {"export", required_argument, NULL, OPT_EXPORT},
@@ -184,6 +189,7 @@ static int suite_option(int ch, const char *arg, const char *given, struct suite
         break;
     case OPT_EXPORT: o->export_dir = arg; break;
     case OPT_NO_DIAGNOSIS: o->no_diagnosis = true; break;
+    case OPT_HTML: o->run.html = arg; break;
     case 'q': o->run.quiet = true; break;
     case 'h': fputs(suite_help, stdout); return CLI_RUN_HELP_SHOWN;
     case ':': return cli_usage_error("suite", "option '%s' needs a value", given);
@@ -506,15 +512,21 @@ static int write_report(const struct suite_opts *o, const struct pv_report *rep)
     if (rc != 0)
         cli_error("cannot render the report: %s", volley_strerror(rc));
     pv_buf_fini(&out);
-    if (!o->run.output)
+    if (!o->run.output && !o->run.html)
         return code;
     rc = pv_report_json(rep, &out);
     if (rc != 0) {
-        cli_error("cannot render the JSON report for %s: %s", o->run.output, volley_strerror(rc));
+        cli_error("cannot render the JSON report: %s", volley_strerror(rc));
         code = CLI_EXIT_INTERNAL;
-    } else if (cli_output_write(o->run.output, out.data, out.len) != 0) {
-        cli_error("cannot write the report to %s: %s", o->run.output, strerror(errno));
-        code = CLI_EXIT_INTERNAL;
+    } else {
+        if (o->run.output && cli_output_write(o->run.output, out.data, out.len) != 0) {
+            cli_error("cannot write the report to %s: %s", o->run.output, strerror(errno));
+            code = CLI_EXIT_INTERNAL;
+        }
+        char title[256];
+        snprintf(title, sizeof(title), "pgvolley suite %s", rep->suite->name);
+        if (o->run.html && cli_html_write(o->run.html, out.data, title, NULL, NULL) != 0)
+            code = CLI_EXIT_INTERNAL;
     }
     pv_buf_fini(&out);
     return code;
@@ -639,7 +651,8 @@ int cmd_suite(int argc, char **argv)
             fprintf(stderr, "pgvolley: wrote the built-in suite to %s\n", o.export_dir);
         return CLI_EXIT_OK;
     }
-    if (o.run.output && cli_output_check(o.run.output) != 0)
+    if ((o.run.output && cli_output_check(o.run.output) != 0) ||
+        (o.run.html && cli_output_check(o.run.html) != 0))
         return CLI_EXIT_USAGE;
     pv_suite *s = NULL;
     int rc = o.path ? pv_suite_open(o.path, &s, &err) : pv_suite_builtin(&s, &err);

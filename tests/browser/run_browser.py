@@ -5,9 +5,10 @@ Installs playwright-core (npm ci, from package-lock.json) when node_modules
 is missing, starts a throwaway PostgreSQL (tests/integration/pvtest.py),
 writes with the real binary: a single run (a hostile SQL text, a division by
 zero, a passed and a failed target, a timeline), a sweep (-c 1,3), a compare
-page of two runs, an interrupted run; and, rendered by the unit test
-binary's --render mode (until `pgvolley suite --html` exists), a suite
-report made by hand from the sweep (a suite and its diagnosis as contracts
+page of two runs, an interrupted run, a real `pgvolley suite --html` after
+`pgvolley init` (two categories, its slow test diagnosed); and, rendered by
+the unit test binary's --render mode, a suite report made by hand from the
+sweep (a suite and its diagnosis as contracts
 1 and 3 of issue 12 describe them) and an older report (the single run
 without timeline, histograms and thresholds); then html_report.mjs opens each page from its file:// URL with
 every other request blocked and checks it (no console or page error, the
@@ -162,6 +163,18 @@ def main():
              "rows": {"tr.compare-row": len(json.loads(pgvolley(
                  "compare", "-f", "json", out("single.json"), out("new.json")).stdout)["rows"])}},
         ]
+        # a real suite: init, then two categories of the built-in suite, whose
+        # slow test misses its targets and is diagnosed
+        pgvolley("init", "-q", "-d", server.dsn, expect=(0,))
+        pgvolley("suite", "-d", server.dsn, "-q", "-T", "0.2", "--only", "simple",
+                 "--only", "indexed", "--html", out("real_suite.html"), expect=(1,))
+        spec.append(
+            {"name": "suite (real)", "file": out("real_suite.html"),
+             "screenshot": out("real_suite.png"), "minCanvases": 2 * 8,
+             "headings": ["Suite", "Findings of the missed targets", "Diagnosis"],
+             "rows": {"tr.test-row": 8, "details.plan": 1},
+             "texts": ["runs_by_finished_at",
+                       "CREATE INDEX ON pgvolley_runs (finished_at) would serve it"]})
         spec.append({"name": "interrupted run", "file": out("interrupted.html"),
                      "minCanvases": 3, "headings": ["Summary", "Over time"],
                      "texts": ["Interrupted (Ctrl-C or SIGTERM): the figures are partial."]})
