@@ -43,7 +43,7 @@ check-build: build
 	cd $(BUILD) && ctest --output-on-failure -L build
 
 demo: build
-	./$(BUILD)/pgvolley demo
+	./$(BUILD)/pgvolley demo --html $(BUILD)/demo-suite.html
 
 bench: build
 	bench/run.sh $(BUILD)/pgvolley

@@ -15,7 +15,7 @@
 #include "pgtmp/pv_pgtmp.h"
 
 static const char demo_help[] =
-    "Usage: pgvolley demo [--examples DIR] [-j N]\n"
+    "Usage: pgvolley demo [--examples DIR] [--html FILE] [-j N]\n"
     "\n"
     "Starts a throwaway PostgreSQL, creates a sample 'customer' table (100000 rows)\n"
     "and runs the example workloads in examples/:\n"
@@ -23,9 +23,13 @@ static const char demo_help[] =
     "                       then for 3 seconds at -c 10\n"
     "  parallel_sleep.sql   seed 001's parallel sleep proof (1+2+3+1+2 s of\n"
     "                       pg_sleep) at -c 1 and -c 5: 9 s in a row, ~3 s at once\n"
-    "then prints their reports and removes the server. Takes about 20 seconds.\n"
+    "then loads the sample schema of `pgvolley init` and runs the built-in suite of\n"
+    "`pgvolley suite` for 1 s per test (one test misses its targets on purpose and\n"
+    "is diagnosed), writes the suite's HTML report, prints the reports and removes\n"
+    "the server. Takes about 45 seconds.\n"
     "\n"
     "  --examples DIR  where the example files are (default: the source tree's)\n"
+    "  --html FILE     the suite's HTML report (default: pgvolley-demo-suite.html)\n"
     "  -j N            worker threads (default: number of CPUs)\n";
 
 static const char demo_sql[] =
@@ -120,14 +124,43 @@ static int demo_step(const char *title, const char *dir, const char *file, const
     return cli_run_workload(&o, conninfo);
 }
 
+/*
+ * The benchmark suite, as a user runs it: `pgvolley init`, then the
+ * built-in suite (1 s per test), whose deliberately slow test misses its
+ * targets and is diagnosed; its exit code 1 is the demo's success.
+ */
+static int demo_suite(const char *conninfo, const char *html)
+{
+    printf("\n=== The benchmark suite (seed 002): the sample schema, then 17 tests in five "
+           "categories, 1 s each; one misses its targets on purpose and is diagnosed ===\n"
+           "$ pgvolley init\n$ pgvolley suite -T 1 --html %s\n\n",
+           html);
+    fflush(stdout);
+    char *init_argv[] = {"init", "-d", (char *)conninfo, NULL};
+    int code = cmd_init(3, init_argv);
+    if (code != CLI_EXIT_OK || cli_signalled)
+        return cli_signalled ? CLI_EXIT_INTERRUPTED : code;
+    fflush(stdout);
+    char *suite_argv[] = {"suite", "-d", (char *)conninfo, "-T", "1", "--html", (char *)html, NULL};
+    code = cmd_suite(7, suite_argv);
+    if (code == CLI_EXIT_FAILED)
+        code = CLI_EXIT_OK; /* the slow test missed its targets, as it should */
+    if (code == CLI_EXIT_OK)
+        printf("\nThe suite's HTML report (charts, targets, diagnosis): %s\n", html);
+    return code;
+}
+
 int cmd_demo(int argc, char **argv)
 {
     const char *examples = NULL;
+    const char *html = "pgvolley-demo-suite.html";
     int threads = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             fputs(demo_help, stdout);
             return CLI_EXIT_OK;
+        } else if (strcmp(argv[i], "--html") == 0 && i + 1 < argc) {
+            html = argv[++i];
         } else if (strcmp(argv[i], "--examples") == 0 && i + 1 < argc) {
             examples = argv[++i];
         } else if (strcmp(argv[i], "-j") == 0 && i + 1 < argc) {
@@ -174,11 +207,15 @@ int cmd_demo(int argc, char **argv)
     for (size_t i = 0; i < PV_ARRAY_LEN(steps) && code == CLI_EXIT_OK && !cli_signalled; i++)
         code = demo_step(steps[i].title, examples, steps[i].file, steps[i].levels,
                          steps[i].duration_s, threads, pv_pgtmp_conninfo(tmp));
+    if (code == CLI_EXIT_OK && !cli_signalled)
+        code = demo_suite(pv_pgtmp_conninfo(tmp), html);
     if (cli_signalled)
         code = CLI_EXIT_INTERRUPTED;
     pv_pgtmp_stop(tmp);
     if (code == CLI_EXIT_OK)
         printf("\nDone. Write your own workload file (see README.md) and run:\n"
-               "  pgvolley run --ephemeral your.sql    or    pgvolley run -d DSN your.sql\n");
+               "  pgvolley run --ephemeral your.sql    or    pgvolley run -d DSN your.sql\n"
+               "The suite on a database of yours (its own tables, pgvolley_*):\n"
+               "  pgvolley init -d DSN && pgvolley suite -d DSN --html report.html\n");
     return code;
 }
