@@ -204,6 +204,14 @@ static json_t *handle_initialize(pv_mcp_session *s, json_t *id, json_t *params)
                                         m->version, "instructions", m->instructions));
 }
 
+static bool session_stateless(pv_mcp_session *s)
+{
+    pthread_mutex_lock(&s->mu);
+    bool stateless = s->stateless;
+    pthread_mutex_unlock(&s->mu);
+    return stateless;
+}
+
 static void handle_cancelled(pv_mcp_session *s, json_t *params)
 {
     json_t *rid = json_object_get(params, "requestId");
@@ -254,7 +262,14 @@ static json_t *cacheable(json_t *result)
 static json_t *handle_modern(pv_mcp_session *s, struct pv_mcp__exch *x,
                              const struct pv_jrpc_msg *jm, json_t *meta)
 {
+    if (!json_is_object(meta))
+        return pv_jrpc_error(jm->id, PV_JRPC_INVALID_PARAMS,
+                             "params._meta is required in protocol version " PV_MCP_LATEST_VERSION,
+                             NULL);
     json_t *pv = json_object_get(meta, PV_MCP_META_VERSION);
+    if (!pv)
+        return pv_jrpc_error(jm->id, PV_JRPC_INVALID_PARAMS,
+                             "params._meta[\"" PV_MCP_META_VERSION "\"] is required", NULL);
     const struct pv_mcp__version *v =
         json_is_string(pv) ? version_find(json_string_value(pv)) : NULL;
     if (!v || !v->modern)
@@ -323,8 +338,9 @@ static void handle_one(pv_mcp_session *s, struct pv_mcp__exch *x, json_t *msg, s
     json_t *meta = json_object_get(jm.params, "_meta");
     if (jm.params && !json_is_object(jm.params)) {
         resp = pv_jrpc_error(jm.id, PV_JRPC_INVALID_PARAMS, "params must be an object", NULL);
-    } else if (!pv_mcp_session_initialized(s) && strcmp(jm.method, "initialize") != 0 &&
-               json_object_get(meta, PV_MCP_META_VERSION)) {
+    } else if (session_stateless(s) ||
+               (!pv_mcp_session_initialized(s) && strcmp(jm.method, "initialize") != 0 &&
+                json_object_get(meta, PV_MCP_META_VERSION))) {
         resp = handle_modern(s, x, &jm, meta);
         if (!resp)
             return; /* answers later */

@@ -139,6 +139,15 @@ size_t pv_mcp_session_running(pv_mcp_session *s);
  */
 bool pv_mcp_session_wait_slot(pv_mcp_session *s, int timeout_ms);
 
+/**
+ * Marks a new session as one stateless (2026-07-28) request's: every
+ * request on it is served as that version prescribes, whatever its _meta
+ * holds (a missing _meta field is -32602, initialize an unknown method).
+ * For a transport that knows the request's version from elsewhere (HTTP's
+ * MCP-Protocol-Version header).
+ */
+void pv_mcp_session_stateless(pv_mcp_session *s);
+
 /** True once initialize has been answered successfully (a legacy session). */
 bool pv_mcp_session_initialized(pv_mcp_session *s);
 

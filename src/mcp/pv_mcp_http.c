@@ -449,7 +449,8 @@ static enum MHD_Result do_delete(pv_mcp_http *h, struct MHD_Connection *c)
 }
 
 /* 400 with UnsupportedProtocolVersionError (-32022) listing ours. */
-static enum MHD_Result respond_unsupported(struct MHD_Connection *c, const char *requested)
+static enum MHD_Result respond_unsupported(struct MHD_Connection *c, const char *requested,
+                                           json_t *id)
 {
     pv_buf msg = PV_BUF_INIT;
     pv_buf_printf(&msg,
@@ -466,7 +467,7 @@ static enum MHD_Result respond_unsupported(struct MHD_Connection *c, const char 
         p += strspn(p, ", ");
     }
     pv_buf_fini(&list);
-    json_t *e = pv_jrpc_error(NULL, PV_JRPC_UNSUPPORTED_VERSION, pv_buf_str(&msg),
+    json_t *e = pv_jrpc_error(id, PV_JRPC_UNSUPPORTED_VERSION, pv_buf_str(&msg),
                               json_pack("{s:o*, s:s}", "supported", sup, "requested", requested));
     pv_buf_fini(&msg);
     char *text = e ? pv_jrpc_dump(e) : NULL;
@@ -526,10 +527,14 @@ static enum MHD_Result post_session(pv_mcp_http *h, struct MHD_Connection *c, js
     *refused = true;
     const char *sid = pv_mcp__header(c, "Mcp-Session-Id");
     const char *mver = pv_mcp_request_version(root);
+    const char *hver = pv_mcp__header(c, "MCP-Protocol-Version");
+    bool modern = (mver && pv_mcp_version_modern(mver)) || (hver && pv_mcp_version_modern(hver));
+    if (!modern && hver && !pv_mcp_version_supported(hver))
+        return respond_unsupported(c, hver, json_object_get(root, "id"));
     /* 2026-07-28 has no sessions: a stray Mcp-Session-Id is ignored. */
-    if (mver && (!sid || pv_mcp_version_modern(mver))) {
+    if (modern || (mver && !sid)) {
         pv_buf msg = PV_BUF_INIT;
-        if (pv_mcp_version_modern(mver) && !pv_mcp__modern_headers_ok(c, root, mver, &msg)) {
+        if (mver && modern && !pv_mcp__modern_headers_ok(c, root, mver, &msg)) {
             json_t *e = pv_jrpc_error(json_object_get(root, "id"), PV_JRPC_HEADER_MISMATCH,
                                       pv_buf_str(&msg), NULL);
             pv_buf_fini(&msg);
@@ -544,6 +549,8 @@ static enum MHD_Result post_session(pv_mcp_http *h, struct MHD_Connection *c, js
         if (pv_mcp_session_create(h->m, &ps->stateless) != 0)
             return respond_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, PV_JRPC_INTERNAL_ERROR,
                                  "out of memory", NULL, NULL);
+        if (modern) /* the header says so: a missing _meta is -32602, not a session's error */
+            pv_mcp_session_stateless(ps->stateless);
     } else if (sid) {
         ps->hs = session_find(h, sid);
         if (!ps->hs)
@@ -622,9 +629,6 @@ static enum MHD_Result respond_json(pv_mcp_http *h, struct MHD_Connection *c, st
 
 static enum MHD_Result do_post(pv_mcp_http *h, struct MHD_Connection *c, struct req *r)
 {
-    const char *pv = pv_mcp__header(c, "MCP-Protocol-Version");
-    if (pv && !pv_mcp_version_supported(pv))
-        return respond_unsupported(c, pv);
     json_t *root = NULL, *reply = NULL;
     pv_err err = {{0}};
     if (pv_jrpc_parse(r->body.data ? r->body.data : "", r->body.len, &root, &reply, &err) != 0) {

@@ -13,8 +13,8 @@
 #include "mcp/pv_mcp.h"
 #include "mcp/pv_mcp_http_int.h"
 
-#define B64_PREFIX     "=?base64?"
-#define B64_SUFFIX     "?="
+#define B64_PREFIX      "=?base64?"
+#define B64_SUFFIX      "?="
 #define HOST_ORIGIN_MAX 300 /* "http://" + a Host header we would accept */
 
 const char *pv_mcp__header(struct MHD_Connection *c, const char *name)
@@ -159,12 +159,10 @@ static bool decode_name(const char *h, pv_buf *out)
     return pv_buf_ok(out) == 0;
 }
 
-bool pv_mcp__modern_headers_ok(struct MHD_Connection *c, json_t *root, const char *version,
-                               pv_buf *msg)
+static bool check_headers(json_t *root, const char *version, const char *pv, const char *hm,
+                          const char *hn, pv_buf *msg)
 {
-    const char *pv = pv_mcp__header(c, "MCP-Protocol-Version");
     const char *method = json_string_value(json_object_get(root, "method"));
-    const char *hm = pv_mcp__header(c, "Mcp-Method");
     if (!pv || strcmp(pv, version) != 0) {
         pv_buf_printf(msg,
                       "Header mismatch: MCP-Protocol-Version header value '%s' does not match "
@@ -173,8 +171,9 @@ bool pv_mcp__modern_headers_ok(struct MHD_Connection *c, json_t *root, const cha
         return false;
     }
     if (!hm || !header_chars_ok(hm) || strcmp(hm, method) != 0) {
-        pv_buf_printf(msg, "Header mismatch: Mcp-Method header value '%s' does not match body "
-                           "value '%s'",
+        pv_buf_printf(msg,
+                      "Header mismatch: Mcp-Method header value '%s' does not match body "
+                      "value '%s'",
                       hm ? hm : "(missing)", method);
         return false;
     }
@@ -188,14 +187,42 @@ bool pv_mcp__modern_headers_ok(struct MHD_Connection *c, json_t *root, const cha
     if (!key)
         return true;
     const char *body = json_string_value(json_object_get(params, key));
-    const char *hn = pv_mcp__header(c, "Mcp-Name");
     pv_buf name = PV_BUF_INIT;
     bool ok = hn && header_chars_ok(hn) && decode_name(hn, &name) && body &&
               name.len == strlen(body) && memcmp(pv_buf_str(&name), body, name.len) == 0;
     pv_buf_fini(&name);
     if (!ok)
-        pv_buf_printf(msg, "Header mismatch: Mcp-Name header value '%s' does not match body "
-                           "value '%s'",
+        pv_buf_printf(msg,
+                      "Header mismatch: Mcp-Name header value '%s' does not match body "
+                      "value '%s'",
                       hn ? hn : "(missing)", body ? body : "(missing)");
+    return ok;
+}
+
+/* A header's value without the optional whitespace around it (RFC 9110 5.5), or NULL. */
+static const char *header_value(struct MHD_Connection *c, const char *name, pv_buf *out)
+{
+    const char *v = pv_mcp__header(c, name);
+    if (!v)
+        return NULL;
+    v += strspn(v, " \t");
+    size_t n = strlen(v);
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    pv_buf_append(out, v, n);
+    return pv_buf_ok(out) == 0 ? pv_buf_str(out) : NULL;
+}
+
+bool pv_mcp__modern_headers_ok(struct MHD_Connection *c, json_t *root, const char *version,
+                               pv_buf *msg)
+{
+    pv_buf pvb = PV_BUF_INIT, hmb = PV_BUF_INIT, hnb = PV_BUF_INIT;
+    const char *pv = header_value(c, "MCP-Protocol-Version", &pvb);
+    const char *hm = header_value(c, "Mcp-Method", &hmb);
+    const char *hn = header_value(c, "Mcp-Name", &hnb);
+    bool ok = check_headers(root, version, pv, hm, hn, msg);
+    pv_buf_fini(&pvb);
+    pv_buf_fini(&hmb);
+    pv_buf_fini(&hnb);
     return ok;
 }

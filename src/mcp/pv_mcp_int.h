@@ -109,7 +109,8 @@ struct pv_mcp_session {
     pthread_cond_t cv; /* a call was submitted, or one ended */
     int refs;          /* the owner's + one per running call */
     bool released;
-    bool stopped; /* pv_mcp_session_stop: cancelled calls are still answered */
+    bool stopped;   /* pv_mcp_session_stop: cancelled calls are still answered */
+    bool stateless; /* pv_mcp_session_stateless: every request is a 2026-07-28 one */
     bool initialized;
     const char *version;
     struct pv_mcp__call *calls;

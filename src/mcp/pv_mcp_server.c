@@ -166,6 +166,13 @@ void pv_mcp_session_cancel_sink(pv_mcp_session *s, const void *sink_arg)
     pthread_mutex_unlock(&s->mu);
 }
 
+void pv_mcp_session_stateless(pv_mcp_session *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->stateless = true;
+    pthread_mutex_unlock(&s->mu);
+}
+
 void pv_mcp_session_hold(pv_mcp_session *s)
 {
     pthread_mutex_lock(&s->mu);
