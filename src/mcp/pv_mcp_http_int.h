@@ -122,7 +122,8 @@ bool pv_mcp__client_gone(struct MHD_Connection *c);
  * The 2026-07-28 request headers against the body of a single request:
  * MCP-Protocol-Version equals version (the body's _meta), Mcp-Method the
  * method, Mcp-Name (Base64 sentinel form decoded) params.name of tools/call
- * and prompts/get or params.uri of resources/read; values of visible ASCII.
+ * and prompts/get or params.uri of resources/read; values of visible ASCII,
+ * whitespace around them ignored (RFC 9110 5.5).
  * @return true if they agree; else false with the HeaderMismatch message
  *         appended to msg.
  */
