@@ -15,7 +15,7 @@
 
 #include "common/pv_common.h"
 
-/* The standard error codes, and two of the server range (-32000..-32099). */
+/* The standard error codes, and some of the server range (-32000..-32099). */
 enum pv_jrpc_code {
     PV_JRPC_PARSE_ERROR = -32700,
     PV_JRPC_INVALID_REQUEST = -32600,
@@ -24,6 +24,10 @@ enum pv_jrpc_code {
     PV_JRPC_INTERNAL_ERROR = -32603,
     PV_JRPC_SERVER_ERROR = -32000,      /* a transport refusal (HTTP 4xx/5xx) */
     PV_JRPC_SESSION_NOT_FOUND = -32001, /* an unknown or expired Mcp-Session-Id */
+    /* MCP 2026-07-28's own codes (-32020..-32099 are the specification's). */
+    PV_JRPC_HEADER_MISMATCH = -32020,     /* HTTP headers disagree with the body */
+    PV_JRPC_MISSING_CAPABILITY = -32021,  /* the client lacks a capability it must declare */
+    PV_JRPC_UNSUPPORTED_VERSION = -32022, /* data: {supported: [...], requested} */
 };
 
 enum pv_jrpc_kind {

@@ -25,8 +25,17 @@
 #include "multi/pv_batch.h"
 #include "multi/pv_datasets.h"
 
-/* The newest protocol version we speak; 2025-03-26 and 2024-11-05 too. */
-#define PV_MCP_LATEST_VERSION "2025-06-18"
+/*
+ * Protocol versions. The newest, 2026-07-28, is stateless ("modern"): no
+ * initialize, every request names its version in
+ * params._meta["io.modelcontextprotocol/protocolVersion"]. The older ones
+ * (2025-11-25, 2025-06-18, 2025-03-26, 2024-11-05) negotiate one version per
+ * session with initialize ("legacy"); initialize answers at most
+ * PV_MCP_LATEST_LEGACY_VERSION. See docs/mcp-protocol.md.
+ */
+#define PV_MCP_LATEST_VERSION        "2026-07-28"
+#define PV_MCP_LATEST_LEGACY_VERSION "2025-11-25"
+#define PV_MCP_META_VERSION          "io.modelcontextprotocol/protocolVersion"
 
 struct pv_mcp_opts {
     double schema_ttl_s; /* get_dataset_schema cache lifetime; <= 0: 300 */
@@ -98,6 +107,21 @@ void pv_mcp_session_release(pv_mcp_session *s);
 void pv_mcp_session_cancel(pv_mcp_session *s);
 
 /**
+ * Cancels the running tool calls that answer through the sink whose arg is
+ * sink_arg (its client has gone: they are not answered; the input still
+ * completes, sink->done is still called).
+ */
+void pv_mcp_session_cancel_sink(pv_mcp_session *s, const void *sink_arg);
+
+/**
+ * Takes and drops a reference that keeps the session's memory valid (for
+ * pv_mcp_session_cancel_sink from a transport's reader) without owning it:
+ * only pv_mcp_session_release ends the session.
+ */
+void pv_mcp_session_hold(pv_mcp_session *s);
+void pv_mcp_session_drop(pv_mcp_session *s);
+
+/**
  * The session is ending (HTTP DELETE): cancels its running tool calls on
  * the server, and each is still answered (a tool error saying it was
  * cancelled), also when the session is released before they finish.
@@ -115,10 +139,20 @@ size_t pv_mcp_session_running(pv_mcp_session *s);
  */
 bool pv_mcp_session_wait_slot(pv_mcp_session *s, int timeout_ms);
 
-/** True once initialize has been answered successfully. */
+/**
+ * Marks a new session as one stateless (2026-07-28) request's: every
+ * request on it is served as that version prescribes, whatever its _meta
+ * holds (a missing _meta field is -32602, initialize an unknown method).
+ * For a transport that knows the request's version from elsewhere (HTTP's
+ * MCP-Protocol-Version header).
+ */
+void pv_mcp_session_stateless(pv_mcp_session *s);
+
+/** True once initialize has been answered successfully (a legacy session). */
 bool pv_mcp_session_initialized(pv_mcp_session *s);
 
-/** The negotiated protocol version, or "" before initialize (static storage). */
+/** The negotiated protocol version, or "" before initialize (static storage); a
+    stateless (2026-07-28) request does not set it. */
 const char *pv_mcp_session_version(pv_mcp_session *s);
 
 /**
@@ -126,6 +160,12 @@ const char *pv_mcp_session_version(pv_mcp_session *s);
  * answered through sink, each exactly once (a cancelled tool call is not
  * answered, as the protocol asks; its input still completes); for a batch
  * the answers are sent together as one array. sink->done is always called.
+ * A batch is answered with one -32600 error (id null) unless the session
+ * negotiated a version that allows batches (2025-03-26, 2024-11-05). A
+ * request naming a version in its _meta on a session without initialize is
+ * served statelessly as that version prescribes (2026-07-28: results carry
+ * resultType and _meta serverInfo, list results cache hints; an unsupported
+ * version is answered -32022).
  * The session must not be released while this runs.
  * @param root borrowed.
  * @return the number of requests in the input (0: nothing will be sent).
@@ -142,6 +182,20 @@ size_t pv_mcp_handle_text(pv_mcp_session *s, const char *text, size_t len,
 
 /** True if a protocol version is one we accept (for the HTTP header check). */
 bool pv_mcp_version_supported(const char *version);
+
+/** True if a version is a supported stateless one (2026-07-28): no initialize, no session. */
+bool pv_mcp_version_modern(const char *version);
+
+/** Appends the supported versions, newest first, as "a, b, c". */
+void pv_mcp_put_versions(pv_buf *b);
+
+/**
+ * The protocol version a single request names in its
+ * params._meta["io.modelcontextprotocol/protocolVersion"] (borrowed from
+ * root), or NULL: a batch, a notification, no such string, or initialize
+ * (which is always served as the handshake of a legacy session).
+ */
+const char *pv_mcp_request_version(json_t *root);
 
 /**
  * True if the input holds a tools/call request that asked for progress

@@ -1,29 +1,37 @@
 /*
- * pv_mcp_http.c - the Streamable HTTP transport (MCP 2025-06-18 / 2025-03-26)
- * on libmicrohttpd: one endpoint, /mcp.
+ * pv_mcp_http.c - the Streamable HTTP transport (MCP 2026-07-28, and
+ * 2025-11-25 down to 2024-11-05 with sessions) on libmicrohttpd: one
+ * endpoint, /mcp.
  *
- *   POST   a JSON-RPC message or batch. Only notifications/responses: 202,
- *          no body. Requests: 200 with the answer as application/json, or as
- *          text/event-stream (progress notifications, then the answer) when
- *          the client accepts it and a tools/call asked for progress.
- *          initialize (without Mcp-Session-Id) creates a session and answers
- *          with its id in Mcp-Session-Id; later requests without the header
- *          get 400, with an unknown one 404.
+ *   POST   a JSON-RPC message (or, in a 2025-03-26/2024-11-05 session, a
+ *          batch). Only notifications/responses: 202, no body. Requests:
+ *          200 with the answer as application/json, or as text/event-stream
+ *          (progress notifications, then the answer) when the client
+ *          accepts it and a tools/call asked for progress.
+ *          2026-07-28 (params._meta names the version): stateless, no
+ *          session; MCP-Protocol-Version, Mcp-Method and Mcp-Name must
+ *          match the body, else 400 HeaderMismatch (-32020); the
+ *          specification's errors are 400, an unknown method 404.
+ *          Older versions: initialize (without Mcp-Session-Id) creates a
+ *          session and answers with its id in Mcp-Session-Id; later
+ *          requests without the header get 400, with an unknown one 404.
+ *          A client that closes its connection while its answer is pending
+ *          cancels its tool calls on the server (their queries too).
  *   DELETE ends the session named by Mcp-Session-Id (its running tool calls
  *          are cancelled on the server and answered with that error).
  *   GET    405: we offer no server-initiated stream (allowed by the spec).
  *
- * Every request: when listening on loopback, the Host header must name a
- * loopback host (DNS rebinding); an Origin header, when present, must be a loopback origin
- * (http(s)://localhost, 127.0.0.1 or [::1], any port), else 403 (DNS
- * rebinding); with a token, "Authorization: Bearer TOKEN" (compared in
- * constant time), else 401; MCP-Protocol-Version, when present, must be one
- * we speak, else 400; bodies above max_body get 413.
+ * Every request: the checks of pv_mcp_http_check.c: when listening on
+ * loopback, the Host header must name a loopback host; an Origin header,
+ * when present, must be a loopback origin, else 403 (DNS rebinding); with a
+ * token, "Authorization: Bearer TOKEN", else 401; MCP-Protocol-Version, when
+ * present, must be one we speak, else 400 UnsupportedProtocolVersion
+ * (-32022); bodies above max_body get 413.
  *
  * Threads: MHD's thread per connection. A POST that carries requests waits
  * in its own connection thread (application/json) or in its response
- * reader (text/event-stream) for the answers, so a long tool call holds up
- * only its own connection.
+ * reader (text/event-stream) for the answers, watching its socket, so a
+ * long tool call holds up only its own connection.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -53,6 +61,7 @@
 #define STOP_GRACE_S           5           /* for running requests to be answered at shutdown */
 #define SSE_BLOCK_SIZE         16384       /* libmicrohttpd's read block for an event stream */
 #define LISTEN_BACKLOG         64
+#define GONE_POLL_MS           100 /* how often a waiting answer checks its client is still there */
 
 struct http_session {
     struct http_session *next;
@@ -99,13 +108,16 @@ struct hx {
     bool done;
     pv_buf out;
     size_t off;
-    struct MHD_Connection *conn; /* stream: whose idle timer to restart */
+    struct MHD_Connection *conn; /* whose idle timer to restart, whose socket to watch */
     unsigned timeout_s;
+    pv_mcp_session *s; /* held (pv_mcp_session_hold) until the hx is freed */
+    bool release;      /* stream: sse_free releases s (a stateless request's own) */
+    bool gone;         /* the client closed the connection: its calls were cancelled */
 };
 
 /* ==== exchanges ======================================================== */
 
-static struct hx *hx_new(bool stream)
+static struct hx *hx_new(bool stream, pv_mcp_session *s)
 {
     struct hx *x = calloc(1, sizeof(*x));
     if (!x)
@@ -114,6 +126,8 @@ static struct hx *hx_new(bool stream)
     pthread_cond_init(&x->cv, NULL);
     x->refs = 2;
     x->stream = stream;
+    pv_mcp_session_hold(s);
+    x->s = s;
     pv_buf_init(&x->out);
     return x;
 }
@@ -125,6 +139,7 @@ static void hx_unref(struct hx *x)
     pthread_mutex_unlock(&x->mu);
     if (!last)
         return;
+    pv_mcp_session_drop(x->s);
     pv_buf_fini(&x->out);
     pthread_cond_destroy(&x->cv);
     pthread_mutex_destroy(&x->mu);
@@ -159,18 +174,47 @@ static void hx_done(void *arg)
     hx_unref(x);
 }
 
+/*
+ * Waits (under x->mu) until more output or the end, watching the client's
+ * socket: when the client closes it, the calls answering here are
+ * cancelled on the server (for 2026-07-28 a closed response stream is the
+ * cancellation; for the older versions nothing could deliver the answer
+ * any more: we offer no resumption). Returns false if the client has gone.
+ */
+static bool hx_wait_locked(struct hx *x, bool for_output)
+{
+    bool waited = false;
+    while (!x->done && !(for_output && x->off < x->out.len) && !x->gone) {
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        t.tv_nsec += GONE_POLL_MS * 1000000L;
+        if (t.tv_nsec >= 1000000000L) {
+            t.tv_sec++;
+            t.tv_nsec -= 1000000000L;
+        }
+        waited = true;
+        if (pthread_cond_timedwait(&x->cv, &x->mu, &t) == ETIMEDOUT &&
+            pv_mcp__client_gone(x->conn)) {
+            x->gone = true;
+            pthread_mutex_unlock(&x->mu);
+            pv_mcp_session_cancel_sink(x->s, x);
+            pthread_mutex_lock(&x->mu);
+        }
+    }
+    if (waited) /* MHD's connection thread: our wait is not the client's silence */
+        pv_mcp__conn_touch(x->conn, x->timeout_s);
+    return !x->gone;
+}
+
 static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
     struct hx *x = cls;
     pthread_mutex_lock(&x->mu);
-    bool waited = false;
-    while (x->off == x->out.len && !x->done) {
-        pthread_cond_wait(&x->cv, &x->mu);
-        waited = true;
+    if (!hx_wait_locked(x, true)) {
+        pthread_mutex_unlock(&x->mu);
+        return MHD_CONTENT_READER_END_WITH_ERROR;
     }
-    if (waited) /* MHD's connection thread: our wait is not the client's silence */
-        pv_mcp__conn_touch(x->conn, x->timeout_s);
     if (x->off == x->out.len) {
         pthread_mutex_unlock(&x->mu);
         return MHD_CONTENT_READER_END_OF_STREAM;
@@ -188,7 +232,10 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 
 static void sse_free(void *cls)
 {
-    hx_unref(cls);
+    struct hx *x = cls;
+    if (x->release) /* a stateless request's session: its stream has ended */
+        pv_mcp_session_release(x->s);
+    hx_unref(x);
 }
 
 /* ==== sessions ========================================================= */
@@ -326,87 +373,6 @@ static struct http_session *session_add(pv_mcp_http *h, pv_mcp_session *s)
     return hs;
 }
 
-/* ==== request checks =================================================== */
-
-static const char *header(struct MHD_Connection *c, const char *name)
-{
-    return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
-}
-
-/* http(s)://localhost|127.0.0.1|[::1] with an optional :port, nothing else. */
-static bool origin_ok(const char *o)
-{
-    static const char *const schemes[] = {"http://", "https://"};
-    static const char *const hosts[] = {"localhost", "127.0.0.1", "[::1]"};
-    for (size_t i = 0; i < PV_ARRAY_LEN(schemes); i++) {
-        size_t sl = strlen(schemes[i]);
-        if (strncasecmp(o, schemes[i], sl) != 0)
-            continue;
-        for (size_t j = 0; j < PV_ARRAY_LEN(hosts); j++) {
-            size_t hl = strlen(hosts[j]);
-            const char *p = o + sl;
-            if (strncasecmp(p, hosts[j], hl) != 0)
-                continue;
-            p += hl;
-            if (*p == ':') {
-                p++;
-                size_t digits = 0;
-                while (*p >= '0' && *p <= '9') {
-                    p++;
-                    digits++;
-                }
-                if (digits == 0 || digits > 5)
-                    return false;
-            }
-            if (*p == '/')
-                p++;
-            return *p == '\0';
-        }
-    }
-    return false;
-}
-
-/*
- * A Host header naming a loopback host (with an optional port). Checked when
- * the server listens on loopback, so that a page whose name was rebound to
- * 127.0.0.1 (DNS rebinding) cannot reach it even without an Origin header.
- */
-static bool host_ok(const char *host)
-{
-    char o[300];
-    int n = snprintf(o, sizeof(o), "http://%s", host);
-    return n > 0 && (size_t)n < sizeof(o) && origin_ok(o);
-}
-
-/* Constant-time comparison (time depends only on the secret's length). */
-static bool secret_equal(const char *given, const char *secret)
-{
-    size_t gl = strlen(given), sl = strlen(secret);
-    unsigned char d = gl != sl;
-    for (size_t i = 0; i < sl; i++)
-        d |= (unsigned char)((i < gl ? given[i] : 0) ^ secret[i]);
-    return d == 0;
-}
-
-static bool auth_ok(pv_mcp_http *h, struct MHD_Connection *c)
-{
-    if (!h->token)
-        return true;
-    const char *a = header(c, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!a || strncasecmp(a, "Bearer ", 7) != 0)
-        return false;
-    a += 7;
-    while (*a == ' ')
-        a++;
-    return secret_equal(a, h->token);
-}
-
-static bool accepts(struct MHD_Connection *c, const char *type)
-{
-    const char *a = header(c, MHD_HTTP_HEADER_ACCEPT);
-    return a && strcasestr(a, type) != NULL;
-}
-
 /* ==== responses ======================================================== */
 
 static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const char *ctype,
@@ -462,7 +428,7 @@ static enum MHD_Result respond_full(struct MHD_Connection *c)
 
 static enum MHD_Result do_delete(pv_mcp_http *h, struct MHD_Connection *c)
 {
-    const char *sid = header(c, "Mcp-Session-Id");
+    const char *sid = pv_mcp__header(c, "Mcp-Session-Id");
     if (!sid)
         return respond_error(c, MHD_HTTP_BAD_REQUEST, PV_JRPC_SERVER_ERROR,
                              "Bad Request: Mcp-Session-Id header is required", NULL, NULL);
@@ -482,18 +448,187 @@ static enum MHD_Result do_delete(pv_mcp_http *h, struct MHD_Connection *c)
     return respond(c, MHD_HTTP_OK, NULL, NULL, 0, NULL, NULL);
 }
 
+/* 400 with UnsupportedProtocolVersionError (-32022) listing ours. */
+static enum MHD_Result respond_unsupported(struct MHD_Connection *c, const char *requested,
+                                           json_t *id)
+{
+    pv_buf msg = PV_BUF_INIT;
+    pv_buf_printf(&msg,
+                  "Bad Request: unsupported MCP-Protocol-Version: %s (supported: ", requested);
+    pv_mcp_put_versions(&msg);
+    pv_buf_puts(&msg, ")");
+    json_t *sup = json_array();
+    pv_buf list = PV_BUF_INIT;
+    pv_mcp_put_versions(&list);
+    for (const char *p = pv_buf_str(&list); sup && *p;) {
+        size_t n = strcspn(p, ",");
+        json_array_append_new(sup, json_stringn(p, n));
+        p += n;
+        p += strspn(p, ", ");
+    }
+    pv_buf_fini(&list);
+    json_t *e = pv_jrpc_error(id, PV_JRPC_UNSUPPORTED_VERSION, pv_buf_str(&msg),
+                              json_pack("{s:o*, s:s}", "supported", sup, "requested", requested));
+    pv_buf_fini(&msg);
+    char *text = e ? pv_jrpc_dump(e) : NULL;
+    json_decref(e);
+    enum MHD_Result ret = respond(c, MHD_HTTP_BAD_REQUEST, "application/json", text ? text : "",
+                                  text ? strlen(text) : 0, NULL, NULL);
+    free(text);
+    return ret;
+}
+
+/*
+ * The HTTP status of a stateless (2026-07-28) request's answer: the
+ * specification's errors are 400 (unsupported version, missing
+ * capability, invalid params such as a missing _meta field), an unknown
+ * method 404, anything else 200.
+ */
+static unsigned modern_status(const pv_buf *out)
+{
+    json_t *m = json_loadb(out->data, out->len, 0, NULL);
+    json_t *code = json_object_get(json_object_get(m, "error"), "code");
+    unsigned status = MHD_HTTP_OK;
+    if (json_is_integer(code)) {
+        json_int_t k = json_integer_value(code);
+        if (k == PV_JRPC_METHOD_NOT_FOUND)
+            status = MHD_HTTP_NOT_FOUND;
+        else if (k == PV_JRPC_UNSUPPORTED_VERSION || k == PV_JRPC_MISSING_CAPABILITY ||
+                 k == PV_JRPC_HEADER_MISMATCH || k == PV_JRPC_INVALID_PARAMS ||
+                 k == PV_JRPC_INVALID_REQUEST || k == PV_JRPC_PARSE_ERROR)
+            status = MHD_HTTP_BAD_REQUEST;
+    }
+    json_decref(m);
+    return status;
+}
+
+/* Which session a POST runs on; exactly one of the three is set. */
+struct post_session {
+    struct http_session *hs;   /* a legacy session from the table (a reference) */
+    pv_mcp_session *fresh;     /* initialize's new session, added to the table if it succeeds */
+    pv_mcp_session *stateless; /* a 2026-07-28 request's own, ended with its answer */
+};
+
+static void post_session_end(pv_mcp_http *h, struct post_session *ps)
+{
+    if (ps->hs)
+        session_unref(h, ps->hs);
+    pv_mcp_session_release(ps->fresh);
+    pv_mcp_session_release(ps->stateless);
+}
+
+/*
+ * Chooses the session of a parsed POST. Returns MHD_YES with ps filled, or
+ * the refusal already queued (then ps is empty).
+ */
+static enum MHD_Result post_session(pv_mcp_http *h, struct MHD_Connection *c, json_t *root,
+                                    struct post_session *ps, bool *refused)
+{
+    *refused = true;
+    const char *sid = pv_mcp__header(c, "Mcp-Session-Id");
+    const char *mver = pv_mcp_request_version(root);
+    const char *hver = pv_mcp__header(c, "MCP-Protocol-Version");
+    bool modern = (mver && pv_mcp_version_modern(mver)) || (hver && pv_mcp_version_modern(hver));
+    if (!modern && hver && !pv_mcp_version_supported(hver))
+        return respond_unsupported(c, hver, json_object_get(root, "id"));
+    /* 2026-07-28 has no sessions: a stray Mcp-Session-Id is ignored. */
+    if (modern || (mver && !sid)) {
+        pv_buf msg = PV_BUF_INIT;
+        if (mver && modern && !pv_mcp__modern_headers_ok(c, root, mver, &msg)) {
+            json_t *e = pv_jrpc_error(json_object_get(root, "id"), PV_JRPC_HEADER_MISMATCH,
+                                      pv_buf_str(&msg), NULL);
+            pv_buf_fini(&msg);
+            char *text = e ? pv_jrpc_dump(e) : NULL;
+            json_decref(e);
+            enum MHD_Result ret = respond(c, MHD_HTTP_BAD_REQUEST, "application/json",
+                                          text ? text : "", text ? strlen(text) : 0, NULL, NULL);
+            free(text);
+            return ret;
+        }
+        pv_buf_fini(&msg);
+        if (pv_mcp_session_create(h->m, &ps->stateless) != 0)
+            return respond_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, PV_JRPC_INTERNAL_ERROR,
+                                 "out of memory", NULL, NULL);
+        if (modern) /* the header says so: a missing _meta is -32602, not a session's error */
+            pv_mcp_session_stateless(ps->stateless);
+    } else if (sid) {
+        ps->hs = session_find(h, sid);
+        if (!ps->hs)
+            return respond_error(c, MHD_HTTP_NOT_FOUND, PV_JRPC_SESSION_NOT_FOUND,
+                                 "Session not found", NULL, NULL);
+    } else if (pv_mcp_is_initialize(root)) {
+        if (pv_mcp_session_create(h->m, &ps->fresh) != 0)
+            return respond_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, PV_JRPC_INTERNAL_ERROR,
+                                 "out of memory", NULL, NULL);
+    } else {
+        return respond_error(c, MHD_HTTP_BAD_REQUEST, PV_JRPC_SERVER_ERROR,
+                             "Bad Request: Mcp-Session-Id header is required (initialize first, "
+                             "or send protocol version " PV_MCP_LATEST_VERSION " in params._meta)",
+                             NULL, NULL);
+    }
+    *refused = false;
+    return MHD_YES;
+}
+
+/* Queues the event stream of a POST whose answers stream (x is the response's now). */
+static enum MHD_Result respond_stream(struct MHD_Connection *c, struct hx *x,
+                                      struct post_session *ps)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, SSE_BLOCK_SIZE, sse_read, x, sse_free);
+    if (!resp) {
+        hx_unref(x);
+        return MHD_NO;
+    }
+    if (ps->stateless) { /* the stream owns it: ended in sse_free */
+        x->release = true;
+        ps->stateless = NULL;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* Waits for a POST's answers and queues them as one JSON body. */
+static enum MHD_Result respond_json(pv_mcp_http *h, struct MHD_Connection *c, struct hx *x,
+                                    struct post_session *ps)
+{
+    pthread_mutex_lock(&x->mu);
+    bool here = hx_wait_locked(x, false);
+    while (!x->done) /* after a cancellation: until the input completes */
+        pthread_cond_wait(&x->cv, &x->mu);
+    pthread_mutex_unlock(&x->mu);
+    if (!here) {
+        hx_unref(x);
+        return MHD_NO; /* nobody to answer: close */
+    }
+    const char *hname = NULL, *hvalue = NULL;
+    if (ps->fresh && pv_mcp_session_initialized(ps->fresh)) {
+        struct http_session *added = session_add(h, ps->fresh);
+        if (!added) {
+            hx_unref(x);
+            return respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, PV_JRPC_SERVER_ERROR,
+                                 "too many sessions", NULL, NULL);
+        }
+        hname = "Mcp-Session-Id";
+        hvalue = added->id;
+        ps->fresh = NULL; /* owned by the table now */
+    }
+    enum MHD_Result ret;
+    if (x->out.len == 0) /* the only request was cancelled */
+        ret = respond(c, MHD_HTTP_ACCEPTED, NULL, NULL, 0, hname, hvalue);
+    else
+        ret = respond(c, ps->stateless ? modern_status(&x->out) : MHD_HTTP_OK, "application/json",
+                      x->out.data, x->out.len, hname, hvalue);
+    hx_unref(x);
+    return ret;
+}
+
 static enum MHD_Result do_post(pv_mcp_http *h, struct MHD_Connection *c, struct req *r)
 {
-    const char *pv = header(c, "MCP-Protocol-Version");
-    if (pv && !pv_mcp_version_supported(pv)) {
-        pv_buf msg = PV_BUF_INIT;
-        pv_buf_printf(&msg, "Bad Request: unsupported MCP-Protocol-Version: %s (supported: %s)", pv,
-                      "2025-06-18, 2025-03-26, 2024-11-05");
-        enum MHD_Result ret = respond_error(c, MHD_HTTP_BAD_REQUEST, PV_JRPC_SERVER_ERROR,
-                                            pv_buf_str(&msg), NULL, NULL);
-        pv_buf_fini(&msg);
-        return ret;
-    }
     json_t *root = NULL, *reply = NULL;
     pv_err err = {{0}};
     if (pv_jrpc_parse(r->body.data ? r->body.data : "", r->body.len, &root, &reply, &err) != 0) {
@@ -504,48 +639,28 @@ static enum MHD_Result do_post(pv_mcp_http *h, struct MHD_Connection *c, struct 
         free(text);
         return ret;
     }
-
-    const char *sid = header(c, "Mcp-Session-Id");
-    struct http_session *hs = NULL;
-    pv_mcp_session *fresh = NULL;
-    enum MHD_Result ret;
-    if (sid) {
-        hs = session_find(h, sid);
-        if (!hs) {
-            json_decref(root);
-            return respond_error(c, MHD_HTTP_NOT_FOUND, PV_JRPC_SESSION_NOT_FOUND,
-                                 "Session not found", NULL, NULL);
-        }
-    } else if (pv_mcp_is_initialize(root)) {
-        if (pv_mcp_session_create(h->m, &fresh) != 0) {
-            json_decref(root);
-            return respond_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, PV_JRPC_INTERNAL_ERROR,
-                                 "out of memory", NULL, NULL);
-        }
-    } else {
+    struct post_session ps = {0};
+    bool refused;
+    enum MHD_Result ret = post_session(h, c, root, &ps, &refused);
+    if (refused) {
         json_decref(root);
-        return respond_error(c, MHD_HTTP_BAD_REQUEST, PV_JRPC_SERVER_ERROR,
-                             "Bad Request: Mcp-Session-Id header is required (initialize first)",
-                             NULL, NULL);
+        return ret;
     }
-    pv_mcp_session *s = hs ? hs->s : fresh;
+    pv_mcp_session *s = ps.hs ? ps.hs->s : ps.fresh ? ps.fresh : ps.stateless;
 
     /* Stream only what has progress to stream; initialize answers as JSON
        so that its session id travels in the headers of a complete answer. */
-    bool stream = !fresh && accepts(c, "text/event-stream") && pv_mcp_wants_progress(root);
-    struct hx *x = hx_new(stream);
-    if (x) {
-        x->conn = c;
-        x->timeout_s = h->timeout_s;
-    }
+    bool stream =
+        !ps.fresh && pv_mcp__accepts(c, "text/event-stream") && pv_mcp_wants_progress(root);
+    struct hx *x = hx_new(stream, s);
     if (!x) {
         json_decref(root);
-        if (hs)
-            session_unref(h, hs);
-        pv_mcp_session_release(fresh);
+        post_session_end(h, &ps);
         return respond_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, PV_JRPC_INTERNAL_ERROR,
                              "out of memory", NULL, NULL);
     }
+    x->conn = c;
+    x->timeout_s = h->timeout_s;
     struct pv_mcp_sink sink = {hx_send, hx_done, x};
     size_t nreq = pv_mcp_handle(s, root, &sink);
     json_decref(root);
@@ -554,47 +669,11 @@ static enum MHD_Result do_post(pv_mcp_http *h, struct MHD_Connection *c, struct 
         hx_unref(x);
         ret = respond(c, MHD_HTTP_ACCEPTED, NULL, NULL, 0, NULL, NULL);
     } else if (stream) {
-        struct MHD_Response *resp = MHD_create_response_from_callback(
-            MHD_SIZE_UNKNOWN, SSE_BLOCK_SIZE, sse_read, x, sse_free);
-        if (!resp) {
-            hx_unref(x);
-            ret = MHD_NO;
-        } else {
-            MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
-            MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-            ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
-            MHD_destroy_response(resp);
-        }
+        ret = respond_stream(c, x, &ps);
     } else {
-        pthread_mutex_lock(&x->mu);
-        while (!x->done)
-            pthread_cond_wait(&x->cv, &x->mu);
-        pthread_mutex_unlock(&x->mu);
-        pv_mcp__conn_touch(c, h->timeout_s); /* our wait was not the client's silence */
-        const char *hname = NULL, *hvalue = NULL;
-        if (fresh && pv_mcp_session_initialized(fresh)) {
-            struct http_session *added = session_add(h, fresh);
-            if (added) {
-                hname = "Mcp-Session-Id";
-                hvalue = added->id;
-                fresh = NULL; /* owned by the table now */
-            } else {
-                hx_unref(x);
-                pv_mcp_session_release(fresh);
-                return respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, PV_JRPC_SERVER_ERROR,
-                                     "too many sessions", NULL, NULL);
-            }
-        }
-        if (x->out.len == 0) /* the only request was cancelled */
-            ret = respond(c, MHD_HTTP_ACCEPTED, NULL, NULL, 0, hname, hvalue);
-        else
-            ret =
-                respond(c, MHD_HTTP_OK, "application/json", x->out.data, x->out.len, hname, hvalue);
-        hx_unref(x);
+        ret = respond_json(h, c, x, &ps);
     }
-    if (hs)
-        session_unref(h, hs);
-    pv_mcp_session_release(fresh);
+    post_session_end(h, &ps);
     return ret;
 }
 
@@ -609,15 +688,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         /* First call: the headers are in; the body (if any) follows. */
         if (!pv_mcp__conn_begin(c))
             return respond_full(c);
-        const char *origin = header(c, "Origin");
-        if (origin && !origin_ok(origin))
+        const char *origin = pv_mcp__header(c, "Origin");
+        if (origin && !pv_mcp__origin_ok(origin))
             return respond_error(c, MHD_HTTP_FORBIDDEN, PV_JRPC_SERVER_ERROR,
                                  "Forbidden: origin not allowed", NULL, NULL);
-        const char *hosthdr = header(c, "Host");
-        if (h->loopback && (!hosthdr || !host_ok(hosthdr)))
+        const char *hosthdr = pv_mcp__header(c, "Host");
+        if (h->loopback && (!hosthdr || !pv_mcp__host_ok(hosthdr)))
             return respond_error(c, MHD_HTTP_FORBIDDEN, PV_JRPC_SERVER_ERROR,
                                  "Forbidden: Host not allowed", NULL, NULL);
-        if (!auth_ok(h, c))
+        if (!pv_mcp__auth_ok(h->token, c))
             return respond_error(c, MHD_HTTP_UNAUTHORIZED, PV_JRPC_SERVER_ERROR,
                                  "Unauthorized: a bearer token is required", "WWW-Authenticate",
                                  "Bearer");
@@ -629,16 +708,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                waits for "100 Continue" or the body is huge: answering
                while a client still sends makes it see a reset instead of
                the 413; so a moderate body is read, dropped, then refused. */
-            const char *cl = header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
+            const char *cl = pv_mcp__header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
             unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
-            if (len > h->max_body && (len > DISCARD_LIMIT || header(c, MHD_HTTP_HEADER_EXPECT)))
+            if (len > h->max_body &&
+                (len > DISCARD_LIMIT || pv_mcp__header(c, MHD_HTTP_HEADER_EXPECT)))
                 return respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE, PV_JRPC_SERVER_ERROR,
                                      "Payload Too Large", NULL, NULL);
-            const char *ct = header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
+            const char *ct = pv_mcp__header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
             if (ct && strncasecmp(ct, "application/json", 16) != 0)
                 return respond_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, PV_JRPC_SERVER_ERROR,
                                      "Unsupported Media Type: send application/json", NULL, NULL);
-            const char *acc = header(c, MHD_HTTP_HEADER_ACCEPT);
+            const char *acc = pv_mcp__header(c, MHD_HTTP_HEADER_ACCEPT);
             if (acc && !strcasestr(acc, "application/json") &&
                 !strcasestr(acc, "text/event-stream") && !strstr(acc, "*/*"))
                 return respond_error(c, MHD_HTTP_NOT_ACCEPTABLE, PV_JRPC_SERVER_ERROR,

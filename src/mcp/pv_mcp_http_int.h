@@ -2,7 +2,10 @@
  * pv_mcp_http_int.h - internals of the Streamable HTTP transport shared by
  * its two files; included only by them (the `pv_mcp__` prefix).
  *
- *   pv_mcp_http.c      the endpoint: request checks, sessions, POST/DELETE;
+ *   pv_mcp_http.c      the endpoint: sessions, stateless requests, POST/DELETE;
+ *   pv_mcp_http_check.c the request checks: Origin, Host, token, Accept, the
+ *                      2026-07-28 headers against the body, and whether a
+ *                      client has closed its connection;
  *   pv_mcp_http_conn.c admission of TCP connections: the total and
  *                      per-address limits (eviction of connections still
  *                      waiting for a request, else 503), the request
@@ -28,8 +31,11 @@
 #ifndef PV_MCP_HTTP_INT_H
 #define PV_MCP_HTTP_INT_H
 
+#include <jansson.h>
 #include <microhttpd.h>
 #include <stdbool.h>
+
+#include "common/pv_buf.h"
 
 #define PV_MCP__HTTP_DEFAULT_MAX_CONN  64 /* pv_mcp_http_opts.max_connections <= 0 */
 #define PV_MCP__HTTP_DEFAULT_TIMEOUT_S 10 /* pv_mcp_http_opts.timeout_s <= 0 */
@@ -84,5 +90,44 @@ void pv_mcp__conn_end(struct MHD_Connection *c);
  * client's silence. Call only from that connection's thread.
  */
 void pv_mcp__conn_touch(struct MHD_Connection *c, unsigned timeout_s);
+
+/* ==== request checks (pv_mcp_http_check.c) ============================ */
+
+/** A request header's value (borrowed from MHD), or NULL. */
+const char *pv_mcp__header(struct MHD_Connection *c, const char *name);
+
+/** An Origin of http(s)://localhost|127.0.0.1|[::1] with an optional :port, nothing else. */
+bool pv_mcp__origin_ok(const char *origin);
+
+/**
+ * A Host header naming a loopback host (with an optional port). Checked when
+ * the server listens on loopback, so that a page whose name was rebound to
+ * 127.0.0.1 (DNS rebinding) cannot reach it even without an Origin header.
+ */
+bool pv_mcp__host_ok(const char *host);
+
+/** "Authorization: Bearer TOKEN" matches (constant time); true without a token. */
+bool pv_mcp__auth_ok(const char *token, struct MHD_Connection *c);
+
+/** The Accept header names type. */
+bool pv_mcp__accepts(struct MHD_Connection *c, const char *type);
+
+/**
+ * True if the client has closed (or shut down its side of) the connection:
+ * for 2026-07-28 closing a response stream cancels the request. Never waits.
+ */
+bool pv_mcp__client_gone(struct MHD_Connection *c);
+
+/**
+ * The 2026-07-28 request headers against the body of a single request:
+ * MCP-Protocol-Version equals version (the body's _meta), Mcp-Method the
+ * method, Mcp-Name (Base64 sentinel form decoded) params.name of tools/call
+ * and prompts/get or params.uri of resources/read; values of visible ASCII,
+ * whitespace around them ignored (RFC 9110 5.5).
+ * @return true if they agree; else false with the HeaderMismatch message
+ *         appended to msg.
+ */
+bool pv_mcp__modern_headers_ok(struct MHD_Connection *c, json_t *root, const char *version,
+                               pv_buf *msg);
 
 #endif /* PV_MCP_HTTP_INT_H */

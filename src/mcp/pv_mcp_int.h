@@ -69,6 +69,9 @@ struct pv_mcp__exch {
     struct pv_mcp_sink sink;
     json_t *batch;  /* responses gathered for a batch input, else NULL */
     size_t pending; /* unanswered requests + 1 while the input is dispatched */
+    /* A stateless (2026-07-28) request: each result gets resultType and
+       _meta serverInfo with this version (borrowed from the server). */
+    const char *modern_server_version; /* NULL: a legacy input */
 };
 
 struct pv_mcp__tool;
@@ -106,7 +109,8 @@ struct pv_mcp_session {
     pthread_cond_t cv; /* a call was submitted, or one ended */
     int refs;          /* the owner's + one per running call */
     bool released;
-    bool stopped; /* pv_mcp_session_stop: cancelled calls are still answered */
+    bool stopped;   /* pv_mcp_session_stop: cancelled calls are still answered */
+    bool stateless; /* pv_mcp_session_stateless: every request is a 2026-07-28 one */
     bool initialized;
     const char *version;
     struct pv_mcp__call *calls;
@@ -135,6 +139,14 @@ struct pv_mcp {
 /* An invalid-params error of a tool call: the message to answer with. */
 struct pv_mcp__argerr {
     char msg[PV_ERR_LEN];
+};
+
+/* A protocol version and what it prescribes (pv_mcp.c). */
+struct pv_mcp__version {
+    const char *name;
+    bool modern;       /* stateless: no initialize; _meta on every request */
+    bool batches;      /* JSON-RPC batches allowed */
+    bool input_errors; /* invalid tool arguments are tool errors, not -32602 */
 };
 
 /* ==== the tool table (pv_mcp_catalog.c) ================================ */

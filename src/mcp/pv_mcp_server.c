@@ -57,8 +57,28 @@ void pv_mcp__exch_add(struct pv_mcp__exch *x)
 
 /* Answers one request (resp stolen; NULL: no answer) or, with NULL, drops
    the dispatcher's hold. The last one sends the batch and calls done. */
+/* A stateless request's result: resultType and who answered (2026-07-28). */
+static void decorate_modern(json_t *resp, const char *server_version)
+{
+    json_t *result = json_object_get(resp, "result");
+    if (!json_is_object(result))
+        return;
+    if (!json_object_get(result, "resultType"))
+        json_object_set_new(result, "resultType", json_string("complete"));
+    json_t *meta = json_object_get(result, "_meta");
+    if (!json_is_object(meta)) {
+        meta = json_object();
+        if (json_object_set_new(result, "_meta", meta) != 0)
+            return;
+    }
+    json_object_set_new(meta, "io.modelcontextprotocol/serverInfo",
+                        json_pack("{s:s, s:s}", "name", "pgvolley", "version", server_version));
+}
+
 void pv_mcp__exch_answer(struct pv_mcp__exch *x, json_t *resp)
 {
+    if (resp && x->modern_server_version)
+        decorate_modern(resp, x->modern_server_version);
     if (resp && !x->batch) {
         x->sink.send(x->sink.arg, resp, false);
         json_decref(resp);
@@ -135,6 +155,35 @@ void pv_mcp_session_cancel(pv_mcp_session *s)
     for (struct pv_mcp__call *c = s->calls; c; c = c->next)
         pv_mcp__call_cancel_locked(c, true);
     pthread_mutex_unlock(&s->mu);
+}
+
+void pv_mcp_session_cancel_sink(pv_mcp_session *s, const void *sink_arg)
+{
+    pthread_mutex_lock(&s->mu);
+    for (struct pv_mcp__call *c = s->calls; c; c = c->next)
+        if (c->x->sink.arg == sink_arg)
+            pv_mcp__call_cancel_locked(c, true);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void pv_mcp_session_stateless(pv_mcp_session *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->stateless = true;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void pv_mcp_session_hold(pv_mcp_session *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->refs++;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void pv_mcp_session_drop(pv_mcp_session *s)
+{
+    if (s)
+        session_unref(s);
 }
 
 void pv_mcp_session_stop(pv_mcp_session *s)

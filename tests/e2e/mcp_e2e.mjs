@@ -32,6 +32,15 @@ const TOOLS = [
 ];
 
 let checks = 0;
+// The protocol version each client negotiated (the SDK tells its transport).
+const negotiated = {};
+function recordVersion(transport, label) {
+  const orig = transport.setProtocolVersion?.bind(transport);
+  transport.setProtocolVersion = (v) => {
+    negotiated[label] = v;
+    orig?.(v);
+  };
+}
 function ok(cond, msg) {
   assert.ok(cond, msg);
   checks++;
@@ -139,11 +148,24 @@ async function exercise(client, label) {
   r = await call(client, "query_dataset", { dataset: "default", query: "SELECT count(*) FROM t" });
   ok(r.structuredContent.rows[0][0] === "100", "t still has 100 rows");
 
-  // -- protocol errors
+  // -- protocol errors; invalid arguments are tool errors from 2025-11-25 on
+  // (the model may correct them), protocol errors (-32602) before
   await expectProtocolError(call(client, "no_such_tool", {}), -32602, "unknown tool");
-  await expectProtocolError(call(client, "query_dataset", { dataset: "default" }), -32602, "missing query");
-  await expectProtocolError(call(client, "get_dataset_sample", { dataset: "default", table: "t", limit: 1000 }), -32602, "limit out of range");
-  await expectProtocolError(call(client, "execute_multi_query", { queries: "SELECT 1" }), -32602, "queries not an array");
+  const version = negotiated[label];
+  log(`negotiated protocol version ${version}`);
+  const badArgs = [
+    ["query_dataset", { dataset: "default" }, "missing query"],
+    ["get_dataset_sample", { dataset: "default", table: "t", limit: 1000 }, "limit out of range"],
+    ["execute_multi_query", { queries: "SELECT 1" }, "queries not an array"],
+  ];
+  for (const [name, args, what] of badArgs) {
+    if (version >= "2025-11-25") {
+      r = await call(client, name, args);
+      ok(r.isError && /invalid arguments/.test(text(r)), `${what}: a tool error (${text(r)})`);
+    } else {
+      await expectProtocolError(call(client, name, args), -32602, what);
+    }
+  }
 
   // -- execute_multi_query: 12 queries, one wrong, one write, with progress
   const queries = [];
@@ -312,8 +334,15 @@ async function rawHttpChecks(url) {
   ok(res.status === 200 && res.headers.get("content-type").startsWith("text/event-stream"), "SSE answer");
   const events = (await res.text()).split("\n\n").filter((e) => e.startsWith("event: message")).map((e) => JSON.parse(e.split("data: ")[1]));
   ok(events.length === 3 && events[0].method === "notifications/progress" && events[2].id === 4, `SSE events ${events.length}`);
-  // A JSON-RPC batch (2025-03-26).
-  res = await post([{ jsonrpc: "2.0", id: 5, method: "ping" }, { jsonrpc: "2.0", id: 6, method: "ping" }], { "mcp-session-id": sid });
+  // JSON-RPC batches: refused in 2025-06-18, answered in 2025-03-26.
+  const pings = [{ jsonrpc: "2.0", id: 5, method: "ping" }, { jsonrpc: "2.0", id: 6, method: "ping" }];
+  res = await post(pings, { "mcp-session-id": sid });
+  const refused = await res.json();
+  ok(!Array.isArray(refused) && refused.error?.code === -32600, `2025-06-18 batch refused: ${JSON.stringify(refused)}`);
+  res = await post({ ...INIT, params: { ...INIT.params, protocolVersion: "2025-03-26" } });
+  const sid0326 = res.headers.get("mcp-session-id");
+  ok((await res.json()).result.protocolVersion === "2025-03-26", "2025-03-26 session");
+  res = await post(pings, { "mcp-session-id": sid0326 });
   const batch = await res.json();
   ok(Array.isArray(batch) && batch.length === 2, "batch answered as an array");
   res = await fetch(url, { method: "DELETE", headers: { "mcp-session-id": sid } });
@@ -321,6 +350,60 @@ async function rawHttpChecks(url) {
   res = await post({ jsonrpc: "2.0", id: 7, method: "ping" }, { "mcp-session-id": sid });
   ok(res.status === 404, `after DELETE: ${res.status}`);
   console.log("[http raw] all good");
+}
+
+// 2026-07-28 over HTTP, raw: no handshake, no session; _meta on every
+// request; the Mcp-Method/Mcp-Name headers checked against the body.
+async function rawModernChecks(url) {
+  const V = "2026-07-28";
+  const meta = { "io.modelcontextprotocol/protocolVersion": V, "io.modelcontextprotocol/clientCapabilities": {}, "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" } };
+  const post = (method, params, headers = {}, id = 1) => fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": V, "mcp-method": method, ...headers },
+    body: JSON.stringify({ jsonrpc: "2.0", id, method, params: { ...params, _meta: { ...meta, ...(params._meta ?? {}) } } }),
+  });
+  let res = await post("server/discover", {});
+  ok(res.status === 200 && !res.headers.get("mcp-session-id"), `discover: ${res.status}`);
+  let body = await res.json();
+  ok(body.result.supportedVersions.includes(V) && body.result.resultType === "complete", "discover result");
+  ok(body.result._meta["io.modelcontextprotocol/serverInfo"].name === "pgvolley", "serverInfo in _meta");
+  ok(body.result.ttlMs > 0 && body.result.cacheScope === "public", "discover cache hints");
+  res = await post("tools/list", {});
+  body = await res.json();
+  ok(body.result.tools.length === 6 && body.result.ttlMs > 0 && body.result.cacheScope === "public", "tools/list with cache hints");
+  const q = { name: "query_dataset", arguments: { dataset: "default", query: "SELECT 41 + 1 AS answer" } };
+  res = await post("tools/call", q, { "mcp-name": "query_dataset" });
+  body = await res.json();
+  ok(res.status === 200 && body.result.structuredContent.rows[0][0] === "42" && body.result.resultType === "complete", `stateless tools/call: ${JSON.stringify(body).slice(0, 200)}`);
+  res = await post("tools/call", q, { "mcp-name": "=?base64?" + Buffer.from("query_dataset").toString("base64") + "?=" });
+  ok(res.status === 200, `Base64 Mcp-Name: ${res.status}`);
+  for (const [what, headers] of [
+    ["Mcp-Name differs", { "mcp-name": "get_context" }],
+    ["Mcp-Name missing", {}],
+    ["Mcp-Method differs", { "mcp-name": "query_dataset", "mcp-method": "tools/list" }],
+    ["version header differs", { "mcp-name": "query_dataset", "mcp-protocol-version": "2025-11-25" }],
+  ]) {
+    res = await post("tools/call", q, headers);
+    body = await res.json();
+    ok(res.status === 400 && body.error.code === -32020, `${what}: ${res.status} ${JSON.stringify(body)}`);
+  }
+  res = await post("tools/list", { _meta: { "io.modelcontextprotocol/protocolVersion": "2099-01-01" } }, { "mcp-protocol-version": "2099-01-01" });
+  body = await res.json();
+  ok(res.status === 400 && body.error.code === -32022 && body.error.data.supported.includes(V), `unsupported version: ${JSON.stringify(body)}`);
+  res = await post("ping", {});
+  ok(res.status === 404 && (await res.json()).error.code === -32601, "no ping in 2026-07-28");
+  res = await post("tools/list", { _meta: { "io.modelcontextprotocol/clientCapabilities": null } });
+  ok(res.status === 400 && (await res.json()).error.code === -32602, "clientCapabilities required");
+  // Invalid arguments: a tool error.
+  res = await post("tools/call", { name: "query_dataset", arguments: { dataset: "default" } }, { "mcp-name": "query_dataset" });
+  body = await res.json();
+  ok(res.status === 200 && body.result.isError === true, "invalid arguments are a tool error");
+  // Progress on the request's own stream.
+  res = await post("tools/call", { name: "execute_multi_query", _meta: { progressToken: "p" }, arguments: { queries: [{ dataset: "default", query: "SELECT 1" }, { dataset: "default", query: "SELECT 2" }] } }, { "mcp-name": "execute_multi_query" }, 9);
+  ok(res.headers.get("content-type").startsWith("text/event-stream"), "stateless SSE answer");
+  const events = (await res.text()).split("\n\n").filter((e) => e.startsWith("event: message")).map((e) => JSON.parse(e.split("data: ")[1]));
+  ok(events.length === 3 && events[2].id === 9 && events[2].result.resultType === "complete", `stateless SSE events ${events.length}`);
+  console.log("[http 2026-07-28 raw] all good");
 }
 
 // stdin closed right after a request: the answer still comes, exit 0.
@@ -356,7 +439,9 @@ async function main() {
   {
     const transport = new StdioClientTransport({ command: PGVOLLEY, args: ["mcp", "-d", DSN], stderr: "inherit" });
     const client = new Client({ name: "pgvolley-e2e", version: "1.0.0" });
+    recordVersion(transport, "stdio");
     await client.connect(transport);
+    ok(negotiated.stdio === "2025-11-25", `stdio negotiated ${negotiated.stdio}`);
     await exercise(client, "stdio");
     await client.close();
   }
@@ -370,12 +455,15 @@ async function main() {
       const url = `http://127.0.0.1:${port}/mcp`;
       const client = new Client({ name: "pgvolley-e2e", version: "1.0.0" });
       const transport = new StreamableHTTPClientTransport(new URL(url));
+      recordVersion(transport, "http");
       await client.connect(transport);
+      ok(negotiated.http === "2025-11-25", `HTTP negotiated ${negotiated.http}`);
       ok(transport.sessionId, "HTTP session id");
       await exercise(client, "http");
       await transport.terminateSession();
       await client.close();
       await rawHttpChecks(url);
+      await rawModernChecks(url);
     } finally {
       const code = await stopProcess(server);
       ok(code === 0, `HTTP server exit code ${code}`);

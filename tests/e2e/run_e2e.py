@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""End-to-end test of `pgvolley mcp` with the official MCP TypeScript SDK.
+"""End-to-end test of `pgvolley mcp` with the official MCP TypeScript SDK
+clients: v1 (@modelcontextprotocol/sdk) and v2 (@modelcontextprotocol/client).
 
-Installs the SDK (npm ci, from package-lock.json) when node_modules is
-missing, starts a throwaway PostgreSQL with `pgvolley ephemeral`, creates a
+Installs them (npm ci, from package-lock.json) when node_modules lacks one,
+starts a throwaway PostgreSQL with `pgvolley ephemeral`, creates a
 non-superuser role "owner" that owns t(v int), customers and sales, and runs
-mcp_e2e.mjs (stdio and Streamable HTTP) against it. Python stdlib only.
+mcp_e2e.mjs then mcp_e2e_v2.mjs (stdio and Streamable HTTP) against it.
+Python stdlib only.
 
 Environment: PGVOLLEY (default build/pgvolley). Exit code: the test's."""
 import os
@@ -47,7 +49,8 @@ from pvtest import find_psql  # noqa: E402  (one copy of the psql lookup)
 
 
 def ensure_sdk():
-    if os.path.isdir(os.path.join(HERE, "node_modules", "@modelcontextprotocol", "sdk")):
+    mods = os.path.join(HERE, "node_modules", "@modelcontextprotocol")
+    if all(os.path.isdir(os.path.join(mods, m)) for m in ("sdk", "client")):
         return
     print("run_e2e: installing the MCP SDK (npm ci)", file=sys.stderr)
     subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True, timeout=600)
@@ -85,8 +88,13 @@ def main():
                     "max_rows = 10\nmax_concurrency = 2\n")
         env = dict(os.environ, PGVOLLEY=PGVOLLEY, DSN=dsn, DATASETS=ini)
         try:
-            return subprocess.run(["node", os.path.join(HERE, "mcp_e2e.mjs")], cwd=HERE,
-                                  env=env, timeout=600).returncode
+            # v1 (@modelcontextprotocol/sdk), then v2 (@modelcontextprotocol/client)
+            for script in ("mcp_e2e.mjs", "mcp_e2e_v2.mjs"):
+                rc = subprocess.run(["node", os.path.join(HERE, script)], cwd=HERE, env=env,
+                                    timeout=600).returncode
+                if rc != 0:
+                    return rc
+            return 0
         finally:
             os.unlink(ini)
     finally:

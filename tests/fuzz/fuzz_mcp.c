@@ -8,14 +8,17 @@
  *
  * Each input gets a fresh session. The first input byte: odd, the session
  * is initialized first (initialize + notifications/initialized, protocol
- * version picked by bits 1-2); the rest is the text handled.
+ * version picked by bits 1-2: 2025-06-18, 2025-03-26, 2024-11-05 or
+ * 2025-11-25); even, it is not (stateless 2026-07-28 requests are served
+ * there); the rest is the text handled.
  *
  * Contracts (a broken one aborts; a hang is a libFuzzer timeout):
  * - sink->done comes exactly once, within 20 s;
  * - nothing is sent when the returned request count is 0; otherwise at
- *   most one message: for a batch an array of at most that many responses
- *   (exactly that many when no notifications/cancelled is in it), else
- *   one response;
+ *   most one message: for a batch in a session that negotiated 2025-03-26
+ *   or 2024-11-05 an array of at most that many responses (exactly that many when no
+ *   notifications/cancelled is in it), for any other batch one -32600
+ *   error with id null counted as one request, else one response;
  * - every response is {"jsonrpc":"2.0", "id", and exactly one of "result"
  *   and "error"}, an error with an integer code and a string message, and
  *   serialises to one line that reads back equal.
@@ -145,7 +148,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(pv_mcp_session_create(m, &s) == 0, "session");
     size_t nreq;
     if (data[0] & 1) {
-        static const char *const versions[] = {"2025-06-18", "2025-03-26", "2024-11-05", "1.0"};
+        static const char *const versions[] = {"2025-06-18", "2025-03-26", "2024-11-05",
+                                               "2025-11-25"};
         char init[256];
         int n = snprintf(init, sizeof(init),
                          "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":{"
@@ -167,6 +171,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *sent = handle(s, text, len, &nreq);
     json_t *root = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
     bool batch = json_is_array(root) && json_array_size(root) > 0;
+    bool batches_allowed = strcmp(pv_mcp_session_version(s), "2025-03-26") == 0 ||
+                           strcmp(pv_mcp_session_version(s), "2024-11-05") == 0;
     if (nreq == 0) {
         check(json_array_size(sent) == 0, "answered an input without requests");
     } else {
@@ -176,6 +182,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!msg) {
             /* Only a tool call cancelled by a later message of its batch. */
             check(batch && cancels, "a request was not answered");
+        } else if (batch && !batches_allowed) {
+            check(nreq == 1 && json_is_object(msg) && json_is_null(json_object_get(msg, "id")) &&
+                      json_integer_value(json_object_get(json_object_get(msg, "error"), "code")) ==
+                          PV_JRPC_INVALID_REQUEST,
+                  "a batch the version forbids is not refused with one -32600");
+            check_response(msg);
         } else if (batch) {
             check(json_is_array(msg), "a batch is not answered with an array");
             check(json_array_size(msg) > 0 && json_array_size(msg) <= nreq &&

@@ -270,8 +270,8 @@ static void test_initialize_versions(void **state)
     r = call(f, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"initialize\",\"params\":{}}", 1);
     assert_int_equal(error_code(r), PV_JRPC_INVALID_PARAMS);
     json_decref(r);
-    /* An unknown version is answered with our latest. */
-    initialize(f, "1999-01-01", PV_MCP_LATEST_VERSION);
+    /* An unknown version is answered with our latest that has a handshake. */
+    initialize(f, "1999-01-01", PV_MCP_LATEST_LEGACY_VERSION);
     /* Only once per session. */
     r = call(f,
              "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"initialize\",\"params\":{"
@@ -543,14 +543,18 @@ static void test_quote_table(void **state)
 static void test_version_negotiation(void **state)
 {
     struct fixture *f = *state;
-    static const char *const supported[] = {"2025-06-18", "2025-03-26", "2024-11-05"};
-    for (size_t i = 0; i < 3; i++)
+    static const char *const supported[] = {"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"};
+    for (size_t i = 0; i < 4; i++)
         assert_true(pv_mcp_version_supported(supported[i]));
+    assert_true(pv_mcp_version_supported("2026-07-28"));
+    assert_true(pv_mcp_version_modern("2026-07-28"));
+    assert_false(pv_mcp_version_modern("2025-11-25"));
     assert_false(pv_mcp_version_supported(""));
     assert_false(pv_mcp_version_supported("2025-06-19"));
-    assert_string_equal(PV_MCP_LATEST_VERSION, supported[0]);
-    /* Each supported version is echoed (one session each). */
-    for (size_t i = 0; i < 3; i++) {
+    assert_string_equal(PV_MCP_LATEST_LEGACY_VERSION, supported[0]);
+    assert_string_equal(PV_MCP_LATEST_VERSION, "2026-07-28");
+    /* Each version with a handshake is echoed (one session each). */
+    for (size_t i = 0; i < 4; i++) {
         pv_mcp_session *s = NULL;
         assert_int_equal(pv_mcp_session_create(f->m, &s), 0);
         pv_mcp_session *keep = f->s;
@@ -579,7 +583,8 @@ static void test_version_negotiation(void **state)
     json_decref(r);
     assert_false(pv_mcp_session_initialized(f->s));
     assert_string_equal(pv_mcp_session_version(f->s), "");
-    /* Unsupported: the server's latest; serverInfo.version from the options. */
+    /* Unsupported, or 2026-07-28 (which has no handshake): the server's latest
+       with one; serverInfo.version from the options. */
     r = call(f,
              "{\"jsonrpc\":\"2.0\",\"id\":\"i\",\"method\":\"initialize\",\"params\":{"
              "\"protocolVersion\":\"2030-01-01\"}}",
@@ -587,11 +592,152 @@ static void test_version_negotiation(void **state)
     json_t *res = json_object_get(r, "result");
     assert_string_equal(json_string_value(json_object_get(r, "id")), "i");
     assert_string_equal(json_string_value(json_object_get(res, "protocolVersion")),
-                        PV_MCP_LATEST_VERSION);
+                        PV_MCP_LATEST_LEGACY_VERSION);
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(res, "serverInfo"), "version")), "1.2.3");
     json_decref(r);
-    assert_string_equal(pv_mcp_session_version(f->s), PV_MCP_LATEST_VERSION);
+    assert_string_equal(pv_mcp_session_version(f->s), PV_MCP_LATEST_LEGACY_VERSION);
+}
+
+/* A stateless (2026-07-28) request: method and params, _meta added. */
+static json_t *modern(struct fixture *f, const char *version, const char *method,
+                      const char *params)
+{
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"%s\",\"params\":{%s%s\"_meta\":{"
+             "\"io.modelcontextprotocol/protocolVersion\":\"%s\","
+             "\"io.modelcontextprotocol/clientCapabilities\":{},"
+             "\"io.modelcontextprotocol/clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}}",
+             method, params, *params ? "," : "", version);
+    return call(f, text, 1);
+}
+
+static void assert_modern_result(json_t *res)
+{
+    assert_string_equal(json_string_value(json_object_get(res, "resultType")), "complete");
+    json_t *si =
+        json_object_get(json_object_get(res, "_meta"), "io.modelcontextprotocol/serverInfo");
+    assert_string_equal(json_string_value(json_object_get(si, "name")), "pgvolley");
+}
+
+static void test_modern_stateless(void **state)
+{
+    struct fixture *f = *state;
+    /* server/discover: versions, capabilities, cache hints; no session state. */
+    json_t *r = modern(f, "2026-07-28", "server/discover", "");
+    json_t *res = json_object_get(r, "result");
+    assert_non_null(res);
+    assert_modern_result(res);
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(res, "supportedVersions"), 0)),
+        "2026-07-28");
+    assert_int_equal(json_array_size(json_object_get(res, "supportedVersions")), 5);
+    assert_non_null(json_object_get(json_object_get(res, "capabilities"), "tools"));
+    assert_true(json_integer_value(json_object_get(res, "ttlMs")) > 0);
+    assert_string_equal(json_string_value(json_object_get(res, "cacheScope")), "public");
+    json_decref(r);
+    assert_false(pv_mcp_session_initialized(f->s));
+    /* tools/list with cache hints. */
+    r = modern(f, "2026-07-28", "tools/list", "");
+    res = json_object_get(r, "result");
+    assert_modern_result(res);
+    assert_int_equal(json_array_size(json_object_get(res, "tools")), 6);
+    assert_true(json_integer_value(json_object_get(res, "ttlMs")) > 0);
+    assert_string_equal(json_string_value(json_object_get(res, "cacheScope")), "public");
+    json_decref(r);
+    /* Invalid arguments: a tool error whose structured content still has the
+       declared required properties. */
+    r = modern(f, "2026-07-28", "tools/call",
+               "\"name\":\"query_dataset\",\"arguments\":{\"dataset\":\"sales\"}");
+    res = json_object_get(r, "result");
+    assert_modern_result(res);
+    assert_true(json_is_true(json_object_get(res, "isError")));
+    assert_true(json_is_false(json_object_get(json_object_get(res, "structuredContent"), "ok")));
+    json_decref(r);
+    r = modern(f, "2026-07-28", "tools/call",
+               "\"name\":\"execute_multi_query\",\"arguments\":{\"queries\":[]}");
+    res = json_object_get(r, "result");
+    assert_true(json_is_true(json_object_get(res, "isError")));
+    assert_true(
+        json_is_array(json_object_get(json_object_get(res, "structuredContent"), "results")));
+    json_decref(r);
+    /* An unknown tool stays a protocol error. */
+    r = modern(f, "2026-07-28", "tools/call", "\"name\":\"nope\"");
+    assert_int_equal(error_code(r), PV_JRPC_INVALID_PARAMS);
+    json_decref(r);
+    /* ping and initialize-era methods do not exist in 2026-07-28. */
+    r = modern(f, "2026-07-28", "ping", "");
+    assert_int_equal(error_code(r), PV_JRPC_METHOD_NOT_FOUND);
+    json_decref(r);
+    /* A version we do not serve statelessly: -32022 with the list. */
+    r = modern(f, "2025-11-25", "tools/list", "");
+    assert_int_equal(error_code(r), PV_JRPC_UNSUPPORTED_VERSION);
+    json_t *data = json_object_get(json_object_get(r, "error"), "data");
+    assert_int_equal(json_array_size(json_object_get(data, "supported")), 5);
+    assert_string_equal(json_string_value(json_object_get(data, "requested")), "2025-11-25");
+    json_decref(r);
+    r = modern(f, "2099-01-01", "server/discover", "");
+    assert_int_equal(error_code(r), PV_JRPC_UNSUPPORTED_VERSION);
+    json_decref(r);
+    /* The client's capabilities are required. */
+    r = call(f,
+             "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"tools/list\",\"params\":{\"_meta\":{"
+             "\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\"}}}",
+             1);
+    assert_int_equal(error_code(r), PV_JRPC_INVALID_PARAMS);
+    json_decref(r);
+    assert_false(pv_mcp_session_initialized(f->s));
+    assert_string_equal(pv_mcp_session_version(f->s), "");
+}
+
+static void test_batches_by_version(void **state)
+{
+    struct fixture *f = *state;
+    static const char batch[] = "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]";
+    /* Before initialize: refused (initialize itself may not be in one). */
+    json_t *r = call(f, batch, 1);
+    assert_true(json_is_object(r));
+    assert_int_equal(error_code(r), PV_JRPC_INVALID_REQUEST);
+    assert_true(json_is_null(json_object_get(r, "id")));
+    json_decref(r);
+    /* 2025-06-18 and later forbid them. */
+    initialize(f, "2025-11-25", "2025-11-25");
+    r = call(f, batch, 1);
+    assert_int_equal(error_code(r), PV_JRPC_INVALID_REQUEST);
+    assert_non_null(strstr(error_message(r), "2025-11-25"));
+    json_decref(r);
+    /* 2025-11-25: invalid tool arguments are tool errors (the model may correct them). */
+    r = tool(f, "get_context", "{\"level\":4}");
+    json_t *res = json_object_get(r, "result");
+    assert_true(json_is_true(json_object_get(res, "isError")));
+    assert_true(
+        json_is_integer(json_object_get(json_object_get(res, "structuredContent"), "level")));
+    assert_null(json_object_get(res, "resultType")); /* a legacy result */
+    json_decref(r);
+    /* A legacy session ignores _meta's version. */
+    r = modern(f, "2026-07-28", "ping", "");
+    assert_true(json_is_object(json_object_get(r, "result")));
+    json_decref(r);
+}
+
+/* 2025-11-25's tool-name rules: 1-128 of A-Z a-z 0-9 _ - . */
+static void test_tool_names(void **state)
+{
+    struct fixture *f = *state;
+    initialize(f, "2025-11-25", "2025-11-25");
+    json_t *r = call(f, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}", 1);
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(json_object_get(r, "result"), "tools"), i, t)
+    {
+        const char *name = json_string_value(json_object_get(t, "name"));
+        assert_true(strlen(name) >= 1 && strlen(name) <= 128);
+        assert_int_equal(strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                      "0123456789_-."),
+                         strlen(name));
+    }
+    json_decref(r);
 }
 
 static void test_ping(void **state)
@@ -620,8 +766,10 @@ static void test_before_initialize(void **state)
     for (size_t i = 0; i < 3; i++) {
         json_t *r = call(f, reqs[i], 1);
         assert_int_equal(error_code(r), PV_JRPC_INVALID_REQUEST);
-        assert_string_equal(error_message(r),
-                            "the session is not initialized: send initialize first");
+        assert_string_equal(
+            error_message(r),
+            "the session is not initialized: send initialize first (or, in protocol "
+            "version 2026-07-28, params._meta)");
         assert_int_equal(json_integer_value(json_object_get(r, "id")), (json_int_t)i + 1);
         json_decref(r);
     }
@@ -895,7 +1043,7 @@ static void test_refused_connection(void **state)
 static void test_batch_with_call(void **state)
 {
     struct fixture *f = *state;
-    initialize(f, "2025-06-18", "2025-06-18");
+    initialize(f, "2025-03-26", "2025-03-26");
     json_t *r = call(f,
                      "[{\"jsonrpc\":\"2.0\",\"id\":\"q\",\"method\":\"tools/call\",\"params\":{"
                      "\"name\":\"query_dataset\",\"arguments\":{\"dataset\":\"sales\","
@@ -995,6 +1143,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_initialize_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_initialize_older, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_negotiation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_modern_stateless, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batches_by_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tool_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ping, setup, teardown),
         cmocka_unit_test_setup_teardown(test_before_initialize, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_method, setup, teardown),
