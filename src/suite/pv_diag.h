@@ -86,8 +86,11 @@ struct pv_diag_request {
  *    EXPLAIN (VERBOSE, FORMAT JSON) otherwise or when ANALYZE failed; the
  *    example parameters bound with PQexecParams;
  *  - sequential scans on large tables (pg_class.reltuples > 10,000 or
- *    relpages > 1,000) with their filter columns, and whether a valid index
- *    leads with them (pg_index); sorts and hashes spilled to disk;
+ *    relpages > 1,000), or whose filter discarded >= 1,000 rows and >= 90 %
+ *    of those read, with their filter columns and whether a valid index
+ *    leads with them (pg_index); index scans whose filter discarded as much;
+ *    sorts and hashes spilled to disk; JIT time (pv_diag_int.h has the
+ *    bounds, docs/diagnosis.md the rules);
  *  - index usage (pg_stat_user_indexes) of the tables the plans touch;
  *  - pg_stat_statements (by the plan's Query Identifier, else the text)
  *    when the extension is installed, else a note;
