@@ -3,10 +3,12 @@
  * stdio or Streamable HTTP, read-only.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "common/pv_buf.h"
@@ -55,6 +57,22 @@ static const char mcp_help[] =
     "                           with 1024 sessions open, a new one ends the least\n"
     "                           recently used idle session\n"
     "\n"
+    "Limits and audit (see docs/mcp-limits.md):\n"
+    "      --rate-limit-session RATE\n"
+    "                           tool calls per session: N/s, N/min or N/h (N alone:\n"
+    "                           per minute); over it a tool error says when to\n"
+    "                           retry (HTTP: 429 with Retry-After). Default: none\n"
+    "      --rate-limit-address RATE\n"
+    "                           (HTTP) tool calls per client address\n"
+    "      --rate-limit-global RATE\n"
+    "                           tool calls of all clients together (also holds\n"
+    "                           2026-07-28 requests, which have no session)\n"
+    "      --cursor-ttl SEC     a truncated result's cursor (fetch_next_page) lives\n"
+    "                           SEC seconds (default 300)\n"
+    "      --audit-log FILE     append one JSON line per tool call to FILE (time,\n"
+    "                           session, client, tool, dataset, SQL and its\n"
+    "                           fingerprint, rows, duration, outcome)\n"
+    "\n"
     "Options:\n"
     "      --allow-superuser    allow a superuser role (refused by default)\n"
     "      --schema-ttl SEC     cache schemas for SEC seconds (default 300)\n"
@@ -88,10 +106,20 @@ enum {
     OPT_HTTP_MAX_PER_ADDR,
     OPT_HTTP_TIMEOUT,
     OPT_SESSION_IDLE,
+    OPT_RATE_SESSION,
+    OPT_RATE_ADDRESS,
+    OPT_RATE_GLOBAL,
+    OPT_CURSOR_TTL,
+    OPT_AUDIT_LOG,
 };
 
 static const struct option mcp_options[] = {
     {"allow-superuser", no_argument, NULL, OPT_ALLOW_SUPERUSER},
+    {"audit-log", required_argument, NULL, OPT_AUDIT_LOG},
+    {"cursor-ttl", required_argument, NULL, OPT_CURSOR_TTL},
+    {"rate-limit-address", required_argument, NULL, OPT_RATE_ADDRESS},
+    {"rate-limit-global", required_argument, NULL, OPT_RATE_GLOBAL},
+    {"rate-limit-session", required_argument, NULL, OPT_RATE_SESSION},
     {"datasets", required_argument, NULL, OPT_DATASETS},
     {"dsn", required_argument, NULL, 'd'},
     {"help", no_argument, NULL, 'h'},
@@ -137,6 +165,53 @@ static int parse_http_option(int ch, const char *arg, struct pv_mcp_http_opts *h
         }
         return 0;
     }
+}
+
+/* "N", "N/s", "N/min", "N/h" (N: 1..1000000) -> a rate. @return 0 or -1. */
+static int parse_rate(const char *arg, struct pv_mcp_rate *r)
+{
+    const char *slash = strchr(arg, '/');
+    char num[16];
+    size_t n = slash ? (size_t)(slash - arg) : strlen(arg);
+    if (n == 0 || n >= sizeof(num))
+        return -1;
+    memcpy(num, arg, n);
+    num[n] = '\0';
+    long v;
+    if (cli_parse_int(num, 1, 1000000, &v) != 0)
+        return -1;
+    const char *unit = slash ? slash + 1 : "min";
+    if (strcmp(unit, "s") == 0)
+        r->period_s = 1;
+    else if (strcmp(unit, "min") == 0)
+        r->period_s = 60;
+    else if (strcmp(unit, "h") == 0)
+        r->period_s = 3600;
+    else
+        return -1;
+    r->n = (int)v;
+    return 0;
+}
+
+/* One of the limits' options into mopts. @return 0, or -1 (message printed). */
+static int parse_limit_option(int ch, const char *arg, struct pv_mcp_opts *mopts)
+{
+    if (ch == OPT_CURSOR_TTL) {
+        if (cli_parse_seconds(arg, 1, 86400, &mopts->cursor_ttl_s) != 0) {
+            cli_usage_error("mcp", "--cursor-ttl takes 1..86400 seconds, not '%s'", arg);
+            return -1;
+        }
+        return 0;
+    }
+    struct pv_mcp_rate *r = ch == OPT_RATE_SESSION   ? &mopts->rate_session
+                            : ch == OPT_RATE_ADDRESS ? &mopts->rate_address
+                                                     : &mopts->rate_global;
+    if (parse_rate(arg, r) != 0) {
+        cli_usage_error("mcp", "a rate limit is N/s, N/min or N/h (N from 1 to 1000000), not '%s'",
+                        arg);
+        return -1;
+    }
+    return 0;
 }
 
 /* "ADDR:PORT", "[v6]:PORT", ":PORT" or "PORT" -> host (malloc'ed) and port. */
@@ -227,6 +302,7 @@ static int serve_http(pv_mcp *m, struct pv_mcp_http_opts *hopts)
 int cmd_mcp(int argc, char **argv)
 {
     const char *datasets_path = NULL, *dsn = NULL, *http = NULL, *token_file = NULL;
+    const char *audit_path = NULL;
     struct pv_batch_opts bopts = {0};
     struct pv_mcp_opts mopts = {0};
     struct pv_mcp_http_opts hopts = {0};
@@ -250,6 +326,14 @@ int cmd_mcp(int argc, char **argv)
                 return CLI_EXIT_USAGE;
             http_only = true;
             break;
+        case OPT_RATE_SESSION:
+        case OPT_RATE_ADDRESS:
+        case OPT_RATE_GLOBAL:
+        case OPT_CURSOR_TTL:
+            if (parse_limit_option(ch, optarg, &mopts) != 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case OPT_AUDIT_LOG: audit_path = optarg; break;
         case OPT_SCHEMA_TTL:
             if (cli_parse_seconds(optarg, 1, 86400 * 7, &mopts.schema_ttl_s) != 0)
                 return cli_usage_error("mcp", "--schema-ttl takes 1..604800 seconds, not '%s'",
@@ -292,6 +376,7 @@ int cmd_mcp(int argc, char **argv)
     pv_datasets *ds = NULL;
     pv_batch_engine *engine = NULL;
     pv_mcp *m = NULL;
+    int audit_fd = -1;
     int rc = datasets_path ? pv_datasets_load(datasets_path, &ds, &err)
                            : pv_datasets_from_dsn(dsn ? dsn : "", &ds, &err);
     if (rc != 0) {
@@ -307,6 +392,15 @@ int cmd_mcp(int argc, char **argv)
                   err.msg[0] ? err.msg : volley_strerror(rc));
         code = rc == VOLLEY_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_INTERNAL;
         goto out;
+    }
+    if (audit_path) {
+        audit_fd = open(audit_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        if (audit_fd < 0) {
+            cli_error("cannot open the audit log %s: %s", audit_path, strerror(errno));
+            code = CLI_EXIT_USAGE;
+            goto out;
+        }
+        mopts.audit_fd = audit_fd;
     }
     rc = pv_mcp_create(ds, engine, &mopts, &m);
     if (rc != 0) {
@@ -333,6 +427,8 @@ int cmd_mcp(int argc, char **argv)
 
 out:
     pv_mcp_destroy(m);
+    if (audit_fd >= 0)
+        close(audit_fd);
     pv_batch_engine_destroy(engine);
     pv_datasets_destroy(ds);
     if (token) {

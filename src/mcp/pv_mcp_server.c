@@ -112,6 +112,7 @@ int pv_mcp_session_create(pv_mcp *m, pv_mcp_session **out)
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_mutex_lock(&m->mu);
+    s->serial = ++m->next_serial;
     s->next = m->sessions;
     m->sessions = s;
     pthread_mutex_unlock(&m->mu);
@@ -257,6 +258,9 @@ void pv_mcp__call_free(struct pv_mcp__call *c)
 {
     json_decref(c->id);
     json_decref(c->progress);
+    json_decref(c->args);
+    free(c->page_sql);
+    free(c->page_query);
     free(c->table);
     if (c->req.json || c->req.queries)
         pv_multi_request_fini(&c->req);
@@ -347,7 +351,11 @@ static void *completion_main(void *arg)
 
         pv_batch_wait(c->batch);
         c->batch = NULL;
-        pv_mcp__exch_answer(c->x, cancelled ? NULL : call_response(m, c));
+        json_t *resp = cancelled ? NULL : call_response(m, c);
+        pv_mcp__audit(s, c->tool->name, c->args, c, json_object_get(resp, "result"),
+                      (double)(pv_now_ns() - c->t0) / PV_MCP__NS_PER_MS,
+                      cancelled ? "cancelled" : NULL);
+        pv_mcp__exch_answer(c->x, resp);
         pv_mcp__call_free(c);
         session_unref(s);
 
@@ -457,6 +465,11 @@ int pv_mcp_create(const pv_datasets *ds, pv_batch_engine *engine, const struct p
         m->opts.max_concurrency = PV_MULTI_MAX_CONCURRENCY;
     if (m->opts.max_inflight <= 0)
         m->opts.max_inflight = PV_MCP__DEFAULT_MAX_INFLIGHT;
+    if (m->opts.cursor_ttl_s <= 0)
+        m->opts.cursor_ttl_s = PV_MCP__DEFAULT_CURSOR_TTL_S;
+    if (m->opts.max_cursors <= 0)
+        m->opts.max_cursors = PV_MCP__DEFAULT_MAX_CURSORS;
+    m->cursors = calloc((size_t)m->opts.max_cursors, sizeof(*m->cursors));
     snprintf(m->version, sizeof(m->version), "%s",
              m->opts.version ? m->opts.version : volley_version());
     m->opts.version = m->version;
@@ -467,9 +480,12 @@ int pv_mcp_create(const pv_datasets *ds, pv_batch_engine *engine, const struct p
     pv_buf_puts(&ins, " Datasets: ");
     pv_mcp__put_dataset_names(&ins, ds);
     pv_buf_putc(&ins, '.');
+    for (size_t i = 0; i < pv_datasets_count(ds); i++)
+        pv_mcp__put_policy(&ins, pv_datasets_get(ds, i));
     m->instructions = pv_buf_ok(&ins) == 0 ? pv_strdup(pv_buf_str(&ins)) : NULL;
     pv_buf_fini(&ins);
-    if (!m->cache || !m->tools || !m->instructions) {
+    if (!m->cache || !m->tools || !m->instructions || !m->cursors) {
+        free(m->cursors);
         free(m->instructions);
         json_decref(m->tools);
         free(m->cache);
@@ -479,7 +495,10 @@ int pv_mcp_create(const pv_datasets *ds, pv_batch_engine *engine, const struct p
     pthread_mutex_init(&m->mu, NULL);
     pthread_cond_init(&m->cv, NULL);
     pthread_cond_init(&m->idle_cv, NULL);
+    pthread_mutex_init(&m->audit_mu, NULL);
     if (pthread_create(&m->thread, NULL, completion_main, m) != 0) {
+        pthread_mutex_destroy(&m->audit_mu);
+        free(m->cursors);
         pthread_cond_destroy(&m->idle_cv);
         pthread_cond_destroy(&m->cv);
         pthread_mutex_destroy(&m->mu);
@@ -547,6 +566,8 @@ void pv_mcp_destroy(pv_mcp *m)
     free(m->cache);
     free(m->instructions);
     json_decref(m->tools);
+    pv_mcp__cursors_free(m);
+    pthread_mutex_destroy(&m->audit_mu);
     pthread_cond_destroy(&m->idle_cv);
     pthread_cond_destroy(&m->cv);
     pthread_mutex_destroy(&m->mu);
