@@ -5,6 +5,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -28,7 +31,10 @@ static const char mcp_help[] =
     "      --datasets FILE      the datasets file (INI: [name] dsn=, description=,\n"
     "                           max_rows=, statement_timeout_ms=, max_concurrency=,\n"
     "                           pool_min=, pool_max=, idle_lifetime_s=,\n"
-    "                           connect_timeout_s=)\n"
+    "                           connect_timeout_s=, max_bytes=, allow_schemas=,\n"
+    "                           allow_tables=, allow_tools=); SIGHUP reloads it\n"
+    "                           without ending sessions (a bad file is logged and\n"
+    "                           the datasets in use are kept)\n"
     "  -d, --dsn DSN            one dataset called \"default\" with this libpq\n"
     "                           connection string or URI (without either: libpq's\n"
     "                           PGHOST, PGPORT, PGUSER, PGDATABASE ... defaults)\n"
@@ -271,6 +277,77 @@ static bool is_loopback(const char *host)
            strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0;
 }
 
+/*
+ * Reload of the datasets file on SIGHUP: SIGHUP is blocked in every thread
+ * and taken by this one (sigwait). A file that does not load (or whose
+ * engine cannot start) keeps the datasets in use, and says why on stderr.
+ */
+struct reloader {
+    pthread_t thread;
+    bool started;
+    atomic_bool stop;
+    const char *path; /* NULL: --dsn, nothing to reload */
+    const struct pv_batch_opts *bopts;
+    pv_mcp *m;
+    pv_datasets *ds; /* in use: freed by cmd_mcp at the end */
+    pv_batch_engine *engine;
+};
+
+static void reload_once(struct reloader *r)
+{
+    if (!r->path) {
+        fprintf(stderr, "pgvolley mcp: SIGHUP: nothing to reload (no --datasets file)\n");
+        return;
+    }
+    pv_err err = {{0}};
+    pv_datasets *ds = NULL;
+    pv_batch_engine *engine = NULL;
+    int rc = pv_datasets_load(r->path, &ds, &err);
+    if (rc == 0)
+        rc = pv_batch_engine_create(ds, r->bopts, &engine, &err);
+    if (rc == 0)
+        rc = pv_mcp_reload(r->m, ds, engine);
+    if (rc != 0) {
+        fprintf(stderr, "pgvolley mcp: reload of %s failed, keeping the datasets in use: %s\n",
+                r->path, err.msg[0] ? err.msg : volley_strerror(rc));
+        pv_batch_engine_destroy(engine);
+        pv_datasets_destroy(ds);
+        return;
+    }
+    pv_batch_engine_destroy(r->engine);
+    pv_datasets_destroy(r->ds);
+    r->ds = ds;
+    r->engine = engine;
+    fprintf(stderr, "pgvolley mcp: reloaded %s: %zu dataset%s\n", r->path, pv_datasets_count(ds),
+            pv_datasets_count(ds) == 1 ? "" : "s");
+}
+
+static void *reload_main(void *arg)
+{
+    struct reloader *r = arg;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (atomic_load(&r->stop))
+            return NULL;
+        reload_once(r);
+    }
+}
+
+static void reload_stop(struct reloader *r)
+{
+    if (!r->started)
+        return;
+    atomic_store(&r->stop, true);
+    pthread_kill(r->thread, SIGHUP);
+    pthread_join(r->thread, NULL);
+    r->started = false;
+}
+
 /* Serves m over Streamable HTTP on host:port until a signal. @return an exit code. */
 static int serve_http(pv_mcp *m, struct pv_mcp_http_opts *hopts)
 {
@@ -371,6 +448,14 @@ int cmd_mcp(int argc, char **argv)
         token = strdup(env_token);
     }
 
+    /* SIGHUP reloads (reload_main takes it); blocked before any thread starts. */
+    sigset_t hup;
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &hup, NULL);
+    struct reloader rl = {0};
+    atomic_init(&rl.stop, false);
+
     int code = CLI_EXIT_OK;
     pv_err err = {{0}};
     pv_datasets *ds = NULL;
@@ -409,6 +494,12 @@ int cmd_mcp(int argc, char **argv)
         goto out;
     }
     cli_signals_install();
+    rl.path = datasets_path;
+    rl.bopts = &bopts;
+    rl.m = m;
+    rl.ds = ds;
+    rl.engine = engine;
+    rl.started = pthread_create(&rl.thread, NULL, reload_main, &rl) == 0;
 
     if (!http) {
         fprintf(stderr, "pgvolley mcp: serving %zu dataset%s on stdio\n", pv_datasets_count(ds),
@@ -426,6 +517,11 @@ int cmd_mcp(int argc, char **argv)
     code = serve_http(m, &hopts);
 
 out:
+    reload_stop(&rl);
+    if (rl.ds) { /* after a reload, the ones in use */
+        ds = rl.ds;
+        engine = rl.engine;
+    }
     pv_mcp_destroy(m);
     if (audit_fd >= 0)
         close(audit_fd);

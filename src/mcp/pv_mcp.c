@@ -131,8 +131,8 @@ static json_t *call_args(json_t *params, json_t *id, json_t **resp)
  * tools/call. Returns the response to send now, or NULL when the call was
  * started (it answers through x later).
  */
-static json_t *handle_tools_call(pv_mcp_session *s, struct pv_mcp__exch *x, json_t *id,
-                                 json_t *params, const struct pv_mcp__version *v)
+static json_t *tools_call(pv_mcp_session *s, struct pv_mcp__exch *x, json_t *id, json_t *params,
+                          const struct pv_mcp__version *v)
 {
     json_t *resp = NULL;
     json_t *args = call_args(params, id, &resp);
@@ -200,6 +200,16 @@ static json_t *handle_tools_call(pv_mcp_session *s, struct pv_mcp__exch *x, json
     return pv_jrpc_result(id, result);
 }
 
+/* tools/call, never while a reload swaps the datasets. */
+static json_t *handle_tools_call(pv_mcp_session *s, struct pv_mcp__exch *x, json_t *id,
+                                 json_t *params, const struct pv_mcp__version *v)
+{
+    pv_mcp__enter(s->m);
+    json_t *r = tools_call(s, x, id, params, v);
+    pv_mcp__leave(s->m);
+    return r;
+}
+
 static json_t *handle_initialize(pv_mcp_session *s, json_t *id, json_t *params)
 {
     pv_mcp *m = s->m;
@@ -220,11 +230,11 @@ static json_t *handle_initialize(pv_mcp_session *s, json_t *id, json_t *params)
     if (again)
         return pv_jrpc_error(id, PV_JRPC_INVALID_REQUEST, "the session is already initialized",
                              NULL);
-    return pv_jrpc_result(id, json_pack("{s:s, s:{s:{s:b}}, s:{s:s, s:s, s:s}, s:s}",
+    return pv_jrpc_result(id, json_pack("{s:s, s:{s:{s:b}}, s:{s:s, s:s, s:s}, s:o}",
                                         "protocolVersion", chosen, "capabilities", "tools",
                                         "listChanged", 0, "serverInfo", "name", "pgvolley", "title",
                                         "pgvolley (read-only PostgreSQL datasets)", "version",
-                                        m->version, "instructions", m->instructions));
+                                        m->version, "instructions", pv_mcp__instructions_json(m)));
 }
 
 static bool session_stateless(pv_mcp_session *s)
@@ -306,9 +316,9 @@ static json_t *handle_modern(pv_mcp_session *s, struct pv_mcp__exch *x,
     const char *method = jm->method;
     if (strcmp(method, "server/discover") == 0)
         return pv_jrpc_result(
-            jm->id, cacheable(json_pack("{s:o, s:{s:{s:b}}, s:s}", "supportedVersions",
+            jm->id, cacheable(json_pack("{s:o, s:{s:{s:b}}, s:o}", "supportedVersions",
                                         versions_json(), "capabilities", "tools", "listChanged", 0,
-                                        "instructions", s->m->instructions)));
+                                        "instructions", pv_mcp__instructions_json(s->m))));
     if (strcmp(method, "tools/list") == 0)
         return pv_jrpc_result(jm->id, cacheable(json_deep_copy(s->m->tools)));
     if (strcmp(method, "tools/call") == 0)

@@ -96,6 +96,18 @@ int pv_mcp_create(const pv_datasets *ds, pv_batch_engine *engine, const struct p
  */
 void pv_mcp_destroy(pv_mcp *m);
 
+/**
+ * Replaces the datasets and the engine that runs their queries (a reload
+ * of the datasets file, e.g. on SIGHUP) without ending any session: new
+ * tool calls wait while the running ones finish (at most their statement
+ * timeout), then the datasets, the schema cache and the instructions are
+ * swapped. Cursors name their dataset and survive if it still exists.
+ * @param ds, engine borrowed from now on, as in pv_mcp_create; the caller
+ *        frees the previous ones once this has returned 0.
+ * @return 0 or VOLLEY_ENOMEM (nothing changed).
+ */
+int pv_mcp_reload(pv_mcp *m, const pv_datasets *ds, pv_batch_engine *engine);
+
 /** Refuses new tool calls and cancels the running ones (a shutdown begins). */
 void pv_mcp_shutdown(pv_mcp *m);
 

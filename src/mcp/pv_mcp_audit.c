@@ -76,8 +76,8 @@ static const char *result_error(json_t *result)
     return json_string_value(json_object_get(json_object_get(sc, "error"), "message"));
 }
 
-void pv_mcp__audit(pv_mcp_session *s, const char *tool, json_t *args,
-                   const struct pv_mcp__call *c, json_t *result, double ms, const char *outcome)
+void pv_mcp__audit(pv_mcp_session *s, const char *tool, json_t *args, const struct pv_mcp__call *c,
+                   json_t *result, double ms, const char *outcome)
 {
     pv_mcp *m = s->m;
     if (m->opts.audit_fd <= 0)
@@ -90,7 +90,7 @@ void pv_mcp__audit(pv_mcp_session *s, const char *tool, json_t *args,
     size_t n = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(when + n, sizeof(when) - n, ".%03ldZ", ts.tv_nsec / 1000000L);
     if (!outcome)
-        outcome = !result                                      ? "cancelled"
+        outcome = !result                                            ? "cancelled"
                   : json_is_true(json_object_get(result, "isError")) ? "error"
                                                                      : "ok";
     pthread_mutex_lock(&s->mu);
@@ -148,8 +148,7 @@ static const char *refuse_for(pv_mcp *m, int i, const char *tool, char *msg, siz
     return msg;
 }
 
-const char *pv_mcp__tool_refused(pv_mcp *m, const char *tool, json_t *args, char *msg,
-                                 size_t msgsz)
+const char *pv_mcp__tool_refused(pv_mcp *m, const char *tool, json_t *args, char *msg, size_t msgsz)
 {
     /* fetch_next_page pages a query_dataset answer: the same permission */
     if (strcmp(tool, "fetch_next_page") == 0)
@@ -163,9 +162,9 @@ const char *pv_mcp__tool_refused(pv_mcp *m, const char *tool, json_t *args, char
         if (r)
             break;
         json_t *id = json_object_get(q, "dataset_id");
-        i = json_is_integer(id) ? (int)json_integer_value(id) - 1
-                                : pv_datasets_index(m->ds, json_string_value(
-                                                               json_object_get(q, "dataset")));
+        i = json_is_integer(id)
+                ? (int)json_integer_value(id) - 1
+                : pv_datasets_index(m->ds, json_string_value(json_object_get(q, "dataset")));
         if (i >= 0)
             r = refuse_for(m, i, tool, msg, msgsz);
     }

@@ -180,6 +180,11 @@ struct pv_mcp {
     struct pv_mcp__addr_bucket addrs[PV_MCP__ADDR_SLOTS]; /* under mu */
     struct pv_mcp__cursor *cursors;                       /* opts.max_cursors; under mu */
     pthread_mutex_t audit_mu;                             /* a leaf: one line at a time */
+    /* Reload (pv_mcp_reload): tools/call handlers running (under mu); while
+       reloading, new ones wait on reload_cv until the datasets are swapped. */
+    int readers;
+    bool reloading;
+    pthread_cond_t reload_cv;
 };
 
 /* An invalid-params error of a tool call: the message to answer with. */
@@ -267,6 +272,17 @@ json_t *pv_mcp__render_schema(pv_mcp *m, struct pv_mcp__call *c, double wall_ms)
 json_t *pv_mcp__render_context(pv_mcp *m, struct pv_mcp__call *c, double wall_ms);
 
 /* ==== servers, sessions and calls (pv_mcp_server.c) ==================== */
+
+/**
+ * A tools/call handler begins (waits while a reload swaps the datasets) or
+ * ends: between the two, and while its call runs (m->live), m->ds, m->engine
+ * and m->cache stay as they are.
+ */
+void pv_mcp__enter(pv_mcp *m);
+void pv_mcp__leave(pv_mcp *m);
+
+/** initialize's and server/discover's instructions (a copy, new reference). */
+json_t *pv_mcp__instructions_json(pv_mcp *m);
 
 /** A new exchange for one input (batch: answers sent as one array), or NULL. */
 struct pv_mcp__exch *pv_mcp__exch_new(const struct pv_mcp_sink *sink, bool batch);

@@ -106,9 +106,8 @@ int pv_mcp__rate_take(pv_mcp_session *s)
 
 json_t *pv_mcp__rate_fail(json_t *base, int retry_after_s)
 {
-    json_t *r = pv_mcp__tool_fail(base, NULL,
-                                  "rate limit exceeded: too many tool calls; retry after %d s",
-                                  retry_after_s);
+    json_t *r = pv_mcp__tool_fail(
+        base, NULL, "rate limit exceeded: too many tool calls; retry after %d s", retry_after_s);
     json_t *err = json_object_get(json_object_get(r, "structuredContent"), "error");
     json_object_set_new(err, "retry_after_s", json_integer(retry_after_s));
     return r;

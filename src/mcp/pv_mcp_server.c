@@ -449,6 +449,76 @@ json_t *pv_mcp__call_start(pv_mcp_session *s, struct pv_mcp__call *c, const stru
 
 /* ==== server =========================================================== */
 
+/* initialize's instructions: the guide, the dataset names and their policies (malloc'ed). */
+static char *build_instructions(const pv_datasets *ds)
+{
+    pv_buf ins = PV_BUF_INIT;
+    pv_buf_puts(&ins, pv_mcp__instructions);
+    pv_buf_puts(&ins, " Datasets: ");
+    pv_mcp__put_dataset_names(&ins, ds);
+    pv_buf_putc(&ins, '.');
+    for (size_t i = 0; i < pv_datasets_count(ds); i++)
+        pv_mcp__put_policy(&ins, pv_datasets_get(ds, i));
+    char *r = pv_buf_ok(&ins) == 0 ? pv_strdup(pv_buf_str(&ins)) : NULL;
+    pv_buf_fini(&ins);
+    return r;
+}
+
+json_t *pv_mcp__instructions_json(pv_mcp *m)
+{
+    pthread_mutex_lock(&m->mu);
+    json_t *r = json_string(m->instructions);
+    pthread_mutex_unlock(&m->mu);
+    return r;
+}
+
+void pv_mcp__enter(pv_mcp *m)
+{
+    pthread_mutex_lock(&m->mu);
+    while (m->reloading)
+        pthread_cond_wait(&m->reload_cv, &m->mu);
+    m->readers++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void pv_mcp__leave(pv_mcp *m)
+{
+    pthread_mutex_lock(&m->mu);
+    if (--m->readers == 0)
+        pthread_cond_broadcast(&m->idle_cv);
+    pthread_mutex_unlock(&m->mu);
+}
+
+int pv_mcp_reload(pv_mcp *m, const pv_datasets *ds, pv_batch_engine *engine)
+{
+    char *ins = build_instructions(ds);
+    struct pv_mcp__schema_entry *cache =
+        calloc(PV_MAX(pv_datasets_count(ds), (size_t)1), sizeof(*cache));
+    if (!ins || !cache) {
+        free(ins);
+        free(cache);
+        return VOLLEY_ENOMEM;
+    }
+    pthread_mutex_lock(&m->mu);
+    while (m->reloading) /* another reload: after it */
+        pthread_cond_wait(&m->reload_cv, &m->mu);
+    m->reloading = true;
+    while (m->readers > 0 || m->live > 0)
+        pthread_cond_wait(&m->idle_cv, &m->mu);
+    for (size_t i = 0; i < pv_datasets_count(m->ds); i++)
+        json_decref(m->cache[i].tables);
+    free(m->cache);
+    free(m->instructions);
+    m->cache = cache;
+    m->instructions = ins;
+    m->ds = ds;
+    m->engine = engine;
+    m->reloading = false;
+    pthread_cond_broadcast(&m->reload_cv);
+    pthread_mutex_unlock(&m->mu);
+    return 0;
+}
+
 int pv_mcp_create(const pv_datasets *ds, pv_batch_engine *engine, const struct pv_mcp_opts *opts,
                   pv_mcp **out)
 {
@@ -475,15 +545,7 @@ int pv_mcp_create(const pv_datasets *ds, pv_batch_engine *engine, const struct p
     m->opts.version = m->version;
     m->cache = calloc(PV_MAX(pv_datasets_count(ds), (size_t)1), sizeof(*m->cache));
     m->tools = pv_mcp__tools_list();
-    pv_buf ins = PV_BUF_INIT;
-    pv_buf_puts(&ins, pv_mcp__instructions);
-    pv_buf_puts(&ins, " Datasets: ");
-    pv_mcp__put_dataset_names(&ins, ds);
-    pv_buf_putc(&ins, '.');
-    for (size_t i = 0; i < pv_datasets_count(ds); i++)
-        pv_mcp__put_policy(&ins, pv_datasets_get(ds, i));
-    m->instructions = pv_buf_ok(&ins) == 0 ? pv_strdup(pv_buf_str(&ins)) : NULL;
-    pv_buf_fini(&ins);
+    m->instructions = build_instructions(ds);
     if (!m->cache || !m->tools || !m->instructions || !m->cursors) {
         free(m->cursors);
         free(m->instructions);
@@ -496,7 +558,9 @@ int pv_mcp_create(const pv_datasets *ds, pv_batch_engine *engine, const struct p
     pthread_cond_init(&m->cv, NULL);
     pthread_cond_init(&m->idle_cv, NULL);
     pthread_mutex_init(&m->audit_mu, NULL);
+    pthread_cond_init(&m->reload_cv, NULL);
     if (pthread_create(&m->thread, NULL, completion_main, m) != 0) {
+        pthread_cond_destroy(&m->reload_cv);
         pthread_mutex_destroy(&m->audit_mu);
         free(m->cursors);
         pthread_cond_destroy(&m->idle_cv);
@@ -567,6 +631,7 @@ void pv_mcp_destroy(pv_mcp *m)
     free(m->instructions);
     json_decref(m->tools);
     pv_mcp__cursors_free(m);
+    pthread_cond_destroy(&m->reload_cv);
     pthread_mutex_destroy(&m->audit_mu);
     pthread_cond_destroy(&m->idle_cv);
     pthread_cond_destroy(&m->cv);

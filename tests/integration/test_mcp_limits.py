@@ -354,7 +354,7 @@ class Limits(ServerTest):
             f.write("[three]\nno_such_key = 1\n")
         c.p.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not any("reload" in x for x in c.stderr):
+        while time.monotonic() < deadline and not any("keeping" in x for x in c.stderr):
             time.sleep(0.05)
         self.assertTrue(any("keeping the datasets" in x and "no_such_key" in x
                             for x in c.stderr), c.stderr)
