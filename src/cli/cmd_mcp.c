@@ -376,13 +376,17 @@ static int serve_http(pv_mcp *m, struct pv_mcp_http_opts *hopts)
     return CLI_EXIT_OK;
 }
 
-int cmd_mcp(int argc, char **argv)
+/* What the command line says. */
+struct mcp_args {
+    const char *datasets_path, *dsn, *http, *token_file, *audit_path;
+    struct pv_batch_opts bopts;
+    struct pv_mcp_opts mopts;
+    struct pv_mcp_http_opts hopts;
+};
+
+/* Reads the options into a. @return -1 to go on, else the exit code (help or a usage error). */
+static int parse_args(int argc, char **argv, struct mcp_args *a)
 {
-    const char *datasets_path = NULL, *dsn = NULL, *http = NULL, *token_file = NULL;
-    const char *audit_path = NULL;
-    struct pv_batch_opts bopts = {0};
-    struct pv_mcp_opts mopts = {0};
-    struct pv_mcp_http_opts hopts = {0};
     bool http_only = false; /* an HTTP option was given */
     int ch;
     optind = 1;
@@ -390,16 +394,16 @@ int cmd_mcp(int argc, char **argv)
     while ((ch = getopt_long(argc, argv, ":d:h", mcp_options, NULL)) != -1) {
         switch (ch) {
         case 'h': fputs(mcp_help, stdout); return CLI_EXIT_OK;
-        case 'd': dsn = optarg; break;
-        case OPT_DATASETS: datasets_path = optarg; break;
-        case OPT_HTTP: http = optarg; break;
-        case OPT_TOKEN_FILE: token_file = optarg; break;
-        case OPT_ALLOW_SUPERUSER: bopts.allow_superuser = true; break;
+        case 'd': a->dsn = optarg; break;
+        case OPT_DATASETS: a->datasets_path = optarg; break;
+        case OPT_HTTP: a->http = optarg; break;
+        case OPT_TOKEN_FILE: a->token_file = optarg; break;
+        case OPT_ALLOW_SUPERUSER: a->bopts.allow_superuser = true; break;
         case OPT_HTTP_MAX_CONN:
         case OPT_HTTP_MAX_PER_ADDR:
         case OPT_HTTP_TIMEOUT:
         case OPT_SESSION_IDLE:
-            if (parse_http_option(ch, optarg, &hopts) != 0)
+            if (parse_http_option(ch, optarg, &a->hopts) != 0)
                 return CLI_EXIT_USAGE;
             http_only = true;
             break;
@@ -407,12 +411,12 @@ int cmd_mcp(int argc, char **argv)
         case OPT_RATE_ADDRESS:
         case OPT_RATE_GLOBAL:
         case OPT_CURSOR_TTL:
-            if (parse_limit_option(ch, optarg, &mopts) != 0)
+            if (parse_limit_option(ch, optarg, &a->mopts) != 0)
                 return CLI_EXIT_USAGE;
             break;
-        case OPT_AUDIT_LOG: audit_path = optarg; break;
+        case OPT_AUDIT_LOG: a->audit_path = optarg; break;
         case OPT_SCHEMA_TTL:
-            if (cli_parse_seconds(optarg, 1, 86400 * 7, &mopts.schema_ttl_s) != 0)
+            if (cli_parse_seconds(optarg, 1, 86400 * 7, &a->mopts.schema_ttl_s) != 0)
                 return cli_usage_error("mcp", "--schema-ttl takes 1..604800 seconds, not '%s'",
                                        optarg);
             break;
@@ -422,11 +426,25 @@ int cmd_mcp(int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage_error("mcp", "unexpected argument '%s'", argv[optind]);
-    if (datasets_path && dsn)
+    if (a->datasets_path && a->dsn)
         return cli_usage_error("mcp", "give either --datasets or --dsn, not both");
-    if (http_only && !http)
+    if (http_only && !a->http)
         return cli_usage_error("mcp", "--http-max-connections, --http-max-per-address, "
                                       "--http-timeout and --session-idle need --http");
+    return -1;
+}
+
+int cmd_mcp(int argc, char **argv)
+{
+    struct mcp_args args = {0};
+    int parsed = parse_args(argc, argv, &args);
+    if (parsed >= 0)
+        return parsed;
+    const char *datasets_path = args.datasets_path, *dsn = args.dsn, *http = args.http;
+    const char *token_file = args.token_file, *audit_path = args.audit_path;
+    struct pv_batch_opts bopts = args.bopts;
+    struct pv_mcp_opts mopts = args.mopts;
+    struct pv_mcp_http_opts hopts = args.hopts;
 
     char *host = NULL;
     if (http && parse_listen(http, &host, &hopts.port) != 0)
