@@ -24,6 +24,7 @@ if (!PGVOLLEY || !DSN) {
 
 const TOOLS = [
   "execute_multi_query",
+  "fetch_next_page",
   "get_context",
   "get_dataset_sample",
   "get_dataset_schema",
@@ -75,7 +76,7 @@ async function exercise(client, label) {
 
   // -- tools/list
   const { tools } = await client.listTools();
-  assert.deepEqual(tools.map((t) => t.name).sort(), TOOLS, "six tools");
+  assert.deepEqual(tools.map((t) => t.name).sort(), TOOLS, "seven tools");
   for (const t of tools) {
     ok(t.annotations?.readOnlyHint === true, `${t.name} readOnlyHint`);
     ok(t.annotations?.destructiveHint === false, `${t.name} destructiveHint`);
