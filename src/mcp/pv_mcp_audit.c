@@ -153,7 +153,12 @@ const char *pv_mcp__tool_refused(pv_mcp *m, const char *tool, json_t *args, char
     /* fetch_next_page pages a query_dataset answer: the same permission */
     if (strcmp(tool, "fetch_next_page") == 0)
         return NULL; /* checked when the cursor names its dataset */
-    int i = pv_datasets_index(m->ds, json_string_value(json_object_get(args, "dataset")));
+    const char *name = json_string_value(json_object_get(args, "dataset"));
+    int i = pv_datasets_index(m->ds, name);
+    json_t *level = json_object_get(args, "level");
+    if (!name && pv_datasets_count(m->ds) == 1 && strcmp(tool, "get_context") == 0 &&
+        json_is_integer(level) && json_integer_value(level) >= PV_MCP__LEVEL_TABLES)
+        i = 0; /* the only dataset, which get_context takes without its name */
     const char *r = i >= 0 ? refuse_for(m, i, tool, msg, msgsz) : NULL;
     size_t k;
     json_t *q;

@@ -226,12 +226,18 @@ static json_t *schema_answer(pv_mcp *m, bool context, int level, int ds, json_t 
     if (!tables)
         return NULL;
     if (!context) {
+        char boundary[PV_MCP__CURSOR_ID_LEN]; /* names and comments are the database's data */
+        pv_mcp__untrusted_begin(&md, boundary);
         put_schema_md(&md, name, tables, true, age_s);
+        pv_mcp__untrusted_end(&md, boundary);
         sc = json_pack("{s:s, s:b, s:f, s:O}", "dataset", name, "cached", cached, "age_s", age_s,
                        "tables", tables);
     } else {
         bool full = level >= PV_MCP__LEVEL_FULL;
+        char boundary[PV_MCP__CURSOR_ID_LEN];
+        pv_mcp__untrusted_begin(&md, boundary);
         put_schema_md(&md, name, tables, full, age_s);
+        pv_mcp__untrusted_end(&md, boundary);
         sc = json_pack("{s:i, s:s, s:o}", "level", level, "dataset", name, "tables",
                        full ? json_incref(tables) : tables_brief(tables));
     }

@@ -255,6 +255,7 @@ class Limits(ServerTest):
         self.assertEqual(names, ["public.customers", "sales.orders"])
         ctx = c.call("get_context", level=2, dataset="db")
         self.assertNotIn("secret", text_of(ctx))
+        self.assertRegex(text_of(ctx), r"<untrusted-data-[0-9a-f]{16}>")
         multi = c.call("execute_multi_query", queries=[
             {"dataset": "db", "query": "SELECT 1 FROM customers"},
             {"dataset": "db", "query": "SELECT 1 FROM secret"}])
@@ -274,6 +275,10 @@ class Limits(ServerTest):
         self.assertIn("does not allow the tool execute_multi_query", error_of(r))
         self.assertFalse(c.call("get_dataset_schema", dataset="open")["isError"])
         self.assertFalse(c.call("list_available_datasets")["isError"])
+        one = self.client("[only]\ndsn = DSN\nallow_tools = query_dataset\n")
+        r = one.call("get_context", level=2)  # the only dataset, without its name
+        self.assertIn("does not allow the tool get_context", error_of(r))
+        self.assertFalse(one.call("get_context", level=0)["isError"])
 
     def test_untrusted_markers(self):
         c = self.client("[db]\ndsn = DSN\n")
@@ -362,6 +367,43 @@ class Limits(ServerTest):
                  c.call("list_available_datasets")["structuredContent"]["datasets"]]
         self.assertEqual(names, ["one", "two"])
         self.assertFalse(c.call("query_dataset", dataset="one", query="SELECT 1")["isError"])
+
+    def test_sighup_reload_http_session(self):
+        path = self.datasets("[one]\ndsn = DSN\n")
+        p = subprocess.Popen([PGVOLLEY, "mcp", "--allow-superuser", "--datasets", path,
+                              "--http", "127.0.0.1:0"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+        m = re.search(r"http://127\.0\.0\.1:(\d+)/mcp", p.stderr.readline())
+        self.addCleanup(lambda: (p.terminate(), p.wait(timeout=30), p.stderr.close()))
+        self.assertIsNotNone(m)
+        port = int(m.group(1))
+
+        def post(body, sid=None):
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            h = {"Content-Type": "application/json",
+                 "Accept": "application/json, text/event-stream"}
+            if sid:
+                h["Mcp-Session-Id"] = sid
+            c.request("POST", "/mcp", body=json.dumps(body), headers=h)
+            r = c.getresponse()
+            data = r.read()
+            c.close()
+            return r.status, r.getheader("Mcp-Session-Id"), data
+
+        _, sid, _ = post({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                          "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                                     "clientInfo": {"name": "t", "version": "1"}}})
+        self.assertTrue(sid)
+        self.datasets("[one]\ndsn = DSN\n[two]\ndsn = DSN\n")
+        p.send_signal(signal.SIGHUP)
+        self.assertIn("reloaded", p.stderr.readline())
+        status, _, data = post({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                                "params": {"name": "query_dataset",
+                                           "arguments": {"dataset": "two",
+                                                         "query": "SELECT 42 AS n"}}}, sid)
+        self.assertEqual(status, 200)  # the session survived, and sees the new dataset
+        self.assertEqual(json.loads(data)["result"]["structuredContent"]["rows"], [["42"]])
 
 
 if __name__ == "__main__":
