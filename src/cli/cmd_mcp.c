@@ -3,10 +3,15 @@
  * stdio or Streamable HTTP, read-only.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "common/pv_buf.h"
@@ -26,7 +31,10 @@ static const char mcp_help[] =
     "      --datasets FILE      the datasets file (INI: [name] dsn=, description=,\n"
     "                           max_rows=, statement_timeout_ms=, max_concurrency=,\n"
     "                           pool_min=, pool_max=, idle_lifetime_s=,\n"
-    "                           connect_timeout_s=)\n"
+    "                           connect_timeout_s=, max_bytes=, allow_schemas=,\n"
+    "                           allow_tables=, allow_tools=); SIGHUP reloads it\n"
+    "                           without ending sessions (a bad file is logged and\n"
+    "                           the datasets in use are kept)\n"
     "  -d, --dsn DSN            one dataset called \"default\" with this libpq\n"
     "                           connection string or URI (without either: libpq's\n"
     "                           PGHOST, PGPORT, PGUSER, PGDATABASE ... defaults)\n"
@@ -54,6 +62,22 @@ static const char mcp_help[] =
     "      --session-idle SEC   (HTTP) end a session unused for SEC (default 900);\n"
     "                           with 1024 sessions open, a new one ends the least\n"
     "                           recently used idle session\n"
+    "\n"
+    "Limits and audit (see docs/mcp-limits.md):\n"
+    "      --rate-limit-session RATE\n"
+    "                           tool calls per session: N/s, N/min or N/h (N alone:\n"
+    "                           per minute); over it a tool error says when to\n"
+    "                           retry (HTTP: 429 with Retry-After). Default: none\n"
+    "      --rate-limit-address RATE\n"
+    "                           (HTTP) tool calls per client address\n"
+    "      --rate-limit-global RATE\n"
+    "                           tool calls of all clients together (also holds\n"
+    "                           2026-07-28 requests, which have no session)\n"
+    "      --cursor-ttl SEC     a truncated result's cursor (fetch_next_page) lives\n"
+    "                           SEC seconds (default 300)\n"
+    "      --audit-log FILE     append one JSON line per tool call to FILE (time,\n"
+    "                           session, client, tool, dataset, SQL and its\n"
+    "                           fingerprint, rows, duration, outcome)\n"
     "\n"
     "Options:\n"
     "      --allow-superuser    allow a superuser role (refused by default)\n"
@@ -88,10 +112,20 @@ enum {
     OPT_HTTP_MAX_PER_ADDR,
     OPT_HTTP_TIMEOUT,
     OPT_SESSION_IDLE,
+    OPT_RATE_SESSION,
+    OPT_RATE_ADDRESS,
+    OPT_RATE_GLOBAL,
+    OPT_CURSOR_TTL,
+    OPT_AUDIT_LOG,
 };
 
 static const struct option mcp_options[] = {
     {"allow-superuser", no_argument, NULL, OPT_ALLOW_SUPERUSER},
+    {"audit-log", required_argument, NULL, OPT_AUDIT_LOG},
+    {"cursor-ttl", required_argument, NULL, OPT_CURSOR_TTL},
+    {"rate-limit-address", required_argument, NULL, OPT_RATE_ADDRESS},
+    {"rate-limit-global", required_argument, NULL, OPT_RATE_GLOBAL},
+    {"rate-limit-session", required_argument, NULL, OPT_RATE_SESSION},
     {"datasets", required_argument, NULL, OPT_DATASETS},
     {"dsn", required_argument, NULL, 'd'},
     {"help", no_argument, NULL, 'h'},
@@ -137,6 +171,53 @@ static int parse_http_option(int ch, const char *arg, struct pv_mcp_http_opts *h
         }
         return 0;
     }
+}
+
+/* "N", "N/s", "N/min", "N/h" (N: 1..1000000) -> a rate. @return 0 or -1. */
+static int parse_rate(const char *arg, struct pv_mcp_rate *r)
+{
+    const char *slash = strchr(arg, '/');
+    char num[16];
+    size_t n = slash ? (size_t)(slash - arg) : strlen(arg);
+    if (n == 0 || n >= sizeof(num))
+        return -1;
+    memcpy(num, arg, n);
+    num[n] = '\0';
+    long v;
+    if (cli_parse_int(num, 1, 1000000, &v) != 0)
+        return -1;
+    const char *unit = slash ? slash + 1 : "min";
+    if (strcmp(unit, "s") == 0)
+        r->period_s = 1;
+    else if (strcmp(unit, "min") == 0)
+        r->period_s = 60;
+    else if (strcmp(unit, "h") == 0)
+        r->period_s = 3600;
+    else
+        return -1;
+    r->n = (int)v;
+    return 0;
+}
+
+/* One of the limits' options into mopts. @return 0, or -1 (message printed). */
+static int parse_limit_option(int ch, const char *arg, struct pv_mcp_opts *mopts)
+{
+    if (ch == OPT_CURSOR_TTL) {
+        if (cli_parse_seconds(arg, 1, 86400, &mopts->cursor_ttl_s) != 0) {
+            cli_usage_error("mcp", "--cursor-ttl takes 1..86400 seconds, not '%s'", arg);
+            return -1;
+        }
+        return 0;
+    }
+    struct pv_mcp_rate *r = ch == OPT_RATE_SESSION   ? &mopts->rate_session
+                            : ch == OPT_RATE_ADDRESS ? &mopts->rate_address
+                                                     : &mopts->rate_global;
+    if (parse_rate(arg, r) != 0) {
+        cli_usage_error("mcp", "a rate limit is N/s, N/min or N/h (N from 1 to 1000000), not '%s'",
+                        arg);
+        return -1;
+    }
+    return 0;
 }
 
 /* "ADDR:PORT", "[v6]:PORT", ":PORT" or "PORT" -> host (malloc'ed) and port. */
@@ -196,6 +277,77 @@ static bool is_loopback(const char *host)
            strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0;
 }
 
+/*
+ * Reload of the datasets file on SIGHUP: SIGHUP is blocked in every thread
+ * and taken by this one (sigwait). A file that does not load (or whose
+ * engine cannot start) keeps the datasets in use, and says why on stderr.
+ */
+struct reloader {
+    pthread_t thread;
+    bool started;
+    atomic_bool stop;
+    const char *path; /* NULL: --dsn, nothing to reload */
+    const struct pv_batch_opts *bopts;
+    pv_mcp *m;
+    pv_datasets *ds; /* in use: freed by cmd_mcp at the end */
+    pv_batch_engine *engine;
+};
+
+static void reload_once(struct reloader *r)
+{
+    if (!r->path) {
+        fprintf(stderr, "pgvolley mcp: SIGHUP: nothing to reload (no --datasets file)\n");
+        return;
+    }
+    pv_err err = {{0}};
+    pv_datasets *ds = NULL;
+    pv_batch_engine *engine = NULL;
+    int rc = pv_datasets_load(r->path, &ds, &err);
+    if (rc == 0)
+        rc = pv_batch_engine_create(ds, r->bopts, &engine, &err);
+    if (rc == 0)
+        rc = pv_mcp_reload(r->m, ds, engine);
+    if (rc != 0) {
+        fprintf(stderr, "pgvolley mcp: reload of %s failed, keeping the datasets in use: %s\n",
+                r->path, err.msg[0] ? err.msg : volley_strerror(rc));
+        pv_batch_engine_destroy(engine);
+        pv_datasets_destroy(ds);
+        return;
+    }
+    pv_batch_engine_destroy(r->engine);
+    pv_datasets_destroy(r->ds);
+    r->ds = ds;
+    r->engine = engine;
+    fprintf(stderr, "pgvolley mcp: reloaded %s: %zu dataset%s\n", r->path, pv_datasets_count(ds),
+            pv_datasets_count(ds) == 1 ? "" : "s");
+}
+
+static void *reload_main(void *arg)
+{
+    struct reloader *r = arg;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (atomic_load(&r->stop))
+            return NULL;
+        reload_once(r);
+    }
+}
+
+static void reload_stop(struct reloader *r)
+{
+    if (!r->started)
+        return;
+    atomic_store(&r->stop, true);
+    pthread_kill(r->thread, SIGHUP);
+    pthread_join(r->thread, NULL);
+    r->started = false;
+}
+
 /* Serves m over Streamable HTTP on host:port until a signal. @return an exit code. */
 static int serve_http(pv_mcp *m, struct pv_mcp_http_opts *hopts)
 {
@@ -224,12 +376,17 @@ static int serve_http(pv_mcp *m, struct pv_mcp_http_opts *hopts)
     return CLI_EXIT_OK;
 }
 
-int cmd_mcp(int argc, char **argv)
+/* What the command line says. */
+struct mcp_args {
+    const char *datasets_path, *dsn, *http, *token_file, *audit_path;
+    struct pv_batch_opts bopts;
+    struct pv_mcp_opts mopts;
+    struct pv_mcp_http_opts hopts;
+};
+
+/* Reads the options into a. @return -1 to go on, else the exit code (help or a usage error). */
+static int parse_args(int argc, char **argv, struct mcp_args *a)
 {
-    const char *datasets_path = NULL, *dsn = NULL, *http = NULL, *token_file = NULL;
-    struct pv_batch_opts bopts = {0};
-    struct pv_mcp_opts mopts = {0};
-    struct pv_mcp_http_opts hopts = {0};
     bool http_only = false; /* an HTTP option was given */
     int ch;
     optind = 1;
@@ -237,21 +394,29 @@ int cmd_mcp(int argc, char **argv)
     while ((ch = getopt_long(argc, argv, ":d:h", mcp_options, NULL)) != -1) {
         switch (ch) {
         case 'h': fputs(mcp_help, stdout); return CLI_EXIT_OK;
-        case 'd': dsn = optarg; break;
-        case OPT_DATASETS: datasets_path = optarg; break;
-        case OPT_HTTP: http = optarg; break;
-        case OPT_TOKEN_FILE: token_file = optarg; break;
-        case OPT_ALLOW_SUPERUSER: bopts.allow_superuser = true; break;
+        case 'd': a->dsn = optarg; break;
+        case OPT_DATASETS: a->datasets_path = optarg; break;
+        case OPT_HTTP: a->http = optarg; break;
+        case OPT_TOKEN_FILE: a->token_file = optarg; break;
+        case OPT_ALLOW_SUPERUSER: a->bopts.allow_superuser = true; break;
         case OPT_HTTP_MAX_CONN:
         case OPT_HTTP_MAX_PER_ADDR:
         case OPT_HTTP_TIMEOUT:
         case OPT_SESSION_IDLE:
-            if (parse_http_option(ch, optarg, &hopts) != 0)
+            if (parse_http_option(ch, optarg, &a->hopts) != 0)
                 return CLI_EXIT_USAGE;
             http_only = true;
             break;
+        case OPT_RATE_SESSION:
+        case OPT_RATE_ADDRESS:
+        case OPT_RATE_GLOBAL:
+        case OPT_CURSOR_TTL:
+            if (parse_limit_option(ch, optarg, &a->mopts) != 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case OPT_AUDIT_LOG: a->audit_path = optarg; break;
         case OPT_SCHEMA_TTL:
-            if (cli_parse_seconds(optarg, 1, 86400 * 7, &mopts.schema_ttl_s) != 0)
+            if (cli_parse_seconds(optarg, 1, 86400 * 7, &a->mopts.schema_ttl_s) != 0)
                 return cli_usage_error("mcp", "--schema-ttl takes 1..604800 seconds, not '%s'",
                                        optarg);
             break;
@@ -261,11 +426,25 @@ int cmd_mcp(int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage_error("mcp", "unexpected argument '%s'", argv[optind]);
-    if (datasets_path && dsn)
+    if (a->datasets_path && a->dsn)
         return cli_usage_error("mcp", "give either --datasets or --dsn, not both");
-    if (http_only && !http)
+    if (http_only && !a->http)
         return cli_usage_error("mcp", "--http-max-connections, --http-max-per-address, "
                                       "--http-timeout and --session-idle need --http");
+    return -1;
+}
+
+int cmd_mcp(int argc, char **argv)
+{
+    struct mcp_args args = {0};
+    int parsed = parse_args(argc, argv, &args);
+    if (parsed >= 0)
+        return parsed;
+    const char *datasets_path = args.datasets_path, *dsn = args.dsn, *http = args.http;
+    const char *token_file = args.token_file, *audit_path = args.audit_path;
+    struct pv_batch_opts bopts = args.bopts;
+    struct pv_mcp_opts mopts = args.mopts;
+    struct pv_mcp_http_opts hopts = args.hopts;
 
     char *host = NULL;
     if (http && parse_listen(http, &host, &hopts.port) != 0)
@@ -287,11 +466,20 @@ int cmd_mcp(int argc, char **argv)
         token = strdup(env_token);
     }
 
+    /* SIGHUP reloads (reload_main takes it); blocked before any thread starts. */
+    sigset_t hup;
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &hup, NULL);
+    struct reloader rl = {0};
+    atomic_init(&rl.stop, false);
+
     int code = CLI_EXIT_OK;
     pv_err err = {{0}};
     pv_datasets *ds = NULL;
     pv_batch_engine *engine = NULL;
     pv_mcp *m = NULL;
+    int audit_fd = -1;
     int rc = datasets_path ? pv_datasets_load(datasets_path, &ds, &err)
                            : pv_datasets_from_dsn(dsn ? dsn : "", &ds, &err);
     if (rc != 0) {
@@ -308,6 +496,15 @@ int cmd_mcp(int argc, char **argv)
         code = rc == VOLLEY_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_INTERNAL;
         goto out;
     }
+    if (audit_path) {
+        audit_fd = open(audit_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        if (audit_fd < 0) {
+            cli_error("cannot open the audit log %s: %s", audit_path, strerror(errno));
+            code = CLI_EXIT_USAGE;
+            goto out;
+        }
+        mopts.audit_fd = audit_fd;
+    }
     rc = pv_mcp_create(ds, engine, &mopts, &m);
     if (rc != 0) {
         cli_error("cannot start the MCP server: %s", volley_strerror(rc));
@@ -315,6 +512,12 @@ int cmd_mcp(int argc, char **argv)
         goto out;
     }
     cli_signals_install();
+    rl.path = datasets_path;
+    rl.bopts = &bopts;
+    rl.m = m;
+    rl.ds = ds;
+    rl.engine = engine;
+    rl.started = pthread_create(&rl.thread, NULL, reload_main, &rl) == 0;
 
     if (!http) {
         fprintf(stderr, "pgvolley mcp: serving %zu dataset%s on stdio\n", pv_datasets_count(ds),
@@ -332,7 +535,14 @@ int cmd_mcp(int argc, char **argv)
     code = serve_http(m, &hopts);
 
 out:
+    reload_stop(&rl);
+    if (rl.ds) { /* after a reload, the ones in use */
+        ds = rl.ds;
+        engine = rl.engine;
+    }
     pv_mcp_destroy(m);
+    if (audit_fd >= 0)
+        close(audit_fd);
     pv_batch_engine_destroy(engine);
     pv_datasets_destroy(ds);
     if (token) {

@@ -388,6 +388,181 @@ static int walk(struct ctx *c, const json_t *root)
     return rc;
 }
 
+/* ---- the table allow-lists ------------------------------------------------ */
+
+static const char *const from_functions[] = {
+    "generate_series",
+    "generate_subscripts",
+    "unnest",
+    "regexp_matches",
+    "regexp_split_to_table",
+    "string_to_table",
+    "json_each",
+    "json_each_text",
+    "jsonb_each",
+    "jsonb_each_text",
+    "json_array_elements",
+    "json_array_elements_text",
+    "jsonb_array_elements",
+    "jsonb_array_elements_text",
+    "json_object_keys",
+    "jsonb_object_keys",
+    "json_to_recordset",
+    "jsonb_to_recordset",
+    "json_populate_recordset",
+    "jsonb_populate_recordset",
+    "jsonb_path_query",
+    "pg_get_keywords",
+    NULL,
+};
+
+const char *const *pv_guard_from_functions(void)
+{
+    return from_functions;
+}
+
+static bool in_list(const char *const *list, const char *s, size_t len)
+{
+    for (const char *const *a = list; a && *a; a++)
+        if (strlen(*a) == len && memcmp(*a, s, len) == 0)
+            return true;
+    return false;
+}
+
+bool pv_guard_table_allowed(const struct pv_guard_opts *o, const char *schema, const char *rel)
+{
+    if (o->allow_schemas && !in_list(o->allow_schemas, schema, strlen(schema)))
+        return false;
+    if (!o->allow_tables)
+        return true;
+    for (const char *const *a = o->allow_tables; *a; a++) {
+        const char *dot = strchr(*a, '.');
+        const char *sch = dot ? *a : "public";
+        size_t slen = dot ? (size_t)(dot - *a) : strlen("public");
+        const char *name = dot ? dot + 1 : *a;
+        if (strlen(schema) == slen && memcmp(schema, sch, slen) == 0 && strcmp(name, rel) == 0)
+            return true;
+    }
+    return false;
+}
+
+struct relwalk {
+    struct ctx *c;
+    const json_t *ctes; /* the top-level WITH's list, or NULL */
+    size_t nvisible;    /* how many of its names are in scope */
+};
+
+static bool cte_visible(const struct relwalk *w, const char *name)
+{
+    for (size_t i = 0; i < w->nvisible; i++) {
+        json_t *f = NULL;
+        node_type(json_array_get(w->ctes, i), &f);
+        const char *n = json_string_value(json_object_get(f, "ctename"));
+        if (n && strcmp(n, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+static int check_rangevar(const struct relwalk *w, const json_t *rv)
+{
+    const char *schema = json_string_value(json_object_get(rv, "schemaname"));
+    const char *rel = json_string_value(json_object_get(rv, "relname"));
+    if (!rel)
+        return refuse(w->c, "a table reference the guard cannot read");
+    if (!schema && cte_visible(w, rel))
+        return 0;
+    if (pv_guard_table_allowed(w->c->opts, schema ? schema : "public", rel))
+        return 0;
+    return pv_err_set(w->c->err, VOLLEY_EINPUT,
+                      "refused by policy: table %s%s%s is not in the dataset's allow-list "
+                      "(allow_schemas/allow_tables)",
+                      schema ? schema : "", schema ? "." : "", rel);
+}
+
+static int check_rangefunction(const struct relwalk *w, const json_t *rf)
+{
+    const json_t *fns = json_object_get(rf, "functions");
+    for (size_t i = 0; i < json_array_size(fns); i++) {
+        json_t *lf = NULL;
+        node_type(json_array_get(fns, i), &lf);
+        json_t *fc = NULL;
+        const char *t = node_type(json_array_get(json_object_get(lf, "items"), 0), &fc);
+        if (!t || strcmp(t, "FuncCall") != 0)
+            continue; /* e.g. a SQLValueFunction: not a table reader */
+        const json_t *names = json_object_get(fc, "funcname");
+        size_t n = json_array_size(names);
+        const char *last = n ? string_node(json_array_get(names, n - 1)) : NULL;
+        char name[128];
+        lower_copy(name, sizeof(name), last ? last : "");
+        if (!in_list(from_functions, name, strlen(name)))
+            return pv_err_set(w->c->err, VOLLEY_EINPUT,
+                              "refused by policy: function %s() in FROM may read tables outside "
+                              "the dataset's allow-list; only built-in set-returning functions "
+                              "(generate_series, unnest, json_each ...) are accepted there",
+                              name);
+    }
+    return 0;
+}
+
+/* Every RangeVar and RangeFunction under root, skipping the object skip. */
+static int rel_walk(const struct relwalk *w, const json_t *root, const json_t *skip)
+{
+    struct stack s = {NULL, 0, 0};
+    int rc = push(&s, root);
+    while (rc == 0 && s.n > 0) {
+        const json_t *v = s.v[--s.n];
+        if (json_is_array(v)) {
+            for (size_t i = 0; rc == 0 && i < json_array_size(v); i++)
+                rc = push(&s, json_array_get(v, i));
+            continue;
+        }
+        const char *key;
+        json_t *val;
+        json_object_foreach((json_t *)v, key, val)
+        {
+            if (val == skip)
+                continue;
+            if (strcmp(key, "RangeVar") == 0)
+                rc = check_rangevar(w, val);
+            else if (strcmp(key, "RangeFunction") == 0)
+                rc = check_rangefunction(w, val);
+            if (rc == 0)
+                rc = push(&s, val);
+            if (rc != 0)
+                break;
+        }
+    }
+    free(s.v);
+    if (rc == VOLLEY_ENOMEM)
+        return pv_err_set(w->c->err, VOLLEY_ENOMEM, "out of memory");
+    return rc;
+}
+
+/*
+ * The tables of a SELECT (fields of its SelectStmt) against the lists. The
+ * top-level WITH's names are in scope in the body and, in order, in the
+ * later CTEs (all of them when RECURSIVE); names of a nested WITH are
+ * checked as tables (a refusal, never a bypass).
+ */
+static int check_relations(struct ctx *c, const json_t *stmt, const json_t *fields)
+{
+    const json_t *with = json_object_get(fields, "withClause");
+    const json_t *ctes = json_object_get(with, "ctes");
+    size_t n = json_array_size(ctes);
+    bool recursive = json_is_true(json_object_get(with, "recursive"));
+    for (size_t i = 0; i < n; i++) {
+        json_t *f = NULL;
+        node_type(json_array_get(ctes, i), &f);
+        struct relwalk w = {c, ctes, recursive ? n : i};
+        int rc = rel_walk(&w, json_object_get(f, "ctequery"), NULL);
+        if (rc != 0)
+            return rc;
+    }
+    struct relwalk w = {c, ctes, n};
+    return rel_walk(&w, stmt, with);
+}
+
 /* ---- the top-level statement ---------------------------------------------- */
 
 /* "TRANS_STMT_ROLLBACK_TO" -> "ROLLBACK TO SAVEPOINT", ... */
@@ -539,8 +714,12 @@ static int check_statement(struct ctx *c, const json_t *stmt)
     const char *type = node_type(stmt, &fields);
     if (!type)
         return refuse(c, "a statement the guard cannot read");
-    if (strcmp(type, "SelectStmt") == 0)
-        return walk(c, stmt);
+    if (strcmp(type, "SelectStmt") == 0) {
+        int rc = walk(c, stmt);
+        if (rc == 0 && c->opts && (c->opts->allow_schemas || c->opts->allow_tables))
+            rc = check_relations(c, stmt, fields);
+        return rc;
+    }
     if (strcmp(type, "VariableShowStmt") == 0)
         return 0;
     if (strcmp(type, "ExplainStmt") == 0)
@@ -710,5 +889,20 @@ int pv_guard_check(const char *sql, const struct pv_guard_opts *opts, pv_err *er
     else
         rc = check_statement(&c, json_object_get(json_array_get(stmts, 0), "stmt"));
     json_decref(root);
+    return rc;
+}
+
+int pv_guard_fingerprint(const char *sql, char out[PV_GUARD_FINGERPRINT_LEN])
+{
+    out[0] = '\0';
+    if (!sql || strlen(sql) > PARSE_DIRECT_MAX) /* parsed on the caller's stack */
+        return VOLLEY_EINPUT;
+    PgQueryFingerprintResult fr = pg_query_fingerprint(sql);
+    int rc = VOLLEY_EINPUT;
+    if (!fr.error && fr.fingerprint_str) {
+        snprintf(out, PV_GUARD_FINGERPRINT_LEN, "%s", fr.fingerprint_str);
+        rc = 0;
+    }
+    pg_query_free_fingerprint_result(fr);
     return rc;
 }

@@ -22,6 +22,8 @@
 #ifndef PV_GUARD_H
 #define PV_GUARD_H
 
+#include <stdbool.h>
+
 #include "common/pv_common.h"
 
 enum pv_guard_mode {
@@ -32,6 +34,22 @@ enum pv_guard_mode {
 struct pv_guard_opts {
     enum pv_guard_mode mode;
     const char *const *allow; /* NULL-terminated lower-case names (allow-list mode) */
+    /*
+     * Table allow-lists (a dataset's allow_schemas and allow_tables), NULL:
+     * no restriction. Every table, view or sequence the statement names
+     * must be in one of allow_schemas and match one entry of allow_tables
+     * ("schema.table", or "table" for public.table). A name without a schema
+     * is taken as public's (the usual search_path; the guard cannot see the
+     * role's), unless it names a CTE in scope. Names compare exactly, as
+     * the catalog spells them (unquoted names are folded to lower case).
+     * With either list set, a function in FROM must be a built-in
+     * set-returning function of pv_guard_from_functions(): another one may
+     * read tables the guard cannot see. What a listed view or a function
+     * called elsewhere reads is not checked: the role's privileges are the
+     * boundary there.
+     */
+    const char *const *allow_schemas;
+    const char *const *allow_tables;
 };
 
 /**
@@ -45,6 +63,26 @@ struct pv_guard_opts {
  * @return 0 (accepted), VOLLEY_EINPUT (refused or does not parse) or VOLLEY_ENOMEM.
  */
 int pv_guard_check(const char *sql, const struct pv_guard_opts *opts, pv_err *err);
+
+/**
+ * Whether the lists of opts let a query read schema.table (the check the
+ * guard makes of each table a query names). True when opts has no list.
+ */
+bool pv_guard_table_allowed(const struct pv_guard_opts *opts, const char *schema,
+                            const char *table);
+
+#define PV_GUARD_FINGERPRINT_LEN 17 /* 16 hex digits and a NUL */
+
+/**
+ * libpg_query's fingerprint of sql (the same for queries that differ only
+ * in constants and whitespace), as hex into out.
+ * @return 0, or VOLLEY_EINPUT (does not parse, or longer than 8 KiB, which
+ *         would be parsed on the caller's stack; out is "").
+ */
+int pv_guard_fingerprint(const char *sql, char out[PV_GUARD_FINGERPRINT_LEN]);
+
+/** The functions accepted in FROM under a table allow-list, NULL-terminated. */
+const char *const *pv_guard_from_functions(void);
 
 /** One deny-list entry: a function name and why it is denied. */
 struct pv_guard_denied {

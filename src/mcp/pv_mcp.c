@@ -131,8 +131,8 @@ static json_t *call_args(json_t *params, json_t *id, json_t **resp)
  * tools/call. Returns the response to send now, or NULL when the call was
  * started (it answers through x later).
  */
-static json_t *handle_tools_call(pv_mcp_session *s, struct pv_mcp__exch *x, json_t *id,
-                                 json_t *params, const struct pv_mcp__version *v)
+static json_t *tools_call(pv_mcp_session *s, struct pv_mcp__exch *x, json_t *id, json_t *params,
+                          const struct pv_mcp__version *v)
 {
     json_t *resp = NULL;
     json_t *args = call_args(params, id, &resp);
@@ -148,6 +148,19 @@ static json_t *handle_tools_call(pv_mcp_session *s, struct pv_mcp__exch *x, json
         pv_buf_fini(&msg);
         return r;
     }
+    uint64_t t0 = pv_now_ns();
+    /* The limits and the policy come before any work (docs/mcp-limits.md). */
+    int wait = pv_mcp__rate_take(s);
+    char msg[PV_ERR_LEN];
+    const char *refusal = wait ? NULL : pv_mcp__tool_refused(s->m, name, args, msg, sizeof(msg));
+    if (wait || refusal) {
+        json_t *r = wait ? pv_mcp__rate_fail(empty_output(tool), wait)
+                         : pv_mcp__tool_fail(empty_output(tool), NULL, "%s", refusal);
+        pv_mcp__audit(s, name, args, NULL, r, 0, wait ? "rate_limited" : "refused");
+        json_decref(args);
+        return r ? pv_jrpc_result(id, r)
+                 : pv_jrpc_error(id, PV_JRPC_INTERNAL_ERROR, "out of memory", NULL);
+    }
     struct pv_mcp__call *c = calloc(1, sizeof(*c));
     if (!c) {
         json_decref(args);
@@ -156,6 +169,7 @@ static json_t *handle_tools_call(pv_mcp_session *s, struct pv_mcp__exch *x, json
     c->tool = tool;
     c->x = x;
     c->id = json_incref(id);
+    c->args = json_incref(args);
     json_t *tok = json_object_get(json_object_get(params, "_meta"), "progressToken");
     if (json_is_string(tok) || json_is_integer(tok))
         c->progress = json_incref(tok);
@@ -165,16 +179,35 @@ static json_t *handle_tools_call(pv_mcp_session *s, struct pv_mcp__exch *x, json
     struct pv_mcp__argerr e = {{0}};
     bool started = false;
     json_t *result = tool->handler(s, c, args, &e, &started);
-    json_decref(args);
-    if (started)
-        return NULL;
+    if (started) {
+        json_decref(args);
+        return NULL; /* audited when it ends */
+    }
+    double ms = (double)(pv_now_ns() - t0) / PV_MCP__NS_PER_MS;
     if (e.msg[0] && v && v->input_errors) /* 2025-11-25 on: the model may correct itself */
-        return pv_jrpc_result(id, pv_mcp__tool_fail(empty_output(tool), NULL, "%s", e.msg));
-    if (e.msg[0])
+        result = pv_mcp__tool_fail(empty_output(tool), NULL, "%s", e.msg);
+    if (e.msg[0] && !result) {
+        json_t *fail = pv_mcp__tool_fail(NULL, NULL, "%s", e.msg);
+        pv_mcp__audit(s, name, args, NULL, fail, ms, "invalid_arguments");
+        json_decref(fail);
+        json_decref(args);
         return pv_jrpc_error(id, PV_JRPC_INVALID_PARAMS, e.msg, NULL);
+    }
+    pv_mcp__audit(s, name, args, NULL, result, ms, e.msg[0] ? "invalid_arguments" : NULL);
+    json_decref(args);
     if (!result)
         return pv_jrpc_error(id, PV_JRPC_INTERNAL_ERROR, "out of memory", NULL);
     return pv_jrpc_result(id, result);
+}
+
+/* tools/call, never while a reload swaps the datasets. */
+static json_t *handle_tools_call(pv_mcp_session *s, struct pv_mcp__exch *x, json_t *id,
+                                 json_t *params, const struct pv_mcp__version *v)
+{
+    pv_mcp__enter(s->m);
+    json_t *r = tools_call(s, x, id, params, v);
+    pv_mcp__leave(s->m);
+    return r;
 }
 
 static json_t *handle_initialize(pv_mcp_session *s, json_t *id, json_t *params)
@@ -197,11 +230,11 @@ static json_t *handle_initialize(pv_mcp_session *s, json_t *id, json_t *params)
     if (again)
         return pv_jrpc_error(id, PV_JRPC_INVALID_REQUEST, "the session is already initialized",
                              NULL);
-    return pv_jrpc_result(id, json_pack("{s:s, s:{s:{s:b}}, s:{s:s, s:s, s:s}, s:s}",
+    return pv_jrpc_result(id, json_pack("{s:s, s:{s:{s:b}}, s:{s:s, s:s, s:s}, s:o}",
                                         "protocolVersion", chosen, "capabilities", "tools",
                                         "listChanged", 0, "serverInfo", "name", "pgvolley", "title",
                                         "pgvolley (read-only PostgreSQL datasets)", "version",
-                                        m->version, "instructions", m->instructions));
+                                        m->version, "instructions", pv_mcp__instructions_json(m)));
 }
 
 static bool session_stateless(pv_mcp_session *s)
@@ -283,9 +316,9 @@ static json_t *handle_modern(pv_mcp_session *s, struct pv_mcp__exch *x,
     const char *method = jm->method;
     if (strcmp(method, "server/discover") == 0)
         return pv_jrpc_result(
-            jm->id, cacheable(json_pack("{s:o, s:{s:{s:b}}, s:s}", "supportedVersions",
+            jm->id, cacheable(json_pack("{s:o, s:{s:{s:b}}, s:o}", "supportedVersions",
                                         versions_json(), "capabilities", "tools", "listChanged", 0,
-                                        "instructions", s->m->instructions)));
+                                        "instructions", pv_mcp__instructions_json(s->m))));
     if (strcmp(method, "tools/list") == 0)
         return pv_jrpc_result(jm->id, cacheable(json_deep_copy(s->m->tools)));
     if (strcmp(method, "tools/call") == 0)

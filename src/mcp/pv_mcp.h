@@ -37,11 +37,27 @@
 #define PV_MCP_LATEST_LEGACY_VERSION "2025-11-25"
 #define PV_MCP_META_VERSION          "io.modelcontextprotocol/protocolVersion"
 
+/* A rate limit: n tool calls per period_s seconds (a bucket of n calls,
+   refilled evenly over the period); n <= 0: no limit. */
+struct pv_mcp_rate {
+    int n;
+    double period_s;
+};
+
 struct pv_mcp_opts {
     double schema_ttl_s; /* get_dataset_schema cache lifetime; <= 0: 300 */
     int max_concurrency; /* queries of one tool call in flight; <= 0: PV_MULTI_MAX_CONCURRENCY */
     int max_inflight;    /* tool calls running at once per session; <= 0: 32 */
     const char *version; /* serverInfo.version; NULL: volley_version() */
+    /* Rate limits on tools/call (see docs/mcp-limits.md). A stateless
+       (2026-07-28) request is a session of its own: the global and the
+       per-address limits are the ones that hold it. */
+    struct pv_mcp_rate rate_session; /* per session */
+    struct pv_mcp_rate rate_address; /* per client address (pv_mcp_session_set_peer) */
+    struct pv_mcp_rate rate_global;  /* every session together */
+    int audit_fd;                    /* > 0: one JSON line per tool call appended here (borrowed) */
+    double cursor_ttl_s; /* a continuation cursor expires this long after its page; <= 0: 300 */
+    int max_cursors;     /* cursors kept per server; <= 0: 256 (the oldest goes first) */
 };
 
 typedef struct pv_mcp pv_mcp;
@@ -79,6 +95,18 @@ int pv_mcp_create(const pv_datasets *ds, pv_batch_engine *engine, const struct p
  * server. Every session must have been released. NULL is a no-op.
  */
 void pv_mcp_destroy(pv_mcp *m);
+
+/**
+ * Replaces the datasets and the engine that runs their queries (a reload
+ * of the datasets file, e.g. on SIGHUP) without ending any session: new
+ * tool calls wait while the running ones finish (at most their statement
+ * timeout), then the datasets, the schema cache and the instructions are
+ * swapped. Cursors name their dataset and survive if it still exists.
+ * @param ds, engine borrowed from now on, as in pv_mcp_create; the caller
+ *        frees the previous ones once this has returned 0.
+ * @return 0 or VOLLEY_ENOMEM (nothing changed).
+ */
+int pv_mcp_reload(pv_mcp *m, const pv_datasets *ds, pv_batch_engine *engine);
 
 /** Refuses new tool calls and cancels the running ones (a shutdown begins). */
 void pv_mcp_shutdown(pv_mcp *m);
@@ -147,6 +175,19 @@ bool pv_mcp_session_wait_slot(pv_mcp_session *s, int timeout_ms);
  * MCP-Protocol-Version header).
  */
 void pv_mcp_session_stateless(pv_mcp_session *s);
+
+/**
+ * The client's address (numeric host), for the per-address rate limit and
+ * the audit log. Copied; NULL or "" for none.
+ */
+void pv_mcp_session_set_peer(pv_mcp_session *s, const char *addr);
+
+/**
+ * Seconds a client should wait before its next tool call when msg (one
+ * response, borrowed) is a rate-limit refusal, else 0 (for HTTP's 429 and
+ * Retry-After).
+ */
+int pv_mcp_retry_after(json_t *msg);
 
 /** True once initialize has been answered successfully (a legacy session). */
 bool pv_mcp_session_initialized(pv_mcp_session *s);

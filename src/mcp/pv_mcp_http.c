@@ -502,6 +502,36 @@ static unsigned modern_status(const pv_buf *out)
     return status;
 }
 
+/*
+ * A JSON answer that is a rate-limit refusal (a tool error with
+ * retry_after_s): true with the seconds as text in buf, for 429 and
+ * Retry-After. The body still carries the tool error, for the model.
+ */
+static bool retry_after(const pv_buf *out, char *buf, size_t bufsz)
+{
+    json_t *m = json_loadb(out->data, out->len, 0, NULL);
+    int s = json_is_object(m) ? pv_mcp_retry_after(m) : 0;
+    json_decref(m);
+    if (s <= 0)
+        return false;
+    snprintf(buf, bufsz, "%d", s);
+    return true;
+}
+
+/* The client's address as numeric text ("" when unknown), for the rate limits and the audit. */
+static void client_address(struct MHD_Connection *c, char *buf, size_t bufsz)
+{
+    buf[0] = '\0';
+    const union MHD_ConnectionInfo *ai =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ai || !ai->client_addr)
+        return;
+    socklen_t len = ai->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                           : sizeof(struct sockaddr_in);
+    if (getnameinfo(ai->client_addr, len, buf, (socklen_t)bufsz, NULL, 0, NI_NUMERICHOST) != 0)
+        buf[0] = '\0';
+}
+
 /* Which session a POST runs on; exactly one of the three is set. */
 struct post_session {
     struct http_session *hs;   /* a legacy session from the table (a reference) */
@@ -618,8 +648,12 @@ static enum MHD_Result respond_json(pv_mcp_http *h, struct MHD_Connection *c, st
         ps->fresh = NULL; /* owned by the table now */
     }
     enum MHD_Result ret;
+    char retry[16];
     if (x->out.len == 0) /* the only request was cancelled */
         ret = respond(c, MHD_HTTP_ACCEPTED, NULL, NULL, 0, hname, hvalue);
+    else if (!hname && retry_after(&x->out, retry, sizeof(retry)))
+        ret = respond(c, MHD_HTTP_TOO_MANY_REQUESTS, "application/json", x->out.data, x->out.len,
+                      MHD_HTTP_HEADER_RETRY_AFTER, retry);
     else
         ret = respond(c, ps->stateless ? modern_status(&x->out) : MHD_HTTP_OK, "application/json",
                       x->out.data, x->out.len, hname, hvalue);
@@ -647,6 +681,9 @@ static enum MHD_Result do_post(pv_mcp_http *h, struct MHD_Connection *c, struct 
         return ret;
     }
     pv_mcp_session *s = ps.hs ? ps.hs->s : ps.fresh ? ps.fresh : ps.stateless;
+    char peer[NI_MAXHOST];
+    client_address(c, peer, sizeof(peer));
+    pv_mcp_session_set_peer(s, peer);
 
     /* Stream only what has progress to stream; initialize answers as JSON
        so that its session id travels in the headers of a complete answer. */

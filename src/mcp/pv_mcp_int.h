@@ -12,7 +12,10 @@
  *   pv_mcp_tools.c   the tool handlers and their argument checks;
  *   pv_mcp_schema.c  schema introspection: the catalog query, the cache and
  *                    the schema's Markdown;
- *   pv_mcp_render.c  rendering of tool results (Markdown and JSON helpers).
+ *   pv_mcp_render.c  rendering of tool results (Markdown and JSON helpers);
+ *   pv_mcp_limits.c  rate limits, the byte budget and continuation cursors;
+ *   pv_mcp_audit.c   the audit log and the datasets' policy (tool and table
+ *                    allow-lists as the tools see them).
  *
  * Locks: m->mu (sessions, queue, live count, cache) may be taken before a
  * session's s->mu, never the other way round; an exchange's lock is a leaf.
@@ -43,6 +46,36 @@
 #define PV_MCP__INT_TXT_LEN          16      /* an int as text, with its NUL */
 #define PV_MCP__NS_PER_MS            1e6
 #define PV_MCP__NS_PER_S             1e9
+
+#define PV_MCP__DEFAULT_CURSOR_TTL_S 300.0 /* pv_mcp_opts.cursor_ttl_s <= 0 */
+#define PV_MCP__DEFAULT_MAX_CURSORS  256   /* pv_mcp_opts.max_cursors <= 0 */
+#define PV_MCP__CURSOR_SQL_MAX       65536 /* longer queries get no cursor */
+#define PV_MCP__CURSOR_ID_LEN        33    /* 32 hex digits and a NUL */
+#define PV_MCP__ADDR_SLOTS           256   /* client addresses with a rate bucket */
+#define PV_MCP__PEER_LEN             64
+
+/* A token bucket of a rate limit. */
+struct pv_mcp__bucket {
+    double tokens;
+    uint64_t at_ns; /* last refill; 0: never used (full) */
+};
+
+/* One client address's bucket (pv_mcp.addrs). */
+struct pv_mcp__addr_bucket {
+    char addr[PV_MCP__PEER_LEN]; /* "" when free */
+    struct pv_mcp__bucket b;
+    uint64_t used_ns;
+};
+
+/* A continuation cursor: the next page of a truncated query_dataset answer. */
+struct pv_mcp__cursor {
+    char id[PV_MCP__CURSOR_ID_LEN]; /* "" when free */
+    char *dataset;                  /* by name: survives a reload */
+    char *sql;                      /* the model's query, as given */
+    char *label;
+    size_t offset; /* rows already returned */
+    uint64_t expires_ns;
+};
 
 /* get_context's levels. */
 enum pv_mcp__level {
@@ -93,6 +126,11 @@ struct pv_mcp__call {
     const char *params[1];
     struct pv_multi_request req; /* query_dataset, get_dataset_sample, execute_multi_query */
     struct pv_bquery schema_q;   /* get_dataset_schema, get_context */
+    json_t *args;                /* the arguments (reference), for the audit log */
+    char *page_sql;              /* fetch_next_page: the query, wrapped with OFFSET $1 */
+    char *page_query;            /* fetch_next_page: the model's query */
+    size_t page_offset;          /* fetch_next_page: rows before this page */
+    char offset_txt[24];
     size_t n;
     struct pv_bresult *res;
     size_t finished; /* results so far (engine thread only) */
@@ -115,6 +153,9 @@ struct pv_mcp_session {
     const char *version;
     struct pv_mcp__call *calls;
     size_t ncalls;
+    uint64_t serial;              /* for the audit log: 1, 2, ... per server */
+    char peer[PV_MCP__PEER_LEN];  /* the client's address, or "" */
+    struct pv_mcp__bucket bucket; /* the per-session rate limit's */
 };
 
 struct pv_mcp {
@@ -134,6 +175,16 @@ struct pv_mcp {
     struct pv_fifo done; /* finished calls for the completion thread */
     struct pv_mcp__schema_entry *cache;
     pthread_t thread;
+    uint64_t next_serial;                                 /* under mu */
+    struct pv_mcp__bucket global;                         /* under mu */
+    struct pv_mcp__addr_bucket addrs[PV_MCP__ADDR_SLOTS]; /* under mu */
+    struct pv_mcp__cursor *cursors;                       /* opts.max_cursors; under mu */
+    pthread_mutex_t audit_mu;                             /* a leaf: one line at a time */
+    /* Reload (pv_mcp_reload): tools/call handlers running (under mu); while
+       reloading, new ones wait on reload_cv until the datasets are swapped. */
+    int readers;
+    bool reloading;
+    pthread_cond_t reload_cv;
 };
 
 /* An invalid-params error of a tool call: the message to answer with. */
@@ -222,6 +273,17 @@ json_t *pv_mcp__render_context(pv_mcp *m, struct pv_mcp__call *c, double wall_ms
 
 /* ==== servers, sessions and calls (pv_mcp_server.c) ==================== */
 
+/**
+ * A tools/call handler begins (waits while a reload swaps the datasets) or
+ * ends: between the two, and while its call runs (m->live), m->ds, m->engine
+ * and m->cache stay as they are.
+ */
+void pv_mcp__enter(pv_mcp *m);
+void pv_mcp__leave(pv_mcp *m);
+
+/** initialize's and server/discover's instructions (a copy, new reference). */
+json_t *pv_mcp__instructions_json(pv_mcp *m);
+
 /** A new exchange for one input (batch: answers sent as one array), or NULL. */
 struct pv_mcp__exch *pv_mcp__exch_new(const struct pv_mcp_sink *sink, bool batch);
 
@@ -280,5 +342,79 @@ json_t *pv_mcp__render_datasets(pv_mcp *m, int level);
 json_t *pv_mcp__render_query(pv_mcp *m, struct pv_mcp__call *c, double wall_ms);
 json_t *pv_mcp__render_sample(pv_mcp *m, struct pv_mcp__call *c, double wall_ms);
 json_t *pv_mcp__render_multi(pv_mcp *m, struct pv_mcp__call *c, double wall_ms);
+
+/* ==== limits (pv_mcp_limits.c) ======================================== */
+
+/**
+ * Takes one tool call from the session's, its address's and the global
+ * buckets, or none of them.
+ * @return 0 (the call may run) or the seconds to wait (>= 1).
+ */
+int pv_mcp__rate_take(pv_mcp_session *s);
+
+/** The tool result of a rate-limit refusal (structured: base, stolen, with error.retry_after_s). */
+json_t *pv_mcp__rate_fail(json_t *base, int retry_after_s);
+
+/**
+ * Applies the byte budget to a finished result: keeps the rows whose text
+ * (cells plus a few bytes each) fits in *budget, frees the others, marks r
+ * truncated, and takes what was kept from *budget.
+ * @return true if rows were dropped for the budget.
+ */
+bool pv_mcp__budget_trim(struct pv_bresult *r, size_t *budget);
+
+/**
+ * Registers a cursor for the rows after offset of (dataset, sql); writes
+ * its id into id. @return false (no cursor: the query is too long, out of
+ * memory).
+ */
+bool pv_mcp__cursor_put(pv_mcp *m, const char *dataset, const char *sql, const char *label,
+                        size_t offset, char id[PV_MCP__CURSOR_ID_LEN]);
+
+/**
+ * Takes a live cursor out of the store (a cursor serves one page).
+ * @return false if unknown or expired; else its fields (malloc'ed; the caller frees).
+ */
+bool pv_mcp__cursor_take(pv_mcp *m, const char *id, char **dataset, char **sql, char **label,
+                         size_t *offset);
+
+/** Frees the cursors (pv_mcp_destroy). */
+void pv_mcp__cursors_free(pv_mcp *m);
+
+/* fetch_next_page's handler and renderer. */
+json_t *pv_mcp__tool_next(pv_mcp_session *s, struct pv_mcp__call *c, json_t *args,
+                          struct pv_mcp__argerr *e, bool *started);
+
+/* ==== audit log and policy (pv_mcp_audit.c) ============================ */
+
+/**
+ * Writes one audit line for a tool call (when opts.audit_fd is set): the
+ * time, the session, the tool, the datasets and queries (from c when it
+ * ran, else from args), rows, duration and outcome. result borrowed (the
+ * tool result, or NULL: cancelled).
+ */
+void pv_mcp__audit(pv_mcp_session *s, const char *tool, json_t *args, const struct pv_mcp__call *c,
+                   json_t *result, double ms, const char *outcome);
+
+/**
+ * Whether the call's datasets (args.dataset, args.queries[].dataset or
+ * dataset_id) allow the tool (their allow_tools). @return NULL or the
+ * refusal's message (static storage of the caller's msg buffer).
+ */
+const char *pv_mcp__tool_refused(pv_mcp *m, const char *tool, json_t *args, char *msg,
+                                 size_t msgsz);
+
+/** The tables of a schema answer that the dataset's allow-lists let the model see (new ref). */
+json_t *pv_mcp__visible_tables(pv_mcp *m, int dataset, json_t *tables);
+
+/** Appends the policy's Markdown note for dataset i (or nothing). */
+void pv_mcp__put_policy(pv_buf *b, const struct pv_dataset *d);
+
+/*
+ * Untrusted data in a tool's text: rows come between two lines holding a
+ * random boundary, after a sentence telling the model not to follow them.
+ */
+void pv_mcp__untrusted_begin(pv_buf *b, char boundary[PV_MCP__CURSOR_ID_LEN]);
+void pv_mcp__untrusted_end(pv_buf *b, const char boundary[PV_MCP__CURSOR_ID_LEN]);
 
 #endif /* PV_MCP_INT_H */

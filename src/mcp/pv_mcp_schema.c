@@ -222,13 +222,22 @@ static json_t *schema_answer(pv_mcp *m, bool context, int level, int ds, json_t 
     const char *name = pv_mcp__dataset_name(m, ds);
     pv_buf md = PV_BUF_INIT;
     json_t *sc;
+    tables = pv_mcp__visible_tables(m, ds, tables); /* the dataset's allow-lists */
+    if (!tables)
+        return NULL;
     if (!context) {
+        char boundary[PV_MCP__CURSOR_ID_LEN]; /* names and comments are the database's data */
+        pv_mcp__untrusted_begin(&md, boundary);
         put_schema_md(&md, name, tables, true, age_s);
+        pv_mcp__untrusted_end(&md, boundary);
         sc = json_pack("{s:s, s:b, s:f, s:O}", "dataset", name, "cached", cached, "age_s", age_s,
                        "tables", tables);
     } else {
         bool full = level >= PV_MCP__LEVEL_FULL;
+        char boundary[PV_MCP__CURSOR_ID_LEN];
+        pv_mcp__untrusted_begin(&md, boundary);
         put_schema_md(&md, name, tables, full, age_s);
+        pv_mcp__untrusted_end(&md, boundary);
         sc = json_pack("{s:i, s:s, s:o}", "level", level, "dataset", name, "tables",
                        full ? json_incref(tables) : tables_brief(tables));
     }
@@ -236,6 +245,7 @@ static json_t *schema_answer(pv_mcp *m, bool context, int level, int ds, json_t 
     if (!r)
         json_decref(sc);
     pv_buf_fini(&md);
+    json_decref(tables);
     return r;
 }
 
@@ -298,5 +308,6 @@ json_t *pv_mcp__schema_start(pv_mcp_session *s, struct pv_mcp__call *c, bool con
     c->schema_q.dataset = c->dataset;
     c->schema_q.sql = schema_sql;
     c->schema_q.label = "schema";
+    c->schema_q.internal = true; /* the catalog: its answer is filtered by the allow-lists */
     return pv_mcp__call_start(s, c, &c->schema_q, 1, schema_fail_base(m, c, context), started);
 }

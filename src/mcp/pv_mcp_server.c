@@ -112,6 +112,7 @@ int pv_mcp_session_create(pv_mcp *m, pv_mcp_session **out)
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_mutex_lock(&m->mu);
+    s->serial = ++m->next_serial;
     s->next = m->sessions;
     m->sessions = s;
     pthread_mutex_unlock(&m->mu);
@@ -257,6 +258,9 @@ void pv_mcp__call_free(struct pv_mcp__call *c)
 {
     json_decref(c->id);
     json_decref(c->progress);
+    json_decref(c->args);
+    free(c->page_sql);
+    free(c->page_query);
     free(c->table);
     if (c->req.json || c->req.queries)
         pv_multi_request_fini(&c->req);
@@ -347,7 +351,11 @@ static void *completion_main(void *arg)
 
         pv_batch_wait(c->batch);
         c->batch = NULL;
-        pv_mcp__exch_answer(c->x, cancelled ? NULL : call_response(m, c));
+        json_t *resp = cancelled ? NULL : call_response(m, c);
+        pv_mcp__audit(s, c->tool->name, c->args, c, json_object_get(resp, "result"),
+                      (double)(pv_now_ns() - c->t0) / PV_MCP__NS_PER_MS,
+                      cancelled ? "cancelled" : NULL);
+        pv_mcp__exch_answer(c->x, resp);
         pv_mcp__call_free(c);
         session_unref(s);
 
@@ -441,6 +449,76 @@ json_t *pv_mcp__call_start(pv_mcp_session *s, struct pv_mcp__call *c, const stru
 
 /* ==== server =========================================================== */
 
+/* initialize's instructions: the guide, the dataset names and their policies (malloc'ed). */
+static char *build_instructions(const pv_datasets *ds)
+{
+    pv_buf ins = PV_BUF_INIT;
+    pv_buf_puts(&ins, pv_mcp__instructions);
+    pv_buf_puts(&ins, " Datasets: ");
+    pv_mcp__put_dataset_names(&ins, ds);
+    pv_buf_putc(&ins, '.');
+    for (size_t i = 0; i < pv_datasets_count(ds); i++)
+        pv_mcp__put_policy(&ins, pv_datasets_get(ds, i));
+    char *r = pv_buf_ok(&ins) == 0 ? pv_strdup(pv_buf_str(&ins)) : NULL;
+    pv_buf_fini(&ins);
+    return r;
+}
+
+json_t *pv_mcp__instructions_json(pv_mcp *m)
+{
+    pthread_mutex_lock(&m->mu);
+    json_t *r = json_string(m->instructions);
+    pthread_mutex_unlock(&m->mu);
+    return r;
+}
+
+void pv_mcp__enter(pv_mcp *m)
+{
+    pthread_mutex_lock(&m->mu);
+    while (m->reloading)
+        pthread_cond_wait(&m->reload_cv, &m->mu);
+    m->readers++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void pv_mcp__leave(pv_mcp *m)
+{
+    pthread_mutex_lock(&m->mu);
+    if (--m->readers == 0)
+        pthread_cond_broadcast(&m->idle_cv);
+    pthread_mutex_unlock(&m->mu);
+}
+
+int pv_mcp_reload(pv_mcp *m, const pv_datasets *ds, pv_batch_engine *engine)
+{
+    char *ins = build_instructions(ds);
+    struct pv_mcp__schema_entry *cache =
+        calloc(PV_MAX(pv_datasets_count(ds), (size_t)1), sizeof(*cache));
+    if (!ins || !cache) {
+        free(ins);
+        free(cache);
+        return VOLLEY_ENOMEM;
+    }
+    pthread_mutex_lock(&m->mu);
+    while (m->reloading) /* another reload: after it */
+        pthread_cond_wait(&m->reload_cv, &m->mu);
+    m->reloading = true;
+    while (m->readers > 0 || m->live > 0)
+        pthread_cond_wait(&m->idle_cv, &m->mu);
+    for (size_t i = 0; i < pv_datasets_count(m->ds); i++)
+        json_decref(m->cache[i].tables);
+    free(m->cache);
+    free(m->instructions);
+    m->cache = cache;
+    m->instructions = ins;
+    m->ds = ds;
+    m->engine = engine;
+    m->reloading = false;
+    pthread_cond_broadcast(&m->reload_cv);
+    pthread_mutex_unlock(&m->mu);
+    return 0;
+}
+
 int pv_mcp_create(const pv_datasets *ds, pv_batch_engine *engine, const struct pv_mcp_opts *opts,
                   pv_mcp **out)
 {
@@ -457,19 +535,19 @@ int pv_mcp_create(const pv_datasets *ds, pv_batch_engine *engine, const struct p
         m->opts.max_concurrency = PV_MULTI_MAX_CONCURRENCY;
     if (m->opts.max_inflight <= 0)
         m->opts.max_inflight = PV_MCP__DEFAULT_MAX_INFLIGHT;
+    if (m->opts.cursor_ttl_s <= 0)
+        m->opts.cursor_ttl_s = PV_MCP__DEFAULT_CURSOR_TTL_S;
+    if (m->opts.max_cursors <= 0)
+        m->opts.max_cursors = PV_MCP__DEFAULT_MAX_CURSORS;
+    m->cursors = calloc((size_t)m->opts.max_cursors, sizeof(*m->cursors));
     snprintf(m->version, sizeof(m->version), "%s",
              m->opts.version ? m->opts.version : volley_version());
     m->opts.version = m->version;
     m->cache = calloc(PV_MAX(pv_datasets_count(ds), (size_t)1), sizeof(*m->cache));
     m->tools = pv_mcp__tools_list();
-    pv_buf ins = PV_BUF_INIT;
-    pv_buf_puts(&ins, pv_mcp__instructions);
-    pv_buf_puts(&ins, " Datasets: ");
-    pv_mcp__put_dataset_names(&ins, ds);
-    pv_buf_putc(&ins, '.');
-    m->instructions = pv_buf_ok(&ins) == 0 ? pv_strdup(pv_buf_str(&ins)) : NULL;
-    pv_buf_fini(&ins);
-    if (!m->cache || !m->tools || !m->instructions) {
+    m->instructions = build_instructions(ds);
+    if (!m->cache || !m->tools || !m->instructions || !m->cursors) {
+        free(m->cursors);
         free(m->instructions);
         json_decref(m->tools);
         free(m->cache);
@@ -479,7 +557,12 @@ int pv_mcp_create(const pv_datasets *ds, pv_batch_engine *engine, const struct p
     pthread_mutex_init(&m->mu, NULL);
     pthread_cond_init(&m->cv, NULL);
     pthread_cond_init(&m->idle_cv, NULL);
+    pthread_mutex_init(&m->audit_mu, NULL);
+    pthread_cond_init(&m->reload_cv, NULL);
     if (pthread_create(&m->thread, NULL, completion_main, m) != 0) {
+        pthread_cond_destroy(&m->reload_cv);
+        pthread_mutex_destroy(&m->audit_mu);
+        free(m->cursors);
         pthread_cond_destroy(&m->idle_cv);
         pthread_cond_destroy(&m->cv);
         pthread_mutex_destroy(&m->mu);
@@ -547,6 +630,9 @@ void pv_mcp_destroy(pv_mcp *m)
     free(m->cache);
     free(m->instructions);
     json_decref(m->tools);
+    pv_mcp__cursors_free(m);
+    pthread_cond_destroy(&m->reload_cv);
+    pthread_mutex_destroy(&m->audit_mu);
     pthread_cond_destroy(&m->idle_cv);
     pthread_cond_destroy(&m->cv);
     pthread_mutex_destroy(&m->mu);

@@ -378,3 +378,59 @@ json_t *pv_mcp__tool_schema(pv_mcp_session *s, struct pv_mcp__call *c, json_t *a
     }
     return pv_mcp__schema_start(s, c, false, refresh, started);
 }
+
+/* ==== fetch_next_page (the cursors: pv_mcp_limits.c) =================== */
+
+json_t *pv_mcp__tool_next(pv_mcp_session *s, struct pv_mcp__call *c, json_t *args,
+                          struct pv_mcp__argerr *e, bool *started)
+{
+    pv_mcp *m = s->m;
+    const char *cursor;
+    if (arg_str(args, c->tool->name, "cursor", true, &cursor, e) != 0) {
+        pv_mcp__call_free(c);
+        return NULL;
+    }
+    char *dataset = NULL, *sql = NULL, *label = NULL;
+    size_t offset = 0;
+    if (!pv_mcp__cursor_take(m, cursor, &dataset, &sql, &label, &offset)) {
+        pv_mcp__call_free(c);
+        return pv_mcp__tool_fail(single_fail_base(NULL), NULL,
+                                 "unknown or expired cursor (a cursor serves one page and lives "
+                                 "%.0f s); run the query again with query_dataset",
+                                 m->opts.cursor_ttl_s);
+    }
+    c->page_query = sql;
+    c->page_offset = offset;
+    char msg[PV_ERR_LEN];
+    json_t *a = json_pack("{s:s}", "dataset", dataset);
+    const char *refusal = a ? pv_mcp__tool_refused(m, "query_dataset", a, msg, sizeof(msg)) : NULL;
+    json_decref(a);
+    /* The same query again, from the row after the last one returned. */
+    size_t len = strlen(sql);
+    while (len > 0 && (sql[len - 1] == ';' || sql[len - 1] == ' ' || sql[len - 1] == '\t' ||
+                       sql[len - 1] == '\n' || sql[len - 1] == '\r'))
+        len--;
+    pv_buf b = PV_BUF_INIT;
+    pv_buf_printf(&b, "SELECT * FROM (\n%.*s\n) AS pv_page OFFSET $1", (int)len, sql);
+    c->page_sql = pv_buf_ok(&b) == 0 ? pv_strdup(pv_buf_str(&b)) : NULL;
+    pv_buf_fini(&b);
+    pv_err err = {{0}};
+    int rc = refusal || !c->page_sql
+                 ? VOLLEY_ENOMEM
+                 : single_request(m, dataset, c->page_sql, label, &c->req, &err);
+    json_t *base = single_fail_base(dataset);
+    free(dataset);
+    free(label);
+    if (refusal || rc != 0) {
+        pv_mcp__call_free(c);
+        return pv_mcp__tool_fail(base, NULL, "%s",
+                                 refusal      ? refusal
+                                 : err.msg[0] ? err.msg
+                                              : "out of memory");
+    }
+    snprintf(c->offset_txt, sizeof(c->offset_txt), "%zu", offset);
+    c->params[0] = c->offset_txt;
+    c->req.queries[0].nparams = 1;
+    c->req.queries[0].params = c->params;
+    return pv_mcp__call_start(s, c, c->req.queries, c->req.n, base, started);
+}

@@ -106,7 +106,12 @@ static void job_start(struct pv_batch *b, size_t i)
     b->started[i] = true;
     b->running++;
     pv_err err = {{0}};
-    int rc = pv_guard_check(q->sql, &e->opts.guard, &err);
+    struct pv_guard_opts g = e->opts.guard;
+    if (!q->internal) { /* the dataset's table allow-lists */
+        g.allow_schemas = (const char *const *)p->d->allow_schemas;
+        g.allow_tables = (const char *const *)p->d->allow_tables;
+    }
+    int rc = pv_guard_check(q->sql, &g, &err);
     if (rc != 0) {
         pv_batch__res_fail(&b->res[i],
                            rc == VOLLEY_ENOMEM ? PV_SQLSTATE_OUT_OF_MEMORY : PV_SQLSTATE_READ_ONLY,

@@ -54,6 +54,8 @@ struct pv_bquery {
     const char *label; /* may be NULL */
     int nparams;
     const char *const *params; /* text values, NULL = SQL NULL */
+    bool internal;             /* our own catalog query: the dataset's allow_schemas and
+                                  allow_tables do not apply (the read-only guard does) */
 };
 
 struct pv_bresult {

@@ -48,12 +48,12 @@ struct pv_datasets {
 
 /* ---- keys ----------------------------------------------------------------- */
 
-enum key_kind { KEY_DSN, KEY_TEXT, KEY_INT };
+enum key_kind { KEY_DSN, KEY_TEXT, KEY_INT, KEY_LIST };
 
 struct key_def {
     const char *name;
     enum key_kind kind;
-    size_t offset; /* of the int field, for KEY_INT */
+    size_t offset; /* of the int field (KEY_INT) or the list field (KEY_LIST) */
     int min;
     int max;
     int def;
@@ -74,6 +74,10 @@ static const struct key_def keys[] = {
     INT_KEY(pool_max, 1, 1000, 10),
     INT_KEY(idle_lifetime_s, 1, 86400, 300),
     INT_KEY(connect_timeout_s, 1, 3600, 30),
+    INT_KEY(max_bytes, 1024, 64 * 1024 * 1024, 1024 * 1024),
+    {"allow_schemas", KEY_LIST, offsetof(struct pv_dataset, allow_schemas), 0, 0, 0},
+    {"allow_tables", KEY_LIST, offsetof(struct pv_dataset, allow_tables), 0, 0, 0},
+    {"allow_tools", KEY_LIST, offsetof(struct pv_dataset, allow_tools), 0, 0, 0},
 };
 
 #define NKEYS        PV_ARRAY_LEN(keys)
@@ -82,7 +86,7 @@ static const struct key_def keys[] = {
 
 #define KNOWN_KEYS                                                                                 \
     "dsn, description, max_rows, statement_timeout_ms, max_concurrency, pool_min, pool_max, "      \
-    "idle_lifetime_s, connect_timeout_s"
+    "idle_lifetime_s, connect_timeout_s, max_bytes, allow_schemas, allow_tables, allow_tools"
 
 static int *int_field(struct pv_dataset *ds, const struct key_def *k)
 {
@@ -95,6 +99,11 @@ static void set_defaults(struct pv_dataset *ds)
         if (keys[i].kind == KEY_INT)
             *int_field(ds, &keys[i]) = keys[i].def;
     }
+}
+
+static bool is_space_char(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
 }
 
 /* 1..max bytes of [A-Za-z0-9_.-]: safe to show, and valid as a dataset name. */
@@ -135,8 +144,58 @@ static bool parse_decimal(const char *s, long long *out, bool *too_long)
 
 /* ---- the datasets --------------------------------------------------------- */
 
+static char ***list_field(struct pv_dataset *ds, const struct key_def *k)
+{
+    return (char ***)((char *)ds + k->offset);
+}
+
+static void free_list(char **list)
+{
+    for (size_t i = 0; list && list[i]; i++)
+        free(list[i]);
+    free(list);
+}
+
+/*
+ * "a, b.c ,d" -> {"a", "b.c", "d", NULL}: comma-separated, blanks around
+ * items removed. @return 0, 1 (an empty item) or -1 (out of memory).
+ */
+static int split_list(const char *value, char ***out)
+{
+    size_t n = 1;
+    for (const char *q = value; *q; q++)
+        n += *q == ',';
+    char **list = calloc(n + 1, sizeof(*list));
+    if (!list)
+        return -1;
+    const char *q = value;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strcspn(q, ",");
+        const char *a = q, *b = q + len;
+        while (a < b && is_space_char(*a))
+            a++;
+        while (b > a && is_space_char(b[-1]))
+            b--;
+        if (a == b) {
+            free_list(list);
+            return 1;
+        }
+        list[i] = strndup(a, (size_t)(b - a));
+        if (!list[i]) {
+            free_list(list);
+            return -1;
+        }
+        q += len + (q[len] == ',');
+    }
+    *out = list;
+    return 0;
+}
+
 static void free_dataset(struct pv_dataset *ds)
 {
+    for (size_t i = 0; i < NKEYS; i++)
+        if (keys[i].kind == KEY_LIST)
+            free_list(*list_field(ds, &keys[i]));
     free(ds->name);
     if (ds->dsn) {
         explicit_bzero(ds->dsn, strlen(ds->dsn));
@@ -465,6 +524,18 @@ static int on_key(void *user, const char *section, const char *name, const char 
             return fail(p, "%s must be from %d to %d, not %.24s%s", kd->name, kd->min, kd->max,
                         value, strlen(value) > 24 ? "..." : "");
         *int_field(ds, kd) = (int)v;
+        return 1;
+    }
+    case KEY_LIST: {
+        char **list = NULL;
+        int rc = split_list(value, &list);
+        if (rc < 0)
+            return fail_oom(p);
+        if (rc > 0)
+            return fail(p, "%s: an empty name in the list (names are separated by commas)",
+                        kd->name);
+        free_list(*list_field(ds, kd));
+        *list_field(ds, kd) = list;
         return 1;
     }
     }

@@ -12,7 +12,12 @@
  *   pool_max = 10
  *   idle_lifetime_s = 300        ; idle connections above pool_min closed after this
  *   connect_timeout_s = 30
+ *   max_bytes = 1048576          ; (mcp) bytes of rows per tool answer at most (then truncated)
+ *   allow_schemas = sales, public ; queries may read tables of these schemas only
+ *   allow_tables = sales.orders, customers ; ... and these tables only (see pv_guard.h)
+ *   allow_tools = query_dataset, get_dataset_schema ; (mcp) tools that may use the dataset
  *
+ * The lists are comma-separated; without the key nothing is restricted.
  * Unknown keys, a missing dsn, a duplicate section, a key outside any
  * section, a bad number or a section name that is not [A-Za-z0-9_.-]{1,63}
  * are errors naming the file and line. A DSN never appears in any output
@@ -36,6 +41,10 @@ struct pv_dataset {
     int pool_max;
     int idle_lifetime_s;
     int connect_timeout_s;
+    int max_bytes;
+    char **allow_schemas; /* NULL-terminated; NULL: every schema */
+    char **allow_tables;  /* NULL-terminated ("table" or "schema.table"); NULL: every table */
+    char **allow_tools;   /* NULL-terminated; NULL: every tool */
 };
 
 typedef struct pv_datasets pv_datasets;

@@ -24,6 +24,7 @@ if (!PGVOLLEY || !DSN) {
 
 const TOOLS = [
   "execute_multi_query",
+  "fetch_next_page",
   "get_context",
   "get_dataset_sample",
   "get_dataset_schema",
@@ -75,7 +76,7 @@ async function exercise(client, label) {
 
   // -- tools/list
   const { tools } = await client.listTools();
-  assert.deepEqual(tools.map((t) => t.name).sort(), TOOLS, "six tools");
+  assert.deepEqual(tools.map((t) => t.name).sort(), TOOLS, "seven tools");
   for (const t of tools) {
     ok(t.annotations?.readOnlyHint === true, `${t.name} readOnlyHint`);
     ok(t.annotations?.destructiveHint === false, `${t.name} destructiveHint`);
@@ -317,7 +318,7 @@ async function rawHttpChecks(url) {
   res = await post({ jsonrpc: "2.0", id: 2, method: "tools/list" }, { "mcp-session-id": sid, "mcp-protocol-version": "1999-01-01" });
   ok(res.status === 400, `bad protocol version: ${res.status}`);
   res = await post({ jsonrpc: "2.0", id: 2, method: "tools/list" }, { "mcp-session-id": sid, "mcp-protocol-version": "2025-06-18" });
-  ok(res.status === 200 && (await res.json()).result.tools.length === 6, "tools/list over HTTP");
+  ok(res.status === 200 && (await res.json()).result.tools.length === 7, "tools/list over HTTP");
   res = await post("{not json", { "mcp-session-id": sid });
   ok(res.status === 400 && (await res.json()).error.code === -32700, "parse error over HTTP");
   res = await post(JSON.stringify({ jsonrpc: "2.0", id: 3, method: "ping", params: { pad: "x".repeat(1100000) } }), { "mcp-session-id": sid });
@@ -370,7 +371,7 @@ async function rawModernChecks(url) {
   ok(body.result.ttlMs > 0 && body.result.cacheScope === "public", "discover cache hints");
   res = await post("tools/list", {});
   body = await res.json();
-  ok(body.result.tools.length === 6 && body.result.ttlMs > 0 && body.result.cacheScope === "public", "tools/list with cache hints");
+  ok(body.result.tools.length === 7 && body.result.ttlMs > 0 && body.result.cacheScope === "public", "tools/list with cache hints");
   const q = { name: "query_dataset", arguments: { dataset: "default", query: "SELECT 41 + 1 AS answer" } };
   res = await post("tools/call", q, { "mcp-name": "query_dataset" });
   body = await res.json();

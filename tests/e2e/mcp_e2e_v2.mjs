@@ -46,7 +46,7 @@ async function exercise(client, label, expectVersion) {
   ok(version === expectVersion, `${label}: negotiated ${version}, expected ${expectVersion}`);
 
   const { tools } = await client.listTools();
-  ok(tools.length === 6 && tools.some((t) => t.name === "execute_multi_query"), "six tools");
+  ok(tools.length === 7 && tools.some((t) => t.name === "fetch_next_page"), "seven tools");
 
   let r = await client.callTool({ name: "query_dataset", arguments: { dataset: "default", query: "SELECT count(*) AS n, sum(v) AS s FROM t" } });
   ok(!r.isError, `query: ${text(r)}`);

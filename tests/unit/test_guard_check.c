@@ -141,7 +141,7 @@ static void test_null_opts_and_err(void **state)
     (void)state;
     assert_int_equal(pv_guard_check("SELECT 1", NULL, NULL), 0);
     assert_int_equal(pv_guard_check("DELETE FROM t", NULL, NULL), VOLLEY_EINPUT);
-    struct pv_guard_opts deny = {PV_GUARD_DENYLIST, NULL};
+    struct pv_guard_opts deny = {PV_GUARD_DENYLIST, NULL, NULL, NULL};
     expect_ok("SELECT lower('A')", &deny);
     expect_refused("SELECT nextval('s')", &deny, "nextval()");
 }
@@ -307,7 +307,7 @@ static void test_allowlist(void **state)
 {
     (void)state;
     static const char *const allow[] = {"count", "sum", NULL};
-    struct pv_guard_opts opts = {PV_GUARD_ALLOWLIST, allow};
+    struct pv_guard_opts opts = {PV_GUARD_ALLOWLIST, allow, NULL, NULL};
     expect_ok("SELECT count(*) FROM t", &opts);
     expect_ok("SELECT sum(v), COUNT(v) FROM t WHERE v > 1", &opts);
     expect_ok("SELECT pg_catalog.count(*) FROM t", &opts);
@@ -323,9 +323,75 @@ static void test_allowlist(void **state)
     expect_refused("DELETE FROM t", &opts, "DELETE statement");
     expect_refused("SELECT * FROM t FOR UPDATE", &opts, "locking clause");
 
-    struct pv_guard_opts none = {PV_GUARD_ALLOWLIST, NULL};
+    struct pv_guard_opts none = {PV_GUARD_ALLOWLIST, NULL, NULL, NULL};
     expect_ok("SELECT v FROM t", &none);
     expect_refused("SELECT count(*) FROM t", &none, "function count()");
+}
+
+/* ---- table allow-lists ---------------------------------------------------- */
+
+static void test_table_allowlists(void **state)
+{
+    (void)state;
+    static const char *const schemas[] = {"sales", "public", NULL};
+    static const char *const tables[] = {"sales.orders", "customers", "v_totals", NULL};
+    struct pv_guard_opts o = {PV_GUARD_DENYLIST, NULL, schemas, tables};
+    expect_ok("SELECT * FROM sales.orders", &o);
+    expect_ok("SELECT * FROM customers c JOIN public.customers d USING (id)", &o);
+    expect_ok("SELECT * FROM v_totals", &o); /* a listed view: what it reads is its owner's */
+    expect_ok("WITH secret AS (SELECT 1 AS x) SELECT * FROM secret", &o);
+    expect_ok("WITH a AS (SELECT * FROM customers), b AS (SELECT * FROM a) SELECT * FROM b", &o);
+    expect_ok("WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) "
+              "SELECT * FROM r",
+              &o);
+    expect_ok("SELECT * FROM generate_series(1, 3) g, unnest(ARRAY[1]) u", &o);
+    expect_ok("EXPLAIN SELECT * FROM sales.orders", &o);
+    expect_ok("SELECT 1", &o);
+    const char *why = "refused by policy: table ";
+    expect_refused("SELECT * FROM secret", &o, "table secret is not in the dataset's allow-list");
+    expect_refused("SELECT * FROM hr.salaries", &o, "table hr.salaries is not");
+    expect_refused("SELECT * FROM sales.refunds", &o, why);
+    expect_refused("SELECT * FROM pg_catalog.pg_authid", &o, why);
+    expect_refused("SELECT * FROM pg_class", &o, why);
+    expect_refused("TABLE secret", &o, why);
+    expect_refused("SELECT (SELECT max(x) FROM secret) FROM customers", &o, why);
+    expect_refused("SELECT * FROM customers WHERE id IN (SELECT id FROM secret)", &o, why);
+    expect_refused("SELECT * FROM (SELECT * FROM secret) s", &o, why);
+    expect_refused("SELECT * FROM customers UNION SELECT * FROM secret", &o, why);
+    expect_refused("EXPLAIN SELECT * FROM secret", &o, why);
+    expect_refused("SELECT * FROM customers, LATERAL (SELECT * FROM secret) s", &o, why);
+    /* A CTE's name covers only where the CTE is in scope. */
+    expect_refused("WITH a AS (SELECT * FROM secret), secret AS (SELECT 1) SELECT * FROM a", &o,
+                   "table secret");
+    expect_refused("SELECT * FROM (WITH secret AS (SELECT 1) SELECT * FROM secret) a, secret", &o,
+                   "table secret");
+    expect_refused("WITH x AS (SELECT 1) SELECT * FROM sales.x", &o, "table sales.x");
+    /* Functions in FROM may read any table: only built-in set-returning ones. */
+    expect_refused("SELECT * FROM my_reader()", &o, "function my_reader() in FROM");
+    expect_refused("SELECT * FROM customers, ROWS FROM (generate_series(1, 2), f())", &o,
+                   "function f() in FROM");
+
+    struct pv_guard_opts only_schema = {PV_GUARD_DENYLIST, NULL, schemas, NULL};
+    expect_ok("SELECT * FROM sales.anything JOIN whatever USING (id)", &only_schema);
+    expect_refused("SELECT * FROM hr.salaries", &only_schema, "table hr.salaries");
+
+    assert_true(pv_guard_table_allowed(&o, "sales", "orders"));
+    assert_true(pv_guard_table_allowed(&o, "public", "customers"));
+    assert_false(pv_guard_table_allowed(&o, "sales", "customers"));
+    struct pv_guard_opts open = {PV_GUARD_DENYLIST, NULL, NULL, NULL};
+    assert_true(pv_guard_table_allowed(&open, "hr", "salaries"));
+}
+
+static void test_fingerprint(void **state)
+{
+    (void)state;
+    char a[PV_GUARD_FINGERPRINT_LEN], b[PV_GUARD_FINGERPRINT_LEN];
+    assert_int_equal(pv_guard_fingerprint("SELECT * FROM t WHERE id = 1", a), 0);
+    assert_int_equal(pv_guard_fingerprint("select *  from t where id = 42", b), 0);
+    assert_string_equal(a, b);
+    assert_int_equal(strlen(a), 16);
+    assert_int_equal(pv_guard_fingerprint("SELEC 1", a), VOLLEY_EINPUT);
+    assert_string_equal(a, "");
 }
 
 /* ---- the deny-list -------------------------------------------------------- */
@@ -521,7 +587,8 @@ int main(void)
         cmocka_unit_test(test_readonly_ok_file),    cmocka_unit_test(test_allowlist),
         cmocka_unit_test(test_denied_list),         cmocka_unit_test(test_deep_nesting),
         cmocka_unit_test(test_long_flat_query),     cmocka_unit_test(test_empty),
-        cmocka_unit_test(test_syntax_errors),
+        cmocka_unit_test(test_syntax_errors),       cmocka_unit_test(test_table_allowlists),
+        cmocka_unit_test(test_fingerprint),
     };
     return cmocka_run_group_tests(tests, NULL, group_teardown);
 }

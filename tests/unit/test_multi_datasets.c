@@ -393,13 +393,15 @@ static void test_section_names(void **state)
 static void test_unknown_and_duplicate_keys(void **state)
 {
     (void)state;
-    expect_key_fail("max_row = 5\n",
-                    "d.ini:3: unknown key 'max_row' in dataset 'a' (known keys: dsn, description, "
-                    "max_rows, statement_timeout_ms, max_concurrency, pool_min, pool_max, "
-                    "idle_lifetime_s, connect_timeout_s)");
+    expect_key_fail(
+        "max_row = 5\n",
+        "d.ini:3: unknown key 'max_row' in dataset 'a' (known keys: dsn, description, "
+        "max_rows, statement_timeout_ms, max_concurrency, pool_min, pool_max, "
+        "idle_lifetime_s, connect_timeout_s, max_bytes, allow_schemas, allow_tables, allow_tools)");
     expect_key_fail("DSN = y\n", "d.ini:3: unknown key 'DSN' in dataset 'a' (known keys: dsn, "
                                  "description, max_rows, statement_timeout_ms, max_concurrency, "
-                                 "pool_min, pool_max, idle_lifetime_s, connect_timeout_s)");
+                                 "pool_min, pool_max, idle_lifetime_s, connect_timeout_s, "
+                                 "max_bytes, allow_schemas, allow_tables, allow_tools)");
     expect_key_fail("= y\n", "d.ini:3: missing key before '='");
     expect_key_fail("\n\ndsn = dbname=y\n", "d.ini:5: duplicate key 'dsn' (first on line 2)");
     expect_key_fail("max_rows = 1\nmax_rows = 1\n",
@@ -643,6 +645,42 @@ static void test_load(void **state)
     free(path);
 }
 
+/* The policy keys: comma-separated lists, blanks around items dropped; max_bytes. */
+static void test_policy_keys(void **state)
+{
+    (void)state;
+    pv_datasets *d = NULL;
+    pv_err err = {{0}};
+    int rc = pv_datasets_parse("p.ini",
+                               "[a]\ndsn = dbname=a\nmax_bytes = 2048\n"
+                               "allow_schemas = sales , public\n"
+                               "allow_tables = sales.orders,customers\n"
+                               "allow_tools = query_dataset\n"
+                               "[b]\ndsn = dbname=b\n",
+                               &d, &err);
+    assert_int_equal(rc, 0);
+    const struct pv_dataset *a = pv_datasets_get(d, 0);
+    assert_int_equal(a->max_bytes, 2048);
+    assert_string_equal(a->allow_schemas[0], "sales");
+    assert_string_equal(a->allow_schemas[1], "public");
+    assert_null(a->allow_schemas[2]);
+    assert_string_equal(a->allow_tables[0], "sales.orders");
+    assert_string_equal(a->allow_tables[1], "customers");
+    assert_null(a->allow_tables[2]);
+    assert_string_equal(a->allow_tools[0], "query_dataset");
+    assert_null(a->allow_tools[1]);
+    const struct pv_dataset *b = pv_datasets_get(d, 1);
+    assert_int_equal(b->max_bytes, 1024 * 1024);
+    assert_null(b->allow_schemas);
+    assert_null(b->allow_tables);
+    assert_null(b->allow_tools);
+    pv_datasets_destroy(d);
+    expect_fail("[a]\ndsn = dbname=a\nallow_tables = x,,y\n",
+                "d.ini:3: allow_tables: an empty name in the list (names are separated by commas)");
+    expect_fail("[a]\ndsn = dbname=a\nmax_bytes = 10\n",
+                "d.ini:3: max_bytes must be from 1024 to 67108864, not 10");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -667,6 +705,7 @@ int main(void)
         cmocka_unit_test(test_dsn_not_echoed),
         cmocka_unit_test(test_dsn_that_does_not_parse),
         cmocka_unit_test(test_load),
+        cmocka_unit_test(test_policy_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
