@@ -11,8 +11,8 @@
 
 /* The runner's state: the targets with their DSNs (never shown). */
 struct cli_serve {
-    const char *workload_dir; /* --workload-dir, or NULL */
-    pv_datasets *datasets;    /* --targets, or NULL */
+    const char *workload_dir;  /* --workload-dir, or NULL */
+    pv_datasets *datasets;     /* --targets, or NULL */
     const char *ephemeral_dsn; /* --ephemeral: the throwaway server's conninfo, or NULL */
     struct pv_serve_target *targets;
     size_t ntargets;

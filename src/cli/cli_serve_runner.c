@@ -27,10 +27,11 @@
 /* The options a request may give, as `run`'s long names; flags take a
    boolean. Output, server and sharding options are the server's. */
 static const char *const allowed[] = {
-    "concurrency", "duration",        "warmup",          "exec-count", "threads",  "protocol",
-    "pool-size",   "max-overflow",    "pool-timeout",    "pool-recycle", "retries", "pipeline",
-    "rate",        "command-timeout", "connect-timeout", "arrival",    "max-lag",  "stages",
-    "ramp-up",     "seed",            "interval",        "threshold",
+    "concurrency", "duration",  "warmup",       "exec-count",      "threads",
+    "protocol",    "pool-size", "max-overflow", "pool-timeout",    "pool-recycle",
+    "retries",     "pipeline",  "rate",         "command-timeout", "connect-timeout",
+    "arrival",     "max-lag",   "stages",       "ramp-up",         "seed",
+    "interval",    "threshold",
 };
 static const char *const flags[] = {"separate-begin", "abort-on-fail"};
 
@@ -133,9 +134,7 @@ static int add_option(struct job *j, const char *key, const json_t *v, pv_buf *m
     if (strcmp(opt, "threshold") == 0) {
         size_t i;
         const json_t *e;
-        json_array_foreach (v, i, e)
-            if (add_value(j, opt, e, msg) != 0)
-                return -1;
+        json_array_foreach(v, i, e) if (add_value(j, opt, e, msg) != 0) return -1;
         return 0;
     }
     if (strcmp(opt, "concurrency") != 0 || json_array_size(v) == 0) {
@@ -147,7 +146,8 @@ static int add_option(struct job *j, const char *key, const json_t *v, pv_buf *m
     pv_buf levels = PV_BUF_INIT;
     size_t i;
     const json_t *e;
-    json_array_foreach (v, i, e) {
+    json_array_foreach(v, i, e)
+    {
         if (!json_is_integer(e)) {
             pv_buf_fini(&levels);
             pv_buf_printf(msg, "%s: integers", key);
@@ -174,7 +174,8 @@ static int request_args(struct job *j, const json_t *req, pv_buf *msg)
         return -1;
     const char *key;
     const json_t *v;
-    json_object_foreach ((json_t *)req, key, v) {
+    json_object_foreach((json_t *)req, key, v)
+    {
         if (strcmp(key, "target") == 0 || strcmp(key, "name") == 0 || strcmp(key, "files") == 0 ||
             strcmp(key, "workload_files") == 0)
             continue;
@@ -193,18 +194,21 @@ static int request_args(struct job *j, const json_t *req, pv_buf *msg)
         return -1;
     }
     size_t i;
-    json_array_foreach ((json_t *)files, i, v) {
+    json_array_foreach((json_t *)files, i, v)
+    {
         const char *name = json_string_value(json_object_get(v, "name"));
         if (!name || !name_ok(name) || !json_is_string(json_object_get(v, "content"))) {
-            pv_buf_printf(msg, "files[%zu]: {\"name\": a file name without '/', \"content\": "
-                               "its text}",
+            pv_buf_printf(msg,
+                          "files[%zu]: {\"name\": a file name without '/', \"content\": "
+                          "its text}",
                           i);
             return -1;
         }
         if (add_arg(j, msg, "%s", name) != 0)
             return -1;
     }
-    json_array_foreach ((json_t *)names, i, v) {
+    json_array_foreach((json_t *)names, i, v)
+    {
         if (!json_is_string(v)) {
             pv_buf_printf(msg, "workload_files[%zu]: a file name of the workload directory", i);
             return -1;
@@ -220,7 +224,8 @@ static int add_uploads(struct job *j, const json_t *files, pv_buf *msg)
 {
     size_t i;
     const json_t *f;
-    json_array_foreach ((json_t *)files, i, f) {
+    json_array_foreach((json_t *)files, i, f)
+    {
         const char *name = json_string_value(json_object_get(f, "name"));
         const json_t *content = json_object_get(f, "content");
         pv_err err = {{0}};
@@ -243,7 +248,8 @@ static int add_server_files(const struct cli_serve *sv, struct job *j, const jso
         pv_buf_puts(msg, "workload_files: the server has no --workload-dir");
         return -1;
     }
-    json_array_foreach ((json_t *)names, i, v) {
+    json_array_foreach((json_t *)names, i, v)
+    {
         const char *given = json_string_value(v);
         char name[NAME_MAX_LEN + 1];
         double weight = 0;
@@ -253,8 +259,9 @@ static int add_server_files(const struct cli_serve *sv, struct job *j, const jso
             char *end;
             weight = strtod(at + 1, &end);
             if (*end || !(weight > 0) || weight > 1e6) {
-                pv_buf_printf(msg, "%s: the weight after '@' must be a number above 0 and at "
-                                   "most 1000000",
+                pv_buf_printf(msg,
+                              "%s: the weight after '@' must be a number above 0 and at "
+                              "most 1000000",
                               given);
                 return -1;
             }
@@ -272,8 +279,7 @@ static int add_server_files(const struct cli_serve *sv, struct job *j, const jso
         int rc = pv_buf_read_file(&text, path, &err);
         if (rc != 0)
             pv_buf_printf(msg, "%s: no such file in the workload directory", name);
-        else if (pv_workload_add_text(j->wl, name, text.data ? text.data : "", text.len, &err) !=
-                 0)
+        else if (pv_workload_add_text(j->wl, name, text.data ? text.data : "", text.len, &err) != 0)
             pv_buf_puts(msg, err.msg);
         pv_buf_fini(&text);
         if (pv_buf_ok(msg) != 0 || msg->len > 0)
@@ -410,8 +416,8 @@ static bool wait_done(struct job *j, int timeout_ms)
 struct exec {
     struct job *j;
     const struct pv_serve_sink *sink;
-    int64_t seq;           /* the next point's number over the whole run */
-    uint64_t tl_seq;       /* the level's timeline cursor */
+    int64_t seq;                /* the next point's number over the whole run */
+    uint64_t tl_seq;            /* the level's timeline cursor */
     struct pv_run_result names; /* the point writer's view: rate and queries */
     struct pv_query_result *qr;
 };
@@ -575,7 +581,8 @@ void cli_serve__execute(void *arg, void *job, const struct pv_serve_sink *sink,
     int rc = pv_target_create(j->dsn, j->o.connect_timeout_s, "pgvolley serve", &target, &err);
     int code = rc == 0 ? cli_sample_params(j->wl, target) : cli_exit_for(rc);
     if (rc != 0)
-        snprintf(out->message, sizeof(out->message), "cannot connect to the server: %.900s", err.msg);
+        snprintf(out->message, sizeof(out->message), "cannot connect to the server: %.900s",
+                 err.msg);
     x.names.rate = j->o.rate;
     x.names.nqueries = pv_workload_count(j->wl);
     x.qr = calloc(x.names.nqueries ? x.names.nqueries : 1, sizeof(*x.qr));

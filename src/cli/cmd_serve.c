@@ -125,8 +125,9 @@ static int split_listen(const char *s, char *buf, size_t cap, int *port)
     long p;
     if (!colon || cli_listen_host(s, colon, &h, &hl) != 0 || hl == 0 || hl >= cap ||
         cli_parse_int(colon + 1, 0, 65535, &p) != 0)
-        return cli_usage_error("serve", "--listen takes ADDR:PORT (127.0.0.1:8765, [::1]:0), "
-                                        "not '%s'",
+        return cli_usage_error("serve",
+                               "--listen takes ADDR:PORT (127.0.0.1:8765, [::1]:0), "
+                               "not '%s'",
                                s);
     memcpy(buf, h, hl);
     buf[hl] = '\0';
@@ -225,7 +226,8 @@ static int load_targets(const struct serve_opts *o, struct cli_serve *sv)
     sv->ntargets = n;
     if (o->ephemeral)
         sv->targets[sv->ntargets++] = (struct pv_serve_target){
-            CLI_SERVE_EPHEMERAL, "a throwaway PostgreSQL with the sample data of pgvolley init -s 1",
+            CLI_SERVE_EPHEMERAL,
+            "a throwaway PostgreSQL with the sample data of pgvolley init -s 1",
             EPHEMERAL_MAX_CONC};
     return CLI_EXIT_OK;
 }
@@ -262,8 +264,7 @@ static int start_ephemeral(pv_pgtmp **tmp)
 }
 
 /* Serves until SIGINT or SIGTERM. @return an exit code. */
-static int serve(const struct serve_opts *o, struct cli_serve *sv, pv_history *h,
-                 const char *token)
+static int serve(const struct serve_opts *o, struct cli_serve *sv, pv_history *h, const char *token)
 {
     char host[256];
     int port = 0;
@@ -330,8 +331,9 @@ int cmd_serve(int argc, char **argv)
         goto out;
     }
     if (interrupted > 0)
-        fprintf(stderr, "pgvolley serve: %lld run(s) left unfinished by the last server were "
-                        "marked interrupted\n",
+        fprintf(stderr,
+                "pgvolley serve: %lld run(s) left unfinished by the last server were "
+                "marked interrupted\n",
                 (long long)interrupted);
     if (o.ephemeral) {
         if ((code = start_ephemeral(&tmp)) != CLI_EXIT_OK)

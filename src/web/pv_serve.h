@@ -51,7 +51,7 @@ struct pv_serve_outcome {
     char *report_json;           /* malloc'd JSON report, or NULL (the server frees it) */
     bool has_summary;
     struct pv_history_summary summary;
-    int exit_code;           /* as `pgvolley run` would exit */
+    int exit_code;            /* as `pgvolley run` would exit */
     char message[PV_ERR_LEN]; /* why it failed; "" otherwise */
 };
 
@@ -83,13 +83,13 @@ struct pv_serve_runner {
 };
 
 struct pv_serve_opts {
-    const char *host;      /* numeric IPv4 or IPv6 address */
-    int port;              /* 0: any free port (pv_serve_port) */
-    const char *token;     /* bearer token, or NULL: none (refused beyond loopback) */
-    size_t max_body;       /* request bodies above it get 413; 0 = 4 MiB */
-    int max_runs;          /* runs at once (others queue); 0 = 1 */
-    int max_connections;   /* 0 = 64 */
-    pv_history *history;   /* borrowed */
+    const char *host;    /* numeric IPv4 or IPv6 address */
+    int port;            /* 0: any free port (pv_serve_port) */
+    const char *token;   /* bearer token, or NULL: none (refused beyond loopback) */
+    size_t max_body;     /* request bodies above it get 413; 0 = 4 MiB */
+    int max_runs;        /* runs at once (others queue); 0 = 1 */
+    int max_connections; /* 0 = 64 */
+    pv_history *history; /* borrowed */
     const struct pv_serve_runner *runner; /* borrowed */
 };
 

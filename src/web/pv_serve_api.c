@@ -69,8 +69,8 @@ json_t *pv_serve__run_json(const struct pv_history_run *r, bool with_config)
     json_object_set_new(o, "created_at", opt_time(r->created_at));
     json_object_set_new(o, "started_at", opt_time(r->started_at));
     json_object_set_new(o, "finished_at", opt_time(r->finished_at));
-    json_object_set_new(o, "exit_code", r->exit_code >= 0 ? json_integer(r->exit_code)
-                                                          : json_null());
+    json_object_set_new(o, "exit_code",
+                        r->exit_code >= 0 ? json_integer(r->exit_code) : json_null());
     json_object_set_new(o, "message", json_string(r->message ? r->message : ""));
     json_object_set_new(o, "points", json_integer(r->npoints));
     if (r->has_summary) {
@@ -106,8 +106,8 @@ static enum MHD_Result get_targets(pv_serve *s, struct MHD_Connection *c)
     for (size_t i = 0; a && i < s->runner->ntargets; i++) {
         const struct pv_serve_target *t = &s->runner->targets[i];
         json_array_append_new(a, json_pack("{s:s,s:s,s:i}", "name", t->name, "description",
-                                           t->description ? t->description : "",
-                                           "max_concurrency", t->max_concurrency));
+                                           t->description ? t->description : "", "max_concurrency",
+                                           t->max_concurrency));
     }
     return pv_serve__json(c, 200, json_pack("{s:o}", "targets", a));
 }
@@ -172,12 +172,10 @@ static enum MHD_Result get_runs(pv_serve *s, struct MHD_Connection *c)
                                    : history_error(c, rc, &err);
     }
     size_t n = json_array_size(a);
-    json_t *next = n == (size_t)f.limit && n > 0
-                       ? json_object_get(json_array_get(a, n - 1), "id")
-                       : NULL;
-    return pv_serve__json(c, 200,
-                          json_pack("{s:o,s:O}", "runs", a, "next_before",
-                                    next ? next : json_null()));
+    json_t *next =
+        n == (size_t)f.limit && n > 0 ? json_object_get(json_array_get(a, n - 1), "id") : NULL;
+    return pv_serve__json(
+        c, 200, json_pack("{s:o,s:O}", "runs", a, "next_before", next ? next : json_null()));
 }
 
 /* One queued run (the run's object, 201). */
@@ -221,8 +219,8 @@ static enum MHD_Result post_runs(pv_serve *s, struct MHD_Connection *c, const ch
                 s->runner->free_job(s->runner->arg, job);
                 ret = pv_serve__error(c, 500, "%s", err.msg);
             } else if (pv_serve__runs_submit(s->runs, id, job) != 0) {
-                pv_history_finish(s->history, id, PV_HISTORY_FAILED, pv_wall_time(), NULL, NULL,
-                                  -1, "out of memory", &err);
+                pv_history_finish(s->history, id, PV_HISTORY_FAILED, pv_wall_time(), NULL, NULL, -1,
+                                  "out of memory", &err);
                 ret = pv_serve__error(c, 500, "out of memory");
             } else {
                 struct pv_history_run r = {0};
@@ -254,8 +252,9 @@ static enum MHD_Result prune_runs(pv_serve *s, struct MHD_Connection *c)
     if (arg(c, "older_than") && !parse_num(arg(c, "older_than"), 0, 1e10, &older))
         return pv_serve__error(c, 400, "older_than: seconds, 0 or more");
     if (!arg(c, "keep") && !arg(c, "older_than"))
-        return pv_serve__error(c, 400, "keep or older_than is needed (keep=0 deletes every "
-                                       "ended run)");
+        return pv_serve__error(c, 400,
+                               "keep or older_than is needed (keep=0 deletes every "
+                               "ended run)");
     int64_t deleted = 0;
     pv_err err = {{0}};
     int rc = pv_history_prune(s->history, older > 0 ? pv_wall_time() - older : 0, (int64_t)keep,
@@ -323,8 +322,8 @@ static enum MHD_Result cancel_run(pv_serve *s, struct MHD_Connection *c, int64_t
     }
     struct pv_history_run r = {0};
     pv_err err = {{0}};
-    json_t *o = pv_history_get(s->history, id, false, &r, &err) == 0 ? pv_serve__run_json(&r, false)
-                                                                   : NULL;
+    json_t *o =
+        pv_history_get(s->history, id, false, &r, &err) == 0 ? pv_serve__run_json(&r, false) : NULL;
     pv_history_run_fini(&r);
     return pv_serve__json(c, (unsigned)status, o);
 }
@@ -346,10 +345,10 @@ static enum MHD_Result report_html(pv_serve *s, struct MHD_Connection *c, int64_
                  r.name && *r.name ? ": " : "", r.name ? r.name : "");
         pv_buf out = PV_BUF_INIT;
         rc = pv_report_html(r.report, title, &out, &err);
-        ret = rc == 0 ? pv_serve__respond(c, 200, "text/html; charset=utf-8", out.data, out.len,
-                                          NULL, NULL)
-                      : pv_serve__error(c, 500, "%s", rc == VOLLEY_ENOMEM ? "out of memory"
-                                                                          : err.msg);
+        ret = rc == 0
+                  ? pv_serve__respond(c, 200, "text/html; charset=utf-8", out.data, out.len, NULL,
+                                      NULL)
+                  : pv_serve__error(c, 500, "%s", rc == VOLLEY_ENOMEM ? "out of memory" : err.msg);
         pv_buf_fini(&out);
     }
     pv_history_run_fini(&r);
@@ -464,8 +463,8 @@ enum MHD_Result pv_serve__route(pv_serve *s, struct MHD_Connection *c, const cha
                                 const char *url, const char *body, size_t len)
 {
     if (strcmp(url, "/") == 0)
-        return is(method, "GET") ? pv_serve__respond(c, 200, "text/html; charset=utf-8",
-                                                     home_page, sizeof(home_page) - 1, NULL, NULL)
+        return is(method, "GET") ? pv_serve__respond(c, 200, "text/html; charset=utf-8", home_page,
+                                                     sizeof(home_page) - 1, NULL, NULL)
                                  : not_allowed(c, "GET");
     if (strcmp(url, "/api/openapi.json") == 0) {
         size_t n;

@@ -230,8 +230,8 @@ int pv_serve_start(const struct pv_serve_opts *o, pv_serve **out, pv_err *err)
     int rc = listen_on(s, o->host, o->port, &family, err);
     if (rc == 0 && !s->loopback && !s->token) {
         close(s->fd);
-        rc = pv_err_set(err, VOLLEY_EINVAL,
-                        "listening on %s (beyond loopback) needs --token-file", o->host);
+        rc = pv_err_set(err, VOLLEY_EINVAL, "listening on %s (beyond loopback) needs --token-file",
+                        o->host);
     }
     if (rc == 0 && pv_serve__runs_create(o->history, o->runner, o->max_runs > 0 ? o->max_runs : 1,
                                          &s->runs) != 0) {
@@ -248,11 +248,11 @@ int pv_serve_start(const struct pv_serve_opts *o, pv_serve **out, pv_err *err)
                      MHD_USE_AUTO | MHD_USE_ITC;
     if (family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    s->d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, s->fd,
-        MHD_OPTION_CONNECTION_LIMIT, maxc, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        s->loopback ? 0u : PV_MAX(1u, maxc / PER_IP_DIVISOR), MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)CONN_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, s->fd,
+                            MHD_OPTION_CONNECTION_LIMIT, maxc, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                            s->loopback ? 0u : PV_MAX(1u, maxc / PER_IP_DIVISOR),
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
     if (!s->d) {
         close(s->fd);
         serve_free(s);

@@ -302,8 +302,8 @@ void pv_serve__runs_stop(pv_serve__runs *m)
             continue;
         }
         *p = r->next;
-        if (pv_history_finish(m->h, r->id, PV_HISTORY_INTERRUPTED, pv_wall_time(), NULL, NULL,
-                              -1, "the server stopped before the run started", &err) != 0)
+        if (pv_history_finish(m->h, r->id, PV_HISTORY_INTERRUPTED, pv_wall_time(), NULL, NULL, -1,
+                              "the server stopped before the run started", &err) != 0)
             fprintf(stderr, "pgvolley serve: run %lld: %s\n", (long long)r->id, err.msg);
         srun_free(m, r);
     }
