@@ -13,6 +13,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cli/cli_judge.h"
@@ -219,6 +221,34 @@ static int request_args(struct job *j, const json_t *req, pv_buf *msg)
     return 0;
 }
 
+/*
+ * An uploaded file may not name a PARAMETERS_FILE: it would read a file of
+ * the server's disk. @return 0, or -1 with "NAME:LINE:COL: ..." in msg.
+ */
+static int no_csv(const char *name, const char *text, size_t len, pv_buf *msg)
+{
+    static const char word[] = "PARAMETERS_FILE";
+    size_t wl = sizeof(word) - 1;
+    int line = 1, col = 1;
+    for (size_t i = 0; i + wl <= len; i++) {
+        if (strncasecmp(text + i, word, wl) == 0) {
+            pv_buf_printf(msg,
+                          "%s:%d:%d: PARAMETERS_FILE is not allowed in an uploaded file "
+                          "(it would read the server's files); put the file and its CSV "
+                          "in the server's --workload-dir",
+                          name, line, col);
+            return -1;
+        }
+        if (text[i] == '\n') {
+            line++;
+            col = 1;
+        } else {
+            col++;
+        }
+    }
+    return 0;
+}
+
 /* Uploaded files: parsed from their text under their own names. */
 static int add_uploads(struct job *j, const json_t *files, pv_buf *msg)
 {
@@ -229,6 +259,8 @@ static int add_uploads(struct job *j, const json_t *files, pv_buf *msg)
         const char *name = json_string_value(json_object_get(f, "name"));
         const json_t *content = json_object_get(f, "content");
         pv_err err = {{0}};
+        if (no_csv(name, json_string_value(content), json_string_length(content), msg) != 0)
+            return -1;
         if (pv_workload_add_text(j->wl, name, json_string_value(content),
                                  json_string_length(content), &err) != 0) {
             pv_buf_puts(msg, err.msg);
@@ -272,18 +304,21 @@ static int add_server_files(const struct cli_serve *sv, struct job *j, const jso
             return -1;
         }
         char path[4096];
-        snprintf(path, sizeof(path), "%s/%s", sv->workload_dir, name);
-        pv_buf text = PV_BUF_INIT;
+        int n = snprintf(path, sizeof(path), "%s/%s", sv->workload_dir, name);
+        struct stat st;
+        if (n < 0 || (size_t)n >= sizeof(path) || stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+            pv_buf_printf(msg, "%s: no such file in the workload directory", name);
+            return -1;
+        }
         pv_err err = {{0}};
         size_t before = pv_workload_count(j->wl);
-        int rc = pv_buf_read_file(&text, path, &err);
-        if (rc != 0)
-            pv_buf_printf(msg, "%s: no such file in the workload directory", name);
-        else if (pv_workload_add_text(j->wl, name, text.data ? text.data : "", text.len, &err) != 0)
-            pv_buf_puts(msg, err.msg);
-        pv_buf_fini(&text);
-        if (pv_buf_ok(msg) != 0 || msg->len > 0)
+        /* by its path, so that a PARAMETERS_FILE is found beside it; the
+           messages name it as the request did */
+        if (pv_workload_add_path(j->wl, path, &err) != 0) {
+            size_t dl = strlen(sv->workload_dir) + 1;
+            pv_buf_puts(msg, strncmp(err.msg, path, dl) == 0 ? err.msg + dl : err.msg);
             return -1;
+        }
         if (weight > 0)
             pv_workload_set_weight(j->wl, before, weight);
     }

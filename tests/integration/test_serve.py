@@ -235,6 +235,33 @@ class ServeTest(ServerTest):
         status, lst = s.request("GET", f"/api/runs?state=interrupted")
         self.assertIn(again["id"], [r["id"] for r in lst["runs"]])
 
+    def test_workload_dir(self):
+        wd = os.path.join(self.dir, "wl")
+        os.mkdir(wd)
+        with open(os.path.join(wd, "ids.csv"), "w") as f:
+            f.write("id\n1\n2\n3\n")
+        with open(os.path.join(wd, "w.sql"), "w") as f:
+            f.write("-- name: byid\n-- PARAMETERS_FILE: ids.csv\nSELECT $1::int;\n")
+        with open(os.path.join(wd, "bad.sql"), "w") as f:
+            f.write("-- EXEC_COUNT: 0\nSELECT 1;\n")
+        s = self.serve("--workload-dir", wd)
+        run = self.create(s, {"target": "db", "workload_files": ["w.sql"], "concurrency": 1})
+        ev = s.events(run["id"])
+        self.assertEqual((ev[-2][1]["state"], ev[-2][1]["exit_code"]), ("finished", 0), ev[-2])
+        status, e = s.request("POST", "/api/runs", {"target": "db", "workload_files": ["bad.sql"],
+                                                    "concurrency": 1})
+        self.assertEqual(status, 400)
+        self.assertRegex(e["error"]["message"], r"^bad\.sql:1:\d+: ")
+        for name in ["nope.sql", "../w.sql", "/etc/passwd", "."]:
+            status, e = s.request("POST", "/api/runs", {"target": "db", "workload_files": [name],
+                                                        "concurrency": 1})
+            self.assertEqual(status, 400, name)
+        # an uploaded file may not read the server's files
+        status, e = s.request("POST", "/api/runs", run_req(
+            "-- PARAMETERS_FILE: /etc/passwd\nSELECT $1;\n"))
+        self.assertEqual(status, 400)
+        self.assertIn("q.sql:1:4: PARAMETERS_FILE is not allowed", e["error"]["message"])
+
     def test_bad_input(self):
         s = self.serve()
         bad = "-- EXEC_COUNT: many\nSELECT 2;\n"
