@@ -420,6 +420,14 @@ void cli_serve__free_job(void *arg, void *job)
 
 /* ---- execution ---------------------------------------------------------- */
 
+static bool is_cancelled(struct job *j)
+{
+    pthread_mutex_lock(&j->mu);
+    bool c = j->cancelled;
+    pthread_mutex_unlock(&j->mu);
+    return c;
+}
+
 /* libuv-free: the level's done callback wakes the job's thread. */
 static void on_level_done(void *arg)
 {
@@ -533,7 +541,7 @@ static void conclude(struct exec *x, const pv_target *target, const struct pv_ru
                      int n, struct pv_serve_outcome *out)
 {
     struct job *j = x->j;
-    bool interrupted = j->cancelled;
+    bool interrupted = is_cancelled(j);
     struct pv_report rep = {
         .target = pv_target_info(target),
         .nruns = (size_t)n,
@@ -578,7 +586,7 @@ static int run_levels(struct exec *x, pv_target *target, pv_run **runs, pv_shape
 {
     struct job *j = x->j;
     pv_err err = {{0}};
-    for (int i = 0; i < j->o.nlevels && !j->cancelled; i++) {
+    for (int i = 0; i < j->o.nlevels && !is_cancelled(j); i++) {
         struct pv_run_config cfg;
         int code = cli_run_level_config(&j->o, j->o.levels[i], target, j->wl, on_level_done, j,
                                         &cfg, &shapes[i]);
