@@ -31,5 +31,7 @@ void cli_serve__execute(void *arg, void *job, const struct pv_serve_sink *sink,
                         struct pv_serve_outcome *out);
 void cli_serve__cancel(void *arg, void *job);
 void cli_serve__free_job(void *arg, void *job);
+json_t *cli_serve__preview(void *arg, void *job);
+json_t *cli_serve__workload_files(void *arg);
 
 #endif /* PV_CLI_SERVE_H */

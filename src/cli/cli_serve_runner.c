@@ -7,6 +7,7 @@
  * are captured (cli_capture_begin) so that a bad request gets the very
  * text `run` prints.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -659,4 +660,104 @@ void cli_serve__execute(void *arg, void *job, const struct pv_serve_sink *sink,
         pv_shape_destroy(shapes[i]);
     free(x.qr);
     pv_target_destroy(target);
+}
+
+/* ---- POST /api/preview, GET /api/workload-files ------------------------- */
+
+static json_t *query_preview(const struct pv_query *q)
+{
+    json_t *sc = json_array();
+    for (size_t i = 0; sc && i < q->nscenarios; i++) {
+        const struct pv_scenario *s = &q->scenarios[i];
+        json_t *params = s->source ? json_null() : json_loads(s->params_json, 0, NULL);
+        json_array_append_new(sc, json_pack("{s:s,s:I,s:b,s:o}", "name", s->name, "exec_count",
+                                            (json_int_t)s->exec_count, "drawn", s->source != NULL,
+                                            "params", params ? params : json_null()));
+    }
+    return json_pack("{s:s,s:s,s:i,s:i,s:I,s:f,s:o}", "file", q->path, "sql", q->sql, "params",
+                     q->nparams, "statements", q->nsteps > 0 ? q->nsteps : 1, "exec_count",
+                     (json_int_t)q->exec_count, "weight", pv_workload_weight(q), "scenarios", sc);
+}
+
+/* Each level's engine settings, as `run` would make them. */
+static json_t *levels_preview(struct job *j)
+{
+    json_t *a = json_array();
+    for (int i = 0; a && i < j->o.nlevels; i++) {
+        struct pv_run_config cfg;
+        pv_shape *shape = NULL;
+        pv_buf msg = PV_BUF_INIT;
+        cli_capture_begin(&msg);
+        int code =
+            cli_run_level_config(&j->o, j->o.levels[i], NULL, j->wl, NULL, NULL, &cfg, &shape);
+        cli_capture_end();
+        pv_buf_fini(&msg);
+        if (code == CLI_EXIT_OK)
+            json_array_append_new(
+                a, json_pack("{s:i,s:i,s:{s:i,s:i,s:f,s:f,s:f},s:f,s:f,s:f,s:s}", "concurrency",
+                             cfg.concurrency, "threads", cfg.threads, "pool", "size", cfg.pool.size,
+                             "max_overflow", cfg.pool.max_overflow, "timeout_s", cfg.pool.timeout_s,
+                             "recycle_s", cfg.pool.recycle_s, "connect_timeout_s",
+                             cfg.pool.connect_timeout_s, "duration_s", cfg.duration_s, "warmup_s",
+                             cfg.warmup_s, "rate", cfg.rate, "protocol",
+                             pv_protocol_name(cfg.protocol)));
+        pv_shape_destroy(shape);
+    }
+    return a;
+}
+
+json_t *cli_serve__preview(void *arg, void *job)
+{
+    (void)arg;
+    struct job *j = job;
+    json_t *qs = json_array();
+    uint64_t total = 0;
+    for (size_t i = 0; qs && i < pv_workload_count(j->wl); i++) {
+        const struct pv_query *q = pv_workload_query(j->wl, i);
+        for (size_t k = 0; k < q->nscenarios; k++)
+            total += q->scenarios[k].exec_count;
+        json_array_append_new(qs, query_preview(q));
+    }
+    return json_pack("{s:o,s:o,s:o,s:I}", "queries", qs, "levels", levels_preview(j), "time_based",
+                     json_boolean(j->o.duration_s > 0 || j->o.stages || j->o.ramp_up_s > 0),
+                     "executions_per_level", (json_int_t)total);
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(json_string_value(json_object_get(*(json_t *const *)a, "name")),
+                  json_string_value(json_object_get(*(json_t *const *)b, "name")));
+}
+
+json_t *cli_serve__workload_files(void *arg)
+{
+    const struct cli_serve *sv = arg;
+    json_t *files = json_array();
+    DIR *d = sv->workload_dir ? opendir(sv->workload_dir) : NULL;
+    struct dirent *e;
+    while (files && d && (e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        char path[4096];
+        struct stat st;
+        if (e->d_name[0] == '.' || n < 5 || strcmp(e->d_name + n - 4, ".sql") != 0)
+            continue;
+        int pn = snprintf(path, sizeof(path), "%s/%s", sv->workload_dir, e->d_name);
+        if (pn > 0 && (size_t)pn < sizeof(path) && stat(path, &st) == 0 && S_ISREG(st.st_mode))
+            json_array_append_new(
+                files, json_pack("{s:s,s:I}", "name", e->d_name, "size", (json_int_t)st.st_size));
+    }
+    if (d)
+        closedir(d);
+    size_t n = json_array_size(files);
+    json_t **v = n ? calloc(n, sizeof(*v)) : NULL;
+    if (v) {
+        for (size_t i = 0; i < n; i++)
+            v[i] = json_incref(json_array_get(files, i));
+        qsort(v, n, sizeof(*v), by_name);
+        json_array_clear(files);
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(files, v[i]);
+        free(v);
+    }
+    return json_pack("{s:b,s:o}", "workload_dir", sv->workload_dir != NULL, "files", files);
 }

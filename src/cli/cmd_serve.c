@@ -277,7 +277,9 @@ static int serve(const struct serve_opts *o, struct cli_serve *sv, pv_history *h
                                      cli_serve__prepare,
                                      cli_serve__execute,
                                      cli_serve__cancel,
-                                     cli_serve__free_job};
+                                     cli_serve__free_job,
+                                     cli_serve__preview,
+                                     cli_serve__workload_files};
     struct pv_serve_opts so = {.host = host,
                                .port = port,
                                .token = token,

@@ -80,6 +80,14 @@ struct pv_serve_runner {
        after Ctrl-C). Any thread; may come before execute started. */
     void (*cancel)(void *arg, void *job);
     void (*free_job)(void *arg, void *job);
+    /* What a prepared job would run (POST /api/preview): its files'
+       queries, scenarios and execution counts, and each level's engine
+       settings (the pool as sized by default). A new reference; NULL when
+       out of memory. */
+    json_t *(*preview)(void *arg, void *job);
+    /* The workload directory's files: {"files": [{"name", "size"}]} (an
+       empty list without one); a new reference, NULL when out of memory. */
+    json_t *(*workload_files)(void *arg);
 };
 
 struct pv_serve_opts {

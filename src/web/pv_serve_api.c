@@ -178,10 +178,14 @@ static enum MHD_Result get_runs(pv_serve *s, struct MHD_Connection *c)
         c, 200, json_pack("{s:o,s:O}", "runs", a, "next_before", next ? next : json_null()));
 }
 
-/* One queued run (the run's object, 201). */
-static enum MHD_Result post_runs(pv_serve *s, struct MHD_Connection *c, const char *body,
-                                 size_t len)
+/*
+ * Parses and prepares a run request (POST /api/runs, /api/preview): *req and
+ * *job set, or the answer (400 with the reason) was queued (*answered).
+ */
+static enum MHD_Result prepare(pv_serve *s, struct MHD_Connection *c, const char *body, size_t len,
+                               json_t **out, void **job, bool *answered)
 {
+    *answered = true;
     json_error_t je;
     json_t *req = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
     if (!req)
@@ -202,44 +206,76 @@ static enum MHD_Result post_runs(pv_serve *s, struct MHD_Connection *c, const ch
     } else if (jname && (!json_is_string(jname) || json_string_length(jname) > NAME_MAX_LEN)) {
         ret = pv_serve__error(c, 400, "name: a string of at most %d bytes", NAME_MAX_LEN);
     } else {
-        void *job = NULL;
         pv_buf msg = PV_BUF_INIT;
-        int status = s->runner->prepare(s->runner->arg, req, t, &job, &msg);
-        if (status != 200) {
-            ret = pv_serve__error(c, (unsigned)status, "%s", pv_buf_str(&msg));
-        } else {
-            char *cfg = json_dumps(req, JSON_COMPACT);
-            pv_err err = {{0}};
-            int64_t id = 0;
-            int rc = cfg ? pv_history_add(s->history, json_string_value(jname), tname, cfg,
-                                          pv_wall_time(), &id, &err)
-                         : pv_err_set(&err, VOLLEY_ENOMEM, "out of memory");
-            free(cfg);
-            if (rc != 0) {
-                s->runner->free_job(s->runner->arg, job);
-                ret = pv_serve__error(c, 500, "%s", err.msg);
-            } else if (pv_serve__runs_submit(s->runs, id, job) != 0) {
-                pv_history_finish(s->history, id, PV_HISTORY_FAILED, pv_wall_time(), NULL, NULL, -1,
-                                  "out of memory", &err);
-                ret = pv_serve__error(c, 500, "out of memory");
-            } else {
-                struct pv_history_run r = {0};
-                rc = pv_history_get(s->history, id, false, &r, &err);
-                json_t *o = rc == 0 ? pv_serve__run_json(&r, false) : NULL;
-                pv_history_run_fini(&r);
-                char *txt = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
-                json_decref(o);
-                char loc[64];
-                snprintf(loc, sizeof(loc), "/api/runs/%lld", (long long)id);
-                ret = txt ? pv_serve__respond(c, 201, "application/json", txt, strlen(txt),
-                                              MHD_HTTP_HEADER_LOCATION, loc)
-                          : pv_serve__error(c, 500, "out of memory");
-                free(txt);
-            }
+        int status = s->runner->prepare(s->runner->arg, req, t, job, &msg);
+        if (status == 200) {
+            pv_buf_fini(&msg);
+            *out = req;
+            *answered = false;
+            return MHD_YES;
         }
+        ret = pv_serve__error(c, (unsigned)status, "%s", pv_buf_str(&msg));
         pv_buf_fini(&msg);
     }
     json_decref(req);
+    return ret;
+}
+
+/* POST /api/preview: what the request would run; nothing is queued. */
+static enum MHD_Result preview(pv_serve *s, struct MHD_Connection *c, const char *body, size_t len)
+{
+    json_t *req = NULL;
+    void *job = NULL;
+    bool answered;
+    enum MHD_Result ret = prepare(s, c, body, len, &req, &job, &answered);
+    if (answered)
+        return ret;
+    json_t *p = s->runner->preview(s->runner->arg, job);
+    s->runner->free_job(s->runner->arg, job);
+    json_decref(req);
+    return pv_serve__json(c, 200, p);
+}
+
+/* One queued run (the run's object, 201). */
+static enum MHD_Result post_runs(pv_serve *s, struct MHD_Connection *c, const char *body,
+                                 size_t len)
+{
+    json_t *req = NULL;
+    void *job = NULL;
+    bool answered;
+    enum MHD_Result ret = prepare(s, c, body, len, &req, &job, &answered);
+    if (answered)
+        return ret;
+    const char *tname = json_string_value(json_object_get(req, "target"));
+    const char *name = json_string_value(json_object_get(req, "name"));
+    char *cfg = json_dumps(req, JSON_COMPACT);
+    pv_err err = {{0}};
+    int64_t id = 0;
+    int rc = cfg ? pv_history_add(s->history, name, tname, cfg, pv_wall_time(), &id, &err)
+                 : pv_err_set(&err, VOLLEY_ENOMEM, "out of memory");
+    free(cfg);
+    json_decref(req); /* name and tname were borrowed from it */
+    if (rc != 0) {
+        s->runner->free_job(s->runner->arg, job);
+        return pv_serve__error(c, 500, "%s", err.msg);
+    }
+    if (pv_serve__runs_submit(s->runs, id, job) != 0) {
+        pv_history_finish(s->history, id, PV_HISTORY_FAILED, pv_wall_time(), NULL, NULL, -1,
+                          "out of memory", &err);
+        return pv_serve__error(c, 500, "out of memory");
+    }
+    struct pv_history_run r = {0};
+    rc = pv_history_get(s->history, id, false, &r, &err);
+    json_t *o = rc == 0 ? pv_serve__run_json(&r, false) : NULL;
+    pv_history_run_fini(&r);
+    char *txt = o ? json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(15)) : NULL;
+    json_decref(o);
+    char loc[64];
+    snprintf(loc, sizeof(loc), "/api/runs/%lld", (long long)id);
+    ret = txt ? pv_serve__respond(c, 201, "application/json", txt, strlen(txt),
+                                  MHD_HTTP_HEADER_LOCATION, loc)
+              : pv_serve__error(c, 500, "out of memory");
+    free(txt);
     return ret;
 }
 
@@ -274,7 +310,13 @@ static enum MHD_Result get_run(pv_serve *s, struct MHD_Connection *c, int64_t id
     if (rc != 0)
         return history_error(c, rc, &err);
     enum MHD_Result ret;
-    if (r.report) {
+    const char *view = arg(c, "view");
+    if (view && strcmp(view, "run") != 0 && strcmp(view, "report") != 0) {
+        ret = pv_serve__error(c, 400, "view: run or report");
+    } else if (view && strcmp(view, "report") == 0 && !r.report) {
+        ret = pv_serve__error(c, 409, "run %lld has no report (it is %s)", (long long)id,
+                              pv_history_state_name(r.state));
+    } else if (r.report && !(view && strcmp(view, "run") == 0)) {
         ret = pv_serve__respond(c, 200, "application/json", r.report, strlen(r.report),
                                 "X-Pgvolley-Run-State", pv_history_state_name(r.state));
     } else {
@@ -474,6 +516,11 @@ enum MHD_Result pv_serve__route(pv_serve *s, struct MHD_Connection *c, const cha
     }
     if (strcmp(url, "/api/targets") == 0)
         return is(method, "GET") ? get_targets(s, c) : not_allowed(c, "GET");
+    if (strcmp(url, "/api/preview") == 0)
+        return is(method, "POST") ? preview(s, c, body, len) : not_allowed(c, "POST");
+    if (strcmp(url, "/api/workload-files") == 0)
+        return is(method, "GET") ? pv_serve__json(c, 200, s->runner->workload_files(s->runner->arg))
+                                 : not_allowed(c, "GET");
     if (strcmp(url, "/api/compare") == 0)
         return is(method, "GET") ? compare(s, c) : not_allowed(c, "GET");
     if (strcmp(url, "/api/runs") == 0) {

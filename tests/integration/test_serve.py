@@ -110,7 +110,7 @@ def run_req(content=QUICK, **kw):
     req = {"target": "db", "files": [{"name": "q.sql", "content": content}],
            "concurrency": 2, "duration": 1}
     req.update(kw)
-    return req
+    return {k: v for k, v in req.items() if v is not None}
 
 
 class ServeTest(ServerTest):
@@ -245,6 +245,9 @@ class ServeTest(ServerTest):
         with open(os.path.join(wd, "bad.sql"), "w") as f:
             f.write("-- EXEC_COUNT: 0\nSELECT 1;\n")
         s = self.serve("--workload-dir", wd)
+        status, f = s.request("GET", "/api/workload-files")
+        self.assertEqual(f, {"workload_dir": True, "files": [
+            {"name": "bad.sql", "size": 27}, {"name": "w.sql", "size": 58}]})
         run = self.create(s, {"target": "db", "workload_files": ["w.sql"], "concurrency": 1})
         ev = s.events(run["id"])
         self.assertEqual((ev[-2][1]["state"], ev[-2][1]["exit_code"]), ("finished", 0), ev[-2])
@@ -261,6 +264,33 @@ class ServeTest(ServerTest):
             "-- PARAMETERS_FILE: /etc/passwd\nSELECT $1;\n"))
         self.assertEqual(status, 400)
         self.assertIn("q.sql:1:4: PARAMETERS_FILE is not allowed", e["error"]["message"])
+
+    def test_preview(self):
+        s = self.serve()
+        content = ("-- name: pair\n-- PARAMETERS: [[1, \"a\"], [2, \"b\"]]\n-- EXEC_COUNT: 3\n"
+                   "SELECT $1::int, $2::text;\n")
+        status, p = s.request("POST", "/api/preview", run_req(content, concurrency=[1, 8],
+                                                               duration=None))
+        self.assertEqual(status, 200, p)
+        q = p["queries"][0]
+        self.assertEqual((q["file"], q["params"], q["exec_count"]), ("q.sql", 2, 3))
+        self.assertEqual([(x["exec_count"], x["params"]) for x in q["scenarios"]],
+                         [(3, [1, "a"]), (3, [2, "b"])])
+        self.assertEqual(p["executions_per_level"], 6)
+        self.assertFalse(p["time_based"])
+        # the seed's pool sizing: max(1, c/4) kept, c more as overflow
+        self.assertEqual([(lv["concurrency"], lv["pool"]["size"], lv["pool"]["max_overflow"])
+                          for lv in p["levels"]], [(1, 1, 1), (8, 2, 8)])
+        status, e = s.request("POST", "/api/preview", run_req("-- EXEC_COUNT: 0\nSELECT 1;\n"))
+        self.assertEqual(status, 400)
+        self.assertEqual(s.request("GET", "/api/runs")[1]["runs"], [])
+        self.assertEqual(s.request("GET", "/api/workload-files")[1],
+                         {"workload_dir": False, "files": []})
+        # view=run: the run's object (with its request) even once it has a report
+        run = self.create(s, run_req())
+        s.events(run["id"])
+        status, r = s.request("GET", f"/api/runs/{run['id']}?view=run")
+        self.assertEqual((r["state"], r["config"]["files"][0]["name"]), ("finished", "q.sql"))
 
     def test_bad_input(self):
         s = self.serve()
@@ -332,7 +362,8 @@ class ServeTest(ServerTest):
             for m in methods:
                 if m.lower() in ops and m == "DELETE":
                     continue  # answered below, once the rest is checked
-                body = run_req() if (m == "POST" and path == "/api/runs") else None
+                body = run_req() if (m == "POST" and path in ("/api/runs", "/api/preview")) \
+                    else None
                 if m == "GET" and path.endswith("/events"):
                     s.events(run["id"])
                     continue
