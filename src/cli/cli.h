@@ -30,6 +30,16 @@ enum cli_exit {
 void cli_error(const char *fmt, ...) PV_PRINTF(1, 2);
 /* "pgvolley CMD: message" + "Try 'pgvolley CMD --help'." on stderr; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) PV_PRINTF(2, 3);
+/*
+ * Captures this thread's cli_error and cli_usage_error messages into buf
+ * (the message alone, without "pgvolley: " or the --help hint; one line
+ * per message) instead of printing them, until cli_capture_end: `serve`
+ * answers a bad request with the very text `run` prints. buf is borrowed.
+ */
+struct pv_buf;
+void cli_capture_begin(struct pv_buf *buf);
+void cli_capture_end(void);
+
 /* Maps a library error code to an exit code. */
 int cli_exit_for(int volley_rc);
 
@@ -91,5 +101,6 @@ int cmd_merge(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_mcp(int argc, char **argv);
 int cmd_suite(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif /* PV_CLI_H */

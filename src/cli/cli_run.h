@@ -75,6 +75,23 @@ int cli_run_parse(int argc, char **argv, struct cli_run_opts *o);
  */
 int cli_run_workload(const struct cli_run_opts *o, const char *conninfo);
 
+/* ---- what `serve` shares with `run` (cmd_serve.c, cli_serve_runner.c) ---- */
+
+/* The checks of a loaded workload against o (parameters with the simple
+   protocol). Prints its error. @return an exit code. */
+int cli_run_workload_check(const struct cli_run_opts *o, const pv_workload *wl);
+
+/**
+ * The engine's configuration of one level of o, exactly as `run` makes it:
+ * the options, the load's shape (--stages, --ramp-up: *shape, to
+ * pv_shape_destroy, NULL when none), then the engine's defaults; on_done
+ * and arg are the run's done callback. Prints its usage errors.
+ * @return an exit code.
+ */
+int cli_run_level_config(const struct cli_run_opts *o, int level, pv_target *target,
+                         pv_workload *wl, void (*on_done)(void *), void *arg,
+                         struct pv_run_config *cfg, pv_shape **shape);
+
 /* ---- --shard and --start-at (cli_shard.c); each returns an exit code ---- */
 
 /* Parses --shard I/N and --start-at TIME into o (usage errors printed). */

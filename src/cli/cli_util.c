@@ -1,6 +1,8 @@
 /* cli_util.c - messages, strict number parsing, signals. */
 #include "cli/cli.h"
 
+#include "common/pv_buf.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -9,9 +11,39 @@
 #include <string.h>
 #include <unistd.h>
 
+/* cli_capture_begin: this thread's messages go here instead of stderr */
+static _Thread_local pv_buf *capture;
+
+void cli_capture_begin(pv_buf *into)
+{
+    capture = into;
+}
+
+void cli_capture_end(void)
+{
+    capture = NULL;
+}
+
+/* Appends one captured message (a line per message). @return whether captured. */
+static bool captured(const char *fmt, va_list ap)
+{
+    if (!capture)
+        return false;
+    if (capture->len > 0)
+        pv_buf_putc(capture, '\n');
+    pv_buf_vprintf(capture, fmt, ap);
+    return true;
+}
+
 void cli_error(const char *fmt, ...)
 {
     va_list ap;
+    va_start(ap, fmt);
+    if (captured(fmt, ap)) {
+        va_end(ap);
+        return;
+    }
+    va_end(ap);
     va_start(ap, fmt);
     fputs("pgvolley: ", stderr);
     vfprintf(stderr, fmt, ap);
@@ -22,6 +54,12 @@ void cli_error(const char *fmt, ...)
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
+    va_start(ap, fmt);
+    if (captured(fmt, ap)) {
+        va_end(ap);
+        return CLI_EXIT_USAGE;
+    }
+    va_end(ap);
     va_start(ap, fmt);
     fprintf(stderr, "pgvolley %s: ", cmd);
     vfprintf(stderr, fmt, ap);

@@ -296,8 +296,13 @@ static int load_workload(const struct cli_run_opts *o, pv_workload **out)
         if (weight > 0)
             pv_workload_set_weight(*out, before, weight);
     }
-    for (size_t i = 0; o->protocol == PV_PROTOCOL_SIMPLE && i < pv_workload_count(*out); i++) {
-        const struct pv_query *q = pv_workload_query(*out, i);
+    return cli_run_workload_check(o, *out);
+}
+
+int cli_run_workload_check(const struct cli_run_opts *o, const pv_workload *wl)
+{
+    for (size_t i = 0; o->protocol == PV_PROTOCOL_SIMPLE && i < pv_workload_count(wl); i++) {
+        const struct pv_query *q = pv_workload_query(wl, i);
         if (q->nparams > 0) {
             cli_error("%s: a query with parameters needs --protocol extended or prepared "
                       "(parameters are never spliced into SQL text)",
@@ -413,6 +418,21 @@ static int make_shape(const struct cli_run_opts *o, int level, struct pv_run_con
     if (o->rate <= 0) /* the most in flight at once */
         cfg->concurrency = PV_MAX(1, (int)ceil(pv_shape_max(*out) - 1e-9));
     return CLI_EXIT_OK;
+}
+
+int cli_run_level_config(const struct cli_run_opts *o, int level, pv_target *target,
+                         pv_workload *wl, void (*on_done)(void *), void *arg,
+                         struct pv_run_config *cfg, pv_shape **shape)
+{
+    run_config(o, level, target, wl, NULL, cfg);
+    cfg->on_done = on_done;
+    cfg->on_done_arg = arg;
+    int code = make_shape(o, level, cfg, shape);
+    if (code == CLI_EXIT_OK)
+        code = cli_shard_config(o, cfg);
+    if (code == CLI_EXIT_OK)
+        pv_run_config_defaults(cfg);
+    return code;
 }
 
 /* Once per run (said: whether it was already): the server's limit, not

@@ -22,6 +22,8 @@ static const char usage[] =
     "  multi      run many read-only queries at once (JSON in; Markdown or JSON out)\n"
     "  mcp        serve datasets to LLM clients over MCP (stdio or Streamable HTTP),\n"
     "             read-only\n"
+    "  serve      serve the HTTP API: create, follow, cancel and compare runs on\n"
+    "             configured targets, with their history\n"
     "  demo       start a throwaway PostgreSQL, load sample data, run the examples\n"
     "  ephemeral  start a throwaway PostgreSQL for a command (or until stdin closes)\n"
     "\n"
@@ -64,6 +66,8 @@ static int dispatch(int argc, char **argv)
         return cmd_merge(argc - 1, argv + 1);
     if (strcmp(cmd, "suite") == 0)
         return cmd_suite(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve(argc - 1, argv + 1);
 #ifdef PV_WITH_MCP
     if (strcmp(cmd, "mcp") == 0)
         return cmd_mcp(argc - 1, argv + 1);

@@ -103,6 +103,16 @@ int pv_report_summary(const struct pv_report *r, pv_buf *out);
 /** The same content as the table, as GitHub-flavoured Markdown. */
 int pv_report_markdown(const struct pv_report *r, pv_buf *out);
 
+/**
+ * One point of a run's timeline as one line of compact JSON, the object the
+ * report's "timeline" array holds (docs/report-schema.md), appended to out
+ * (`pgvolley serve` streams them as the run goes). run gives the queries'
+ * names and the rate (only its rate, nqueries, queries[i].query and
+ * timeline.nqueries are read). @return 0 or VOLLEY_ENOMEM.
+ */
+int pv_report_timeline_point(const struct pv_run_result *run, const struct pv_tl_point *p,
+                             pv_buf *out);
+
 /** Queries per second of n executions over wall_s (0 when wall_s is 0). */
 double pv_report_qps(uint64_t n, double wall_s);
 

@@ -2,6 +2,9 @@
 #include "report/pv_report_timeline.h"
 
 #include <math.h>
+#include <stdlib.h>
+
+#include "report/pv_report.h"
 #include <stdbool.h>
 
 /* As in pv_report_json.c: setters that accept NULL and note the failure. */
@@ -65,4 +68,17 @@ json_t *pv_report__timeline_point_json(const struct pv_run_result *run, const st
         return NULL;
     }
     return o;
+}
+
+int pv_report_timeline_point(const struct pv_run_result *run, const struct pv_tl_point *p,
+                             pv_buf *out)
+{
+    json_t *o = pv_report__timeline_point_json(run, p);
+    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+    json_decref(o);
+    if (!s)
+        return VOLLEY_ENOMEM;
+    pv_buf_puts(out, s);
+    free(s);
+    return pv_buf_ok(out) == 0 ? 0 : VOLLEY_ENOMEM;
 }

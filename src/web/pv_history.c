@@ -321,7 +321,8 @@ int pv_history_finish(pv_history *h, int64_t id, enum pv_history_state state, do
 {
     if (!h)
         return pv_err_set(err, VOLLEY_EINVAL, "run history: no handle");
-    if (state != PV_HISTORY_FINISHED && state != PV_HISTORY_FAILED && state != PV_HISTORY_CANCELLED)
+    if (state != PV_HISTORY_FINISHED && state != PV_HISTORY_FAILED &&
+        state != PV_HISTORY_CANCELLED && state != PV_HISTORY_INTERRUPTED)
         return pv_err_set(err, VOLLEY_EINVAL, "run history: %s is not how a run ends",
                           pv_history_state_name(state));
     pthread_mutex_lock(&h->mu);

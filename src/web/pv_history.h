@@ -108,7 +108,8 @@ int pv_history_add_point(pv_history *h, int64_t id, int64_t seq, const char *poi
                          pv_err *err);
 
 /**
- * Ends a queued or running run in state (finished, failed or cancelled)
+ * Ends a queued or running run in state (finished, failed, cancelled, or
+ * interrupted: the server is stopping and stopped it)
  * with its report (NULL: none), summary (NULL: none), exit code and
  * message (NULL: "").
  * @return 0, VOLLEY_EINVAL (state is not an end state), VOLLEY_EINPUT (no

@@ -1,0 +1,288 @@
+/* pv_serve_http.c - the daemon of `pgvolley serve`: listening, the checks
+   every request passes, request bodies (pv_serve.h). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "web/pv_http_guard.h"
+#include "web/pv_serve_int.h"
+
+#define LISTEN_BACKLOG   64
+#define DEFAULT_MAX_BODY (4u << 20)
+#define DEFAULT_MAX_CONN 64
+#define PER_IP_DIVISOR   2  /* beyond loopback: one address gets half the connections */
+#define CONN_TIMEOUT_S   60 /* event streams send a comment every 15 s */
+
+/* ==== responses ========================================================= */
+
+enum MHD_Result pv_serve__respond(struct MHD_Connection *c, unsigned status, const char *ctype,
+                                  const char *body, size_t len, const char *hname,
+                                  const char *hvalue)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)(body ? body : ""), MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    if (hname)
+        MHD_add_response_header(r, hname, hvalue);
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+enum MHD_Result pv_serve__json(struct MHD_Connection *c, unsigned status, json_t *v)
+{
+    char *s = v ? json_dumps(v, JSON_INDENT(2) | JSON_REAL_PRECISION(15)) : NULL;
+    json_decref(v);
+    if (!s)
+        return pv_serve__respond(c, 500, "application/json",
+                                 "{\"error\":{\"status\":500,\"message\":\"out of memory\"}}", 48,
+                                 NULL, NULL);
+    enum MHD_Result ret =
+        pv_serve__respond(c, status, "application/json", s, strlen(s), NULL, NULL);
+    free(s);
+    return ret;
+}
+
+enum MHD_Result pv_serve__error(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
+{
+    char msg[PV_ERR_LEN * 2];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    json_t *e = json_pack("{s:{s:i,s:s}}", "error", "status", (int)status, "message", msg);
+    return pv_serve__json(c, status, e);
+}
+
+/* ==== requests ========================================================== */
+
+/* One request's state between libmicrohttpd's calls: its body so far. */
+struct req {
+    pv_buf body;
+    bool too_big;
+    bool checked;
+};
+
+static const char *header(struct MHD_Connection *c, const char *name)
+{
+    return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+}
+
+/* Host, Origin and the token. @return MHD_YES to go on, else the answer
+   was queued (*answered set). */
+static enum MHD_Result check(pv_serve *s, struct MHD_Connection *c, bool *answered)
+{
+    *answered = true;
+    if (!pv_http_host_origin_ok(s->loopback, header(c, "Host"), header(c, "Origin")))
+        return pv_serve__error(c, 403, "Forbidden: Host or Origin not allowed");
+    if (s->token && !pv_http_bearer_ok(header(c, MHD_HTTP_HEADER_AUTHORIZATION), s->token)) {
+        json_t *e = json_pack("{s:{s:i,s:s}}", "error", "status", 401, "message",
+                              "Unauthorized: a bearer token is required");
+        char *t = e ? json_dumps(e, JSON_COMPACT) : NULL;
+        json_decref(e);
+        enum MHD_Result r = t ? pv_serve__respond(c, 401, "application/json", t, strlen(t),
+                                                  MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer")
+                              : MHD_NO;
+        free(t);
+        return r;
+    }
+    *answered = false;
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+    pv_serve *s = cls;
+    (void)version;
+    struct req *r = *con_cls;
+    if (!r) {
+        r = calloc(1, sizeof(*r));
+        if (!r)
+            return MHD_NO;
+        pv_buf_init(&r->body);
+        *con_cls = r;
+        return MHD_YES;
+    }
+    if (!r->checked) { /* before reading a body: a refused request sends none */
+        bool answered;
+        enum MHD_Result ret = check(s, c, &answered);
+        if (answered)
+            return ret;
+        r->checked = true;
+    }
+    if (*upload_size > 0) {
+        if (!r->too_big && r->body.len + *upload_size > s->max_body) {
+            r->too_big = true;
+            pv_buf_fini(&r->body);
+        }
+        if (!r->too_big)
+            pv_buf_append(&r->body, upload, *upload_size);
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (r->too_big)
+        return pv_serve__error(c, 413, "Payload Too Large: a request body may hold %zu bytes",
+                               s->max_body);
+    if (pv_buf_ok(&r->body) != 0)
+        return pv_serve__error(c, 500, "out of memory");
+    return pv_serve__route(s, c, method, url, r->body.data ? r->body.data : "", r->body.len);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    struct req *r = *con_cls;
+    if (r) {
+        pv_buf_fini(&r->body);
+        free(r);
+        *con_cls = NULL;
+    }
+}
+
+/* ==== listening ========================================================= */
+
+/* A listening socket on the numeric address host:port. @return 0 or an error in err. */
+static int listen_on(pv_serve *s, const char *host, int port, int *family, pv_err *err)
+{
+    char service[16];
+    snprintf(service, sizeof(service), "%d", port);
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+    int gai = getaddrinfo(host, service, &hints, &res);
+    if (gai != 0)
+        return pv_err_set(err, VOLLEY_EINVAL, "'%s' is not an IPv4 or IPv6 address: %s", host,
+                          gai_strerror(gai));
+    int fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, res->ai_protocol);
+    int saved = errno;
+    if (fd >= 0) {
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (res->ai_family == AF_INET6)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+        if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
+            saved = errno;
+            close(fd);
+            fd = -1;
+        }
+    }
+    *family = res->ai_family;
+    freeaddrinfo(res);
+    if (fd < 0)
+        return pv_err_set(err, VOLLEY_EIO, "cannot listen on %s:%d: %s", host, port,
+                          strerror(saved));
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    s->port = port;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            s->port = ntohs(a->sin_port);
+            s->loopback = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            s->port = ntohs(a->sin6_port);
+            s->loopback = IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
+        }
+    }
+    s->fd = fd;
+    return 0;
+}
+
+static void serve_free(pv_serve *s)
+{
+    pv_serve__runs_destroy(s->runs);
+    free(s->token);
+    free(s);
+}
+
+int pv_serve_start(const struct pv_serve_opts *o, pv_serve **out, pv_err *err)
+{
+    pv_serve *s = calloc(1, sizeof(*s));
+    if (!s)
+        return pv_err_set(err, VOLLEY_ENOMEM, "out of memory");
+    s->fd = -1;
+    s->history = o->history;
+    s->runner = o->runner;
+    s->max_body = o->max_body ? o->max_body : DEFAULT_MAX_BODY;
+    if (o->token && !(s->token = strdup(o->token))) {
+        free(s);
+        return pv_err_set(err, VOLLEY_ENOMEM, "out of memory");
+    }
+    int family = AF_INET;
+    int rc = listen_on(s, o->host, o->port, &family, err);
+    if (rc == 0 && !s->loopback && !s->token) {
+        close(s->fd);
+        rc = pv_err_set(err, VOLLEY_EINVAL, "listening on %s (beyond loopback) needs --token-file",
+                        o->host);
+    }
+    if (rc == 0 && pv_serve__runs_create(o->history, o->runner, o->max_runs > 0 ? o->max_runs : 1,
+                                         &s->runs) != 0) {
+        close(s->fd);
+        rc = pv_err_set(err, VOLLEY_ENOMEM, "out of memory");
+    }
+    if (rc != 0) {
+        free(s->token);
+        free(s);
+        return rc;
+    }
+    unsigned maxc = o->max_connections > 0 ? (unsigned)o->max_connections : DEFAULT_MAX_CONN;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_AUTO | MHD_USE_ITC;
+    if (family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, s->fd,
+                            MHD_OPTION_CONNECTION_LIMIT, maxc, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                            s->loopback ? 0u : PV_MAX(1u, maxc / PER_IP_DIVISOR),
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+    if (!s->d) {
+        close(s->fd);
+        serve_free(s);
+        return pv_err_set(err, VOLLEY_EIO, "cannot start the HTTP server on %s:%d", o->host,
+                          o->port);
+    }
+    *out = s;
+    return 0;
+}
+
+int pv_serve_port(const pv_serve *s)
+{
+    return s->port;
+}
+
+bool pv_serve_loopback(const pv_serve *s)
+{
+    return s->loopback;
+}
+
+void pv_serve_stop(pv_serve *s)
+{
+    if (!s)
+        return;
+    MHD_socket fd = MHD_quiesce_daemon(s->d);
+    /* runs end first: their event streams then finish and the
+       connections' threads can be joined */
+    pv_serve__runs_stop(s->runs);
+    MHD_stop_daemon(s->d);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    serve_free(s);
+}

@@ -1,0 +1,56 @@
+/* test_web_guard.c - the Host, Origin and token checks of `pgvolley serve`. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "web/pv_http_guard.h"
+
+static void test_loopback(void **state)
+{
+    (void)state;
+    assert_true(pv_http_host_origin_ok(true, "127.0.0.1:8765", NULL));
+    assert_true(pv_http_host_origin_ok(true, "localhost", "http://localhost:8765"));
+    assert_true(pv_http_host_origin_ok(true, "[::1]:80", "https://[::1]"));
+    assert_false(pv_http_host_origin_ok(true, NULL, NULL));
+    assert_false(pv_http_host_origin_ok(true, "evil.example:8765", NULL)); /* rebinding */
+    assert_false(pv_http_host_origin_ok(true, "localhost.evil.example", NULL));
+    assert_false(pv_http_host_origin_ok(true, "127.0.0.1:8765", "http://evil.example"));
+    assert_false(pv_http_host_origin_ok(true, "127.0.0.1:8765", "null"));
+    assert_false(pv_http_host_origin_ok(true, "127.0.0.1:123456", NULL));
+}
+
+static void test_beyond_loopback(void **state)
+{
+    (void)state;
+    assert_true(pv_http_host_origin_ok(false, "load.example:8765", NULL));
+    assert_true(pv_http_host_origin_ok(false, "load.example", "https://load.example"));
+    assert_true(pv_http_host_origin_ok(false, "Load.Example:8765", "http://load.example:8765"));
+    assert_false(pv_http_host_origin_ok(false, "load.example:8765", "http://evil.example:8765"));
+    assert_false(pv_http_host_origin_ok(false, "load.example", "ftp://load.example"));
+    assert_false(pv_http_host_origin_ok(false, "", NULL));
+}
+
+static void test_token(void **state)
+{
+    (void)state;
+    assert_true(pv_http_bearer_ok("Bearer s3cret", "s3cret"));
+    assert_true(pv_http_bearer_ok("bearer   s3cret", "s3cret"));
+    assert_false(pv_http_bearer_ok(NULL, "s3cret"));
+    assert_false(pv_http_bearer_ok("Basic s3cret", "s3cret"));
+    assert_false(pv_http_bearer_ok("Bearer s3cre", "s3cret"));
+    assert_false(pv_http_bearer_ok("Bearer s3cret2", "s3cret"));
+    assert_false(pv_http_bearer_ok("Bearer ", "s3cret"));
+    assert_true(pv_http_secret_equal("", ""));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_loopback),
+        cmocka_unit_test(test_beyond_loopback),
+        cmocka_unit_test(test_token),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
