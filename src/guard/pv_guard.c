@@ -512,7 +512,8 @@ static int check_explain(struct ctx *c, const json_t *fields)
         const char *name = json_string_value(json_object_get(de, "defname"));
         if (!t || strcmp(t, "DefElem") != 0 || !name)
             return refuse(c, "EXPLAIN with an option the guard cannot read");
-        if (name_eq_ci(name, "analyze") || name_eq_ci(name, "analyse"))
+        if ((name_eq_ci(name, "analyze") || name_eq_ci(name, "analyse")) &&
+            !(c->opts && c->opts->explain_analyze))
             return refuse(c, "EXPLAIN ANALYZE runs the statement");
     }
     const json_t *inner = json_object_get(fields, "query");

@@ -106,7 +106,9 @@ static void job_start(struct pv_batch *b, size_t i)
     b->started[i] = true;
     b->running++;
     pv_err err = {{0}};
-    int rc = pv_guard_check(q->sql, &e->opts.guard, &err);
+    struct pv_guard_opts guard = e->opts.guard;
+    guard.explain_analyze = q->explain_analyze;
+    int rc = pv_guard_check(q->sql, &guard, &err);
     if (rc != 0) {
         pv_batch__res_fail(&b->res[i],
                            rc == VOLLEY_ENOMEM ? PV_SQLSTATE_OUT_OF_MEMORY : PV_SQLSTATE_READ_ONLY,

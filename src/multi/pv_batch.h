@@ -54,6 +54,8 @@ struct pv_bquery {
     const char *label; /* may be NULL */
     int nparams;
     const char *const *params; /* text values, NULL = SQL NULL */
+    bool explain_analyze;      /* the guard accepts EXPLAIN ANALYZE of a SELECT
+                                  (pv_guard_opts.explain_analyze) for this query */
 };
 
 struct pv_bresult {
