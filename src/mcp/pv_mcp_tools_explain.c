@@ -168,8 +168,9 @@ json_t *pv_mcp__render_explain(pv_mcp *m, struct pv_mcp__call *c, double wall_ms
     pv_buf_printf(&md, " | **Format**: %s | **Time**: %.1f ms\n\n", fmt, r->ms);
     pv_render_md_code(&md, c->kind == 0 ? "" : fmt, pv_buf_str(&plan));
     if (r->truncated)
-        pv_buf_printf(&md, "\n_Truncated: the plan has more than %zu lines (the dataset's "
-                           "max_rows)._\n",
+        pv_buf_printf(&md,
+                      "\n_Truncated: the plan has more than %zu lines (the dataset's "
+                      "max_rows)._\n",
                       r->nrows);
     if (c->analyze)
         pv_buf_puts(&md, "\n_The statement ran (read-only, rolled back) to measure it._\n");

@@ -21,7 +21,8 @@
 static const char probe_sql[] =
     "SELECT current_user::text AS role,\n"
     "       pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS read_all_stats,\n"
-    "       (SELECT extversion FROM pg_extension WHERE extname = 'pg_stat_statements') AS pgss_version,\n"
+    "       (SELECT extversion FROM pg_extension WHERE extname = 'pg_stat_statements') AS "
+    "pgss_version,\n"
     "       (SELECT extnamespace::regnamespace::text FROM pg_extension\n"
     "         WHERE extname = 'pg_stat_statements') AS pgss_schema,\n"
     "       (SELECT stats_reset::text FROM pg_stat_database WHERE datname = current_database())\n"
@@ -29,16 +30,19 @@ static const char probe_sql[] =
 
 /* pg_stat_statements (PostgreSQL 13 or newer: total_exec_time). */
 #define SLOW_SQL(order)                                                                            \
-    "SELECT left(s.query, 1000) AS query, s.calls, round(s.total_exec_time::numeric, 1) AS total_ms,\n" \
-    "       round(s.mean_exec_time::numeric, 2) AS mean_ms, round(s.max_exec_time::numeric, 1) AS max_ms,\n" \
-    "       s.rows,\n" \
-    "       round(100.0 * s.shared_blks_hit / nullif(s.shared_blks_hit + s.shared_blks_read, 0), 1)\n" \
-    "         AS cache_hit_pct,\n" \
-    "       s.queryid::text AS queryid, r.rolname::text AS role\n" \
-    "  FROM pg_stat_statements s LEFT JOIN pg_roles r ON r.oid = s.userid\n" \
-    " WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())\n" \
-    " ORDER BY " order " DESC\n" \
-    " LIMIT $1::int" \
+    "SELECT left(s.query, 1000) AS query, s.calls, round(s.total_exec_time::numeric, 1) AS "       \
+    "total_ms,\n"                                                                                  \
+    "       round(s.mean_exec_time::numeric, 2) AS mean_ms, round(s.max_exec_time::numeric, 1) "   \
+    "AS max_ms,\n"                                                                                 \
+    "       s.rows,\n"                                                                             \
+    "       round(100.0 * s.shared_blks_hit / nullif(s.shared_blks_hit + s.shared_blks_read, 0), " \
+    "1)\n"                                                                                         \
+    "         AS cache_hit_pct,\n"                                                                 \
+    "       s.queryid::text AS queryid, r.rolname::text AS role\n"                                 \
+    "  FROM pg_stat_statements s LEFT JOIN pg_roles r ON r.oid = s.userid\n"                       \
+    " WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())\n"           \
+    " ORDER BY " order " DESC\n"                                                                   \
+    " LIMIT $1::int"                                                                               \
     ""
 
 static const char slow_total_sql[] = SLOW_SQL("s.total_exec_time");
@@ -47,7 +51,8 @@ static const char slow_mean_sql[] = SLOW_SQL("s.mean_exec_time");
 static const char locks_sql[] =
     "SELECT w.pid AS waiting_pid, w.usename::text AS waiting_user,\n"
     "       round(extract(epoch FROM now() - w.query_start)::numeric, 1) AS waiting_s,\n"
-    "       (SELECT string_agg(l.mode || ' on ' || coalesce(l.relation::regclass::text, l.locktype),\n"
+    "       (SELECT string_agg(l.mode || ' on ' || coalesce(l.relation::regclass::text, "
+    "l.locktype),\n"
     "                          ', ')\n"
     "          FROM pg_locks l WHERE l.pid = w.pid AND NOT l.granted) AS waits_for,\n"
     "       bp.pid AS blocking_pid, b.usename::text AS blocking_user, b.state AS blocking_state,\n"
@@ -69,7 +74,8 @@ static const char long_tx_sql[] =
     "       wait_event_type, wait_event, backend_xid::text AS xid, backend_xmin::text AS xmin,\n"
     "       left(query, 300) AS query\n"
     "  FROM pg_stat_activity\n"
-    " WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid() AND backend_type = 'client backend'\n"
+    " WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid() AND backend_type = 'client "
+    "backend'\n"
     "   AND now() - xact_start >= make_interval(secs => $1::float8)\n"
     " ORDER BY xact_start\n"
     " LIMIT $2::int";
@@ -86,13 +92,16 @@ static const char long_tx_sql[] =
  */
 static const char bloat_sql[] =
     "WITH t AS (\n"
-    "  SELECT 'table'::text AS kind, n.nspname || '.' || c.relname AS name, NULL::text AS of_table,\n"
+    "  SELECT 'table'::text AS kind, n.nspname || '.' || c.relname AS name, NULL::text AS "
+    "of_table,\n"
     "         c.relpages::numeric AS pages, current_setting('block_size')::numeric AS bs,\n"
     "         (SELECT count(*) FROM pg_attribute a\n"
     "           WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS ncols,\n"
     "         (SELECT count(*) FROM pg_stats s\n"
-    "           WHERE s.schemaname = n.nspname AND s.tablename = c.relname AND NOT s.inherited) AS nstats,\n"
-    "         c.reltuples::numeric * (4 + 24 + 8 * ceil((SELECT sum((1 - s.null_frac) * s.avg_width)\n"
+    "           WHERE s.schemaname = n.nspname AND s.tablename = c.relname AND NOT s.inherited) AS "
+    "nstats,\n"
+    "         c.reltuples::numeric * (4 + 24 + 8 * ceil((SELECT sum((1 - s.null_frac) * "
+    "s.avg_width)\n"
     "           FROM pg_stats s WHERE s.schemaname = n.nspname AND s.tablename = c.relname\n"
     "           AND NOT s.inherited)::numeric / 8)) AS data_bytes,\n"
     "         coalesce((SELECT substring(o FROM 'fillfactor=([0-9]+)')::numeric\n"
@@ -100,7 +109,8 @@ static const char bloat_sql[] =
     "         24::numeric AS page_overhead\n"
     "    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace\n"
     "   WHERE c.relkind IN ('r', 'm') AND c.relpages > 0\n"
-    "     AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'\n"
+    "     AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE "
+    "'pg_toast%'\n"
     "  UNION ALL\n"
     "  SELECT 'index', n.nspname || '.' || ic.relname, tn.nspname || '.' || tc.relname,\n"
     "         ic.relpages::numeric, current_setting('block_size')::numeric,\n"
@@ -108,7 +118,8 @@ static const char bloat_sql[] =
     "         (SELECT count(*) FROM pg_attribute a JOIN pg_stats s ON s.schemaname = tn.nspname\n"
     "           AND s.tablename = tc.relname AND s.attname = a.attname AND NOT s.inherited\n"
     "           WHERE a.attrelid = tc.oid AND a.attnum = ANY (i.indkey::int2[])),\n"
-    "         ic.reltuples::numeric * (4 + 8 + 8 * ceil((SELECT sum(s.avg_width) FROM pg_attribute a\n"
+    "         ic.reltuples::numeric * (4 + 8 + 8 * ceil((SELECT sum(s.avg_width) FROM pg_attribute "
+    "a\n"
     "           JOIN pg_stats s ON s.schemaname = tn.nspname AND s.tablename = tc.relname\n"
     "           AND s.attname = a.attname AND NOT s.inherited\n"
     "           WHERE a.attrelid = tc.oid AND a.attnum = ANY (i.indkey::int2[]))::numeric / 8)),\n"
@@ -120,7 +131,8 @@ static const char bloat_sql[] =
     "    JOIN pg_class tc ON tc.oid = i.indrelid JOIN pg_namespace tn ON tn.oid = tc.relnamespace\n"
     "    JOIN pg_am am ON am.oid = ic.relam\n"
     "   WHERE am.amname = 'btree' AND ic.relpages > 1\n"
-    "     AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'\n"
+    "     AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE "
+    "'pg_toast%'\n"
     "), e AS (\n"
     "  SELECT *, CASE WHEN nstats = ncols AND data_bytes IS NOT NULL\n"
     "                 THEN ceil(data_bytes / ((bs - page_overhead) * ff / 100))\n"
@@ -132,23 +144,27 @@ static const char bloat_sql[] =
     "       (greatest(pages - expected_pages, 0) * bs)::bigint AS bloat_bytes,\n"
     "       round(100 * greatest(pages - expected_pages, 0) / pages, 1) AS bloat_pct,\n"
     "       CASE WHEN expected_pages IS NULL\n"
-    "            THEN 'no statistics for every column: run ANALYZE (or no SELECT privilege)' END AS note\n"
+    "            THEN 'no statistics for every column: run ANALYZE (or no SELECT privilege)' END "
+    "AS note\n"
     "  FROM e\n"
     " ORDER BY bloat_bytes DESC NULLS LAST, size_bytes DESC\n"
     " LIMIT $1::int";
 
 static const char indexes_sql[] =
-    "SELECT n.nspname || '.' || ic.relname AS index, tn.nspname || '.' || tc.relname AS \"table\",\n"
+    "SELECT n.nspname || '.' || ic.relname AS index, tn.nspname || '.' || tc.relname AS "
+    "\"table\",\n"
     "       CASE WHEN NOT i.indisvalid THEN 'invalid' WHEN NOT i.indisready THEN 'not ready'\n"
     "            ELSE 'unused' END AS problem,\n"
-    "       pg_size_pretty(pg_relation_size(ic.oid)) AS size, pg_relation_size(ic.oid) AS size_bytes,\n"
+    "       pg_size_pretty(pg_relation_size(ic.oid)) AS size, pg_relation_size(ic.oid) AS "
+    "size_bytes,\n"
     "       s.idx_scan, i.indisunique AS \"unique\", i.indisprimary AS primary_key,\n"
     "       pg_get_indexdef(ic.oid) AS definition\n"
     "  FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid\n"
     "  JOIN pg_namespace n ON n.oid = ic.relnamespace\n"
     "  JOIN pg_class tc ON tc.oid = i.indrelid JOIN pg_namespace tn ON tn.oid = tc.relnamespace\n"
     "  LEFT JOIN pg_stat_user_indexes s ON s.indexrelid = i.indexrelid\n"
-    " WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'\n"
+    " WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE "
+    "'pg_toast%'\n"
     "   AND (NOT i.indisvalid OR NOT i.indisready OR s.idx_scan = 0)\n"
     " ORDER BY i.indisvalid, i.indisready, pg_relation_size(ic.oid) DESC\n"
     " LIMIT $1::int";
@@ -195,11 +211,10 @@ json_t *pv_mcp__tool_health(pv_mcp_session *s, struct pv_mcp__call *c, json_t *a
         return NULL;
     }
     if (pv_mcp__arg_str(args, t, "dataset", true, &dataset, e) != 0 ||
-        pv_mcp__arg_int(args, t, "limit", 1, PV_MCP__HEALTH_MAX_LIMIT,
-                        PV_MCP__HEALTH_DEFAULT_LIMIT, &c->limit, e) != 0 ||
-        (h->check == LONG_TX &&
-         pv_mcp__arg_int(args, t, "min_seconds", 0, PV_MCP__LONG_TX_MAX_S,
-                         PV_MCP__LONG_TX_DEFAULT_S, &min_s, e) != 0) ||
+        pv_mcp__arg_int(args, t, "limit", 1, PV_MCP__HEALTH_MAX_LIMIT, PV_MCP__HEALTH_DEFAULT_LIMIT,
+                        &c->limit, e) != 0 ||
+        (h->check == LONG_TX && pv_mcp__arg_int(args, t, "min_seconds", 0, PV_MCP__LONG_TX_MAX_S,
+                                                PV_MCP__LONG_TX_DEFAULT_S, &min_s, e) != 0) ||
         (h->check == SLOW && pv_mcp__arg_str(args, t, "order_by", false, &order, e) != 0)) {
         pv_mcp__call_free(c);
         return NULL;
@@ -302,9 +317,10 @@ static void add_needs(const struct health *h, const struct pv_bresult *p,
                 needs, json_string("PostgreSQL 13 or newer (pg_stat_statements.total_exec_time)"));
     }
     if (h->check == INDEXES) {
-        pv_buf_printf(&b, "idx_scan counts scans since %s; an index used only by rare jobs (month "
-                          "end) may look unused; a unique or primary-key index enforces a "
-                          "constraint even when never scanned",
+        pv_buf_printf(&b,
+                      "idx_scan counts scans since %s; an index used only by rare jobs (month "
+                      "end) may look unused; a unique or primary-key index enforces a "
+                      "constraint even when never scanned",
                       reset ? reset : "the statistics were last reset (never, or at a crash)");
         json_array_append_new(notes, json_string(pv_buf_str(&b)));
     }

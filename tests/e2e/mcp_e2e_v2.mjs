@@ -46,7 +46,12 @@ async function exercise(client, label, expectVersion) {
   ok(version === expectVersion, `${label}: negotiated ${version}, expected ${expectVersion}`);
 
   const { tools } = await client.listTools();
-  ok(tools.length === 6 && tools.some((t) => t.name === "execute_multi_query"), "six tools");
+  ok(tools.length === 12 && tools.some((t) => t.name === "execute_multi_query"), "twelve tools");
+  for (const name of ["explain_query", "get_slow_queries", "get_locks", "get_long_transactions", "get_bloat", "get_index_problems"]) {
+    const args = name === "explain_query" ? { dataset: "default", query: "SELECT 1", analyze: true } : { dataset: "default" };
+    const res = await client.callTool({ name, arguments: args });
+    ok(res.structuredContent && (name === "get_slow_queries" || !res.isError), `${name}: ${text(res).slice(0, 300)}`);
+  }
 
   let r = await client.callTool({ name: "query_dataset", arguments: { dataset: "default", query: "SELECT count(*) AS n, sum(v) AS s FROM t" } });
   ok(!r.isError, `query: ${text(r)}`);
