@@ -19,7 +19,8 @@
  * what may sit in an unwrapped node (a locking clause of a UNION arm).
  *
  * The tree is checked in two steps: the top-level statement must be a
- * SELECT, a SHOW or an EXPLAIN without ANALYZE of a SELECT; then every object
+ * SELECT, a SHOW or an EXPLAIN of a SELECT (without ANALYZE unless
+ * opts->explain_analyze); then every object
  * and array of it is visited with an explicit heap-allocated stack, so that
  * a deep tree cannot overflow ours.
  *

@@ -17,8 +17,6 @@ import sys
 import time
 import unittest
 
-import jsonschema
-
 sys.path.insert(0, os.path.dirname(__file__))
 from pvtest import PGVOLLEY, ServerTest  # noqa: E402
 
@@ -37,6 +35,34 @@ ANALYZE;
 CREATE ROLE plain LOGIN;
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO plain;
 """
+
+
+TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}
+
+
+def validate(v, schema, path="$"):
+    """The JSON Schema subset the tools declare (type, properties, required,
+    items, enum, minimum, maximum), stdlib only. Raises AssertionError."""
+    types = schema.get("type")
+    if types is not None:
+        types = types if isinstance(types, list) else [types]
+        ok = any((t == "integer" and isinstance(v, int) and not isinstance(v, bool)) or
+                 (t == "number" and isinstance(v, (int, float)) and not isinstance(v, bool)) or
+                 (t in TYPES and isinstance(v, TYPES[t])) for t in types)
+        assert ok, f"{path}: {v!r} is not of type {types}"
+    if "enum" in schema:
+        assert v in schema["enum"], f"{path}: {v!r} not in {schema['enum']}"
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        assert v >= schema.get("minimum", v) and v <= schema.get("maximum", v), path
+    if isinstance(v, dict):
+        for k in schema.get("required", []):
+            assert k in v, f"{path}: {k!r} is required"
+        for k, sub in schema.get("properties", {}).items():
+            if k in v:
+                validate(v[k], sub, f"{path}.{k}")
+    if isinstance(v, list) and "items" in schema:
+        for i, x in enumerate(v):
+            validate(x, schema["items"], f"{path}[{i}]")
 
 
 class Mcp:
@@ -68,7 +94,7 @@ class Mcp:
         if "error" in r:
             return r
         res = r["result"]
-        jsonschema.validate(res["structuredContent"], self.tools[name]["outputSchema"])
+        validate(res["structuredContent"], self.tools[name]["outputSchema"])
         return res
 
     def close(self):
