@@ -19,7 +19,8 @@
  * what may sit in an unwrapped node (a locking clause of a UNION arm).
  *
  * The tree is checked in two steps: the top-level statement must be a
- * SELECT, a SHOW or an EXPLAIN without ANALYZE of a SELECT; then every object
+ * SELECT, a SHOW or an EXPLAIN of a SELECT (without ANALYZE unless
+ * opts->explain_analyze); then every object
  * and array of it is visited with an explicit heap-allocated stack, so that
  * a deep tree cannot overflow ours.
  *
@@ -687,7 +688,8 @@ static int check_explain(struct ctx *c, const json_t *fields)
         const char *name = json_string_value(json_object_get(de, "defname"));
         if (!t || strcmp(t, "DefElem") != 0 || !name)
             return refuse(c, "EXPLAIN with an option the guard cannot read");
-        if (name_eq_ci(name, "analyze") || name_eq_ci(name, "analyse"))
+        if ((name_eq_ci(name, "analyze") || name_eq_ci(name, "analyse")) &&
+            !(c->opts && c->opts->explain_analyze))
             return refuse(c, "EXPLAIN ANALYZE runs the statement");
     }
     const json_t *inner = json_object_get(fields, "query");

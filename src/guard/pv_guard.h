@@ -4,8 +4,11 @@
  * single read-only statement.
  *
  * Accepted: exactly one statement of a read-only kind - SELECT (including
- * VALUES, TABLE and set operations), SHOW, and EXPLAIN without ANALYZE of
- * such a query - with no data-modifying CTE (INSERT/UPDATE/DELETE/MERGE in
+ * VALUES, TABLE and set operations), SHOW, and EXPLAIN without ANALYZE (with
+ * ANALYZE when opts->explain_analyze) of such a SELECT; EXPLAIN of anything
+ * else (INSERT, UPDATE, DELETE, MERGE, EXECUTE, CREATE TABLE AS ...) is
+ * refused even without ANALYZE: the guard accepts statement kinds, not
+ * "does not execute" - with no data-modifying CTE (INSERT/UPDATE/DELETE/MERGE in
  * WITH), no SELECT INTO, no locking clause (FOR UPDATE/SHARE ...), and no
  * call of a function on the deny-list (or, in allow-list mode, of a function
  * not on the allow-list). Everything else is refused with the reason:
@@ -50,6 +53,14 @@ struct pv_guard_opts {
      */
     const char *const *allow_schemas;
     const char *const *allow_tables;
+    /* Accept EXPLAIN's ANALYZE option (EXPLAIN ANALYZE, EXPLAIN ANALYSE,
+       EXPLAIN (ANALYZE [true|false], ...)). The explained statement must pass
+       exactly as without it: a SELECT (VALUES, TABLE, set operations) that
+       passes every other rule - never a write, a data-modifying CTE, an
+       EXECUTE or a second statement. Off (refused) by default; set only by
+       callers that run the statement in a READ ONLY transaction with a
+       statement timeout (the MCP tool explain_query). */
+    bool explain_analyze;
 };
 
 /**

@@ -203,6 +203,87 @@ static json_t *context_out(void)
                      error_prop(), "required", "level");
 }
 
+/* ==== explain_query and the health tools =============================== */
+
+static json_t *explain_in(void)
+{
+    return json_pack(
+        "{s:s, s:{s:o, s:o, s:{s:s, s:[s, s, s, s], s:s, s:s}, s:{s:s, s:s, s:b}, s:{s:s, s:s, "
+        "s:b}}, s:[s, s]}",
+        "type", "object", "properties", "dataset", p_dataset(), "query",
+        p_str("the statement to explain, without EXPLAIN: one SELECT, VALUES or TABLE that the "
+              "read-only guard accepts"),
+        "format", "type", "string", "enum", "text", "json", "yaml", "xml", "description",
+        "EXPLAIN's output format (default text)", "default", "text", "analyze", "type", "boolean",
+        "description",
+        "run the statement to measure it (EXPLAIN ANALYZE, BUFFERS): read-only, rolled back, "
+        "under the statement timeout",
+        "default", 0, "verbose", "type", "boolean", "description", "EXPLAIN VERBOSE", "default", 0,
+        "required", "dataset", "query");
+}
+
+static json_t *explain_out(void)
+{
+    return json_pack("{s:s, s:{s:o, s:o, s:o, s:o, s:o, s:{s:[s, s], s:s}, s:o, s:o, s:{s:[s, s], "
+                     "s:{s:o, s:o}}}, s:[s]}",
+                     "type", "object", "properties", "ok", p_any("boolean"), "dataset",
+                     p_nullable("string"), "format", p_any("string"), "analyze", p_any("boolean"),
+                     "plan", p_any("string"), "plan_json", "type", "array", "null", "description",
+                     "the parsed plan (format json)", "truncated", p_any("boolean"), "ms",
+                     p_any("number"), "error", "type", "object", "null", "properties", "message",
+                     p_any("string"), "sqlstate", p_nullable("string"), "required", "ok");
+}
+
+static json_t *p_limit(void)
+{
+    return json_pack("{s:s, s:s, s:i, s:i, s:i}", "type", "integer", "description",
+                     "rows to return at most", "minimum", 1, "maximum", PV_MCP__HEALTH_MAX_LIMIT,
+                     "default", PV_MCP__HEALTH_DEFAULT_LIMIT);
+}
+
+static json_t *health_in(void)
+{
+    return json_pack("{s:s, s:{s:o, s:o}, s:[s]}", "type", "object", "properties", "dataset",
+                     p_dataset(), "limit", p_limit(), "required", "dataset");
+}
+
+static json_t *slow_in(void)
+{
+    json_t *in = health_in();
+    json_object_set_new(json_object_get(in, "properties"), "order_by",
+                        json_pack("{s:s, s:[s, s], s:s, s:s}", "type", "string", "enum",
+                                  "total_time", "mean_time", "description",
+                                  "rank by total or by mean execution time", "default",
+                                  "total_time"));
+    return in;
+}
+
+static json_t *long_tx_in(void)
+{
+    json_t *in = health_in();
+    json_object_set_new(json_object_get(in, "properties"), "min_seconds",
+                        json_pack("{s:s, s:s, s:i, s:i, s:i}", "type", "integer", "description",
+                                  "transactions open at least this long (seconds)", "minimum", 0,
+                                  "maximum", PV_MCP__LONG_TX_MAX_S, "default",
+                                  PV_MCP__LONG_TX_DEFAULT_S));
+    return in;
+}
+
+static json_t *health_out(void)
+{
+    json_t *props = result_props();
+    json_object_del(props, "label");
+    json_object_set_new(props, "check", p_any("string"));
+    json_object_set_new(props, "needs",
+                        json_pack("{s:s, s:o, s:s}", "type", "array", "items", p_any("string"),
+                                  "description",
+                                  "privileges or extensions the role or database lacks"));
+    json_object_set_new(props, "notes",
+                        json_pack("{s:s, s:o}", "type", "array", "items", p_any("string")));
+    return json_pack("{s:s, s:o, s:[s, s, s]}", "type", "object", "properties", props, "required",
+                     "check", "ok", "needs");
+}
+
 /* ==== the table ======================================================== */
 
 const struct pv_mcp__tool pv_mcp__tools[] = {
@@ -288,6 +369,74 @@ const struct pv_mcp__tool pv_mcp__tools[] = {
         .handler = pv_mcp__tool_context,
         .render = pv_mcp__render_context,
     },
+    {
+        .name = "explain_query",
+        .title = "Explain a query",
+        .description = "Shows the plan of one read-only statement (give the SELECT itself, "
+                       "without EXPLAIN) in text, json, yaml or xml. analyze=true runs it to "
+                       "measure actual rows and times (EXPLAIN ANALYZE, BUFFERS), read-only and "
+                       "rolled back under the statement timeout; statements that write are "
+                       "refused, with or without analyze.",
+        .input_schema = explain_in,
+        .output_schema = explain_out,
+        .handler = pv_mcp__tool_explain,
+        .render = pv_mcp__render_explain,
+    },
+    {
+        .name = "get_slow_queries",
+        .title = "Slowest statements",
+        .description = "The statements with the most total (or mean) execution time in this "
+                       "database, from pg_stat_statements: calls, total/mean/max ms, rows, cache "
+                       "hit ratio. Says how to install the extension when it is missing.",
+        .input_schema = slow_in,
+        .output_schema = health_out,
+        .handler = pv_mcp__tool_health,
+        .render = pv_mcp__render_health,
+    },
+    {
+        .name = "get_locks",
+        .title = "Lock waits and blockers",
+        .description = "Sessions waiting for a lock, each with the session blocking it "
+                       "(pg_blocking_pids, pg_locks): what is waited for, how long, and both "
+                       "queries.",
+        .input_schema = health_in,
+        .output_schema = health_out,
+        .handler = pv_mcp__tool_health,
+        .render = pv_mcp__render_health,
+    },
+    {
+        .name = "get_long_transactions",
+        .title = "Long-running transactions",
+        .description = "Transactions open for at least min_seconds (default 60), oldest first, "
+                       "from pg_stat_activity: state, age, what they wait for, their xmin "
+                       "(which holds back vacuum) and query.",
+        .input_schema = long_tx_in,
+        .output_schema = health_out,
+        .handler = pv_mcp__tool_health,
+        .render = pv_mcp__render_health,
+    },
+    {
+        .name = "get_bloat",
+        .title = "Table and index bloat",
+        .description = "Estimated bloat of tables and B-tree indexes (bytes and percent), "
+                       "largest first: pages in use against the pages the rows need, from "
+                       "pg_class and pg_stats (needs ANALYZE; no table is read).",
+        .input_schema = health_in,
+        .output_schema = health_out,
+        .handler = pv_mcp__tool_health,
+        .render = pv_mcp__render_health,
+    },
+    {
+        .name = "get_index_problems",
+        .title = "Unused and invalid indexes",
+        .description = "Invalid indexes (a failed CREATE INDEX CONCURRENTLY) and indexes never "
+                       "scanned since the statistics were reset, largest first, with their "
+                       "definitions.",
+        .input_schema = health_in,
+        .output_schema = health_out,
+        .handler = pv_mcp__tool_health,
+        .render = pv_mcp__render_health,
+    },
 };
 
 const size_t pv_mcp__ntools = PV_ARRAY_LEN(pv_mcp__tools);
@@ -353,6 +502,9 @@ const char pv_mcp__guide_md[] =
     "4. `execute_multi_query`: several questions at once - up to 30 queries, on any datasets, "
     "run in parallel in one call. Prefer it to repeated `query_dataset` calls.\n"
     "5. `query_dataset`: one query.\n"
+    "6. `explain_query`: a query's plan (analyze=true measures a read-only query).\n"
+    "7. Health: `get_slow_queries`, `get_locks`, `get_long_transactions`, `get_bloat`, "
+    "`get_index_problems`; each says what privilege or extension it lacks.\n"
     "\n"
     "Tips: aggregate in SQL (GROUP BY, COUNT, AVG) instead of fetching raw rows; each result "
     "keeps at most the dataset's max_rows rows (marked truncated beyond); write identifiers as "

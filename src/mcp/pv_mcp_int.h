@@ -10,6 +10,9 @@
  *                    completion thread;
  *   pv_mcp_catalog.c the tool table (one row per tool) and tools/list;
  *   pv_mcp_tools.c   the tool handlers and their argument checks;
+ *   pv_mcp_tools_explain.c  explain_query;
+ *   pv_mcp_tools_health.c   the health tools (slow queries, locks, long
+ *                    transactions, bloat, index problems);
  *   pv_mcp_schema.c  schema introspection: the catalog query, the cache and
  *                    the schema's Markdown;
  *   pv_mcp_render.c  rendering of tool results (Markdown and JSON helpers);
@@ -123,7 +126,10 @@ struct pv_mcp__call {
     char *table; /* get_dataset_sample: as given */
     int limit;
     char limit_txt[PV_MCP__INT_TXT_LEN];
-    const char *params[1];
+    char arg2_txt[PV_MCP__INT_TXT_LEN]; /* a health tool's second bound value */
+    const char *params[2];
+    int kind;                    /* explain_query: the format; a health tool: its check */
+    bool analyze;                /* explain_query */
     struct pv_multi_request req; /* query_dataset, get_dataset_sample, execute_multi_query */
     struct pv_bquery schema_q;   /* get_dataset_schema, get_context */
     json_t *args;                /* the arguments (reference), for the audit log */
@@ -256,6 +262,42 @@ json_t *pv_mcp__tool_multi(pv_mcp_session *s, struct pv_mcp__call *c, json_t *ar
                            struct pv_mcp__argerr *e, bool *started);
 json_t *pv_mcp__tool_context(pv_mcp_session *s, struct pv_mcp__call *c, json_t *args,
                              struct pv_mcp__argerr *e, bool *started);
+
+/* Shared with the other tool files; as the handlers' own checks: 0, or -1
+   with e->msg set (bad_arg always returns -1). */
+int pv_mcp__bad_arg(struct pv_mcp__argerr *e, const char *tool, const char *msg);
+int pv_mcp__arg_str(json_t *args, const char *tool, const char *key, bool required,
+                    const char **out, struct pv_mcp__argerr *e);
+int pv_mcp__arg_int(json_t *args, const char *tool, const char *key, int min, int max, int def,
+                    int *out, struct pv_mcp__argerr *e);
+int pv_mcp__arg_bool(json_t *args, const char *tool, const char *key, bool *out,
+                     struct pv_mcp__argerr *e);
+
+/** The index of dataset name, or -1 with *fail set to a tool error built on
+    fail_base (stolen either way). */
+int pv_mcp__find_dataset(pv_mcp *m, const char *name, json_t *fail_base, json_t **fail);
+
+/** A request of n queries (sqls, labels: NULL or n of them, copied) on one
+    dataset. @return 0, VOLLEY_EINPUT or VOLLEY_ENOMEM (err set). */
+int pv_mcp__request(pv_mcp *m, const char *dataset, const char *const *sqls,
+                    const char *const *labels, size_t n, struct pv_multi_request *req, pv_err *err);
+
+/* ==== explain_query and the health tools =============================== */
+
+/* Defaults and bounds of the health tools' "limit" and long_transactions' "min_seconds". */
+#define PV_MCP__HEALTH_DEFAULT_LIMIT 20
+#define PV_MCP__HEALTH_MAX_LIMIT     200
+#define PV_MCP__LONG_TX_DEFAULT_S    60
+#define PV_MCP__LONG_TX_MAX_S        (30 * 24 * 3600)
+
+json_t *pv_mcp__tool_explain(pv_mcp_session *s, struct pv_mcp__call *c, json_t *args,
+                             struct pv_mcp__argerr *e, bool *started);
+json_t *pv_mcp__render_explain(pv_mcp *m, struct pv_mcp__call *c, double wall_ms);
+
+/* One handler and one renderer for every health tool (by c->tool->name). */
+json_t *pv_mcp__tool_health(pv_mcp_session *s, struct pv_mcp__call *c, json_t *args,
+                            struct pv_mcp__argerr *e, bool *started);
+json_t *pv_mcp__render_health(pv_mcp *m, struct pv_mcp__call *c, double wall_ms);
 
 /* ==== schema introspection (pv_mcp_schema.c) =========================== */
 

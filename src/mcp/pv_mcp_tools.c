@@ -434,3 +434,53 @@ json_t *pv_mcp__tool_next(pv_mcp_session *s, struct pv_mcp__call *c, json_t *arg
     c->req.queries[0].params = c->params;
     return pv_mcp__call_start(s, c, c->req.queries, c->req.n, base, started);
 }
+
+/* ==== shared with the other tool files (pv_mcp_tools_*.c) ============== */
+
+int pv_mcp__bad_arg(struct pv_mcp__argerr *e, const char *tool, const char *msg)
+{
+    return bad_arg(e, tool, "%s", msg);
+}
+
+int pv_mcp__arg_str(json_t *args, const char *tool, const char *key, bool required,
+                    const char **out, struct pv_mcp__argerr *e)
+{
+    return arg_str(args, tool, key, required, out, e);
+}
+
+int pv_mcp__arg_int(json_t *args, const char *tool, const char *key, int min, int max, int def,
+                    int *out, struct pv_mcp__argerr *e)
+{
+    return arg_int(args, tool, key, min, max, def, out, e);
+}
+
+int pv_mcp__arg_bool(json_t *args, const char *tool, const char *key, bool *out,
+                     struct pv_mcp__argerr *e)
+{
+    return arg_bool(args, tool, key, out, e);
+}
+
+int pv_mcp__find_dataset(pv_mcp *m, const char *name, json_t *fail_base, json_t **fail)
+{
+    return find_dataset(m, name, fail_base, fail);
+}
+
+int pv_mcp__request(pv_mcp *m, const char *dataset, const char *const *sqls,
+                    const char *const *labels, size_t n, struct pv_multi_request *req, pv_err *err)
+{
+    json_t *qs = json_array();
+    for (size_t i = 0; qs && i < n; i++) {
+        if (json_array_append_new(qs, json_pack("{s:s, s:s, s:s*}", "dataset", dataset, "query",
+                                                sqls[i], "label", labels ? labels[i] : NULL)) !=
+            0) {
+            json_decref(qs);
+            qs = NULL;
+        }
+    }
+    json_t *root = qs ? json_pack("{s:o}", "queries", qs) : NULL;
+    if (!root)
+        return pv_err_set(err, VOLLEY_ENOMEM, "out of memory");
+    int rc = pv_multi_request_parse(root, m->ds, n, req, err);
+    json_decref(root);
+    return rc;
+}

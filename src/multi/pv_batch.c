@@ -111,6 +111,7 @@ static void job_start(struct pv_batch *b, size_t i)
         g.allow_schemas = (const char *const *)p->d->allow_schemas;
         g.allow_tables = (const char *const *)p->d->allow_tables;
     }
+    g.explain_analyze = q->explain_analyze;
     int rc = pv_guard_check(q->sql, &g, &err);
     if (rc != 0) {
         pv_batch__res_fail(&b->res[i],

@@ -56,6 +56,8 @@ struct pv_bquery {
     const char *const *params; /* text values, NULL = SQL NULL */
     bool internal;             /* our own catalog query: the dataset's allow_schemas and
                                   allow_tables do not apply (the read-only guard does) */
+    bool explain_analyze;      /* the guard accepts EXPLAIN ANALYZE of a SELECT
+                                  (pv_guard_opts.explain_analyze) for this query */
 };
 
 struct pv_bresult {

@@ -24,13 +24,20 @@ if (!PGVOLLEY || !DSN) {
 
 const TOOLS = [
   "execute_multi_query",
+  "explain_query",
   "fetch_next_page",
+  "get_bloat",
   "get_context",
   "get_dataset_sample",
   "get_dataset_schema",
+  "get_index_problems",
+  "get_locks",
+  "get_long_transactions",
+  "get_slow_queries",
   "list_available_datasets",
   "query_dataset",
 ];
+const HEALTH = ["get_slow_queries", "get_locks", "get_long_transactions", "get_bloat", "get_index_problems"];
 
 let checks = 0;
 // The protocol version each client negotiated (the SDK tells its transport).
@@ -76,7 +83,7 @@ async function exercise(client, label) {
 
   // -- tools/list
   const { tools } = await client.listTools();
-  assert.deepEqual(tools.map((t) => t.name).sort(), TOOLS, "seven tools");
+  assert.deepEqual(tools.map((t) => t.name).sort(), TOOLS, "thirteen tools");
   for (const t of tools) {
     ok(t.annotations?.readOnlyHint === true, `${t.name} readOnlyHint`);
     ok(t.annotations?.destructiveHint === false, `${t.name} destructiveHint`);
@@ -148,6 +155,26 @@ async function exercise(client, label) {
   ok(r.isError, "data-modifying CTE refused");
   r = await call(client, "query_dataset", { dataset: "default", query: "SELECT count(*) FROM t" });
   ok(r.structuredContent.rows[0][0] === "100", "t still has 100 rows");
+
+  // -- explain_query (the SDK checks structuredContent against the outputSchema)
+  r = await call(client, "explain_query", { dataset: "default", query: "SELECT count(*) FROM t", analyze: true, format: "json" });
+  ok(!r.isError && r.structuredContent.plan_json[0].Plan["Actual Rows"] === 1, `explain analyze: ${text(r).slice(0, 300)}`);
+  r = await call(client, "explain_query", { dataset: "default", query: "SELECT v FROM t WHERE v = 1" });
+  ok(!r.isError && /Seq Scan on t/.test(r.structuredContent.plan), `explain text: ${text(r)}`);
+  r = await call(client, "explain_query", { dataset: "default", query: "DELETE FROM t", analyze: true });
+  ok(r.isError && r.structuredContent.error.sqlstate === "25006", `explain analyze DELETE refused: ${text(r)}`);
+  r = await call(client, "query_dataset", { dataset: "default", query: "SELECT count(*) FROM t" });
+  ok(r.structuredContent.rows[0][0] === "100", "t still has 100 rows after EXPLAIN ANALYZE DELETE");
+
+  // -- the health tools: the role "owner" is neither superuser nor pg_read_all_stats
+  for (const name of HEALTH) {
+    r = await call(client, name, { dataset: "default", limit: 5 });
+    ok(r.structuredContent.check === name && Array.isArray(r.structuredContent.needs), `${name}: ${text(r)}`);
+  }
+  r = await call(client, "get_slow_queries", { dataset: "default" });
+  ok(r.isError && r.structuredContent.needs.some((n) => /CREATE EXTENSION pg_stat_statements/.test(n)), "pg_stat_statements missing is said");
+  r = await call(client, "get_locks", { dataset: "default" });
+  ok(!r.isError && r.structuredContent.needs.some((n) => /pg_read_all_stats/.test(n)), "pg_read_all_stats is said");
 
   // -- protocol errors; invalid arguments are tool errors from 2025-11-25 on
   // (the model may correct them), protocol errors (-32602) before
@@ -318,7 +345,7 @@ async function rawHttpChecks(url) {
   res = await post({ jsonrpc: "2.0", id: 2, method: "tools/list" }, { "mcp-session-id": sid, "mcp-protocol-version": "1999-01-01" });
   ok(res.status === 400, `bad protocol version: ${res.status}`);
   res = await post({ jsonrpc: "2.0", id: 2, method: "tools/list" }, { "mcp-session-id": sid, "mcp-protocol-version": "2025-06-18" });
-  ok(res.status === 200 && (await res.json()).result.tools.length === 7, "tools/list over HTTP");
+  ok(res.status === 200 && (await res.json()).result.tools.length === TOOLS.length, "tools/list over HTTP");
   res = await post("{not json", { "mcp-session-id": sid });
   ok(res.status === 400 && (await res.json()).error.code === -32700, "parse error over HTTP");
   res = await post(JSON.stringify({ jsonrpc: "2.0", id: 3, method: "ping", params: { pad: "x".repeat(1100000) } }), { "mcp-session-id": sid });
@@ -371,7 +398,7 @@ async function rawModernChecks(url) {
   ok(body.result.ttlMs > 0 && body.result.cacheScope === "public", "discover cache hints");
   res = await post("tools/list", {});
   body = await res.json();
-  ok(body.result.tools.length === 7 && body.result.ttlMs > 0 && body.result.cacheScope === "public", "tools/list with cache hints");
+  ok(body.result.tools.length === TOOLS.length && body.result.ttlMs > 0 && body.result.cacheScope === "public", "tools/list with cache hints");
   const q = { name: "query_dataset", arguments: { dataset: "default", query: "SELECT 41 + 1 AS answer" } };
   res = await post("tools/call", q, { "mcp-name": "query_dataset" });
   body = await res.json();

@@ -46,7 +46,8 @@ async function exercise(client, label, expectVersion) {
   ok(version === expectVersion, `${label}: negotiated ${version}, expected ${expectVersion}`);
 
   const { tools } = await client.listTools();
-  ok(tools.length === 7 && tools.some((t) => t.name === "fetch_next_page"), "seven tools");
+  ok(tools.length === 13 && tools.some((t) => t.name === "fetch_next_page") &&
+     tools.some((t) => t.name === "explain_query"), "thirteen tools");
 
   let r = await client.callTool({ name: "query_dataset", arguments: { dataset: "default", query: "SELECT count(*) AS n, sum(v) AS s FROM t" } });
   ok(!r.isError, `query: ${text(r)}`);
@@ -80,6 +81,13 @@ async function exercise(client, label, expectVersion) {
   const gone = Date.now() - t0;
   ok(n === 0 && gone < 1000, `the aborted query was gone after ${gone} ms (${n} left)`);
   log(`aborted query gone from pg_stat_activity after ${gone} ms`);
+
+  // The plan and health tools (after the progress check, whose timing they would change).
+  for (const name of ["explain_query", "get_slow_queries", "get_locks", "get_long_transactions", "get_bloat", "get_index_problems"]) {
+    const args = name === "explain_query" ? { dataset: "default", query: "SELECT 1", analyze: true } : { dataset: "default" };
+    const res = await client.callTool({ name, arguments: args });
+    ok(res.structuredContent && (name === "get_slow_queries" || !res.isError), `${name}: ${text(res).slice(0, 300)}`);
+  }
   log("all good");
 }
 

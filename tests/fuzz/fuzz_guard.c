@@ -1,15 +1,17 @@
 /*
  * fuzz_guard.c - libFuzzer harness for the read-only guard
  * (src/guard/pv_guard.c): pv_guard_check on the input as SQL (up to its
- * first NUL byte). The first input byte picks the mode: odd, allow-list
- * mode with a few functions; even, the deny-list. Build and run with
- * `make fuzz` (see the Makefile).
+ * first NUL byte). The first input byte picks the mode: bit 0 set,
+ * allow-list mode with a few functions, else the deny-list; bit 1 set,
+ * explain_analyze (EXPLAIN ANALYZE accepted, of a SELECT only). Build and
+ * run with `make fuzz` (see the Makefile).
  *
  * Contracts (a broken one aborts), checked against libpg_query's tree of
  * an accepted query, walked here independently of the guard:
  * - the result is 0 or VOLLEY_EINPUT (a one-line, non-empty reason);
  * - an accepted query parses, and is exactly one statement: a SELECT, a
- *   SHOW, or an EXPLAIN whose options hold no ANALYZE that is on;
+ *   SHOW, or an EXPLAIN whose options hold no ANALYZE that is on (with
+ *   explain_analyze: an EXPLAIN of a SELECT, whatever its options);
  * - nowhere in its tree an INSERT, UPDATE, DELETE or MERGE, an INTO
  *   clause or a locking clause;
  * - no function call named (last part of the name, any case) on the
@@ -129,7 +131,7 @@ static int analyze_on(json_t *options)
     return 0;
 }
 
-static void check_accepted(const char *sql, int allow_mode)
+static void check_accepted(const char *sql, int allow_mode, int explain_analyze)
 {
     PgQueryParseResult r = pg_query_parse(sql);
     check(r.error == NULL, "accepted a query libpg_query does not parse", sql);
@@ -145,7 +147,10 @@ static void check_accepted(const char *sql, int allow_mode)
     json_t *show = json_object_get(stmt, "VariableShowStmt");
     json_t *explain = json_object_get(stmt, "ExplainStmt");
     check(sel || show || explain, "accepted a statement of another kind", sql);
-    if (explain)
+    if (explain && explain_analyze)
+        check(json_object_get(json_object_get(explain, "query"), "SelectStmt") != NULL,
+              "accepted EXPLAIN ANALYZE of other than a SELECT", sql);
+    else if (explain)
         check(!analyze_on(json_object_get(explain, "options")), "accepted EXPLAIN ANALYZE", sql);
     walk(stmt, allow_mode, sql);
     json_decref(tree);
@@ -156,16 +161,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size == 0)
         return 0;
     int allow_mode = data[0] & 1;
+    int explain_analyze = (data[0] >> 1) & 1;
     char *sql = strndup((const char *)data + 1, size - 1);
     if (!sql)
         return 0;
     struct pv_guard_opts opts = {.mode = allow_mode ? PV_GUARD_ALLOWLIST : PV_GUARD_DENYLIST,
-                                 .allow = allow};
+                                 .allow = allow,
+                                 .explain_analyze = explain_analyze != 0};
     pv_err err;
     memset(&err, 0, sizeof(err));
     int rc = pv_guard_check(sql, &opts, &err);
     if (rc == 0) {
-        check_accepted(sql, allow_mode);
+        check_accepted(sql, allow_mode, explain_analyze);
     } else {
         check(rc == VOLLEY_EINPUT, "unexpected return code", sql);
         check(err.msg[0] != '\0', "refused without a reason", sql);

@@ -94,6 +94,15 @@ msgs = {
                   '"UPDATE t SET a=1"}]}}}',
     'call_context': '{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"get_context",'
                     '"arguments":{"level":2}}}',
+    'call_explain': '{"jsonrpc":"2.0","id":13,"method":"tools/call","params":{"name":'
+                    '"explain_query","arguments":{"dataset":"sales","query":"SELECT 1",'
+                    '"format":"json","analyze":true}}}',
+    'call_explain_write': '{"jsonrpc":"2.0","id":14,"method":"tools/call","params":{"name":'
+                          '"explain_query","arguments":{"dataset":"sales","query":'
+                          '"/* x */ EXPLAIN ANALYZE DELETE FROM t","analyze":true}}}',
+    'call_health': '{"jsonrpc":"2.0","id":15,"method":"tools/call","params":{"name":'
+                   '"get_long_transactions","arguments":{"dataset":"sales","min_seconds":5,'
+                   '"limit":3}}}',
     'call_unknown': '{"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":'
                     '"drop_everything","arguments":{}}}',
     'cancel_batch': '[{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":'
@@ -112,6 +121,10 @@ w('jsonrpc', 'tools_list_golden.json', open('tests/data/mcp_tools_list.json', 'r
 for f in ('tests/data/attacks.json', 'tests/data/readonly_ok.json'):
     for e in json.load(open(f)):
         w('guard', e['name'], b'\x00' + e['sql'].encode())
+# guard with explain_analyze (bit 1 of the first byte).
+for i, q in enumerate(["EXPLAIN ANALYZE SELECT 1", "EXPLAIN (ANALYZE, FORMAT JSON) DELETE FROM t",
+                       "EXPLAIN ANALYZE WITH d AS (DELETE FROM t RETURNING 1) SELECT 1"]):
+    w('guard', 'explain_analyze%d' % i, b'\x02' + q.encode())
 for i, q in enumerate(["SELECT lower(a), count(*) FROM t GROUP BY 1", "SELECT now(), upper('x')",
                        "SELECT set_config('a','b',false)", "EXPLAIN (ANALYZE false) SELECT 1",
                        "SHOW work_mem"]):

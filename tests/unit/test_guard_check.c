@@ -141,7 +141,7 @@ static void test_null_opts_and_err(void **state)
     (void)state;
     assert_int_equal(pv_guard_check("SELECT 1", NULL, NULL), 0);
     assert_int_equal(pv_guard_check("DELETE FROM t", NULL, NULL), VOLLEY_EINPUT);
-    struct pv_guard_opts deny = {PV_GUARD_DENYLIST, NULL, NULL, NULL};
+    struct pv_guard_opts deny = {.mode = PV_GUARD_DENYLIST, .allow = NULL};
     expect_ok("SELECT lower('A')", &deny);
     expect_refused("SELECT nextval('s')", &deny, "nextval()");
 }
@@ -307,7 +307,7 @@ static void test_allowlist(void **state)
 {
     (void)state;
     static const char *const allow[] = {"count", "sum", NULL};
-    struct pv_guard_opts opts = {PV_GUARD_ALLOWLIST, allow, NULL, NULL};
+    struct pv_guard_opts opts = {.mode = PV_GUARD_ALLOWLIST, .allow = allow};
     expect_ok("SELECT count(*) FROM t", &opts);
     expect_ok("SELECT sum(v), COUNT(v) FROM t WHERE v > 1", &opts);
     expect_ok("SELECT pg_catalog.count(*) FROM t", &opts);
@@ -323,7 +323,7 @@ static void test_allowlist(void **state)
     expect_refused("DELETE FROM t", &opts, "DELETE statement");
     expect_refused("SELECT * FROM t FOR UPDATE", &opts, "locking clause");
 
-    struct pv_guard_opts none = {PV_GUARD_ALLOWLIST, NULL, NULL, NULL};
+    struct pv_guard_opts none = {.mode = PV_GUARD_ALLOWLIST, .allow = NULL};
     expect_ok("SELECT v FROM t", &none);
     expect_refused("SELECT count(*) FROM t", &none, "function count()");
 }
@@ -335,7 +335,8 @@ static void test_table_allowlists(void **state)
     (void)state;
     static const char *const schemas[] = {"sales", "public", NULL};
     static const char *const tables[] = {"sales.orders", "customers", "v_totals", NULL};
-    struct pv_guard_opts o = {PV_GUARD_DENYLIST, NULL, schemas, tables};
+    struct pv_guard_opts o = {
+        .mode = PV_GUARD_DENYLIST, .allow_schemas = schemas, .allow_tables = tables};
     expect_ok("SELECT * FROM sales.orders", &o);
     expect_ok("SELECT * FROM customers c JOIN public.customers d USING (id)", &o);
     expect_ok("SELECT * FROM v_totals", &o); /* a listed view: what it reads is its owner's */
@@ -371,14 +372,14 @@ static void test_table_allowlists(void **state)
     expect_refused("SELECT * FROM customers, ROWS FROM (generate_series(1, 2), f())", &o,
                    "function f() in FROM");
 
-    struct pv_guard_opts only_schema = {PV_GUARD_DENYLIST, NULL, schemas, NULL};
+    struct pv_guard_opts only_schema = {.mode = PV_GUARD_DENYLIST, .allow_schemas = schemas};
     expect_ok("SELECT * FROM sales.anything JOIN whatever USING (id)", &only_schema);
     expect_refused("SELECT * FROM hr.salaries", &only_schema, "table hr.salaries");
 
     assert_true(pv_guard_table_allowed(&o, "sales", "orders"));
     assert_true(pv_guard_table_allowed(&o, "public", "customers"));
     assert_false(pv_guard_table_allowed(&o, "sales", "customers"));
-    struct pv_guard_opts open = {PV_GUARD_DENYLIST, NULL, NULL, NULL};
+    struct pv_guard_opts open = {.mode = PV_GUARD_DENYLIST};
     assert_true(pv_guard_table_allowed(&open, "hr", "salaries"));
 }
 
@@ -579,6 +580,65 @@ static int group_teardown(void **state)
     return 0;
 }
 
+/* ---- EXPLAIN ANALYZE for explain_query (opts.explain_analyze) -------------- */
+
+static void test_explain_analyze_opt(void **state)
+{
+    (void)state;
+    struct pv_guard_opts on = {.mode = PV_GUARD_DENYLIST, .explain_analyze = true};
+    static const char *const ok[] = {
+        "EXPLAIN ANALYZE SELECT 1",
+        "EXPLAIN ANALYSE SELECT * FROM t",
+        "EXPLAIN (ANALYZE true, FORMAT JSON) SELECT * FROM t WHERE v > 1",
+        "EXPLAIN (FORMAT yaml, ANALYZE, BUFFERS, VERBOSE) VALUES (1)",
+        "EXPLAIN (ANALYZE off) TABLE t",
+        "EXPLAIN (ANALYZE) WITH x AS (SELECT v FROM t) SELECT * FROM x",
+    };
+    for (size_t i = 0; i < PV_ARRAY_LEN(ok); i++) {
+        expect_ok(ok[i], &on);
+        /* The default still refuses every one of them. */
+        expect_refused(ok[i], NULL, "EXPLAIN ANALYZE runs the statement");
+    }
+    /* The explained statement must pass exactly as without ANALYZE. */
+    static const char *const refused[][2] = {
+        {"EXPLAIN ANALYZE DELETE FROM t", "EXPLAIN of DELETE"},
+        {"EXPLAIN (ANALYZE true) UPDATE t SET v = 0", "EXPLAIN of UPDATE"},
+        {"EXPLAIN ANALYSE INSERT INTO t VALUES (1)", "EXPLAIN of INSERT"},
+        {"EXPLAIN (FORMAT JSON, ANALYSE) MERGE INTO t USING (SELECT 1 AS v) s ON t.v = s.v "
+         "WHEN MATCHED THEN DELETE",
+         "EXPLAIN of MERGE"},
+        {"EXPLAIN ANALYZE WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d",
+         "data-modifying CTE (DELETE)"},
+        {"EXPLAIN ANALYZE SELECT * FROM (WITH u AS (UPDATE t SET v = 0 RETURNING v) SELECT v "
+         "FROM u) x",
+         "data-modifying CTE (UPDATE)"},
+        {"EXPLAIN ANALYZE EXECUTE p", "EXPLAIN of EXECUTE"},
+        {"EXPLAIN ANALYZE CREATE TABLE x AS SELECT 1", "EXPLAIN of CREATE TABLE AS"},
+        {"EXPLAIN ANALYZE SELECT * INTO t2 FROM t", "SELECT INTO"},
+        {"EXPLAIN ANALYZE SELECT * FROM t FOR UPDATE", "locking clause"},
+        {"EXPLAIN ANALYZE DECLARE c CURSOR FOR SELECT 1", "EXPLAIN of DECLARE CURSOR"},
+        {"EXPLAIN ANALYZE SELECT setval('s', 1)", "function setval()"},
+        {"EXPLAIN ANALYZE SELECT * FROM set_config('statement_timeout', '0', false)",
+         "function set_config()"},
+        {"EXPLAIN ANALYZE SELECT 1; DELETE FROM t", "2 statements"},
+        {"EXPLAIN (ANALYZE) SELECT 1 /* ; */; UPDATE t SET v = 0", "2 statements"},
+        {"EXPLAIN ANALYZE EXPLAIN SELECT 1", "syntax error"},
+    };
+    for (size_t i = 0; i < PV_ARRAY_LEN(refused); i++) {
+        pv_err err = {{0}};
+        if (pv_guard_check(refused[i][0], &on, &err) != VOLLEY_EINPUT)
+            fail_msg("not refused: %s", refused[i][0]);
+        if (!strstr(err.msg, refused[i][1]))
+            fail_msg("%s\n  -> \"%s\"\n  does not contain \"%s\"", refused[i][0], err.msg,
+                     refused[i][1]);
+    }
+    /* Allow-list mode keeps its rules with ANALYZE. */
+    static const char *const allow[] = {"count", NULL};
+    struct pv_guard_opts al = {.mode = PV_GUARD_ALLOWLIST, .allow = allow, .explain_analyze = true};
+    expect_ok("EXPLAIN ANALYZE SELECT count(*) FROM t", &al);
+    expect_refused("EXPLAIN ANALYZE SELECT lower(x) FROM t", &al, "function lower()");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -588,7 +648,7 @@ int main(void)
         cmocka_unit_test(test_denied_list),         cmocka_unit_test(test_deep_nesting),
         cmocka_unit_test(test_long_flat_query),     cmocka_unit_test(test_empty),
         cmocka_unit_test(test_syntax_errors),       cmocka_unit_test(test_table_allowlists),
-        cmocka_unit_test(test_fingerprint),
+        cmocka_unit_test(test_fingerprint),         cmocka_unit_test(test_explain_analyze_opt),
     };
     return cmocka_run_group_tests(tests, NULL, group_teardown);
 }
