@@ -255,8 +255,9 @@
     var rows = [];
     (p.queries || []).forEach(function (q) {
       var sc = (q.scenarios || []).map(function (s) {
-        return el('li', null, String(s.name) + ': ' + R.fmtInt(s.exec_count) + ' executions' +
-          (s.params === null || s.params === undefined ? ' (values drawn per execution)' : ', parameters ' + JSON.stringify(s.params)));
+        return el('li', null, String(s.name) + ': ' + R.fmtInt(s.exec_count) + ' × ' +
+          (s.params === null || s.params === undefined ? '(values drawn per execution)'
+            : s.params.length ? JSON.stringify(s.params) : 'no parameters'));
       });
       rows.push(R.row([String(q.file || ''), el('code', { class: 'sql' }, String(q.sql || '')),
         R.numCell(R.fmtInt(q.exec_count)), R.numCell(R.fmt(q.weight)),
@@ -548,6 +549,7 @@
         { label: 'waiting', stroke: R.COLORS[1], width: 2 }]
     }, [[], [], [], [], []]);
     var dirty = false;
+    var total = 0; /* points received, every level */
     var setText = function (k, v) {
       var x = document.getElementById(k);
       if (x) {
@@ -556,21 +558,36 @@
     };
     var es = new EventSource('api/runs/' + id + '/events');
     view.es = es;
+    /* a sweep's levels each start their clock at 0: the charts show the
+       level running now, and start again at the next one */
+    var level = { points: null, progress: null };
+    var levelNote = el('p', { class: 'note', id: 'live-level' });
+    sec.insertBefore(levelNote, grid);
     es.addEventListener('point', function (e) {
       var p = JSON.parse(e.data);
+      if (level.points !== null && p.concurrency !== level.points) {
+        tl.timeline.points = [];
+      }
+      level.points = p.concurrency;
       if (tl.timeline.interval_s === null && typeof p.interval_s === 'number') {
         tl.timeline.interval_s = p.interval_s;
       }
       tl.timeline.points.push(p);
+      total++;
       dirty = true;
     });
     es.addEventListener('progress', function (e) {
       var p = JSON.parse(e.data);
+      if (level.progress !== null && p.concurrency !== level.progress) {
+        Object.keys(prog).forEach(function (k) { prog[k] = []; });
+      }
+      level.progress = p.concurrency;
+      setText('live-level', 'Concurrency ' + p.concurrency + (p.warming_up ? ', warming up' : '') +
+        (p.connecting ? ', ' + p.connecting + ' connecting' : ''));
       setText('l-elapsed', R.fmt(p.elapsed_s, 1) + ' s');
       setText('l-done', R.fmtInt(p.done) + (p.total ? ' / ' + R.fmtInt(p.total) : ''));
       setText('l-failed', R.fmtInt(p.failed));
-      setText('l-inflight', R.fmtInt(p.in_flight) + (p.connecting ? ' (' + p.connecting + ' connecting)' : '') +
-        (p.warming_up ? ' warming up' : ''));
+      setText('l-inflight', R.fmtInt(p.in_flight));
       setText('l-pool', R.fmtInt(p.pool_open) + ' / ' + R.fmtInt(p.pool_in_use));
       setText('l-waiting', R.fmtInt(p.pool_waiting));
       prog.t.push(p.elapsed_s);
@@ -608,7 +625,7 @@
       if (poolChart) {
         poolChart.setData([prog.t, prog.inflight, prog.open, prog.inuse, prog.waiting]);
       }
-      sec.setAttribute('data-points', String(tl.timeline.points.length));
+      sec.setAttribute('data-points', String(total));
     }, 1000);
     ready('live');
   }
