@@ -25,7 +25,6 @@ struct ui_asset {
 
 static const struct ui_asset assets[] = {
     {"/", "text/html; charset=utf-8", pv_ui_index_html, pv_ui_index_html_LEN},
-    {"/index.html", "text/html; charset=utf-8", pv_ui_index_html, pv_ui_index_html_LEN},
     {"/ui/app.js", "text/javascript; charset=utf-8", pv_ui_app_js, pv_ui_app_js_LEN},
     {"/ui/app.css", "text/css; charset=utf-8", pv_ui_app_css, pv_ui_app_css_LEN},
     {"/ui/report.js", "text/javascript; charset=utf-8", pv_ui_report_js, pv_ui_report_js_LEN},

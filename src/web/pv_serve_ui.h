@@ -9,11 +9,10 @@
 
 #include <microhttpd.h>
 
-/* Answers GET url (a path outside /api/): "/" and "/index.html" are the
-   dashboard's page, "/ui/NAME" its scripts and styles, with a strict
-   Content-Security-Policy (scripts and styles from the server itself only,
-   no inline script, requests to the server itself only); anything else is
-   a 404 in the API's error form. */
+/* Answers GET url (a path outside /api/): "/" is the dashboard's page, "/ui/NAME" its scripts and
+   styles, with a strict Content-Security-Policy (scripts and styles from the server itself only, no
+   inline script, requests to the server itself only); anything else is a 404 in the API's error
+   form. */
 enum MHD_Result pv_serve__ui(struct MHD_Connection *c, const char *url);
 
 #endif /* PV_SERVE_UI_H */
