@@ -24,6 +24,7 @@ const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-chromium-'));
 const problems = [];
 let expect400 = false;
 let step = 'start';
+let secondId = 0;
 
 function check(ok, what) {
   if (!ok) throw new Error(what);
@@ -149,7 +150,7 @@ try {
   await page.fill('#f-threshold', 'p99 < 10s');
   await page.click('#b-start');
   await page.waitForSelector('body[data-view="report"]', { timeout: 30000 });
-  const secondId = Number(new URL(page.url()).hash.split('/')[2]);
+  secondId = Number(new URL(page.url()).hash.split('/')[2]);
   check(/finished/.test(await page.textContent('#run-state')), 'the run is not shown finished');
   const heads = await page.locator('#report h2').allTextContents();
   for (const h of ['Summary', 'Targets', 'Queries', 'Latency percentile spectrum', 'Over time']) {
@@ -185,6 +186,18 @@ try {
   const states = await page.locator('tr.run-row').evaluateAll((rs) => rs.map((r) => r.dataset.state));
   check(states.length >= 1 && states.every((s) => s === 'cancelled'), `the state filter: ${states}`);
   ok('the history\'s state filter');
+
+  step = 'again';
+  await page.goto(`${base}#/runs/${secondId}`);
+  await page.waitForSelector('body[data-view="report"]');
+  await page.click('#b-again');
+  await page.waitForSelector('body[data-view="new"]');
+  check(await page.inputValue('#f-name') === 'to the end', 'the name is not carried over');
+  check(await page.inputValue('#f-concurrency') === '4', 'the concurrency is not carried over');
+  check(await page.isChecked('#f-mode-duration') && await page.inputValue('#f-duration') === '2', 'the duration is not carried over');
+  check((await page.locator('#uploads li').count()) === 2, 'the files are not carried over');
+  check(/p99 < 10s/.test(await page.inputValue('#f-threshold')), 'the threshold is not carried over');
+  ok('a new run from a finished one\'s settings');
 } catch (e) {
   failed = true;
   console.log(`FAIL ${step}: ${e.message.split('\n')[0]}`);

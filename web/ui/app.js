@@ -354,6 +354,37 @@
     return fs;
   }
 
+  /* The form set from a run's request (its config: the body of POST /api/runs). */
+  function prefill(cfg) {
+    var set = function (k, v) {
+      var x = document.getElementById('f-' + k);
+      if (x && v !== undefined && v !== null) {
+        x.value = Array.isArray(v) ? v.join(k === 'threshold' ? '\n' : ',') : String(v);
+      }
+    };
+    Object.keys(cfg).forEach(function (k) {
+      if (['files', 'workload_files', 'duration', 'exec_count', 'separate_begin', 'abort_on_fail'].indexOf(k) < 0) {
+        set(k.replace(/-/g, '_'), cfg[k]);
+      }
+    });
+    form.uploads = Array.isArray(cfg.files) ? cfg.files.slice() : [];
+    document.getElementById('f-sql').value = '';
+    drawUploads();
+    var wanted = (Array.isArray(cfg.workload_files) ? cfg.workload_files : []).map(function (w) {
+      return String(w).split('@')[0];
+    });
+    [].forEach.call(app.querySelectorAll('input[name="server-file"]'), function (x) {
+      x.checked = wanted.indexOf(x.value) >= 0;
+    });
+    var byTime = cfg.duration !== undefined && cfg.duration !== null;
+    document.getElementById(byTime ? 'f-mode-duration' : 'f-mode-count').checked = true;
+    document.getElementById(byTime ? 'f-mode-duration' : 'f-mode-count').dispatchEvent(new Event('change'));
+    set('duration', cfg.duration);
+    set('exec_count', cfg.exec_count);
+    updatePoolHint();
+    announce('The form holds the settings of the run');
+  }
+
   function viewNew() {
     var gen = view.gen;
     heading('New run');
@@ -364,6 +395,10 @@
       form.targets = got[0].body && got[0].body.targets ? got[0].body.targets : [];
       form.uploads = [];
       drawForm(got[1].status === 200 ? got[1].body : null);
+      if (form.prefill) {
+        prefill(form.prefill);
+        form.prefill = null;
+      }
       ready('new');
     });
   }
@@ -487,6 +522,14 @@
 
   function runToolbar(id, run) {
     var bar = el('div', { class: 'toolbar' });
+    if (run.config) {
+      var again = el('button', { type: 'button', class: 'secondary', id: 'b-again' }, 'New run from this');
+      again.addEventListener('click', function () {
+        form.prefill = run.config;
+        location.hash = '#/new';
+      });
+      bar.appendChild(again);
+    }
     if (ACTIVE[run.state]) {
       var cancel = el('button', { type: 'button', class: 'danger', id: 'b-cancel' }, 'Cancel run');
       cancel.addEventListener('click', function () {
