@@ -258,11 +258,11 @@
 
   /* ---- spectra from histograms (the dashboard's reports) ------------------ */
 
-  /* A "pvh1." histogram (report-schema.md) -> {count, min, max, buckets:
+  /* A pvh1 histogram (report-schema.md) -> {count, min, max, buckets:
      [[index, count]...]}, or null when it does not decode. Values in ns;
      the sums are skipped (Numbers: exact enough for a chart). */
   function histDecode(text) {
-    if (typeof text !== 'string' || text.indexOf('pvh1.') !== 0) {
+    if (typeof text !== 'string' || text.indexOf('pvh1') !== 0 || text.charAt(4) !== '.') {
       return null;
     }
     var bin;
