@@ -182,7 +182,7 @@ try {
   await page.selectOption('#h-state', 'cancelled');
   await page.click('form.filters button[type="submit"]');
   await page.waitForFunction(() => location.hash.includes('state=cancelled') &&
-    document.body.dataset.view === 'runs');
+    document.body.dataset.route === location.hash && document.body.dataset.view === 'runs');
   const states = await page.locator('tr.run-row').evaluateAll((rs) => rs.map((r) => r.dataset.state));
   check(states.length >= 1 && states.every((s) => s === 'cancelled'), `the state filter: ${states}`);
   ok('the history\'s state filter');

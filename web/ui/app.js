@@ -104,9 +104,13 @@
     R.charts.length = 0;
     app.textContent = '';
     document.body.removeAttribute('data-view');
+    document.body.removeAttribute('data-route');
   }
 
+  /* The view is drawn: body[data-view] names it, body[data-route] is the
+     address it was drawn for (for tests and the curious). */
   function ready(name) {
+    document.body.setAttribute('data-route', location.hash);
     document.body.setAttribute('data-view', name);
   }
 
