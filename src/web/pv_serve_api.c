@@ -9,6 +9,7 @@
 #include "report/pv_compare.h"
 #include "report/pv_report_html.h"
 #include "web/pv_serve_int.h"
+#include "web/pv_serve_ui.h"
 
 #define NAME_MAX_LEN 200
 
@@ -504,6 +505,8 @@ static enum MHD_Result route_run(pv_serve *s, struct MHD_Connection *c, const ch
 enum MHD_Result pv_serve__route(pv_serve *s, struct MHD_Connection *c, const char *method,
                                 const char *url, const char *body, size_t len)
 {
+    if (strncmp(url, "/api/", 5) != 0 && is(method, "GET"))
+        return pv_serve__ui(c, url);
     if (strcmp(url, "/") == 0)
         return is(method, "GET") ? pv_serve__respond(c, 200, "text/html; charset=utf-8", home_page,
                                                      sizeof(home_page) - 1, NULL, NULL)

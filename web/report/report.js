@@ -141,7 +141,8 @@
   var charts = [];
 
   function chartWidth() {
-    var w = document.getElementById('pv-app').clientWidth || 1000;
+    var app = document.getElementById('pv-app') || document.body;
+    var w = app.clientWidth || 1000;
     return Math.max(320, Math.min(w - 40, 1100));
   }
 
@@ -255,24 +256,165 @@
     return pts;
   }
 
+  /* ---- spectra from histograms (the dashboard's reports) ------------------ */
+
+  /* A pvh1 histogram (report-schema.md) -> {count, min, max, buckets:
+     [[index, count]...]}, or null when it does not decode. Values in ns;
+     the sums are skipped (Numbers: exact enough for a chart). */
+  function histDecode(text) {
+    if (typeof text !== 'string' || text.indexOf('pvh1') !== 0 || text.charAt(4) !== '.') {
+      return null;
+    }
+    var bin;
+    try {
+      /* atob's forgiving decode takes base64 without its padding */
+      bin = atob(text.slice(5).replace(/-/g, '+').replace(/_/g, '/'));
+    } catch (e) {
+      return null;
+    }
+    var pos = 0;
+    var varint = function () {
+      var v = 0;
+      var mul = 1;
+      for (;;) {
+        if (pos >= bin.length) {
+          throw new Error('short');
+        }
+        var b = bin.charCodeAt(pos++);
+        v += (b & 127) * mul;
+        mul *= 128;
+        if (!(b & 128)) {
+          return v;
+        }
+      }
+    };
+    try {
+      var h = { count: varint(), min: 0, max: 0, buckets: [] };
+      if (h.count > 0) {
+        h.min = varint();
+        h.max = h.min + varint();
+        varint(); /* sum_lo, sum_hi, shift */
+        varint();
+        varint();
+        for (var k = 0; k < 2; k++) { /* dsum, dsum2: 0, or an exponent and a mantissa */
+          if (varint() !== 0) {
+            varint();
+          }
+        }
+      }
+      var n = varint();
+      var idx = -1;
+      for (var i = 0; i < n; i++) {
+        idx += varint() + 1;
+        h.buckets.push([idx, varint()]);
+      }
+      return h;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  /* bucket index -> its midpoint (ns), as pv_hist.c answers a percentile */
+  function bucketMid(idx) {
+    var band = Math.floor(idx / 1024);
+    var sub = idx % 1024;
+    if (band === 0) {
+      return sub;
+    }
+    var lo = (1024 + sub) * Math.pow(2, band - 1);
+    var hi = (1025 + sub) * Math.pow(2, band - 1) - 1;
+    return lo + Math.floor((hi - lo) / 2);
+  }
+
+  /* The spectrum of a decoded histogram as pv_report_html.c draws it:
+     tails 0.5^(k/5) while count allows, then the maximum; ms. */
+  function histSpectrum(h) {
+    if (!h || h.count === 0) {
+      return null;
+    }
+    var pct = [];
+    var ms = [];
+    var value = function (q) {
+      if (!(q > 0)) {
+        return h.min;
+      }
+      var x = q * h.count / 100;
+      x -= x * 1e-12;
+      var rank = Math.max(1, Math.min(h.count, Math.ceil(x)));
+      var seen = 0;
+      for (var i = 0; i < h.buckets.length; i++) {
+        seen += h.buckets[i][1];
+        if (seen >= rank) {
+          return Math.min(Math.max(bucketMid(h.buckets[i][0]), h.min), h.max);
+        }
+      }
+      return h.max;
+    };
+    for (var k = 0; k < 400; k++) {
+      var tail = Math.pow(0.5, k / 5);
+      if (tail * h.count < 1) {
+        break;
+      }
+      pct.push(100 * (1 - tail));
+      ms.push(value(100 * (1 - tail)) / 1e6);
+    }
+    pct.push(100);
+    ms.push(h.max / 1e6);
+    return { pct: pct, ms: ms };
+  }
+
+  /* Adds "spectrum" beside every "histogram" of a latency object in doc
+     (a report of the API keeps the histograms; the HTML report gets its
+     spectra from pv_report_html.c instead). */
+  function addSpectra(doc, depth) {
+    depth = depth || 0;
+    if (depth > 64 || doc === null || typeof doc !== 'object') {
+      return doc;
+    }
+    if (!Array.isArray(doc) && typeof doc.histogram === 'string' && !isObj(doc.spectrum)) {
+      var sp = histSpectrum(histDecode(doc.histogram));
+      if (sp) {
+        doc.spectrum = sp;
+      }
+    }
+    Object.keys(doc).forEach(function (k) { addSpectra(doc[k], depth + 1); });
+    return doc;
+  }
+
   /* a linear y range from 0 to a little above the largest value */
   function zeroBased(u, min, max) {
     return [0, max > 0 ? max * 1.08 : 1];
   }
 
-  function timelineCharts(container, run) {
-    var pts = timelinePoints(run);
-    if (pts.length === 0) {
-      container.appendChild(el('p', { class: 'note' }, 'No timeline in this report.'));
-      return;
-    }
+  /* The series of the timeline charts: [t, qps, failed/s], [t, p50, p95, p99]. */
+  function timelineData(pts) {
     var t = pts.map(function (p) { return num(p.t_s); });
     var qps = pts.map(function (p) { return num(p.qps); });
     var failed = pts.map(function (p) {
       var iv = num(p.interval_s);
       return iv ? (num(p.failed) || 0) / iv : null;
     });
-    var anyFailed = failed.some(function (v) { return v; });
+    var lat = function (k) {
+      return pts.map(function (p) { return isObj(p.latency_ms) ? num(p.latency_ms[k]) : null; });
+    };
+    return { rate: [t, qps, failed], latency: [t, lat('p50'), lat('p95'), lat('p99')] };
+  }
+
+  /* The throughput and latency charts of run's timeline into container;
+     returns them ([] when there is no timeline). live: the failed series is
+     always drawn and an empty timeline still gets its charts (the dashboard
+     feeds them with timelineUpdate as points arrive). */
+  function timelineCharts(container, run, live) {
+    var pts = timelinePoints(run);
+    if (pts.length === 0 && !live) {
+      container.appendChild(el('p', { class: 'note' }, 'No timeline in this report.'));
+      return [];
+    }
+    var d = timelineData(pts);
+    var t = d.rate[0];
+    var qps = d.rate[1];
+    var failed = d.rate[2];
+    var anyFailed = live || failed.some(function (v) { return v; });
     var tSeries = { label: 't (s)', value: function (u, v) { return v === null ? '–' : fmt(v) + ' s'; } };
     var series = [tSeries, { label: 'throughput (qps)', stroke: COLORS[0], width: 2, fill: 'rgba(31,119,180,0.08)' }];
     var data = [t, qps];
@@ -281,16 +423,14 @@
       data.push(failed);
     }
     var xAxis = { label: 'seconds since the start' };
-    makeChart(container, {
+    var out = [];
+    out.push(makeChart(container, {
       title: 'Throughput over time', class: 'pv-throughput', height: 240,
       scales: { x: { time: false }, y: { range: zeroBased } },
       axes: [xAxis, { label: 'executions / s', size: 70 }],
       series: series
-    }, data);
-    var lat = function (k) {
-      return pts.map(function (p) { return isObj(p.latency_ms) ? num(p.latency_ms[k]) : null; });
-    };
-    makeChart(container, {
+    }, data));
+    out.push(makeChart(container, {
       title: 'Latency over time', class: 'pv-latency', height: 240,
       scales: { x: { time: false }, y: { range: zeroBased } },
       axes: [{ label: 'seconds since the start' }, { label: 'latency (ms)', size: 70 }],
@@ -298,7 +438,19 @@
         { label: 'p50', stroke: COLORS[2], width: 2, value: function (u, v) { return fmtMs(v); } },
         { label: 'p95', stroke: COLORS[3], width: 2, value: function (u, v) { return fmtMs(v); } },
         { label: 'p99', stroke: COLORS[1], width: 2, value: function (u, v) { return fmtMs(v); } }]
-    }, [t, lat('p50'), lat('p95'), lat('p99')]);
+    }, d.latency));
+    return out.filter(function (u) { return u; });
+  }
+
+  /* New points for charts made by timelineCharts(container, run, true). */
+  function timelineUpdate(charts, run) {
+    var d = timelineData(timelinePoints(run));
+    if (charts[0]) {
+      charts[0].setData(d.rate);
+    }
+    if (charts[1]) {
+      charts[1].setData(d.latency);
+    }
   }
 
   /* ---- one run ------------------------------------------------------------ */
@@ -716,19 +868,8 @@
     }
   }
 
-  function main() {
-    var app = document.getElementById('pv-app');
-    var doc;
-    try {
-      doc = JSON.parse(document.getElementById('pv-data').textContent);
-    } catch (e) {
-      app.appendChild(el('p', { class: 'warn' }, 'The embedded report does not parse: ' + e.message));
-      return;
-    }
-    if (!isObj(doc)) {
-      app.appendChild(el('p', { class: 'warn' }, 'The embedded report is not an object.'));
-      return;
-    }
+  /* A whole document (a report, sweep, suite or comparison) into app. */
+  function renderDoc(app, doc) {
     if (doc.schema === 'pgvolley.compare/1') {
       app.appendChild(header(doc, 'compare'));
       renderCompare(app, doc);
@@ -742,10 +883,38 @@
       app.appendChild(header(doc, 'single run'));
       renderRun(app, doc, '');
     }
+  }
+
+  function main() {
+    var app = document.getElementById('pv-app');
+    var doc;
+    try {
+      doc = JSON.parse(document.getElementById('pv-data').textContent);
+    } catch (e) {
+      app.appendChild(el('p', { class: 'warn' }, 'The embedded report does not parse: ' + e.message));
+      return;
+    }
+    if (!isObj(doc)) {
+      app.appendChild(el('p', { class: 'warn' }, 'The embedded report is not an object.'));
+      return;
+    }
+    renderDoc(app, doc);
     app.appendChild(el('footer', null, 'Drawn by pgvolley with uPlot; self-contained: this file needs no network access.'));
     window.pvCharts = charts; /* for tests and the curious: the uPlot instances */
     document.body.setAttribute('data-rendered', 'true');
   }
 
-  main();
+  /* The chart and report builders, shared with the dashboard of `pgvolley
+     serve` (web/ui/app.js), which loads this file without a #pv-data. */
+  window.pvReport = {
+    el: el, fmt: fmt, fmtInt: fmtInt, fmtMs: fmtMs, fmtPct: fmtPct, table: table, row: row,
+    numCell: numCell, badge: badge, verdictClass: verdictClass, makeChart: makeChart,
+    zeroBased: zeroBased, COLORS: COLORS, charts: charts, renderDoc: renderDoc,
+    renderRun: renderRun, renderCompare: renderCompare, spectrumChart: spectrumChart,
+    timelineCharts: timelineCharts, timelineUpdate: timelineUpdate, addSpectra: addSpectra
+  };
+
+  if (document.getElementById('pv-data')) {
+    main();
+  }
 }());
