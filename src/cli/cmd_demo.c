@@ -216,6 +216,8 @@ int cmd_demo(int argc, char **argv)
         printf("\nDone. Write your own workload file (see README.md) and run:\n"
                "  pgvolley run --ephemeral your.sql    or    pgvolley run -d DSN your.sql\n"
                "The suite on a database of yours (its own tables, pgvolley_*):\n"
-               "  pgvolley init -d DSN && pgvolley suite -d DSN --html report.html\n");
+               "  pgvolley init -d DSN && pgvolley suite -d DSN --html report.html\n"
+               "The web dashboard (configure, run, watch live, compare), on a throwaway\n"
+               "server: pgvolley serve --ephemeral, then open the address it prints.\n");
     return code;
 }

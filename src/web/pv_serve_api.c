@@ -13,12 +13,6 @@
 
 #define NAME_MAX_LEN 200
 
-static const char home_page[] =
-    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-    "<title>pgvolley serve</title></head><body><h1>pgvolley serve</h1>"
-    "<p>The dashboard is not built yet. The JSON API is described by "
-    "<a href=\"/api/openapi.json\">/api/openapi.json</a>.</p></body></html>\n";
-
 /* ---- helpers ----------------------------------------------------------- */
 
 static const char *arg(struct MHD_Connection *c, const char *name)
@@ -508,9 +502,7 @@ enum MHD_Result pv_serve__route(pv_serve *s, struct MHD_Connection *c, const cha
     if (strncmp(url, "/api/", 5) != 0 && is(method, "GET"))
         return pv_serve__ui(c, url);
     if (strcmp(url, "/") == 0)
-        return is(method, "GET") ? pv_serve__respond(c, 200, "text/html; charset=utf-8", home_page,
-                                                     sizeof(home_page) - 1, NULL, NULL)
-                                 : not_allowed(c, "GET");
+        return not_allowed(c, "GET"); /* GET /: the dashboard, above */
     if (strcmp(url, "/api/openapi.json") == 0) {
         size_t n;
         const char *doc = pv_serve__openapi(&n);
