@@ -5,6 +5,7 @@ Starts one throwaway PostgreSQL per test module with the project's own
 and runs `pgvolley` as a user would: files in, JSON out."""
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -132,6 +133,21 @@ class ServerTest(unittest.TestCase):
             cmd[2:2] = ["-d", self.server.dsn]
         cp = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         return Result(cp)
+
+    def start_mcp_http(self, *extra):
+        """Starts `pgvolley mcp --http 127.0.0.1:0` on the test's server
+        (stopped at cleanup); returns the port it printed."""
+        p = subprocess.Popen([PGVOLLEY, "mcp", "--allow-superuser", "-d", self.server.dsn,
+                              "--http", "127.0.0.1:0", *extra],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+        line = p.stderr.readline()
+        m = re.search(r"http://127\.0\.0\.1:(\d+)/mcp", line)
+        if not m:
+            p.wait(timeout=30)
+            self.fail(line + p.stderr.read())
+        self.addCleanup(lambda: (p.terminate(), p.wait(timeout=30), p.stderr.close()))
+        return int(m.group(1))
 
     def run_json(self, *args, expect=0, timeout=120):
         r = self.pgvolley("run", "-q", "-f", "json", *args, timeout=timeout)

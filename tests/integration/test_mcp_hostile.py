@@ -31,17 +31,7 @@ def call(id_, sql, name="query_dataset", progress=None):
 
 class Hostile(ServerTest):
     def start(self, *extra):
-        p = subprocess.Popen([PGVOLLEY, "mcp", "--allow-superuser", "-d", self.server.dsn,
-                              "--http", "127.0.0.1:0", *extra],
-                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)
-        line = p.stderr.readline()
-        m = re.search(r"http://127\.0\.0\.1:(\d+)/mcp", line)
-        if not m:
-            p.wait(timeout=30)
-            self.fail(line + p.stderr.read())
-        self.addCleanup(lambda: (p.terminate(), p.wait(timeout=30), p.stderr.close()))
-        return int(m.group(1))
+        return self.start_mcp_http(*extra)
 
     def post(self, port, body=INIT, sid=None, timeout=10, accept=None):
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)

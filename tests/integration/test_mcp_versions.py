@@ -36,17 +36,7 @@ def tools_call(id_, sql, modern=True, progress=None):
 
 class Versions(ServerTest):
     def start(self):
-        p = subprocess.Popen([PGVOLLEY, "mcp", "--allow-superuser", "-d", self.server.dsn,
-                              "--http", "127.0.0.1:0"],
-                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)
-        line = p.stderr.readline()
-        m = re.search(r"http://127\.0\.0\.1:(\d+)/mcp", line)
-        if not m:
-            p.wait(timeout=30)
-            self.fail(line + p.stderr.read())
-        self.addCleanup(lambda: (p.terminate(), p.wait(timeout=30), p.stderr.close()))
-        return int(m.group(1))
+        return self.start_mcp_http()
 
     def running(self):
         return int(self.server.sql(
