@@ -48,6 +48,7 @@
 #include <unistd.h>
 
 #include "common/pv_buf.h"
+#include "common/pv_http_guard.h"
 #include "mcp/pv_jsonrpc.h"
 #include "mcp/pv_mcp.h"
 #include "mcp/pv_mcp_http_int.h"
@@ -726,11 +727,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!pv_mcp__conn_begin(c))
             return respond_full(c);
         const char *origin = pv_mcp__header(c, "Origin");
-        if (origin && !pv_mcp__origin_ok(origin))
+        if (origin && !pv_http_origin_loopback(origin))
             return respond_error(c, MHD_HTTP_FORBIDDEN, PV_JRPC_SERVER_ERROR,
                                  "Forbidden: origin not allowed", NULL, NULL);
         const char *hosthdr = pv_mcp__header(c, "Host");
-        if (h->loopback && (!hosthdr || !pv_mcp__host_ok(hosthdr)))
+        if (h->loopback && (!hosthdr || !pv_http_host_loopback(hosthdr)))
             return respond_error(c, MHD_HTTP_FORBIDDEN, PV_JRPC_SERVER_ERROR,
                                  "Forbidden: Host not allowed", NULL, NULL);
         if (!pv_mcp__auth_ok(h->token, c))

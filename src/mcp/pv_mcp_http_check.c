@@ -10,78 +10,21 @@
 #include <strings.h>
 
 #include "common/pv_buf.h"
+#include "common/pv_http_guard.h"
 #include "mcp/pv_mcp.h"
 #include "mcp/pv_mcp_http_int.h"
 
-#define B64_PREFIX      "=?base64?"
-#define B64_SUFFIX      "?="
-#define HOST_ORIGIN_MAX 300 /* "http://" + a Host header we would accept */
+#define B64_PREFIX "=?base64?"
+#define B64_SUFFIX "?="
 
 const char *pv_mcp__header(struct MHD_Connection *c, const char *name)
 {
     return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
 }
 
-bool pv_mcp__origin_ok(const char *o)
-{
-    static const char *const schemes[] = {"http://", "https://"};
-    static const char *const hosts[] = {"localhost", "127.0.0.1", "[::1]"};
-    for (size_t i = 0; i < PV_ARRAY_LEN(schemes); i++) {
-        size_t sl = strlen(schemes[i]);
-        if (strncasecmp(o, schemes[i], sl) != 0)
-            continue;
-        for (size_t j = 0; j < PV_ARRAY_LEN(hosts); j++) {
-            size_t hl = strlen(hosts[j]);
-            const char *p = o + sl;
-            if (strncasecmp(p, hosts[j], hl) != 0)
-                continue;
-            p += hl;
-            if (*p == ':') {
-                p++;
-                size_t digits = 0;
-                while (*p >= '0' && *p <= '9') {
-                    p++;
-                    digits++;
-                }
-                if (digits == 0 || digits > 5)
-                    return false;
-            }
-            if (*p == '/')
-                p++;
-            return *p == '\0';
-        }
-    }
-    return false;
-}
-
-bool pv_mcp__host_ok(const char *host)
-{
-    char o[HOST_ORIGIN_MAX];
-    int n = snprintf(o, sizeof(o), "http://%s", host);
-    return n > 0 && (size_t)n < sizeof(o) && pv_mcp__origin_ok(o);
-}
-
-/* Constant-time comparison (time depends only on the secret's length). */
-static bool secret_equal(const char *given, const char *secret)
-{
-    size_t gl = strlen(given), sl = strlen(secret);
-    unsigned char d = gl != sl;
-    for (size_t i = 0; i < sl; i++)
-        d |= (unsigned char)((i < gl ? given[i] : 0) ^ secret[i]);
-    return d == 0;
-}
-
 bool pv_mcp__auth_ok(const char *token, struct MHD_Connection *c)
 {
-    if (!token)
-        return true;
-    const char *a = pv_mcp__header(c, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!a || strncasecmp(a, "Bearer ", 7) != 0)
-        return false;
-    a += 7;
-    while (*a == ' ')
-        a++;
-    return secret_equal(a, token);
+    return !token || pv_http_bearer_ok(pv_mcp__header(c, MHD_HTTP_HEADER_AUTHORIZATION), token);
 }
 
 bool pv_mcp__accepts(struct MHD_Connection *c, const char *type)

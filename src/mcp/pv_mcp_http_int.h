@@ -96,16 +96,6 @@ void pv_mcp__conn_touch(struct MHD_Connection *c, unsigned timeout_s);
 /** A request header's value (borrowed from MHD), or NULL. */
 const char *pv_mcp__header(struct MHD_Connection *c, const char *name);
 
-/** An Origin of http(s)://localhost|127.0.0.1|[::1] with an optional :port, nothing else. */
-bool pv_mcp__origin_ok(const char *origin);
-
-/**
- * A Host header naming a loopback host (with an optional port). Checked when
- * the server listens on loopback, so that a page whose name was rebound to
- * 127.0.0.1 (DNS rebinding) cannot reach it even without an Origin header.
- */
-bool pv_mcp__host_ok(const char *host);
-
 /** "Authorization: Bearer TOKEN" matches (constant time); true without a token. */
 bool pv_mcp__auth_ok(const char *token, struct MHD_Connection *c);
 

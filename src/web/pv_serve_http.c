@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "web/pv_http_guard.h"
+#include "common/pv_http_guard.h"
 #include "web/pv_serve_int.h"
 
 #define LISTEN_BACKLOG   64

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "web/pv_http_guard.h"
+#include "common/pv_http_guard.h"
 
 static void test_loopback(void **state)
 {

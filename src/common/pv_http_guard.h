@@ -1,8 +1,8 @@
 /*
- * pv_http_guard.h - the checks every request to `pgvolley serve` passes:
- * Host and Origin (DNS rebinding, cross-site requests) and the bearer token
- * (compared in constant time). The MCP server (src/mcp/pv_mcp_http.c) has
- * its own copy of the same rules; they should be shared once both land.
+ * pv_http_guard.h - the checks every request to pgvolley's HTTP servers
+ * passes (`pgvolley serve`, `pgvolley mcp --http`): Host and Origin (DNS
+ * rebinding, cross-site requests) and the bearer token (compared in
+ * constant time). Pure functions of the header texts: no HTTP library.
  */
 #ifndef PV_HTTP_GUARD_H
 #define PV_HTTP_GUARD_H

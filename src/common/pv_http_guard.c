@@ -1,5 +1,5 @@
 /* pv_http_guard.c - Host, Origin and token checks (pv_http_guard.h). */
-#include "web/pv_http_guard.h"
+#include "common/pv_http_guard.h"
 
 #include <stdio.h>
 #include <string.h>
