@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/pv_listen.h"
 #include "report/pv_report_prom.h"
 
 #define METRICS_PATH    "/metrics"
@@ -76,51 +77,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return ret;
 }
 
-/* A listening socket on the numeric address host:port. @return 0 or an error in err. */
-static int listen_on(pv_metrics_http *h, const char *host, int port, int *family, pv_err *err)
-{
-    char service[16];
-    snprintf(service, sizeof(service), "%d", port);
-    struct addrinfo hints = {0}, *res = NULL;
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
-    int gai = getaddrinfo(host, service, &hints, &res);
-    if (gai != 0)
-        return pv_err_set(err, VOLLEY_EINVAL, "'%s' is not an IPv4 or IPv6 address: %s", host,
-                          gai_strerror(gai));
-    int fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, res->ai_protocol);
-    int saved = errno;
-    if (fd >= 0) {
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (res->ai_family == AF_INET6) /* [::] means IPv6 only, as asked */
-            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-        if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
-            saved = errno;
-            close(fd);
-            fd = -1;
-        }
-    }
-    *family = res->ai_family;
-    freeaddrinfo(res);
-    if (fd < 0)
-        return pv_err_set(err, VOLLEY_EIO, "cannot listen on %s%s%s:%d: %s",
-                          *family == AF_INET6 ? "[" : "", host, *family == AF_INET6 ? "]" : "",
-                          port, strerror(saved));
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    h->port = port;
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
-        if (ss.ss_family == AF_INET)
-            h->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        else if (ss.ss_family == AF_INET6)
-            h->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    }
-    h->fd = fd;
-    return 0;
-}
-
 int pv_metrics_http_start(const char *host, int port, pv_metrics_render_fn render, void *arg,
                           pv_metrics_http **out, pv_err *err)
 {
@@ -130,8 +86,11 @@ int pv_metrics_http_start(const char *host, int port, pv_metrics_render_fn rende
     h->fd = -1;
     h->render = render;
     h->arg = arg;
-    int family = AF_INET;
-    int rc = listen_on(h, host, port, &family, err);
+    struct pv_listen l;
+    int rc = pv_listen_tcp(host, port, LISTEN_BACKLOG, &l, err);
+    int family = l.family;
+    h->fd = l.fd;
+    h->port = l.port;
     if (rc != 0) {
         free(h);
         return rc;

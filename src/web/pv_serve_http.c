@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/pv_http_guard.h"
+#include "common/pv_listen.h"
 #include "web/pv_serve_int.h"
 
 #define LISTEN_BACKLOG   64
@@ -157,55 +158,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* ==== listening ========================================================= */
 
-/* A listening socket on the numeric address host:port. @return 0 or an error in err. */
-static int listen_on(pv_serve *s, const char *host, int port, int *family, pv_err *err)
-{
-    char service[16];
-    snprintf(service, sizeof(service), "%d", port);
-    struct addrinfo hints = {0}, *res = NULL;
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
-    int gai = getaddrinfo(host, service, &hints, &res);
-    if (gai != 0)
-        return pv_err_set(err, VOLLEY_EINVAL, "'%s' is not an IPv4 or IPv6 address: %s", host,
-                          gai_strerror(gai));
-    int fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, res->ai_protocol);
-    int saved = errno;
-    if (fd >= 0) {
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (res->ai_family == AF_INET6)
-            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-        if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
-            saved = errno;
-            close(fd);
-            fd = -1;
-        }
-    }
-    *family = res->ai_family;
-    freeaddrinfo(res);
-    if (fd < 0)
-        return pv_err_set(err, VOLLEY_EIO, "cannot listen on %s:%d: %s", host, port,
-                          strerror(saved));
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    s->port = port;
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
-        if (ss.ss_family == AF_INET) {
-            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-            s->port = ntohs(a->sin_port);
-            s->loopback = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
-        } else if (ss.ss_family == AF_INET6) {
-            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-            s->port = ntohs(a->sin6_port);
-            s->loopback = IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
-        }
-    }
-    s->fd = fd;
-    return 0;
-}
-
 static void serve_free(pv_serve *s)
 {
     pv_serve__runs_destroy(s->runs);
@@ -226,8 +178,12 @@ int pv_serve_start(const struct pv_serve_opts *o, pv_serve **out, pv_err *err)
         free(s);
         return pv_err_set(err, VOLLEY_ENOMEM, "out of memory");
     }
-    int family = AF_INET;
-    int rc = listen_on(s, o->host, o->port, &family, err);
+    struct pv_listen l;
+    int rc = pv_listen_tcp(o->host, o->port, LISTEN_BACKLOG, &l, err);
+    int family = l.family;
+    s->fd = l.fd;
+    s->port = l.port;
+    s->loopback = l.loopback;
     if (rc == 0 && !s->loopback && !s->token) {
         close(s->fd);
         rc = pv_err_set(err, VOLLEY_EINVAL, "listening on %s (beyond loopback) needs --token-file",
