@@ -25,6 +25,9 @@
 /* A wait event (or the Lock wait type) in at least this share of the
    active samples is a finding. */
 #define PV_DIAG_WAIT_PCT 25.0
+/* and in at least this many samples: one or two samples of a short test
+   are chance (a parallel worker's shutdown, say), not a pattern. */
+#define PV_DIAG_WAIT_MIN_SAMPLES 5
 /* Timeout of the catalog queries of gather (not of the EXPLAINs). */
 #define PV_DIAG_CATALOG_TIMEOUT_MS 5000
 /* The tables the plans touch, at most. */

@@ -243,7 +243,7 @@ void pv_diag__sampler_report(const pv_diag_sampler *s, pv_diag *d)
         pv_diag__push(d, d->waits, e);
         if (strcmp(w[i].type, "Lock") == 0)
             lock_type += w[i].n;
-        else if (w[i].type[0] && pct >= PV_DIAG_WAIT_PCT)
+        else if (w[i].type[0] && pct >= PV_DIAG_WAIT_PCT && w[i].n >= PV_DIAG_WAIT_MIN_SAMPLES)
             pv_diag__finding(d, "wait_event", NULL,
                              "wait event %s:%s in %.0f%% of the active samples (%llu of %llu)",
                              w[i].type, w[i].event, pct, (unsigned long long)w[i].n,
@@ -260,7 +260,7 @@ void pv_diag__sampler_report(const pv_diag_sampler *s, pv_diag *d)
     pv_diag__put(d, d->root, "sampler", o);
 
     double lock_pct = c.active_samples ? 100.0 * (double)lock_type / (double)c.active_samples : 0;
-    if (lock_type > 0 && lock_pct >= PV_DIAG_WAIT_PCT)
+    if (lock_type >= PV_DIAG_WAIT_MIN_SAMPLES && lock_pct >= PV_DIAG_WAIT_PCT)
         pv_diag__finding(d, "lock_wait", NULL,
                          "lock waits in %.0f%% of the active samples (%llu of %llu; %llu blocked "
                          "by another session per pg_blocking_pids)",

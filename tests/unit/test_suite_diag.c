@@ -20,6 +20,7 @@
 #include "engine/pv_conninfo.h"
 #include "pgtmp/pv_pgtmp.h"
 #include "suite/pv_diag.h"
+#include "suite/pv_diag_int.h" /* PV_DIAG_WAIT_MIN_SAMPLES */
 
 static char g_tmp[64];
 static pv_pgtmp *g_server;
@@ -302,14 +303,14 @@ static void test_sampler_sees_lock_wait(void **state)
     pv_err err = {{0}};
     assert_int_equal(pv_diag_sampler_start(KW, VAL, 20, &s, &err), 0);
     struct pv_diag_sampler_counts c = {0};
-    for (int i = 0; i < 250 && c.lock_waits < 3; i++) {
+    for (int i = 0; i < 250 && c.lock_waits < PV_DIAG_WAIT_MIN_SAMPLES; i++) {
         sleep_ms(20);
         pv_diag_sampler_counts(s, &c);
     }
     pv_diag_sampler_stop(s);
     pv_diag_sampler_stop(s); /* idempotent */
     pv_diag_sampler_counts(s, &c);
-    assert_true(c.lock_waits >= 3);
+    assert_true(c.lock_waits >= PV_DIAG_WAIT_MIN_SAMPLES);
     assert_true(c.active_samples >= c.lock_waits);
     assert_int_equal(c.failed_rounds, 0);
     assert_null(pv_diag_sampler_error(s));
