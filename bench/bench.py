@@ -39,8 +39,15 @@ Rows:
      history rows = committed transactions and that each balance sum = the sum
      of the deltas. Throughput = committed transactions per second: pgbench's
      "tps (without initial connection time)", pgvolley's summary.succeeded /
-     summary.wall_s. Target: at least pgbench's (issue 10). Runs last: it
-     writes to pgbench_accounts, which the other rows read.
+     summary.wall_s. Target: at least pgbench's (issue 10). Runs after rows
+     1-7: it writes to pgbench_accounts, which they read.
+  9  the live view of `pgvolley serve` (bench/serve_overhead.py): the row-1
+     lookup at -c 10 for 5 s, created through serve's API, in
+     BENCH_SERVE_ROUNDS pairs (default 5; unwatched and watched, the order
+     alternating), watched by 4 clients reading the run's event stream to its
+     end, as the dashboard does. Target: watched throughput >= 0.98 x
+     unwatched, the median of the pairs' ratios (issue 13). serve's own CPU
+     per query (engine included, from /proc) is the reference row.
 
 Rows 1 and 4 share rounds (the three clients take turns, the order rotating
 every round); rows 2, 6, 7 and 8 alternate which of pgbench and pgvolley goes
@@ -502,6 +509,27 @@ def seed_available():
     return missing
 
 
+# ---- row 9: the live view of pgvolley serve ----
+
+SERVE_ROUNDS = int(os.environ.get("BENCH_SERVE_ROUNDS", "5"))  # pairs
+SERVE_DURATION = 5.0
+SERVE_WATCHERS = 4
+T_SERVE = 0.98      # row 9: a run watched live keeps >= 98 % of its throughput (issue 13)
+
+
+def bench_serve(workload):
+    """Pairs of the row-1 lookup run through `pgvolley serve`, unwatched and
+    with SERVE_WATCHERS clients on its event stream (bench/serve_overhead.py)."""
+    spec = importlib.util.spec_from_file_location("serve_overhead",
+                                                  os.path.join(HERE, "serve_overhead.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    with open(workload) as f:
+        sql = f.read()
+    return mod.measure(PGVOLLEY, os.environ["PGVOLLEY_DSN"], sql, SERVE_ROUNDS, SERVE_DURATION,
+                       SERVE_WATCHERS, CLIENTS)
+
+
 # ---- rows ----
 
 def bench_point_lookup(pgbench, psql, workload):
@@ -805,6 +833,9 @@ def main():
     log(f"bench: row 8, TPC-B-like, {TPCB_ROUNDS} rounds of {TPCB_DURATION:g} s per client")
     tpcb_pb, tpcb_pv, tpcb_ps = bench_tpcb(pgbench, psql)
     acct.mark("row 8:")
+    log(f"bench: row 9, pgvolley serve's live view, {SERVE_ROUNDS} pairs of {SERVE_DURATION:g} s")
+    serve = bench_serve(workload)
+    acct.mark("row 9:")
     floor_kb = measured(["/bin/true"]).maxrss_kb
     SPAWN.close()
     shutil.rmtree(tmp)
@@ -911,12 +942,25 @@ def main():
          "reference", "-"],
     ]
 
+    sv_ratios = [w["qps"] / b["qps"] for b, w in zip(serve["base"], serve["watched"])]
+    sv_ratio = statistics.median(sv_ratios)
+    table += [
+        ["9", f"serve run q/s, {SERVE_WATCHERS} live views", f"{med(serve['watched'], 'qps'):.0f}",
+         f"{med(serve['base'], 'qps'):.0f} (the same run, unwatched)", f"{sv_ratio:.3f}",
+         f">= {T_SERVE:.2f}", verdict(sv_ratio >= T_SERVE)],
+        ["9", "serve CPU us/query, watched", f"{med(serve['watched'], 'cpu_us'):.2f}",
+         f"{med(serve['base'], 'cpu_us'):.2f} (unwatched)",
+         f"{med(serve['watched'], 'cpu_us') / med(serve['base'], 'cpu_us'):.2f}", "reference",
+         "-"],
+    ]
+
     print()
     print(f"pgvolley bench, {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}: "
           f"PostgreSQL {server_version}, {os.cpu_count()} CPUs, {platform.platform()}; "
           f"scale {SCALE}; rows 1 and 4: {DURATION:g} s x {ROUNDS} rounds, row 2: "
           f"-T {MANY_DURATION} x {ROUNDS} rounds; row 7: -T {RATE_DURATION} x {ROUNDS} rounds; "
-          f"row 8: -T {TPCB_DURATION:g} x {TPCB_ROUNDS} rounds (medians)")
+          f"row 8: -T {TPCB_DURATION:g} x {TPCB_ROUNDS} rounds; row 9: {SERVE_DURATION:g} s x "
+          f"{SERVE_ROUNDS} pairs (medians)")
     print()
     print_table(table)
     print()
@@ -1006,6 +1050,15 @@ def main():
                         for i, x in enumerate(rs) if x["check"]) or "consistent in every run")
           + (". pgvolley errors: " + ", ".join(f"{c} x{k}" for y in tpcb_pv for c, k in y["errors"])
              if any(y["errors"] for y in tpcb_pv) else "") + ".")
+    print(f"- 9: the row-1 lookup at -c {CLIENTS} for {SERVE_DURATION:g} s, created through "
+          f"pgvolley serve's API, in pairs (unwatched, watched; the order alternates); watched: "
+          f"{SERVE_WATCHERS} clients read GET /api/runs/ID/events to its end, as the dashboard's "
+          f"live view does. Ratio per pair (the median is the row's): "
+          + ", ".join(f"{x:.3f}" for x in sv_ratios) + "; events read per watched run: "
+          + ", ".join(str(w["events"]) for w in serve["watched"]) + ". serve's CPU (engine "
+          f"included) per query per pair, unwatched/watched: " + ", ".join(
+              f"{b['cpu_us']:.2f}/{w['cpu_us']:.2f}"
+              for b, w in zip(serve["base"], serve["watched"])) + " us.")
     print(f"- RSS floor: ru_maxrss of /bin/true spawned the same way = {mb(floor_kb):.1f} MB "
           f"(the spawning helper's RSS, inherited at exec); lower figures cannot be seen.")
     print(f"- Other work on the machine: CPUs {busy0:.0f}% busy in the second before the bench, "

@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
 """The cost of the live view of `pgvolley serve` (issue 13, item 5): the
-same run (SELECT 1, closed model) with no client on its event stream and
-with WATCHERS clients, interleaved ROUNDS times; prints the median
-throughput of each and the difference. Not a test: it asserts nothing.
+same run through the API with no client on its event stream and with
+WATCHERS clients reading it, in pairs whose order alternates; reports each
+pair's throughput ratio (watched / unwatched) and the serve process's CPU
+per query. Not a test: it asserts nothing. `make bench` imports measure()
+for its row 9; alone:
 
-    build/pgvolley ephemeral -- python3 bench/serve_overhead.py build/pgvolley
-"""
+    build/pgvolley ephemeral -- python3 bench/serve_overhead.py build/pgvolley [workload.sql]
+
+Without a workload file the run is SELECT 1. Environment: BENCH_DURATION
+(s per run, default 5), BENCH_ROUNDS (pairs, default 3), BENCH_WATCHERS
+(default 4), BENCH_CONCURRENCY (default 10)."""
 import http.client
 import json
 import os
@@ -16,25 +21,23 @@ import sys
 import tempfile
 import threading
 
-PGVOLLEY = os.path.realpath(sys.argv[1])
-DURATION = float(os.environ.get("BENCH_DURATION", "5"))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
-WATCHERS = int(os.environ.get("BENCH_WATCHERS", "4"))
-CONC = int(os.environ.get("BENCH_CONCURRENCY", "4"))
 
-
-def request(port, method, path, body=None):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+def _request(port, method, path, body=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
     c.request(method, path, body=json.dumps(body) if body else None,
               headers={"Content-Type": "application/json"})
     r = c.getresponse()
     data = r.read()
     c.close()
+    if r.status >= 300:
+        raise RuntimeError(f"serve_overhead: {method} {path}: {r.status} {data[:300]!r}")
     return json.loads(data)
 
 
-def watch(port, run_id, counts, i):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+def _watch(port, run_id, counts, i):
+    """Reads the run's event stream to its end, as the dashboard's live view
+    does; counts its events."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
     c.request("GET", f"/api/runs/{run_id}/events")
     r = c.getresponse()
     n = 0
@@ -47,45 +50,78 @@ def watch(port, run_id, counts, i):
     c.close()
 
 
-def one(port, watchers):
-    run = request(port, "POST", "/api/runs", {
-        "target": "db", "files": [{"name": "one.sql", "content": "SELECT 1;\n"}],
-        "concurrency": CONC, "duration": DURATION})
+def _cpu_s(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _one(port, pid, body, watchers):
+    run = _request(port, "POST", "/api/runs", body)
     counts = [0] * (watchers + 1)
-    threads = [threading.Thread(target=watch, args=(port, run["id"], counts, i))
-               for i in range(watchers + 1)]  # the last one only waits for the end
+    # the last thread only waits for the end, for the unwatched run too
+    threads = [threading.Thread(target=_watch, args=(port, run["id"], counts, i))
+               for i in range(watchers + 1)]
+    cpu0 = _cpu_s(pid)
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    rep = request(port, "GET", f"/api/runs/{run['id']}")
-    return rep["summary"]["qps"], sum(counts[:-1])
+    cpu1 = _cpu_s(pid)
+    rep = _request(port, "GET", f"/api/runs/{run['id']}")
+    s = rep["summary"]
+    return {"qps": s["qps"], "events": sum(counts[:-1]),
+            "cpu_us": 1e6 * (cpu1 - cpu0) / max(1, s["executions"])}
 
 
-def main():
+def measure(pgvolley, dsn, sql, rounds=3, duration=5.0, watchers=4, concurrency=10):
+    """Runs `rounds` pairs (unwatched, watched), the order alternating, of
+    `duration`-second runs of `sql` at `concurrency` through `pgvolley serve`
+    on dsn, after one uncounted warm-up run. Returns {"base": [...], "watched": [...]} of {qps, events,
+    cpu_us} (serve's CPU per query, engine included) per round."""
     d = tempfile.mkdtemp(prefix="pv-serve-bench-")
     targets = os.path.join(d, "targets.ini")
     with open(targets, "w") as f:
-        f.write(f"[db]\ndsn = {os.environ['PGVOLLEY_DSN']}\nmax_concurrency = 100\n")
-    p = subprocess.Popen([PGVOLLEY, "serve", "--targets", targets, "--state-dir", d,
+        f.write(f"[db]\ndsn = {dsn}\nmax_concurrency = 100\n")
+    p = subprocess.Popen([pgvolley, "serve", "--targets", targets, "--state-dir", d,
                           "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE, text=True)
-    port = int(re.search(r":(\d+)/", p.stdout.readline()).group(1))
+    body = {"target": "db", "files": [{"name": "workload.sql", "content": sql}],
+            "concurrency": concurrency, "duration": duration}
+    out = {"base": [], "watched": []}
     try:
-        base, watched, events = [], [], 0
-        for _ in range(ROUNDS):
-            base.append(one(port, 0)[0])
-            q, n = one(port, WATCHERS)
-            watched.append(q)
-            events += n
-        b, w = statistics.median(base), statistics.median(watched)
-        print(f"serve live view: c={CONC}, {DURATION:g} s runs, {ROUNDS} rounds each")
-        print(f"  no watcher:        {b:10.0f} q/s (median of {[round(x) for x in base]})")
-        print(f"  {WATCHERS} watchers:        {w:10.0f} q/s (median of {[round(x) for x in watched]},"
-              f" {events} events read)")
-        print(f"  difference:        {100 * (w - b) / b:+.1f} %")
+        port = int(re.search(r":(\d+)/", p.stdout.readline()).group(1))
+        _one(port, p.pid, dict(body, duration=min(duration, 2.0)), 0)  # warm-up, not counted
+        for i in range(rounds):
+            order = (0, watchers) if i % 2 == 0 else (watchers, 0)
+            for w in order:
+                out["watched" if w else "base"].append(_one(port, p.pid, body, w))
     finally:
         p.terminate()
         p.wait()
+        for name in os.listdir(d):
+            os.unlink(os.path.join(d, name))
+        os.rmdir(d)
+    return out
+
+
+def main():
+    pgvolley = os.path.realpath(sys.argv[1])
+    sql = "SELECT 1;\n"
+    if len(sys.argv) > 2:
+        with open(sys.argv[2]) as f:
+            sql = f.read()
+    rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
+    duration = float(os.environ.get("BENCH_DURATION", "5"))
+    watchers = int(os.environ.get("BENCH_WATCHERS", "4"))
+    conc = int(os.environ.get("BENCH_CONCURRENCY", "10"))
+    r = measure(pgvolley, os.environ["PGVOLLEY_DSN"], sql, rounds, duration, watchers, conc)
+    ratios = [w["qps"] / b["qps"] for b, w in zip(r["base"], r["watched"])]
+    print(f"serve live view: c={conc}, {duration:g} s runs, {rounds} pairs, {watchers} watchers")
+    for b, w, x in zip(r["base"], r["watched"], ratios):
+        print(f"  {b['qps']:9.0f} q/s unwatched, {w['qps']:9.0f} watched ({w['events']} events):"
+              f" ratio {x:.3f}; serve CPU {b['cpu_us']:.2f} / {w['cpu_us']:.2f} us/query")
+    print(f"  median ratio {statistics.median(ratios):.3f} (spread {min(ratios):.3f}-"
+          f"{max(ratios):.3f})")
 
 
 if __name__ == "__main__":
