@@ -77,8 +77,9 @@ def _one(port, pid, body, watchers):
 def measure(pgvolley, dsn, sql, rounds=3, duration=5.0, watchers=4, concurrency=10):
     """Runs `rounds` pairs (unwatched, watched), the order alternating, of
     `duration`-second runs of `sql` at `concurrency` through `pgvolley serve`
-    on dsn, after one uncounted warm-up run. Returns {"base": [...], "watched": [...]} of {qps, events,
-    cpu_us} (serve's CPU per query, engine included) per round."""
+    on dsn, after one uncounted warm-up run. Returns {"base": [...],
+    "watched": [...]} of {qps, events, cpu_us} (serve's CPU per query,
+    engine included) per round."""
     d = tempfile.mkdtemp(prefix="pv-serve-bench-")
     targets = os.path.join(d, "targets.ini")
     with open(targets, "w") as f:
