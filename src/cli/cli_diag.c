@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libpq-fe.h>
+
 #include "common/pv_buf.h"
 
 /* pg_stat_activity read every this many ms during a test */
@@ -107,4 +109,17 @@ int cli_diag_test(const pv_target *target, const pv_workload *wl, uint64_t seed,
     pv_scenario_scratch_fini(&x);
     free(sql);
     return rc;
+}
+
+int cli_diag_pgtmp_start(pv_pgtmp **out, pv_err *err)
+{
+    static const char *const preload[] = {"shared_preload_libraries=pg_stat_statements", NULL};
+    struct pv_pgtmp_opts opts = {.extra_settings = preload};
+    if (pv_pgtmp_start(&opts, out, err) != 0)
+        return pv_pgtmp_start(NULL, out, err);
+    PGconn *pg = PQconnectdb(pv_pgtmp_conninfo(*out));
+    if (PQstatus(pg) == CONNECTION_OK)
+        PQclear(PQexec(pg, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"));
+    PQfinish(pg); /* a failure leaves the diagnosis' note about the extension */
+    return 0;
 }

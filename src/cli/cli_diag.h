@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "engine/pv_target.h"
+#include "pgtmp/pv_pgtmp.h"
 #include "suite/pv_diag.h"
 #include "workload/pv_workload.h"
 
@@ -39,5 +40,15 @@ void cli_diag_sampler_start(const pv_target *target, pv_diag_sampler **out, char
 int cli_diag_test(const pv_target *target, const pv_workload *wl, uint64_t seed,
                   pv_diag_sampler *sampler, const char *sampler_why, struct cli_diag_result *out,
                   pv_err *err);
+
+/**
+ * Starts the throwaway server of `suite --ephemeral` and `demo` with
+ * pg_stat_statements preloaded and created in its database, so that a
+ * diagnosis has the statements' statistics. A PostgreSQL without the module
+ * (its server does not start with it) gets a server without it, and the
+ * diagnosis says so in a note.
+ * @return as pv_pgtmp_start.
+ */
+int cli_diag_pgtmp_start(pv_pgtmp **out, pv_err *err);
 
 #endif /* PV_CLI_DIAG_H */

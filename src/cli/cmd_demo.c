@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/cli_diag.h"
 #include "cli/cli_run.h"
 #include "engine/pv_conn.h"
 #include "engine/pv_conninfo.h"
@@ -184,7 +185,7 @@ int cmd_demo(int argc, char **argv)
     fputs("pgvolley demo: starting a throwaway PostgreSQL...\n", stderr);
     pv_err err = {{0}};
     pv_pgtmp *tmp = NULL;
-    if (pv_pgtmp_start(NULL, &tmp, &err) != 0) {
+    if (cli_diag_pgtmp_start(&tmp, &err) != 0) {
         cli_error("%s", err.msg);
         return CLI_EXIT_CONNECT;
     }

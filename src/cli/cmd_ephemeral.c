@@ -12,8 +12,12 @@
 #include "common/pv_buf.h"
 #include "pgtmp/pv_pgtmp.h"
 
+#define EPH_MAX_SETTINGS 32
+#define PV_STR_(x)       #x
+#define PV_STR(x)        PV_STR_(x)
+
 static const char eph_help[] =
-    "Usage: pgvolley ephemeral [--max-connections N] [-- COMMAND [ARGS...]]\n"
+    "Usage: pgvolley ephemeral [--max-connections N] [-c NAME=VALUE]... [-- COMMAND [ARGS...]]\n"
     "\n"
     "Starts a throwaway PostgreSQL server (initdb into a temporary directory, a Unix\n"
     "socket there and a free loopback port, trust authentication) and removes it\n"
@@ -26,8 +30,15 @@ static const char eph_help[] =
     "its URI on the second, then keeps the server until stdin is closed or a\n"
     "SIGINT/SIGTERM arrives.\n"
     "\n"
-    "As root, the server runs as the 'postgres' system user.\n"
-    "Exit codes: 3 when the server cannot be started; otherwise the command's, or 0.\n";
+    "Options:\n"
+    "      --max-connections N   the server's max_connections (10..20000, default 1100)\n"
+    "  -c, --set NAME=VALUE      a server setting, as postgres -c (repeatable, up to\n"
+    "                            " PV_STR(
+        EPH_MAX_SETTINGS) "); e.g. -c shared_preload_libraries=pg_stat_statements\n"
+                          "\n"
+                          "As root, the server runs as the 'postgres' system user.\n"
+                          "Exit codes: 3 when the server cannot be started; otherwise the "
+                          "command's, or 0.\n";
 
 static int run_command(pv_pgtmp *tmp, char **cmd)
 {
@@ -62,9 +73,25 @@ static int run_command(pv_pgtmp *tmp, char **cmd)
     return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
+/* NAME=VALUE with NAME a setting's spelling (letters, digits, _ and ., as
+   custom settings have); the server judges the rest. */
+static bool setting_ok(const char *s)
+{
+    const char *eq = strchr(s, '=');
+    if (!eq || eq == s)
+        return false;
+    for (const char *c = s; c < eq; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '_' || *c == '.'))
+            return false;
+    return true;
+}
+
 int cmd_ephemeral(int argc, char **argv)
 {
     struct pv_pgtmp_opts opts = {0};
+    const char *settings[EPH_MAX_SETTINGS + 1] = {NULL};
+    size_t nsettings = 0;
     int i = 1;
     for (; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
@@ -76,6 +103,14 @@ int cmd_ephemeral(int argc, char **argv)
                 return cli_usage_error("ephemeral", "--max-connections takes 10..20000, not '%s'",
                                        argv[i]);
             opts.max_connections = (int)v;
+        } else if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--set") == 0) && i + 1 < argc) {
+            if (!setting_ok(argv[++i]))
+                return cli_usage_error("ephemeral", "%s takes NAME=VALUE, not '%s'", argv[i - 1],
+                                       argv[i]);
+            if (nsettings == EPH_MAX_SETTINGS)
+                return cli_usage_error("ephemeral", "at most %d settings", EPH_MAX_SETTINGS);
+            settings[nsettings++] = argv[i];
+            opts.extra_settings = settings;
         } else if (strcmp(argv[i], "--") == 0) {
             i++;
             break;

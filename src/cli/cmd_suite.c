@@ -618,7 +618,7 @@ static int run_ephemeral(const struct suite_opts *o, const pv_suite *s, struct t
     pv_pgtmp *tmp = NULL;
     if (!o->run.quiet)
         fputs("pgvolley: starting a throwaway PostgreSQL...\n", stderr);
-    if (pv_pgtmp_start(NULL, &tmp, &err) != 0) {
+    if (cli_diag_pgtmp_start(&tmp, &err) != 0) {
         cli_error("%s", err.msg);
         return CLI_EXIT_CONNECT;
     }

@@ -37,8 +37,10 @@ def find_psql():
 class Server:
     """A throwaway server for the life of a test class."""
 
-    def __init__(self):
-        self.proc = subprocess.Popen([PGVOLLEY, "ephemeral"], stdin=subprocess.PIPE,
+    def __init__(self, settings=()):
+        """settings: "name=value" server settings (pgvolley ephemeral -c)."""
+        args = [a for s in settings for a in ("-c", s)]
+        self.proc = subprocess.Popen([PGVOLLEY, "ephemeral", *args], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True)
         self.dsn = self.proc.stdout.readline().strip()
         self.uri = self.proc.stdout.readline().strip()
@@ -106,10 +108,11 @@ class Result:
 class ServerTest(unittest.TestCase):
     """Base class: one server per class, a temp dir per test."""
     server = None
+    settings = ()  # server settings of the class's server (pgvolley ephemeral -c)
 
     @classmethod
     def setUpClass(cls):
-        cls.server = Server()
+        cls.server = Server(cls.settings)
 
     @classmethod
     def tearDownClass(cls):

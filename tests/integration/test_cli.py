@@ -6,7 +6,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from pvtest import PGVOLLEY  # noqa: E402
+from pvtest import PGVOLLEY, find_psql  # noqa: E402
 
 
 def run(*args):
@@ -40,6 +40,24 @@ class CliTest(unittest.TestCase):
             self.assertEqual(r.returncode, 2, (args, r.stderr))
             self.assertTrue(r.stderr.strip(), args)
             self.assertEqual(r.stdout, "", args)
+
+    def test_ephemeral_settings(self):
+        # -c/--set reach the server, as postgres -c; bad ones are usage errors
+        # (2) or the server's own refusal (3)
+        r = subprocess.run([PGVOLLEY, "ephemeral", "-c", "work_mem=7MB", "--set",
+                            "lock_timeout=4321", "--", find_psql(), "-XAt", "-c",
+                            "SELECT current_setting('work_mem') || ' ' || "
+                            "current_setting('lock_timeout')"],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual((r.returncode, r.stdout), (0, "7MB 4321ms\n"), r.stderr)
+        for bad in ("work_mem", "=1", "bad name=1", "x;y=1"):
+            r = run("ephemeral", "-c", bad, "--", "true")
+            self.assertEqual(r.returncode, 2, bad)
+            self.assertIn("takes NAME=VALUE", r.stderr)
+        r = subprocess.run([PGVOLLEY, "ephemeral", "-c", "no_such_setting=1", "--", "true"],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 3)
+        self.assertIn('unrecognized configuration parameter "no_such_setting"', r.stderr)
 
     def test_option_errors_name_the_option(self):
         """Every bad value of run's number options: the message names the option as

@@ -386,5 +386,34 @@ class McpTools(ServerTest):
                                          "WHERE locktype = 'advisory'"), "0")
 
 
+class SlowQueries(ServerTest):
+    """get_slow_queries where pg_stat_statements is loaded and created: the
+    statements run before are listed, in the order asked for."""
+    settings = ("shared_preload_libraries=pg_stat_statements",)
+
+    def test_slowest_statements_listed(self):
+        self.server.sql("CREATE EXTENSION pg_stat_statements")
+        self.server.sql("CREATE TABLE w (id int)")
+        for _ in range(3):
+            self.server.sql("SELECT pg_sleep(0.2), 'slow_marker'")
+        for _ in range(20):
+            self.server.sql("SELECT count(*) FROM w WHERE id = 7")
+        m = Mcp(self.server.dsn, "--allow-superuser")
+        self.addCleanup(m.close)
+        for order in ("total_time", "mean_time"):
+            r = m.call("get_slow_queries", order_by=order)
+            self.assertFalse(r.get("isError"), text(r))
+            sc = r["structuredContent"]
+            rows = [dict(zip(sc["columns"], row)) for row in sc["rows"]]
+            # the three pg_sleep(0.2) calls are one normalised statement, and the slowest
+            self.assertIn("pg_sleep", rows[0]["query"], rows[:3])
+            self.assertIn("pg_sleep", text(r))
+            self.assertEqual(int(rows[0]["calls"]), 3, rows[0])
+            self.assertGreaterEqual(float(rows[0]["total_ms"]), 600.0, rows[0])
+            lookup = [x for x in rows if "FROM w WHERE id" in x["query"]]
+            self.assertEqual(len(lookup), 1, rows)
+            self.assertEqual(int(lookup[0]["calls"]), 20)
+
+
 if __name__ == "__main__":
     unittest.main()

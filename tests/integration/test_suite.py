@@ -133,6 +133,20 @@ class SuiteTest(ServerTest):
         with open(out) as f:
             self.assertNotIn("diagnosis", json.load(f)["runs"][0])
 
+    def test_ephemeral_diagnosis_has_statement_statistics(self):
+        # suite --ephemeral's throwaway server preloads and creates
+        # pg_stat_statements: the diagnosis reads the test's statement there
+        out = os.path.join(self.dir, "eph.json")
+        r = self.pgvolley("suite", "--ephemeral", "--only", "indexed/runs_by_finished_at",
+                          "-T", "0.3", "-o", out, dsn=False)
+        self.assertEqual(r.code, 1, r.stderr)
+        with open(out) as f:
+            diag = json.load(f)["runs"][0]["diagnosis"]
+        self.assertGreaterEqual(len(diag["statements"]), 1, diag)
+        self.assertGreater(diag["statements"][0]["calls"], 0)
+        self.assertIn("stats", [f["kind"] for f in diag["findings"]])
+        self.assertIn("finding: pg_stat_statements, statement 1:", r.stdout)
+
     def test_user_suite(self):
         root = self.make_suite({
             "b-second/two.sql": "-- CONCURRENCY: 2\n-- EXEC_COUNT: 50\n"
