@@ -92,6 +92,7 @@ struct pv_mcp_http {
     size_t nsessions;
     size_t active;          /* requests begun and not yet completed */
     unsigned grace_ms;      /* a closed resumable stream's grace period */
+    unsigned max_events;    /* the event bound of a session's stream buffer */
     bool test_reconnection; /* the conformance suite's diagnostic tool (hidden) */
 };
 
@@ -213,7 +214,7 @@ static struct http_session *session_add(pv_mcp_http *h, pv_mcp_session *s)
         hs->id[2 * i] = hex[rnd[i] >> 4];
         hs->id[2 * i + 1] = hex[rnd[i] & 15];
     }
-    hs->ss = pv_mcp__streams_new(h->grace_ms);
+    hs->ss = pv_mcp__streams_new(h->grace_ms, h->max_events);
     if (!hs->ss) {
         free(hs);
         return NULL;
@@ -852,6 +853,10 @@ int pv_mcp_http_start(pv_mcp *m, const struct pv_mcp_http_opts *opts, pv_mcp_htt
     const char *grace = getenv("PGVOLLEY_MCP_RESUME_GRACE_MS");
     unsigned long g = grace ? strtoul(grace, NULL, 10) : 0;
     h->grace_ms = g > 0 && g <= 3600000 ? (unsigned)g : PV_MCP__RESUME_GRACE_MS;
+    const char *maxev = getenv("PGVOLLEY_MCP_RESUME_MAX_EVENTS");
+    unsigned long me = maxev ? strtoul(maxev, NULL, 10) : 0;
+    h->max_events =
+        me >= 2 && me < PV_MCP__RESUME_MAX_EVENTS ? (unsigned)me : PV_MCP__RESUME_MAX_EVENTS;
     const char *diag = getenv("PGVOLLEY_MCP_TEST_RECONNECTION");
     h->test_reconnection = diag && strcmp(diag, "1") == 0;
     if (opts->token) {

@@ -145,8 +145,8 @@ bool pv_mcp__modern_headers_ok(struct MHD_Connection *c, json_t *root, const cha
  * notifications are dropped (this stream's first, then any stream's);
  * final answers are always kept.
  */
-#define PV_MCP__RESUME_GRACE_MS   30000      /* PGVOLLEY_MCP_RESUME_GRACE_MS overrides (tests) */
-#define PV_MCP__RESUME_MAX_EVENTS 256        /* per session */
+#define PV_MCP__RESUME_GRACE_MS   30000 /* PGVOLLEY_MCP_RESUME_GRACE_MS overrides (tests) */
+#define PV_MCP__RESUME_MAX_EVENTS 256   /* per session; PGVOLLEY_MCP_RESUME_MAX_EVENTS lowers it */
 #define PV_MCP__RESUME_MAX_BYTES  (4u << 20) /* per session, data bytes */
 #define PV_MCP__SSE_RETRY_MS      1000       /* the retry: field of a priming event */
 #define PV_MCP__KEEPALIVE_S       15         /* a comment on an idle standalone stream */
@@ -200,8 +200,12 @@ struct pv_mcp__hx {
     struct pv_mcp__hx *reap_next; /* pv_mcp__streams_expire's and _close's lists */
 };
 
-/** Creates a session's streams; NULL: out of memory. grace_ms > 0. */
-pv_mcp__streams *pv_mcp__streams_new(unsigned grace_ms);
+/**
+ * Creates a session's streams; NULL: out of memory.
+ * @param grace_ms a closed stream's grace period; max_events the event
+ *        bound (PV_MCP__RESUME_MAX_EVENTS but in tests).
+ */
+pv_mcp__streams *pv_mcp__streams_new(unsigned grace_ms, unsigned max_events);
 
 /**
  * The session ends: ends its streams' readers (the standalone stream

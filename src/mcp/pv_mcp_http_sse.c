@@ -42,6 +42,7 @@ struct pv_mcp__streams {
     size_t nev, bytes;       /* the listed streams' events and their data bytes */
     unsigned nstandalone;
     uint64_t grace_ns;
+    size_t max_events;
 };
 
 /* A stream's number: unique in the process, so an id of another session's
@@ -75,7 +76,7 @@ static void streams_unref(pv_mcp__streams *ss)
     free(ss);
 }
 
-pv_mcp__streams *pv_mcp__streams_new(unsigned grace_ms)
+pv_mcp__streams *pv_mcp__streams_new(unsigned grace_ms, unsigned max_events)
 {
     pv_mcp__streams *ss = calloc(1, sizeof(*ss));
     if (!ss)
@@ -83,6 +84,7 @@ pv_mcp__streams *pv_mcp__streams_new(unsigned grace_ms)
     pthread_mutex_init(&ss->mu, NULL);
     ss->refs = 1;
     ss->grace_ns = (uint64_t)(grace_ms ? grace_ms : 1) * NS_PER_MS;
+    ss->max_events = max_events ? max_events : 1;
     return ss;
 }
 
@@ -128,7 +130,7 @@ static bool drop_progress_locked(pv_mcp__streams *ss, struct pv_mcp__hx *x)
 /* Keeps the session's buffer within its bounds; under ss->mu. */
 static void trim_locked(pv_mcp__streams *ss, struct pv_mcp__hx *x)
 {
-    while (ss->nev > PV_MCP__RESUME_MAX_EVENTS || ss->bytes > PV_MCP__RESUME_MAX_BYTES) {
+    while (ss->nev > ss->max_events || ss->bytes > PV_MCP__RESUME_MAX_BYTES) {
         bool dropped = drop_progress_locked(ss, x);
         for (struct pv_mcp__hx *o = ss->list; o && !dropped; o = o->next)
             dropped = drop_progress_locked(ss, o);
@@ -139,8 +141,7 @@ static void trim_locked(pv_mcp__streams *ss, struct pv_mcp__hx *x)
 
 /* ==== exchanges ======================================================== */
 
-struct pv_mcp__hx *pv_mcp__hx_new(bool stream, pv_mcp_session *s, pv_mcp__streams *ss,
-                                  bool priming)
+struct pv_mcp__hx *pv_mcp__hx_new(bool stream, pv_mcp_session *s, pv_mcp__streams *ss, bool priming)
 {
     struct pv_mcp__hx *x = calloc(1, sizeof(*x));
     if (!x)
@@ -392,8 +393,8 @@ static void sse_free(void *cls)
     pv_mcp__hx_unref(x);
 }
 
-enum MHD_Result pv_mcp__sse_respond(struct MHD_Connection *c, struct pv_mcp__hx *x,
-                                    uint32_t after, unsigned gen, unsigned timeout_s)
+enum MHD_Result pv_mcp__sse_respond(struct MHD_Connection *c, struct pv_mcp__hx *x, uint32_t after,
+                                    unsigned gen, unsigned timeout_s)
 {
     struct rd *r = calloc(1, sizeof(*r));
     if (!r) {
@@ -465,8 +466,8 @@ struct pv_mcp__hx *pv_mcp__streams_resume(pv_mcp__streams *ss, const char *last_
     return x;
 }
 
-struct pv_mcp__hx *pv_mcp__streams_standalone(pv_mcp__streams *ss, pv_mcp_session *s,
-                                              bool priming, bool *busy)
+struct pv_mcp__hx *pv_mcp__streams_standalone(pv_mcp__streams *ss, pv_mcp_session *s, bool priming,
+                                              bool *busy)
 {
     *busy = false;
     struct pv_mcp__hx *x = pv_mcp__hx_new(true, s, ss, priming);
