@@ -15,11 +15,16 @@
  *          Older versions: initialize (without Mcp-Session-Id) creates a
  *          session and answers with its id in Mcp-Session-Id; later
  *          requests without the header get 400, with an unknown one 404.
- *          A client that closes its connection while its answer is pending
- *          cancels its tool calls on the server (their queries too).
+ *          A client that closes its connection while its JSON answer (or a
+ *          non-resumable stream) is pending cancels its tool calls on the
+ *          server (their queries too); a resumable stream (a 2025-03-26 ..
+ *          2025-11-25 session's) waits for a GET with Last-Event-ID for the
+ *          grace period first (pv_mcp_http_sse.c).
  *   DELETE ends the session named by Mcp-Session-Id (its running tool calls
  *          are cancelled on the server and answered with that error).
- *   GET    405: we offer no server-initiated stream (allowed by the spec).
+ *   GET    with Last-Event-ID: resumes that stream of the session; without:
+ *          the session's standalone stream (keepalives only). 405 without a
+ *          session, for 2026-07-28 and in a 2024-11-05 session.
  *
  * Every request: the checks of pv_mcp_http_check.c: when listening on
  * loopback, the Host header must name a loopback host; an Origin header,
