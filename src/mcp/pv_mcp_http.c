@@ -359,7 +359,7 @@ static enum MHD_Result do_get(pv_mcp_http *h, struct MHD_Connection *c)
     unsigned gen = 0;
     bool busy = false;
     struct pv_mcp__hx *x = NULL;
-    if (strcmp(ver, FIRST_RESUMABLE_VERSION) < 0 || !hs->ss)
+    if (strcmp(ver, FIRST_RESUMABLE_VERSION) < 0)
         ret = respond_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, PV_JRPC_SERVER_ERROR,
                             "Method Not Allowed: no stream in this protocol version",
                             MHD_HTTP_HEADER_ALLOW, "POST, DELETE");
@@ -943,10 +943,8 @@ void pv_mcp_http_stop(pv_mcp_http *h)
     MHD_socket fd = MHD_quiesce_daemon(h->d);
     pv_mcp_shutdown(h->m);
     pthread_mutex_lock(&h->mu); /* the standalone streams end, resumable ones are dropped */
-    for (struct http_session *o = h->sessions; o; o = o->next) {
-        pv_mcp__streams_close(o->ss);
-        o->ss = NULL;
-    }
+    for (struct http_session *o = h->sessions; o; o = o->next)
+        pv_mcp__streams_end(o->ss);
     pthread_mutex_unlock(&h->mu);
     struct timespec deadline;
     clock_gettime(CLOCK_REALTIME, &deadline);

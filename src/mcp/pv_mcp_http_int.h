@@ -208,9 +208,14 @@ struct pv_mcp__hx {
 pv_mcp__streams *pv_mcp__streams_new(unsigned grace_ms, unsigned max_events);
 
 /**
- * The session ends: ends its streams' readers (the standalone stream
- * closes), drops its buffer and the caller's reference. NULL is a no-op.
+ * The session ends: the standalone stream closes, the buffer is dropped
+ * (the streams still attached go on until their calls' answers: the
+ * session's end answers or cancels them), no stream can be resumed or
+ * opened any more. Idempotent; the reference stays.
  */
+void pv_mcp__streams_end(pv_mcp__streams *ss);
+
+/** pv_mcp__streams_end, then drops the caller's reference. NULL is a no-op. */
 void pv_mcp__streams_close(pv_mcp__streams *ss);
 
 /** Cancels the calls of streams detached longer than the grace period; drops them. */

@@ -330,7 +330,7 @@ static ssize_t fill_locked(struct rd *r)
         take_events_locked(r);
         if (r->pend.len > 0)
             continue;
-        if (x->done || (x->ss && x->ss->closed) || x->gone) {
+        if (x->done || (x->standalone && x->ss->closed) || x->gone) {
             r->complete = x->done;
             ret = x->gone ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
             break;
@@ -514,10 +514,8 @@ void pv_mcp__streams_expire(pv_mcp__streams *ss)
     }
 }
 
-void pv_mcp__streams_close(pv_mcp__streams *ss)
+void pv_mcp__streams_end(pv_mcp__streams *ss)
 {
-    if (!ss)
-        return;
     struct pv_mcp__hx *reap = NULL;
     pthread_mutex_lock(&ss->mu);
     ss->closed = true;
@@ -534,5 +532,12 @@ void pv_mcp__streams_close(pv_mcp__streams *ss)
         reap = x->reap_next;
         pv_mcp__hx_unref(x); /* the buffer's; the session's end cancels the calls */
     }
+}
+
+void pv_mcp__streams_close(pv_mcp__streams *ss)
+{
+    if (!ss)
+        return;
+    pv_mcp__streams_end(ss);
     streams_unref(ss);
 }
