@@ -350,8 +350,11 @@ async function rawHttpChecks(url) {
   ok(res.status === 400 && (await res.json()).error.code === -32700, "parse error over HTTP");
   res = await post(JSON.stringify({ jsonrpc: "2.0", id: 3, method: "ping", params: { pad: "x".repeat(1100000) } }), { "mcp-session-id": sid });
   ok(res.status === 413, `big body: ${res.status}`);
-  res = await fetch(url, { method: "GET", headers: { accept: "text/event-stream", "mcp-session-id": sid } });
-  ok(res.status === 405, `GET: ${res.status}`);
+  // GET: the session's standalone stream (keepalive comments only), closed here by us.
+  const ac = new AbortController();
+  res = await fetch(url, { method: "GET", headers: { accept: "text/event-stream", "mcp-session-id": sid }, signal: ac.signal });
+  ok(res.status === 200 && res.headers.get("content-type").startsWith("text/event-stream"), `GET: ${res.status}`);
+  ac.abort();
   res = await fetch(url.replace("/mcp", "/other"), { method: "POST", headers: H, body: JSON.stringify(INIT) });
   ok(res.status === 404, `other path: ${res.status}`);
   // Progress over SSE with a raw request.
@@ -360,7 +363,7 @@ async function rawHttpChecks(url) {
     params: { name: "execute_multi_query", _meta: { progressToken: 7 }, arguments: { queries: [{ dataset: "default", query: "SELECT 1" }, { dataset: "default", query: "SELECT 2" }] } },
   }, { "mcp-session-id": sid });
   ok(res.status === 200 && res.headers.get("content-type").startsWith("text/event-stream"), "SSE answer");
-  const events = (await res.text()).split("\n\n").filter((e) => e.startsWith("event: message")).map((e) => JSON.parse(e.split("data: ")[1]));
+  const events = (await res.text()).split("\n\n").filter((e) => /^(id: \d+-\d+\n)?event: message/.test(e)).map((e) => JSON.parse(e.split("data: ")[1]));
   ok(events.length === 3 && events[0].method === "notifications/progress" && events[2].id === 4, `SSE events ${events.length}`);
   // JSON-RPC batches: refused in 2025-06-18, answered in 2025-03-26.
   const pings = [{ jsonrpc: "2.0", id: 5, method: "ping" }, { jsonrpc: "2.0", id: 6, method: "ping" }];
@@ -429,7 +432,7 @@ async function rawModernChecks(url) {
   // Progress on the request's own stream.
   res = await post("tools/call", { name: "execute_multi_query", _meta: { progressToken: "p" }, arguments: { queries: [{ dataset: "default", query: "SELECT 1" }, { dataset: "default", query: "SELECT 2" }] } }, { "mcp-name": "execute_multi_query" }, 9);
   ok(res.headers.get("content-type").startsWith("text/event-stream"), "stateless SSE answer");
-  const events = (await res.text()).split("\n\n").filter((e) => e.startsWith("event: message")).map((e) => JSON.parse(e.split("data: ")[1]));
+  const events = (await res.text()).split("\n\n").filter((e) => /^(id: \d+-\d+\n)?event: message/.test(e)).map((e) => JSON.parse(e.split("data: ")[1]));
   ok(events.length === 3 && events[2].id === 9 && events[2].result.resultType === "complete", `stateless SSE events ${events.length}`);
   console.log("[http 2026-07-28 raw] all good");
 }
