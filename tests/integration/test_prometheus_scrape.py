@@ -44,6 +44,18 @@ class PrometheusScrapeTest(ServerTest):
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.addCleanup(lambda: (prom.kill(), prom.wait()))
         api = f"http://127.0.0.1:{pport}"
+        # Prometheus ready before the run starts: on a loaded machine it can
+        # take seconds, and a run begun earlier is over before the first scrape
+        ready = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(api + "/-/ready", timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            self.assertLess(time.monotonic(), ready, "Prometheus did not get ready in 60 s")
+            time.sleep(0.2)
         q = self.write("lookup.sql", "SELECT pg_sleep(0.002);\n")
         run = subprocess.Popen([PGVOLLEY, "run", "-d", self.server.dsn, "-q", "-c", "2",
                                 "-T", "6", "--metrics-listen", f"127.0.0.1:{mport}",
