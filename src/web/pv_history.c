@@ -91,8 +91,7 @@ int pv_history_open(const char *path, int64_t *interrupted, pv_history **out, pv
         *interrupted = 0;
     if (!path || !out)
         return pv_err_set(err, VOLLEY_EINVAL, "run history: no path");
-    return open_with(&pv_history__sqlite_ops, pv_history__sqlite_open, path, interrupted, out,
-                     err);
+    return open_with(&pv_history__sqlite_ops, pv_history__sqlite_open, path, interrupted, out, err);
 }
 
 int pv_history_open_pg(const char *conninfo, int64_t *interrupted, pv_history **out, pv_err *err)

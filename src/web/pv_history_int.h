@@ -27,13 +27,13 @@
 #define PV_HISTORY__LIMIT 100
 
 struct pv_history__ops {
-    int (*add)(void *be, const char *name, const char *target, const char *config_json,
-               double now, int64_t *id, pv_err *err);
+    int (*add)(void *be, const char *name, const char *target, const char *config_json, double now,
+               int64_t *id, pv_err *err);
     int (*start)(void *be, int64_t id, double now, pv_err *err);
     int (*add_point)(void *be, int64_t id, int64_t seq, const char *point_json, pv_err *err);
     int (*finish)(void *be, int64_t id, enum pv_history_state state, double now,
-                  const char *report_json, const struct pv_history_summary *summary,
-                  int exit_code, const char *message, pv_err *err);
+                  const char *report_json, const struct pv_history_summary *summary, int exit_code,
+                  const char *message, pv_err *err);
     int (*get)(void *be, int64_t id, bool with_report, struct pv_history_run *out, pv_err *err);
     int (*list)(void *be, const struct pv_history_filter *f, pv_history_run_fn fn, void *arg,
                 pv_err *err);

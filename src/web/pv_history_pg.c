@@ -47,17 +47,17 @@
 #define PG_SCHEMA_VERSION 1
 /* The first key of the history's advisory locks ("pvhs"); the second is an
    instance id, or 0 while the schema is checked or created. */
-#define PG_LOCK_CLASS       "1886808179"
-#define PG_CONNECT_TIMEOUT  "5"
+#define PG_LOCK_CLASS        "1886808179"
+#define PG_CONNECT_TIMEOUT   "5"
 #define PG_STATEMENT_TIMEOUT "30s"
-#define PG_APPLICATION_NAME "pgvolley serve history"
-#define S                   "pgvolley_history."
+#define PG_APPLICATION_NAME  "pgvolley serve history"
+#define S                    "pgvolley_history."
 
 struct pg {
     pv_conninfo *ci;
-    PGconn *conn;  /* NULL after a failed reconnect: the next call tries again */
-    int instance;  /* this open's instance id; 0 until registered */
-    bool opening;  /* in pv_history__pg_open: no reconnect (transactions) */
+    PGconn *conn;    /* NULL after a failed reconnect: the next call tries again */
+    int instance;    /* this open's instance id; 0 until registered */
+    bool opening;    /* in pv_history__pg_open: no reconnect (transactions) */
     char where[256]; /* "host H port P database D": messages; never a password */
 };
 
@@ -154,15 +154,14 @@ static int pg_connect(struct pg *b, pv_err *err)
         return pv_err_set(err, VOLLEY_ENOMEM, "out of memory");
     if (rc != 0) {
         b->conn = NULL;
-        pv_err_set(err, VOLLEY_EIO, "run history: cannot connect to PostgreSQL (%s): %s",
-                   b->where, e.msg);
+        pv_err_set(err, VOLLEY_EIO, "run history: cannot connect to PostgreSQL (%s): %s", b->where,
+                   e.msg);
         if (err)
             redact(b, err->msg);
         return VOLLEY_EIO;
     }
     describe(b);
-    rc = simple(b, "SET statement_timeout = '" PG_STATEMENT_TIMEOUT "'", "set up the session",
-                err);
+    rc = simple(b, "SET statement_timeout = '" PG_STATEMENT_TIMEOUT "'", "set up the session", err);
     if (rc == 0 && b->instance > 0) {
         struct params p = {0};
         par_i(&p, b->instance);
@@ -197,7 +196,8 @@ static int run(struct pg *b, const char *sql, const struct params *p, const char
                 return rc;
             connected = true;
         }
-        PGresult *r = PQexecParams(b->conn, sql, p ? p->n : 0, NULL, p ? p->v : NULL, NULL, NULL, 0);
+        PGresult *r =
+            PQexecParams(b->conn, sql, p ? p->n : 0, NULL, p ? p->v : NULL, NULL, NULL, 0);
         ExecStatusType st = PQresultStatus(r);
         if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
             *out = r;
@@ -369,8 +369,17 @@ static int mark_interrupted(struct pg *b, int64_t *n, pv_err *err)
 static void pg_close(void *be)
 {
     struct pg *b = be;
+    if (b->conn && b->instance > 0) {
+        /* the lock goes with the session anyway, but the server may end
+           the session a moment after PQfinish: a next open right after
+           this close must find it free */
+        struct params p = {0};
+        par_i(&p, b->instance);
+        PQclear(PQexecParams(b->conn, "SELECT pg_advisory_unlock(" PG_LOCK_CLASS ", $1::int)", p.n,
+                             NULL, p.v, NULL, NULL, 0));
+    }
     if (b->conn)
-        PQfinish(b->conn); /* ends the session: its advisory lock goes */
+        PQfinish(b->conn);
     pv_conninfo_destroy(b->ci);
     free(b);
 }
@@ -394,7 +403,8 @@ int pv_history__pg_open(const char *conninfo, int64_t *interrupted, void **be, p
     describe(b);
     b->opening = true;
     if ((rc = pg_connect(b, err)) != 0 || (rc = setup_schema(b, err)) != 0 ||
-        (rc = register_instance(b, err)) != 0 || (rc = mark_interrupted(b, interrupted, err)) != 0) {
+        (rc = register_instance(b, err)) != 0 ||
+        (rc = mark_interrupted(b, interrupted, err)) != 0) {
         pg_close(b);
         return rc;
     }
@@ -415,9 +425,9 @@ static int why_not(struct pg *b, int64_t id, const char *doing, pv_err *err)
     int rc = run(b, "SELECT state FROM " S "runs WHERE id = $1", &p, "read a run", &r, err);
     if (rc != 0)
         return rc;
-    rc = PQntuples(r) == 0 ? pv_history__no_run(err, id)
-                           : pv_history__bad_state(
-                                 err, id, pv_history_state_parse(PQgetvalue(r, 0, 0)), doing);
+    rc = PQntuples(r) == 0
+             ? pv_history__no_run(err, id)
+             : pv_history__bad_state(err, id, pv_history_state_parse(PQgetvalue(r, 0, 0)), doing);
     PQclear(r);
     return rc;
 }
@@ -641,8 +651,8 @@ static int pg_delete(void *be, int64_t id, pv_err *err)
     struct params p = {0};
     par_i(&p, id);
     int64_t n = 0;
-    int rc = run_cmd(b, "DELETE FROM " S "runs WHERE id = $1 AND " ENDED, &p, "delete a run", &n,
-                     err);
+    int rc =
+        run_cmd(b, "DELETE FROM " S "runs WHERE id = $1 AND " ENDED, &p, "delete a run", &n, err);
     return rc != 0 ? rc : n == 1 ? 0 : why_not(b, id, "delete", err);
 }
 
@@ -653,8 +663,7 @@ static int pg_prune(void *be, double older_than, int64_t keep, int64_t *deleted,
     par_d(&p, older_than);
     par_i(&p, keep);
     return run_cmd(b,
-                   "DELETE FROM " S "runs WHERE " ENDED
-                   " AND ($1::float8 = 0 OR created_at < $1)"
+                   "DELETE FROM " S "runs WHERE " ENDED " AND ($1::float8 = 0 OR created_at < $1)"
                    " AND id NOT IN (SELECT id FROM " S "runs WHERE " ENDED
                    " ORDER BY id DESC LIMIT $2::bigint)",
                    &p, "prune runs", deleted, err);
