@@ -114,27 +114,28 @@ void pv_history_close(pv_history *h)
 
 /* ---- dispatch ----------------------------------------------------------- */
 
-#define LOCKED(h, call)                                                                            \
-    do {                                                                                           \
-        pthread_mutex_lock(&(h)->mu);                                                              \
-        int rc_ = (call);                                                                          \
-        pthread_mutex_unlock(&(h)->mu);                                                            \
-        return rc_;                                                                                \
-    } while (0)
+/* Unlocks h, then returns rc: `lock; return unlock_with(h, call);`. */
+static int unlock_with(pv_history *h, int rc)
+{
+    pthread_mutex_unlock(&h->mu);
+    return rc;
+}
 
 int pv_history_add(pv_history *h, const char *name, const char *target, const char *config_json,
                    double now, int64_t *id, pv_err *err)
 {
     if (!h || !target || !config_json || !id)
         return pv_err_set(err, VOLLEY_EINVAL, "run history: a run needs a target and a config");
-    LOCKED(h, h->ops->add(h->be, name ? name : "", target, config_json, now, id, err));
+    pthread_mutex_lock(&h->mu);
+    return unlock_with(h, h->ops->add(h->be, name ? name : "", target, config_json, now, id, err));
 }
 
 int pv_history_start(pv_history *h, int64_t id, double now, pv_err *err)
 {
     if (!h)
         return pv_err_set(err, VOLLEY_EINVAL, "run history: no handle");
-    LOCKED(h, h->ops->start(h->be, id, now, err));
+    pthread_mutex_lock(&h->mu);
+    return unlock_with(h, h->ops->start(h->be, id, now, err));
 }
 
 int pv_history_add_point(pv_history *h, int64_t id, int64_t seq, const char *point_json,
@@ -142,7 +143,8 @@ int pv_history_add_point(pv_history *h, int64_t id, int64_t seq, const char *poi
 {
     if (!h || !point_json || seq < 0)
         return pv_err_set(err, VOLLEY_EINVAL, "run history: a point needs a sequence number");
-    LOCKED(h, h->ops->add_point(h->be, id, seq, point_json, err));
+    pthread_mutex_lock(&h->mu);
+    return unlock_with(h, h->ops->add_point(h->be, id, seq, point_json, err));
 }
 
 int pv_history_finish(pv_history *h, int64_t id, enum pv_history_state state, double now,
@@ -155,8 +157,9 @@ int pv_history_finish(pv_history *h, int64_t id, enum pv_history_state state, do
         state != PV_HISTORY_CANCELLED && state != PV_HISTORY_INTERRUPTED)
         return pv_err_set(err, VOLLEY_EINVAL, "run history: %s is not how a run ends",
                           pv_history_state_name(state));
-    LOCKED(h, h->ops->finish(h->be, id, state, now, report_json, summary, exit_code,
-                             message ? message : "", err));
+    pthread_mutex_lock(&h->mu);
+    return unlock_with(h, h->ops->finish(h->be, id, state, now, report_json, summary, exit_code,
+                                         message ? message : "", err));
 }
 
 int pv_history_get(pv_history *h, int64_t id, bool with_report, struct pv_history_run *out,
@@ -165,7 +168,8 @@ int pv_history_get(pv_history *h, int64_t id, bool with_report, struct pv_histor
     if (!h || !out)
         return pv_err_set(err, VOLLEY_EINVAL, "run history: no handle");
     memset(out, 0, sizeof(*out));
-    LOCKED(h, h->ops->get(h->be, id, with_report, out, err));
+    pthread_mutex_lock(&h->mu);
+    return unlock_with(h, h->ops->get(h->be, id, with_report, out, err));
 }
 
 int pv_history_list(pv_history *h, const struct pv_history_filter *f, pv_history_run_fn fn,
@@ -178,7 +182,8 @@ int pv_history_list(pv_history *h, const struct pv_history_filter *f, pv_history
         g = *f;
     if (g.limit <= 0)
         g.limit = PV_HISTORY__LIMIT;
-    LOCKED(h, h->ops->list(h->be, &g, fn, arg, err));
+    pthread_mutex_lock(&h->mu);
+    return unlock_with(h, h->ops->list(h->be, &g, fn, arg, err));
 }
 
 int pv_history_points(pv_history *h, int64_t id, int64_t after, pv_history_point_fn fn, void *arg,
@@ -186,14 +191,16 @@ int pv_history_points(pv_history *h, int64_t id, int64_t after, pv_history_point
 {
     if (!h || !fn)
         return pv_err_set(err, VOLLEY_EINVAL, "run history: no handle");
-    LOCKED(h, h->ops->points(h->be, id, after, fn, arg, err));
+    pthread_mutex_lock(&h->mu);
+    return unlock_with(h, h->ops->points(h->be, id, after, fn, arg, err));
 }
 
 int pv_history_delete(pv_history *h, int64_t id, pv_err *err)
 {
     if (!h)
         return pv_err_set(err, VOLLEY_EINVAL, "run history: no handle");
-    LOCKED(h, h->ops->del(h->be, id, err));
+    pthread_mutex_lock(&h->mu);
+    return unlock_with(h, h->ops->del(h->be, id, err));
 }
 
 int pv_history_prune(pv_history *h, double older_than, int64_t keep, int64_t *deleted, pv_err *err)

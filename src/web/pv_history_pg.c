@@ -51,7 +51,7 @@
 #define PG_CONNECT_TIMEOUT   "5"
 #define PG_STATEMENT_TIMEOUT "30s"
 #define PG_APPLICATION_NAME  "pgvolley serve history"
-#define S                    "pgvolley_history."
+#define SCHEMA               "pgvolley_history."
 
 struct pg {
     pv_conninfo *ci;
@@ -241,12 +241,12 @@ static double get_d(const PGresult *r, int row, int col)
 
 static const char schema_sql[] =
     "CREATE SCHEMA IF NOT EXISTS pgvolley_history;"
-    "CREATE TABLE " S "schema_version (version integer NOT NULL);"
-    "CREATE TABLE " S "instances ("
+    "CREATE TABLE " SCHEMA "schema_version (version integer NOT NULL);"
+    "CREATE TABLE " SCHEMA "instances ("
     " id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
     " started_at timestamptz NOT NULL DEFAULT now(),"
     " client text NOT NULL DEFAULT '');"
-    "CREATE TABLE " S "runs ("
+    "CREATE TABLE " SCHEMA "runs ("
     " id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
     " instance integer NOT NULL,"
     " name text NOT NULL DEFAULT '',"
@@ -259,12 +259,12 @@ static const char schema_sql[] =
     " executions bigint, failed bigint, qps double precision, avg_ms double precision,"
     " p95_ms double precision, wall_s double precision,"
     " exit_code integer NOT NULL DEFAULT -1, message text NOT NULL DEFAULT '');"
-    "CREATE INDEX runs_created_at ON " S "runs (created_at);"
-    "CREATE INDEX runs_unended ON " S "runs (instance) WHERE state IN ('queued', 'running');"
-    "CREATE TABLE " S "points ("
-    " run_id bigint NOT NULL REFERENCES " S "runs (id) ON DELETE CASCADE,"
+    "CREATE INDEX runs_created_at ON " SCHEMA "runs (created_at);"
+    "CREATE INDEX runs_unended ON " SCHEMA "runs (instance) WHERE state IN ('queued', 'running');"
+    "CREATE TABLE " SCHEMA "points ("
+    " run_id bigint NOT NULL REFERENCES " SCHEMA "runs (id) ON DELETE CASCADE,"
     " seq bigint NOT NULL, point text NOT NULL, PRIMARY KEY (run_id, seq));"
-    "INSERT INTO " S "schema_version (version) VALUES (1);";
+    "INSERT INTO " SCHEMA "schema_version (version) VALUES (1);";
 
 /* Checks the schema's version, or creates the schema; in a transaction
    holding the lock (PG_LOCK_CLASS, 0), so that two first opens do not
@@ -276,7 +276,7 @@ static int setup_schema(struct pg *b, pv_err *err)
     if (rc != 0)
         return rc;
     if ((rc = simple(b, "SELECT pg_advisory_xact_lock(" PG_LOCK_CLASS ", 0)", "lock", err)) != 0 ||
-        (rc = run(b, "SELECT to_regclass('" S "schema_version') IS NOT NULL", NULL,
+        (rc = run(b, "SELECT to_regclass('" SCHEMA "schema_version') IS NOT NULL", NULL,
                   "read the schema", &r, err)) != 0)
         goto out;
     bool exists = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
@@ -286,7 +286,7 @@ static int setup_schema(struct pg *b, pv_err *err)
         rc = simple(b, schema_sql, "create the schema pgvolley_history", err);
         goto out;
     }
-    if ((rc = run(b, "SELECT coalesce(max(version), 0) FROM " S "schema_version", NULL,
+    if ((rc = run(b, "SELECT coalesce(max(version), 0) FROM " SCHEMA "schema_version", NULL,
                   "read the schema version", &r, err)) != 0)
         goto out;
     int64_t v = get_i(r, 0, 0);
@@ -323,7 +323,7 @@ static int register_instance(struct pg *b, pv_err *err)
     int rc = simple(b, "BEGIN", "begin", err);
     if (rc != 0)
         return rc;
-    if ((rc = run(b, "INSERT INTO " S "instances (client) VALUES ($1) RETURNING id", &p,
+    if ((rc = run(b, "INSERT INTO " SCHEMA "instances (client) VALUES ($1) RETURNING id", &p,
                   "register the server", &r, err)) == 0) {
         b->instance = (int)get_i(r, 0, 0);
         PQclear(r);
@@ -350,14 +350,14 @@ static int mark_interrupted(struct pg *b, int64_t *n, pv_err *err)
     if (rc != 0)
         return rc;
     rc = run_cmd(b,
-                 "UPDATE " S "runs SET state = 'interrupted', message = $2"
+                 "UPDATE " SCHEMA "runs SET state = 'interrupted', message = $2"
                  " WHERE state IN ('queued', 'running') AND instance <> $1"
                  " AND pg_try_advisory_xact_lock(" PG_LOCK_CLASS ", instance)",
                  &p, "mark interrupted runs", n, err);
     p.n = 1;
     if (rc == 0)
         rc = run_cmd(b,
-                     "DELETE FROM " S "instances WHERE id <> $1"
+                     "DELETE FROM " SCHEMA "instances WHERE id <> $1"
                      " AND pg_try_advisory_xact_lock(" PG_LOCK_CLASS ", id)",
                      &p, "forget stopped servers", NULL, err);
     if (rc == 0)
@@ -422,7 +422,7 @@ static int why_not(struct pg *b, int64_t id, const char *doing, pv_err *err)
     struct params p = {0};
     par_i(&p, id);
     PGresult *r;
-    int rc = run(b, "SELECT state FROM " S "runs WHERE id = $1", &p, "read a run", &r, err);
+    int rc = run(b, "SELECT state FROM " SCHEMA "runs WHERE id = $1", &p, "read a run", &r, err);
     if (rc != 0)
         return rc;
     rc = PQntuples(r) == 0
@@ -444,7 +444,7 @@ static int pg_add(void *be, const char *name, const char *target, const char *co
     par_s(&p, config_json);
     PGresult *r;
     int rc = run(b,
-                 "INSERT INTO " S "runs (instance, name, target, state, created_at, config)"
+                 "INSERT INTO " SCHEMA "runs (instance, name, target, state, created_at, config)"
                  " VALUES ($1, $2, $3, 'queued', $4, $5) RETURNING id",
                  &p, "add a run", &r, err);
     if (rc == 0)
@@ -461,7 +461,7 @@ static int pg_start(void *be, int64_t id, double now, pv_err *err)
     par_d(&p, now);
     int64_t n = 0;
     int rc = run_cmd(b,
-                     "UPDATE " S "runs SET state = 'running', started_at = $2"
+                     "UPDATE " SCHEMA "runs SET state = 'running', started_at = $2"
                      " WHERE id = $1 AND state = 'queued'",
                      &p, "start a run", &n, err);
     return rc != 0 ? rc : n == 1 ? 0 : why_not(b, id, "start", err);
@@ -476,8 +476,8 @@ static int pg_add_point(void *be, int64_t id, int64_t seq, const char *point_jso
     par_s(&p, point_json);
     int64_t n = 0;
     int rc = run_cmd(b,
-                     "INSERT INTO " S "points (run_id, seq, point)"
-                     " SELECT id, $2, $3 FROM " S "runs WHERE id = $1 AND state = 'running'"
+                     "INSERT INTO " SCHEMA "points (run_id, seq, point)"
+                     " SELECT id, $2, $3 FROM " SCHEMA "runs WHERE id = $1 AND state = 'running'"
                      " ON CONFLICT (run_id, seq) DO UPDATE SET point = EXCLUDED.point",
                      &p, "add a point", &n, err);
     return rc != 0 ? rc : n == 1 ? 0 : why_not(b, id, "add a point to", err);
@@ -508,7 +508,7 @@ static int pg_finish(void *be, int64_t id, enum pv_history_state state, double n
     par_s(&p, message);
     int64_t n = 0;
     int rc = run_cmd(b,
-                     "UPDATE " S "runs SET state = $2, finished_at = $3, report = $4,"
+                     "UPDATE " SCHEMA "runs SET state = $2, finished_at = $3, report = $4,"
                      " executions = $5, failed = $6, qps = $7, avg_ms = $8, p95_ms = $9,"
                      " wall_s = $10, exit_code = $11, message = $12"
                      " WHERE id = $1 AND state IN ('queued', 'running')",
@@ -521,7 +521,7 @@ static int pg_finish(void *be, int64_t id, enum pv_history_state state, double n
 #define RUN_COLUMNS                                                                                \
     "r.id, r.name, r.target, r.state, r.created_at, r.started_at, r.finished_at, "                 \
     "r.executions, r.failed, r.qps, r.avg_ms, r.p95_ms, r.wall_s, r.exit_code, r.message, "        \
-    "r.config, (SELECT count(*) FROM " S "points p WHERE p.run_id = r.id)"
+    "r.config, (SELECT count(*) FROM " SCHEMA "points p WHERE p.run_id = r.id)"
 #define RUN_NCOLUMNS 17
 
 /* Fills r from row i of RUN_COLUMNS (and the report in column
@@ -565,10 +565,11 @@ static int pg_get(void *be, int64_t id, bool with_report, struct pv_history_run 
     struct params p = {0};
     par_i(&p, id);
     PGresult *r;
-    int rc = run(b,
-                 with_report ? "SELECT " RUN_COLUMNS ", r.report FROM " S "runs r WHERE r.id = $1"
-                             : "SELECT " RUN_COLUMNS " FROM " S "runs r WHERE r.id = $1",
-                 &p, "read a run", &r, err);
+    int rc =
+        run(b,
+            with_report ? "SELECT " RUN_COLUMNS ", r.report FROM " SCHEMA "runs r WHERE r.id = $1"
+                        : "SELECT " RUN_COLUMNS " FROM " SCHEMA "runs r WHERE r.id = $1",
+            &p, "read a run", &r, err);
     if (rc != 0)
         return rc;
     if (PQntuples(r) == 0)
@@ -582,7 +583,7 @@ static int pg_get(void *be, int64_t id, bool with_report, struct pv_history_run 
 /* As the SQLite backend's: a bit test on the state's position, and a
    substring (strpos), never a LIKE pattern. */
 static const char list_sql[] =
-    "SELECT " RUN_COLUMNS " FROM " S "runs r WHERE"
+    "SELECT " RUN_COLUMNS " FROM " SCHEMA "runs r WHERE"
     " ($1::bigint & (1::bigint << CASE r.state WHEN 'queued' THEN 0 WHEN 'running' THEN 1"
     "  WHEN 'finished' THEN 2 WHEN 'failed' THEN 3 WHEN 'cancelled' THEN 4 ELSE 5 END)) <> 0"
     " AND ($2::text IS NULL OR r.target = $2)"
@@ -627,7 +628,7 @@ static int pg_points(void *be, int64_t id, int64_t after, pv_history_point_fn fn
     par_i(&p, after);
     PGresult *r;
     int rc = run(b,
-                 "SELECT p.seq, p.point FROM " S "runs r LEFT JOIN " S "points p"
+                 "SELECT p.seq, p.point FROM " SCHEMA "runs r LEFT JOIN " SCHEMA "points p"
                  " ON p.run_id = r.id AND p.seq > $2 WHERE r.id = $1 ORDER BY p.seq",
                  &p, "read points", &r, err);
     if (rc != 0)
@@ -651,8 +652,8 @@ static int pg_delete(void *be, int64_t id, pv_err *err)
     struct params p = {0};
     par_i(&p, id);
     int64_t n = 0;
-    int rc =
-        run_cmd(b, "DELETE FROM " S "runs WHERE id = $1 AND " ENDED, &p, "delete a run", &n, err);
+    int rc = run_cmd(b, "DELETE FROM " SCHEMA "runs WHERE id = $1 AND " ENDED, &p, "delete a run",
+                     &n, err);
     return rc != 0 ? rc : n == 1 ? 0 : why_not(b, id, "delete", err);
 }
 
@@ -663,8 +664,9 @@ static int pg_prune(void *be, double older_than, int64_t keep, int64_t *deleted,
     par_d(&p, older_than);
     par_i(&p, keep);
     return run_cmd(b,
-                   "DELETE FROM " S "runs WHERE " ENDED " AND ($1::float8 = 0 OR created_at < $1)"
-                   " AND id NOT IN (SELECT id FROM " S "runs WHERE " ENDED
+                   "DELETE FROM " SCHEMA "runs WHERE " ENDED
+                   " AND ($1::float8 = 0 OR created_at < $1)"
+                   " AND id NOT IN (SELECT id FROM " SCHEMA "runs WHERE " ENDED
                    " ORDER BY id DESC LIMIT $2::bigint)",
                    &p, "prune runs", deleted, err);
 }
