@@ -40,6 +40,10 @@ static const char usage[] =
     "                           send 'Authorization: Bearer TOKEN'\n"
     "      --state-dir DIR      where the history (history.db) lives (default\n"
     "                           $XDG_STATE_HOME/pgvolley or ~/.local/state/pgvolley)\n"
+    "      --history-dsn DSN    keep the history in this PostgreSQL database instead\n"
+    "                           (schema pgvolley_history; servers may share it); not\n"
+    "                           with --state-dir. Keep the password in ~/.pgpass or\n"
+    "                           PGPASSFILE, not in DSN (argv is visible to others)\n"
     "      --workload-dir DIR   workload files requests may name (workload_files)\n"
     "      --max-runs N         runs at once (default 1); the others wait queued\n"
     "      --max-body BYTES     the largest request body (default 4194304)\n"
@@ -48,7 +52,7 @@ static const char usage[] =
     "Stops on SIGINT or SIGTERM: queued and running runs are marked interrupted.\n";
 
 struct serve_opts {
-    const char *listen, *targets, *token_file, *state_dir, *workload_dir;
+    const char *listen, *targets, *token_file, *state_dir, *workload_dir, *history_dsn;
     bool ephemeral;
     long max_runs, max_body;
 };
@@ -62,6 +66,7 @@ enum {
     OPT_WORKLOAD_DIR,
     OPT_MAX_RUNS,
     OPT_MAX_BODY,
+    OPT_HISTORY_DSN,
 };
 
 static const struct option serve_options[] = {
@@ -73,6 +78,7 @@ static const struct option serve_options[] = {
     {"workload-dir", required_argument, NULL, OPT_WORKLOAD_DIR},
     {"max-runs", required_argument, NULL, OPT_MAX_RUNS},
     {"max-body", required_argument, NULL, OPT_MAX_BODY},
+    {"history-dsn", required_argument, NULL, OPT_HISTORY_DSN},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -95,6 +101,7 @@ static int parse(int argc, char **argv, struct serve_opts *o)
         case OPT_TOKEN_FILE: o->token_file = optarg; break;
         case OPT_STATE_DIR: o->state_dir = optarg; break;
         case OPT_WORKLOAD_DIR: o->workload_dir = optarg; break;
+        case OPT_HISTORY_DSN: o->history_dsn = optarg; break;
         case OPT_MAX_RUNS:
             if (cli_parse_int(optarg, 1, 64, &o->max_runs) != 0)
                 return cli_usage_error("serve", "--max-runs takes 1 to 64, not '%s'", optarg);
@@ -113,6 +120,9 @@ static int parse(int argc, char **argv, struct serve_opts *o)
         return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
     if (!o->targets && !o->ephemeral)
         return cli_usage_error("serve", "no target: give --targets FILE or --ephemeral");
+    if (o->history_dsn && o->state_dir)
+        return cli_usage_error("serve", "--history-dsn and --state-dir: the history is kept in "
+                                        "PostgreSQL or in the state directory, not both");
     return CLI_EXIT_OK;
 }
 
@@ -313,7 +323,7 @@ int cmd_serve(int argc, char **argv)
     if (code != CLI_EXIT_OK)
         return code < 0 ? CLI_EXIT_OK : code;
     char *token = NULL;
-    char dir[4096], path[4200];
+    char dir[4096] = "", path[4200];
     struct cli_serve sv = {.workload_dir = o.workload_dir};
     pv_history *h = NULL;
     pv_pgtmp *tmp = NULL;
@@ -321,13 +331,15 @@ int cmd_serve(int argc, char **argv)
     cli_signals_install();
     if (o.token_file && (code = read_token(o.token_file, &token)) != CLI_EXIT_OK)
         goto out;
-    if ((code = state_dir(&o, dir, sizeof(dir))) != CLI_EXIT_OK)
+    /* the state directory holds only the history */
+    if (!o.history_dsn && (code = state_dir(&o, dir, sizeof(dir))) != CLI_EXIT_OK)
         goto out;
     if ((code = load_targets(&o, &sv)) != CLI_EXIT_OK)
         goto out;
     snprintf(path, sizeof(path), "%s/history.db", dir);
     int64_t interrupted = 0;
-    if (pv_history_open(path, &interrupted, &h, &err) != 0) {
+    if ((o.history_dsn ? pv_history_open_pg(o.history_dsn, &interrupted, &h, &err)
+                       : pv_history_open(path, &interrupted, &h, &err)) != 0) {
         cli_error("%s", err.msg);
         code = CLI_EXIT_INTERNAL;
         goto out;

@@ -1,42 +1,17 @@
-/* pv_history.c - the run history of `pgvolley serve`, in SQLite. */
+/* pv_history.c - the run history of `pgvolley serve`: the front (argument
+   checks, the handle and its mutex) over a backend (pv_history_int.h). */
 #include "web/pv_history.h"
 
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 
-/*
- * The schema's version is SQLite's user_version: 0 for a new file, which
- * gets the schema; PV_HISTORY_SCHEMA for ours; anything else is refused
- * (a newer pgvolley's history, or another program's database that happens
- * to set it). A file with tables but user_version 0 is not ours either.
- */
-#define PV_HISTORY_SCHEMA 1
-/* How long a call waits for another process holding the file's lock. */
-#define PV_HISTORY_BUSY_MS 5000
-#define PV_HISTORY_LIMIT   100
-
-static const char schema_sql[] =
-    "CREATE TABLE runs ("
-    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " name TEXT NOT NULL DEFAULT '',"
-    " target TEXT NOT NULL,"
-    " state TEXT NOT NULL CHECK (state IN"
-    "  ('queued','running','finished','failed','cancelled','interrupted')),"
-    " created_at REAL NOT NULL, started_at REAL, finished_at REAL,"
-    " config TEXT NOT NULL, report TEXT,"
-    " executions INTEGER, failed INTEGER, qps REAL, avg_ms REAL, p95_ms REAL, wall_s REAL,"
-    " exit_code INTEGER NOT NULL DEFAULT -1, message TEXT NOT NULL DEFAULT '');"
-    "CREATE INDEX runs_created_at ON runs (created_at);"
-    "CREATE TABLE points ("
-    " run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,"
-    " seq INTEGER NOT NULL, point TEXT NOT NULL, PRIMARY KEY (run_id, seq)) WITHOUT ROWID;"
-    "PRAGMA user_version = 1;";
+#include "web/pv_history_int.h"
 
 struct pv_history {
-    sqlite3 *db;
-    pthread_mutex_t mu;
+    const struct pv_history__ops *ops;
+    void *be;
+    pthread_mutex_t mu; /* serialises every call to the backend */
 };
 
 static const char *const state_names[PV_HISTORY_NSTATES] = {
@@ -68,115 +43,28 @@ void pv_history_run_fini(struct pv_history_run *r)
     memset(r, 0, sizeof(*r));
 }
 
-/* ---- SQLite helpers ----------------------------------------------------- */
-
-static int db_fail(sqlite3 *db, int rc, pv_err *err, const char *what)
+int pv_history__no_run(pv_err *err, int64_t id)
 {
-    if (rc == SQLITE_NOMEM)
-        return pv_err_set(err, VOLLEY_ENOMEM, "out of memory");
-    return pv_err_set(err, VOLLEY_EIO, "run history: %s: %s", what,
-                      db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    return pv_err_set(err, VOLLEY_EINPUT, "no run %lld in the history", (long long)id);
 }
 
-/* Prepares sql; binds nothing. @return 0 or an error code with err set. */
-static int prep(pv_history *h, const char *sql, sqlite3_stmt **st, pv_err *err)
+int pv_history__bad_state(pv_err *err, int64_t id, int state, const char *doing)
 {
-    int rc = sqlite3_prepare_v2(h->db, sql, -1, st, NULL);
-    return rc == SQLITE_OK ? 0 : db_fail(h->db, rc, err, "prepare");
+    return pv_err_set(err, VOLLEY_EINPUT, "run %lld is %s: cannot %s it", (long long)id,
+                      state < 0 || state >= PV_HISTORY_NSTATES ? "in an unknown state"
+                                                               : state_names[state],
+                      doing);
 }
 
-/* Steps a statement that returns no row, then finalizes it. */
-static int run_done(pv_history *h, sqlite3_stmt *st, pv_err *err, const char *what)
-{
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : db_fail(h->db, rc, err, what);
-}
+/* ---- open and close ----------------------------------------------------- */
 
-static int exec_sql(pv_history *h, const char *sql, pv_err *err, const char *what)
-{
-    int rc = sqlite3_exec(h->db, sql, NULL, NULL, NULL);
-    return rc == SQLITE_OK ? 0 : db_fail(h->db, rc, err, what);
-}
+typedef int (*open_fn)(const char *where, int64_t *interrupted, void **be, pv_err *err);
 
-/* A copy of column i's text ("" for NULL); NULL only out of memory. */
-static char *col_dup(sqlite3_stmt *st, int i)
+static int open_with(const struct pv_history__ops *ops, open_fn open, const char *where,
+                     int64_t *interrupted, pv_history **out, pv_err *err)
 {
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return pv_strdup(t ? (const char *)t : "");
-}
-
-/* ---- open --------------------------------------------------------------- */
-
-static int user_version(pv_history *h, int *v, pv_err *err)
-{
-    sqlite3_stmt *st;
-    int rc = prep(h, "PRAGMA user_version", &st, err);
-    if (rc != 0)
-        return rc;
-    rc = sqlite3_step(st);
-    *v = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 0 : db_fail(h->db, rc, err, "read the schema version");
-}
-
-static int table_count(pv_history *h, int *n, pv_err *err)
-{
-    sqlite3_stmt *st;
-    int rc = prep(h, "SELECT count(*) FROM sqlite_schema", &st, err);
-    if (rc != 0)
-        return rc;
-    rc = sqlite3_step(st);
-    *n = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 0 : db_fail(h->db, rc, err, "read the schema");
-}
-
-/* Creates the schema in a new file, or checks that the file is ours. */
-static int setup_schema(pv_history *h, const char *path, pv_err *err)
-{
-    int v, n, rc = exec_sql(h, "BEGIN IMMEDIATE", err, "lock");
-    if (rc != 0)
-        return rc;
-    if ((rc = user_version(h, &v, err)) != 0 || (rc = table_count(h, &n, err)) != 0)
-        goto out;
-    if (v == 0 && n == 0)
-        rc = exec_sql(h, schema_sql, err, "create the schema");
-    else if (v != PV_HISTORY_SCHEMA)
-        rc = pv_err_set(err, VOLLEY_EIO,
-                        "run history: %s is not a pgvolley run history of schema %d "
-                        "(its user_version is %d)",
-                        path, PV_HISTORY_SCHEMA, v);
-out:
-    if (rc == 0)
-        return exec_sql(h, "COMMIT", err, "create the schema");
-    sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
-    return rc;
-}
-
-static int mark_interrupted(pv_history *h, int64_t *n, pv_err *err)
-{
-    sqlite3_stmt *st;
-    int rc = prep(h,
-                  "UPDATE runs SET state = 'interrupted', message = "
-                  "'the server stopped before the run finished' "
-                  "WHERE state IN ('queued', 'running')",
-                  &st, err);
-    if (rc != 0)
-        return rc;
-    rc = run_done(h, st, err, "mark interrupted runs");
-    if (rc == 0 && n)
-        *n = sqlite3_changes(h->db);
-    return rc;
-}
-
-int pv_history_open(const char *path, int64_t *interrupted, pv_history **out, pv_err *err)
-{
-    if (!path || !out)
-        return pv_err_set(err, VOLLEY_EINVAL, "run history: no path");
     *out = NULL;
-    if (interrupted)
-        *interrupted = 0;
+    int64_t n = 0;
     pv_history *h = calloc(1, sizeof(*h));
     if (!h)
         return pv_err_set(err, VOLLEY_ENOMEM, "out of memory");
@@ -184,96 +72,62 @@ int pv_history_open(const char *path, int64_t *interrupted, pv_history **out, pv
         free(h);
         return pv_err_set(err, VOLLEY_ENOMEM, "out of memory");
     }
-    int rc = sqlite3_open_v2(
-        path, &h->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        rc = rc == SQLITE_NOMEM
-                 ? pv_err_set(err, VOLLEY_ENOMEM, "out of memory")
-                 : pv_err_set(err, VOLLEY_EIO, "run history: cannot open %s: %s", path,
-                              h->db ? sqlite3_errmsg(h->db) : sqlite3_errstr(rc));
-        goto fail;
+    int rc = open(where, &n, &h->be, err);
+    if (rc != 0) {
+        pthread_mutex_destroy(&h->mu);
+        free(h);
+        return rc;
     }
-    sqlite3_busy_timeout(h->db, PV_HISTORY_BUSY_MS);
-    /* WAL: readers (the API's GETs) never wait for the writer of a run */
-    if ((rc = exec_sql(h, "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;", err, "set up")) !=
-            0 ||
-        (rc = setup_schema(h, path, err)) != 0 || (rc = mark_interrupted(h, interrupted, err)) != 0)
-        goto fail;
+    h->ops = ops;
+    if (interrupted)
+        *interrupted = n;
     *out = h;
     return 0;
-fail:
-    sqlite3_close(h->db);
-    pthread_mutex_destroy(&h->mu);
-    free(h);
-    return rc;
+}
+
+int pv_history_open(const char *path, int64_t *interrupted, pv_history **out, pv_err *err)
+{
+    if (interrupted)
+        *interrupted = 0;
+    if (!path || !out)
+        return pv_err_set(err, VOLLEY_EINVAL, "run history: no path");
+    return open_with(&pv_history__sqlite_ops, pv_history__sqlite_open, path, interrupted, out, err);
+}
+
+int pv_history_open_pg(const char *conninfo, int64_t *interrupted, pv_history **out, pv_err *err)
+{
+    if (interrupted)
+        *interrupted = 0;
+    if (!conninfo || !out)
+        return pv_err_set(err, VOLLEY_EINVAL, "run history: no connection string");
+    return open_with(&pv_history__pg_ops, pv_history__pg_open, conninfo, interrupted, out, err);
 }
 
 void pv_history_close(pv_history *h)
 {
     if (!h)
         return;
-    sqlite3_close(h->db);
+    h->ops->close(h->be);
     pthread_mutex_destroy(&h->mu);
     free(h);
 }
 
-/* ---- writes ------------------------------------------------------------- */
+/* ---- dispatch ----------------------------------------------------------- */
+
+/* Unlocks h, then returns rc: `lock; return unlock_with(h, call);`. */
+static int unlock_with(pv_history *h, int rc)
+{
+    pthread_mutex_unlock(&h->mu);
+    return rc;
+}
 
 int pv_history_add(pv_history *h, const char *name, const char *target, const char *config_json,
                    double now, int64_t *id, pv_err *err)
 {
     if (!h || !target || !config_json || !id)
         return pv_err_set(err, VOLLEY_EINVAL, "run history: a run needs a target and a config");
-    sqlite3_stmt *st;
     pthread_mutex_lock(&h->mu);
-    int rc = prep(h,
-                  "INSERT INTO runs (name, target, state, created_at, config) "
-                  "VALUES (?1, ?2, 'queued', ?3, ?4)",
-                  &st, err);
-    if (rc == 0) {
-        sqlite3_bind_text(st, 1, name ? name : "", -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, target, -1, SQLITE_STATIC);
-        sqlite3_bind_double(st, 3, now);
-        sqlite3_bind_text(st, 4, config_json, -1, SQLITE_STATIC);
-        rc = run_done(h, st, err, "add a run");
-        if (rc == 0)
-            *id = sqlite3_last_insert_rowid(h->db);
-    }
-    pthread_mutex_unlock(&h->mu);
-    return rc;
-}
-
-/* The state of run id into *state. @return 0, VOLLEY_EINPUT (none), or an error. */
-static int state_of(pv_history *h, int64_t id, int *state, pv_err *err)
-{
-    sqlite3_stmt *st;
-    int rc = prep(h, "SELECT state FROM runs WHERE id = ?1", &st, err);
-    if (rc != 0)
-        return rc;
-    sqlite3_bind_int64(st, 1, id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *state = pv_history_state_parse((const char *)sqlite3_column_text(st, 0));
-        rc = 0;
-    } else if (rc == SQLITE_DONE) {
-        rc = pv_err_set(err, VOLLEY_EINPUT, "no run %lld in the history", (long long)id);
-    } else {
-        rc = db_fail(h->db, rc, err, "read a run");
-    }
-    sqlite3_finalize(st);
-    return rc;
-}
-
-/* Fails with VOLLEY_EINPUT unless run id is in one of the states of mask. */
-static int expect_state(pv_history *h, int64_t id, unsigned mask, const char *doing, pv_err *err)
-{
-    int s = -1, rc = state_of(h, id, &s, err);
-    if (rc != 0)
-        return rc;
-    if (s < 0 || !(mask & (1u << s)))
-        return pv_err_set(err, VOLLEY_EINPUT, "run %lld is %s: cannot %s it", (long long)id,
-                          s < 0 ? "in an unknown state" : state_names[s], doing);
-    return 0;
+    return unlock_with(h, h->ops->add(h->be, name ? name : "", target, config_json, now, id, err));
 }
 
 int pv_history_start(pv_history *h, int64_t id, double now, pv_err *err)
@@ -281,17 +135,7 @@ int pv_history_start(pv_history *h, int64_t id, double now, pv_err *err)
     if (!h)
         return pv_err_set(err, VOLLEY_EINVAL, "run history: no handle");
     pthread_mutex_lock(&h->mu);
-    sqlite3_stmt *st;
-    int rc = expect_state(h, id, 1u << PV_HISTORY_QUEUED, "start", err);
-    if (rc == 0)
-        rc = prep(h, "UPDATE runs SET state = 'running', started_at = ?2 WHERE id = ?1", &st, err);
-    if (rc == 0) {
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_double(st, 2, now);
-        rc = run_done(h, st, err, "start a run");
-    }
-    pthread_mutex_unlock(&h->mu);
-    return rc;
+    return unlock_with(h, h->ops->start(h->be, id, now, err));
 }
 
 int pv_history_add_point(pv_history *h, int64_t id, int64_t seq, const char *point_json,
@@ -300,19 +144,7 @@ int pv_history_add_point(pv_history *h, int64_t id, int64_t seq, const char *poi
     if (!h || !point_json || seq < 0)
         return pv_err_set(err, VOLLEY_EINVAL, "run history: a point needs a sequence number");
     pthread_mutex_lock(&h->mu);
-    sqlite3_stmt *st;
-    int rc = expect_state(h, id, 1u << PV_HISTORY_RUNNING, "add a point to", err);
-    if (rc == 0)
-        rc = prep(h, "INSERT OR REPLACE INTO points (run_id, seq, point) VALUES (?1, ?2, ?3)", &st,
-                  err);
-    if (rc == 0) {
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_int64(st, 2, seq);
-        sqlite3_bind_text(st, 3, point_json, -1, SQLITE_STATIC);
-        rc = run_done(h, st, err, "add a point");
-    }
-    pthread_mutex_unlock(&h->mu);
-    return rc;
+    return unlock_with(h, h->ops->add_point(h->be, id, seq, point_json, err));
 }
 
 int pv_history_finish(pv_history *h, int64_t id, enum pv_history_state state, double now,
@@ -326,78 +158,8 @@ int pv_history_finish(pv_history *h, int64_t id, enum pv_history_state state, do
         return pv_err_set(err, VOLLEY_EINVAL, "run history: %s is not how a run ends",
                           pv_history_state_name(state));
     pthread_mutex_lock(&h->mu);
-    sqlite3_stmt *st;
-    int rc =
-        expect_state(h, id, (1u << PV_HISTORY_QUEUED) | (1u << PV_HISTORY_RUNNING), "end", err);
-    if (rc == 0)
-        rc = prep(h,
-                  "UPDATE runs SET state = ?2, finished_at = ?3, report = ?4, executions = ?5, "
-                  "failed = ?6, qps = ?7, avg_ms = ?8, p95_ms = ?9, wall_s = ?10, "
-                  "exit_code = ?11, message = ?12 WHERE id = ?1",
-                  &st, err);
-    if (rc == 0) {
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_text(st, 2, state_names[state], -1, SQLITE_STATIC);
-        sqlite3_bind_double(st, 3, now);
-        if (report_json)
-            sqlite3_bind_text(st, 4, report_json, -1, SQLITE_STATIC);
-        if (summary) {
-            sqlite3_bind_int64(st, 5, summary->executions);
-            sqlite3_bind_int64(st, 6, summary->failed);
-            sqlite3_bind_double(st, 7, summary->qps);
-            sqlite3_bind_double(st, 8, summary->avg_ms);
-            sqlite3_bind_double(st, 9, summary->p95_ms);
-            sqlite3_bind_double(st, 10, summary->wall_s);
-        }
-        sqlite3_bind_int(st, 11, exit_code);
-        sqlite3_bind_text(st, 12, message ? message : "", -1, SQLITE_STATIC);
-        rc = run_done(h, st, err, "end a run");
-    }
-    pthread_mutex_unlock(&h->mu);
-    return rc;
-}
-
-/* ---- reads -------------------------------------------------------------- */
-
-#define RUN_COLUMNS                                                                                \
-    "r.id, r.name, r.target, r.state, r.created_at, r.started_at, r.finished_at, "                 \
-    "r.executions, r.failed, r.qps, r.avg_ms, r.p95_ms, r.wall_s, r.exit_code, r.message, "        \
-    "r.config, (SELECT count(*) FROM points p WHERE p.run_id = r.id)"
-#define RUN_NCOLUMNS 17
-
-/* Fills r from a row of RUN_COLUMNS (and the report in column
-   RUN_NCOLUMNS when with_report). @return 0 or VOLLEY_ENOMEM. */
-static int run_from_row(sqlite3_stmt *st, bool with_report, struct pv_history_run *r)
-{
-    memset(r, 0, sizeof(*r));
-    r->id = sqlite3_column_int64(st, 0);
-    r->name = col_dup(st, 1);
-    r->target = col_dup(st, 2);
-    int s = pv_history_state_parse((const char *)sqlite3_column_text(st, 3));
-    r->state = s < 0 ? PV_HISTORY_INTERRUPTED : (enum pv_history_state)s;
-    r->created_at = sqlite3_column_double(st, 4);
-    r->started_at = sqlite3_column_double(st, 5);
-    r->finished_at = sqlite3_column_double(st, 6);
-    r->has_summary = sqlite3_column_type(st, 7) != SQLITE_NULL;
-    r->summary.executions = sqlite3_column_int64(st, 7);
-    r->summary.failed = sqlite3_column_int64(st, 8);
-    r->summary.qps = sqlite3_column_double(st, 9);
-    r->summary.avg_ms = sqlite3_column_double(st, 10);
-    r->summary.p95_ms = sqlite3_column_double(st, 11);
-    r->summary.wall_s = sqlite3_column_double(st, 12);
-    r->exit_code = sqlite3_column_int(st, 13);
-    r->message = col_dup(st, 14);
-    r->config = col_dup(st, 15);
-    r->npoints = sqlite3_column_int64(st, 16);
-    if (with_report && sqlite3_column_type(st, RUN_NCOLUMNS) != SQLITE_NULL &&
-        !(r->report = col_dup(st, RUN_NCOLUMNS)))
-        goto oom;
-    if (!r->name || !r->target || !r->message || !r->config)
-        goto oom;
-    return 0;
-oom:
-    pv_history_run_fini(r);
-    return VOLLEY_ENOMEM;
+    return unlock_with(h, h->ops->finish(h->be, id, state, now, report_json, summary, exit_code,
+                                         message ? message : "", err));
 }
 
 int pv_history_get(pv_history *h, int64_t id, bool with_report, struct pv_history_run *out,
@@ -407,83 +169,21 @@ int pv_history_get(pv_history *h, int64_t id, bool with_report, struct pv_histor
         return pv_err_set(err, VOLLEY_EINVAL, "run history: no handle");
     memset(out, 0, sizeof(*out));
     pthread_mutex_lock(&h->mu);
-    sqlite3_stmt *st;
-    int rc = prep(h, "SELECT " RUN_COLUMNS ", r.report FROM runs r WHERE r.id = ?1", &st, err);
-    if (rc == 0) {
-        sqlite3_bind_int64(st, 1, id);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
-            rc = run_from_row(st, with_report, out) == 0
-                     ? 0
-                     : pv_err_set(err, VOLLEY_ENOMEM, "out of memory");
-        else if (rc == SQLITE_DONE)
-            rc = pv_err_set(err, VOLLEY_EINPUT, "no run %lld in the history", (long long)id);
-        else
-            rc = db_fail(h->db, rc, err, "read a run");
-        sqlite3_finalize(st);
-    }
-    pthread_mutex_unlock(&h->mu);
-    return rc;
+    return unlock_with(h, h->ops->get(h->be, id, with_report, out, err));
 }
-
-/* Binds the filter's parameters (numbered as in list_sql). */
-static void bind_filter(sqlite3_stmt *st, const struct pv_history_filter *f)
-{
-    sqlite3_bind_int64(st, 1, f->states ? (sqlite3_int64)f->states : -1);
-    if (f->target)
-        sqlite3_bind_text(st, 2, f->target, -1, SQLITE_STATIC);
-    if (f->name)
-        sqlite3_bind_text(st, 3, f->name, -1, SQLITE_STATIC);
-    sqlite3_bind_double(st, 4, f->since);
-    sqlite3_bind_double(st, 5, f->until);
-    sqlite3_bind_int64(st, 6, f->before_id);
-    sqlite3_bind_int64(st, 7, f->limit > 0 ? f->limit : PV_HISTORY_LIMIT);
-}
-
-/*
- * The state test is a bit test on the state's position in state_names
- * (CASE below, in the same order); the name test is instr() on lower():
- * a substring, never a LIKE pattern the caller's % or _ would change.
- */
-static const char list_sql[] =
-    "SELECT " RUN_COLUMNS " FROM runs r WHERE"
-    " (?1 & (1 << CASE r.state WHEN 'queued' THEN 0 WHEN 'running' THEN 1"
-    "  WHEN 'finished' THEN 2 WHEN 'failed' THEN 3 WHEN 'cancelled' THEN 4 ELSE 5 END)) != 0"
-    " AND (?2 IS NULL OR r.target = ?2)"
-    " AND (?3 IS NULL OR instr(lower(r.name), lower(?3)) > 0)"
-    " AND (?4 = 0 OR r.created_at >= ?4) AND (?5 = 0 OR r.created_at < ?5)"
-    " AND (?6 = 0 OR r.id < ?6)"
-    " ORDER BY r.id DESC LIMIT ?7";
 
 int pv_history_list(pv_history *h, const struct pv_history_filter *f, pv_history_run_fn fn,
                     void *arg, pv_err *err)
 {
-    static const struct pv_history_filter all;
     if (!h || !fn)
         return pv_err_set(err, VOLLEY_EINVAL, "run history: no handle");
+    struct pv_history_filter g = {0};
+    if (f)
+        g = *f;
+    if (g.limit <= 0)
+        g.limit = PV_HISTORY__LIMIT;
     pthread_mutex_lock(&h->mu);
-    sqlite3_stmt *st;
-    int rc = prep(h, list_sql, &st, err);
-    if (rc == 0) {
-        bind_filter(st, f ? f : &all);
-        int s;
-        while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-            struct pv_history_run r;
-            if (run_from_row(st, false, &r) != 0) {
-                rc = pv_err_set(err, VOLLEY_ENOMEM, "out of memory");
-                break;
-            }
-            rc = fn(arg, &r);
-            pv_history_run_fini(&r);
-            if (rc != 0)
-                break;
-        }
-        if (rc == 0 && s != SQLITE_DONE)
-            rc = db_fail(h->db, s, err, "list runs");
-        sqlite3_finalize(st);
-    }
-    pthread_mutex_unlock(&h->mu);
-    return rc;
+    return unlock_with(h, h->ops->list(h->be, &g, fn, arg, err));
 }
 
 int pv_history_points(pv_history *h, int64_t id, int64_t after, pv_history_point_fn fn, void *arg,
@@ -492,71 +192,28 @@ int pv_history_points(pv_history *h, int64_t id, int64_t after, pv_history_point
     if (!h || !fn)
         return pv_err_set(err, VOLLEY_EINVAL, "run history: no handle");
     pthread_mutex_lock(&h->mu);
-    int state;
-    sqlite3_stmt *st = NULL;
-    int rc = state_of(h, id, &state, err);
-    if (rc == 0)
-        rc = prep(h, "SELECT seq, point FROM points WHERE run_id = ?1 AND seq > ?2 ORDER BY seq",
-                  &st, err);
-    if (rc == 0) {
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_int64(st, 2, after);
-        int s;
-        while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-            const unsigned char *p = sqlite3_column_text(st, 1);
-            rc = fn(arg, sqlite3_column_int64(st, 0), p ? (const char *)p : "");
-            if (rc != 0)
-                break;
-        }
-        if (rc == 0 && s != SQLITE_DONE)
-            rc = db_fail(h->db, s, err, "read points");
-        sqlite3_finalize(st);
-    }
-    pthread_mutex_unlock(&h->mu);
-    return rc;
+    return unlock_with(h, h->ops->points(h->be, id, after, fn, arg, err));
 }
-
-/* ---- deleting ----------------------------------------------------------- */
-
-#define ENDED "state NOT IN ('queued', 'running')"
 
 int pv_history_delete(pv_history *h, int64_t id, pv_err *err)
 {
     if (!h)
         return pv_err_set(err, VOLLEY_EINVAL, "run history: no handle");
     pthread_mutex_lock(&h->mu);
-    sqlite3_stmt *st;
-    unsigned ended = ~((1u << PV_HISTORY_QUEUED) | (1u << PV_HISTORY_RUNNING));
-    int rc = expect_state(h, id, ended, "delete", err);
-    if (rc == 0)
-        rc = prep(h, "DELETE FROM runs WHERE id = ?1 AND " ENDED, &st, err);
-    if (rc == 0) {
-        sqlite3_bind_int64(st, 1, id);
-        rc = run_done(h, st, err, "delete a run");
-    }
-    pthread_mutex_unlock(&h->mu);
-    return rc;
+    return unlock_with(h, h->ops->del(h->be, id, err));
 }
 
 int pv_history_prune(pv_history *h, double older_than, int64_t keep, int64_t *deleted, pv_err *err)
 {
-    if (!h || keep < 0)
-        return pv_err_set(err, VOLLEY_EINVAL, "run history: keep must be 0 or more");
     if (deleted)
         *deleted = 0;
+    if (!h || keep < 0)
+        return pv_err_set(err, VOLLEY_EINVAL, "run history: keep must be 0 or more");
+    int64_t n = 0;
     pthread_mutex_lock(&h->mu);
-    sqlite3_stmt *st;
-    int rc = prep(h,
-                  "DELETE FROM runs WHERE " ENDED " AND (?1 = 0 OR created_at < ?1)"
-                  " AND id NOT IN (SELECT id FROM runs WHERE " ENDED " ORDER BY id DESC LIMIT ?2)",
-                  &st, err);
-    if (rc == 0) {
-        sqlite3_bind_double(st, 1, older_than);
-        sqlite3_bind_int64(st, 2, keep);
-        rc = run_done(h, st, err, "prune runs");
-        if (rc == 0 && deleted)
-            *deleted = sqlite3_changes(h->db);
-    }
+    int rc = h->ops->prune(h->be, older_than, keep, &n, err);
     pthread_mutex_unlock(&h->mu);
+    if (rc == 0 && deleted)
+        *deleted = n;
     return rc;
 }

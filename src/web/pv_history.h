@@ -1,8 +1,10 @@
 /*
  * pv_history.h - the run history of `pgvolley serve` (issue 13): every run
  * with its configuration, state, summary figures, JSON report and timeline
- * points, kept in an SQLite database file so that runs outlive the browser
- * and the server process.
+ * points, kept in a database so that runs outlive the browser and the
+ * server process: an SQLite file (pv_history_open, the default), or a
+ * PostgreSQL database that several servers may share (pv_history_open_pg,
+ * `serve --history-dsn`). Both behave the same through this interface.
  *
  * States and their transitions (each written by one call):
  *
@@ -12,15 +14,18 @@
  *
  * A run left queued or running by a server that stopped (crashed, killed)
  * is marked interrupted when the history is next opened: it is never shown
- * as finished, and its points so far are kept.
+ * as finished, and its points so far are kept. In PostgreSQL only the runs
+ * of servers that are gone are so marked, never those of another server
+ * still running on the same database (see pv_history_open_pg).
  *
  * The history never holds a connection string or a password: a run names
  * its target by the target's name; config and report are the JSON texts
  * the caller gives (the report writers hold no password).
  *
  * Thread-safe: one handle serves every thread (calls are serialised by a
- * mutex inside). Errors: VOLLEY_EIO with SQLite's message in err (the file
- * cannot be opened or written, or it is not a history database),
+ * mutex inside). Errors: VOLLEY_EIO with SQLite's or PostgreSQL's message in
+ * err (the file or database cannot be opened or written, the connection is
+ * lost and cannot be made again, or it is not a history database),
  * VOLLEY_EINPUT for a run that does not exist or a transition the state
  * forbids, VOLLEY_EINVAL for bad arguments, VOLLEY_ENOMEM.
  */
@@ -85,7 +90,33 @@ void pv_history_run_fini(struct pv_history_run *r);
  */
 int pv_history_open(const char *path, int64_t *interrupted, pv_history **out, pv_err *err);
 
-/** Closes the database; NULL is a no-op. */
+/**
+ * Opens the history in the PostgreSQL database conninfo names (a libpq
+ * key=value string or URI; "" = libpq's PG* environment defaults), in the
+ * schema pgvolley_history, creating the schema and its tables on first use
+ * (the user needs CREATE on the database then, or a DBA creates the schema
+ * and grants it). One connection, made blocking (connect_timeout 5 s
+ * unless conninfo gives one; statement_timeout 30 s); every call made
+ * after the connection was lost first connects again, once, and fails
+ * with VOLLEY_EIO when that fails too.
+ *
+ * Several servers may share one database: each open registers an instance
+ * and holds a session advisory lock on it for as long as its connection
+ * lives; each run records its instance. Runs queued or running whose
+ * instance's lock is free (its server is gone: closed, killed, or its
+ * connection lost without coming back) are marked interrupted here; a
+ * server whose connection was lost may find its runs so marked by another
+ * server's open in between, and then gets VOLLEY_EINPUT for them.
+ *
+ * No message ever holds the connection string or its password: the
+ * database is named by host, port and database name.
+ * @return as pv_history_open (VOLLEY_EIO also for a string that does not
+ *         parse, a server that cannot be reached, or a schema of a newer
+ *         pgvolley).
+ */
+int pv_history_open_pg(const char *conninfo, int64_t *interrupted, pv_history **out, pv_err *err);
+
+/** Closes the database (or the connection); NULL is a no-op. */
 void pv_history_close(pv_history *h);
 
 /**
