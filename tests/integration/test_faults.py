@@ -7,6 +7,7 @@ import glob
 import json
 import os
 import re
+import statistics
 import shutil
 import subprocess
 import sys
@@ -80,7 +81,7 @@ class FaultTest(ServerTest):
         self.assertEqual(sum(e["count"] for e in rep["errors"]), s["failed"])
         self.assertGreater(s["succeeded"], 0)
         self.assertTrue(before and after, err)
-        b, a = sum(before) / len(before), sum(after) / len(after)
+        b, a = statistics.median(before), statistics.median(after)
         print(f"\n{mode} restart, retries {retries}, pipeline {pipeline}: "
               f"{b:.0f} q/s before, {a:.0f} q/s after ({a / b:.2f}); "
               f"{s['failed']} failed, errors {[(e['sqlstate'], e['count']) for e in rep['errors']]}",
@@ -94,9 +95,16 @@ class FaultTest(ServerTest):
             self.assertEqual(s["failed"], 0)
         else:
             self.assertIn(code, (0, 1))
-        # back to its pace: the machine is shared and noisy, so the test asks
-        # for 60% here; the figures printed above are what it measured
-        self.assertGreater(a, 0.6 * b, (before, after))
+        # back to its pace (medians of the 0.5 s intervals): the machine is
+        # shared and noisy (other builds took 40% in some runs), so the test
+        # asks for 40%, which a pool that got back only some of its
+        # connections would still miss; the figures printed above are what
+        # it measured
+        self.assertGreater(a, 0.4 * b, (before, after))
+        # every connection the restart took was made again
+        pool = rep["pool"]
+        self.assertEqual(pool["lost"], pool["wanted"], pool)
+        self.assertGreaterEqual(pool["opened"], pool["wanted"] + pool["lost"], pool)
         return b, a
 
     def test_fast_restart_with_retries(self):
