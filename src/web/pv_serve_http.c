@@ -80,24 +80,43 @@ static const char *header(struct MHD_Connection *c, const char *name)
     return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
 }
 
-/* Host, Origin and the token. @return MHD_YES to go on, else the answer
-   was queued (*answered set). */
-static enum MHD_Result check(pv_serve *s, struct MHD_Connection *c, bool *answered)
+bool pv_serve__is_ui(const char *method, const char *url)
+{
+    return strcmp(method, "GET") == 0 && strncmp(url, "/api/", 5) != 0;
+}
+
+static enum MHD_Result unauthorized(struct MHD_Connection *c)
+{
+    static const char body[] = "{\"error\":{\"status\":401,\"message\":\"Unauthorized: a bearer "
+                               "token or a session (POST /api/login) is required\"}}";
+    return pv_serve__respond(c, 401, "application/json", body, sizeof(body) - 1,
+                             MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+}
+
+/* Host and Origin, then, with a token, who is asking: the dashboard's
+   files and POST /api/login are open to anybody; the rest needs the bearer
+   header, or a session's cookie (and, for a request that changes
+   something, an Origin: pv_http_cookie_request_ok). @return MHD_YES to go
+   on, else the answer was queued (*answered set). */
+static enum MHD_Result check(pv_serve *s, struct MHD_Connection *c, const char *method,
+                             const char *url, bool *answered)
 {
     *answered = true;
-    if (!pv_http_host_origin_ok(s->loopback, header(c, "Host"), header(c, "Origin")))
+    const char *origin = header(c, "Origin");
+    if (!pv_http_host_origin_ok(s->loopback, header(c, "Host"), origin))
         return pv_serve__error(c, 403, "Forbidden: Host or Origin not allowed");
-    if (s->token && !pv_http_bearer_ok(header(c, MHD_HTTP_HEADER_AUTHORIZATION), s->token)) {
-        json_t *e = json_pack("{s:{s:i,s:s}}", "error", "status", 401, "message",
-                              "Unauthorized: a bearer token is required");
-        char *t = e ? json_dumps(e, JSON_COMPACT) : NULL;
-        json_decref(e);
-        enum MHD_Result r = t ? pv_serve__respond(c, 401, "application/json", t, strlen(t),
-                                                  MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer")
-                              : MHD_NO;
-        free(t);
-        return r;
-    }
+    *answered = false;
+    if (!pv_serve__auth_required(s->auth) || pv_serve__is_ui(method, url) ||
+        strcmp(url, "/api/login") == 0 ||
+        pv_http_bearer_ok(header(c, MHD_HTTP_HEADER_AUTHORIZATION), s->token))
+        return MHD_YES;
+    *answered = true;
+    if (!pv_serve__auth_session(s->auth, c))
+        return unauthorized(c);
+    if (!pv_http_cookie_request_ok(method, origin, header(c, "Sec-Fetch-Site")))
+        return pv_serve__error(c, 403,
+                               "Forbidden: a request signed in by cookie that changes something "
+                               "must come from the dashboard (an Origin header of this server)");
     *answered = false;
     return MHD_YES;
 }
@@ -119,7 +138,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (!r->checked) { /* before reading a body: a refused request sends none */
         bool answered;
-        enum MHD_Result ret = check(s, c, &answered);
+        enum MHD_Result ret = check(s, c, method, url, &answered);
         if (answered)
             return ret;
         r->checked = true;
@@ -161,6 +180,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 static void serve_free(pv_serve *s)
 {
     pv_serve__runs_destroy(s->runs);
+    pv_serve__auth_destroy(s->auth);
     free(s->token);
     free(s);
 }
@@ -174,7 +194,9 @@ int pv_serve_start(const struct pv_serve_opts *o, pv_serve **out, pv_err *err)
     s->history = o->history;
     s->runner = o->runner;
     s->max_body = o->max_body ? o->max_body : DEFAULT_MAX_BODY;
-    if (o->token && !(s->token = strdup(o->token))) {
+    if ((o->token && !(s->token = strdup(o->token))) ||
+        pv_serve__auth_create(o->token, &s->auth) != 0) {
+        free(s->token);
         free(s);
         return pv_err_set(err, VOLLEY_ENOMEM, "out of memory");
     }
@@ -195,6 +217,7 @@ int pv_serve_start(const struct pv_serve_opts *o, pv_serve **out, pv_err *err)
         rc = pv_err_set(err, VOLLEY_ENOMEM, "out of memory");
     }
     if (rc != 0) {
+        pv_serve__auth_destroy(s->auth);
         free(s->token);
         free(s);
         return rc;
