@@ -142,13 +142,13 @@ static const char *login_token(const char *body, size_t len, json_t **doc)
     return t;
 }
 
-enum MHD_Result pv_serve__login(pv_serve *s, struct MHD_Connection *c, const char *body,
-                                size_t len)
+enum MHD_Result pv_serve__login(pv_serve *s, struct MHD_Connection *c, const char *body, size_t len)
 {
     pv_serve__auth *a = s->auth;
     if (!a->token)
-        return pv_serve__error(c, 400, "this server has no token (--token-file): nothing to sign "
-                                       "in to");
+        return pv_serve__error(c, 400,
+                               "this server has no token (--token-file): nothing to sign "
+                               "in to");
     json_t *doc = NULL;
     const char *given = login_token(body, len, &doc);
     if (!given) {
@@ -206,8 +206,7 @@ enum MHD_Result pv_serve__logout(pv_serve *s, struct MHD_Connection *c)
     char cookie[120];
     snprintf(cookie, sizeof(cookie), "%s=; %s; Max-Age=0%s", PV_SERVE_COOKIE, COOKIE_ATTRS,
              pv_serve__secure_origin(c) ? "; Secure" : "");
-    return pv_serve__respond(c, 204, "application/json", "", 0, MHD_HTTP_HEADER_SET_COOKIE,
-                             cookie);
+    return pv_serve__respond(c, 204, "application/json", "", 0, MHD_HTTP_HEADER_SET_COOKIE, cookie);
 }
 
 bool pv_serve__secure_origin(struct MHD_Connection *c)

@@ -73,6 +73,8 @@ struct req {
     pv_buf body;
     bool too_big;
     bool checked;
+    int refused;    /* enum refusal */
+    size_t dropped; /* bytes of a refused request's body read and dropped */
 };
 
 static const char *header(struct MHD_Connection *c, const char *name)
@@ -85,40 +87,45 @@ bool pv_serve__is_ui(const char *method, const char *url)
     return strcmp(method, "GET") == 0 && strncmp(url, "/api/", 5) != 0;
 }
 
-static enum MHD_Result unauthorized(struct MHD_Connection *c)
-{
-    static const char body[] = "{\"error\":{\"status\":401,\"message\":\"Unauthorized: a bearer "
-                               "token or a session (POST /api/login) is required\"}}";
-    return pv_serve__respond(c, 401, "application/json", body, sizeof(body) - 1,
-                             MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-}
+/* Why a request is refused (REFUSE_NONE: it is not). */
+enum refusal { REFUSE_NONE, REFUSE_HOST, REFUSE_AUTH, REFUSE_COOKIE_ORIGIN };
 
 /* Host and Origin, then, with a token, who is asking: the dashboard's
    files and POST /api/login are open to anybody; the rest needs the bearer
    header, or a session's cookie (and, for a request that changes
-   something, an Origin: pv_http_cookie_request_ok). @return MHD_YES to go
-   on, else the answer was queued (*answered set). */
-static enum MHD_Result check(pv_serve *s, struct MHD_Connection *c, const char *method,
-                             const char *url, bool *answered)
+   something, an Origin: pv_http_cookie_request_ok). */
+static enum refusal check(pv_serve *s, struct MHD_Connection *c, const char *method,
+                          const char *url)
 {
-    *answered = true;
     const char *origin = header(c, "Origin");
     if (!pv_http_host_origin_ok(s->loopback, header(c, "Host"), origin))
-        return pv_serve__error(c, 403, "Forbidden: Host or Origin not allowed");
-    *answered = false;
+        return REFUSE_HOST;
     if (!pv_serve__auth_required(s->auth) || pv_serve__is_ui(method, url) ||
         strcmp(url, "/api/login") == 0 ||
         pv_http_bearer_ok(header(c, MHD_HTTP_HEADER_AUTHORIZATION), s->token))
-        return MHD_YES;
-    *answered = true;
+        return REFUSE_NONE;
     if (!pv_serve__auth_session(s->auth, c))
-        return unauthorized(c);
+        return REFUSE_AUTH;
     if (!pv_http_cookie_request_ok(method, origin, header(c, "Sec-Fetch-Site")))
-        return pv_serve__error(c, 403,
-                               "Forbidden: a request signed in by cookie that changes something "
-                               "must come from the dashboard (an Origin header of this server)");
-    *answered = false;
-    return MHD_YES;
+        return REFUSE_COOKIE_ORIGIN;
+    return REFUSE_NONE;
+}
+
+static enum MHD_Result refuse(struct MHD_Connection *c, enum refusal why)
+{
+    static const char body401[] = "{\"error\":{\"status\":401,\"message\":\"Unauthorized: a "
+                                  "bearer token or a session (POST /api/login) is required\"}}";
+    switch (why) {
+    case REFUSE_HOST: return pv_serve__error(c, 403, "Forbidden: Host or Origin not allowed");
+    case REFUSE_AUTH:
+        return pv_serve__respond(c, 401, "application/json", body401, sizeof(body401) - 1,
+                                 MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    case REFUSE_COOKIE_ORIGIN:
+    case REFUSE_NONE: break;
+    }
+    return pv_serve__error(c, 403,
+                           "Forbidden: a request signed in by cookie that changes something "
+                           "must come from the dashboard (an Origin header of this server)");
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -136,12 +143,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *con_cls = r;
         return MHD_YES;
     }
-    if (!r->checked) { /* before reading a body: a refused request sends none */
-        bool answered;
-        enum MHD_Result ret = check(s, c, method, url, &answered);
-        if (answered)
-            return ret;
+    if (!r->checked) {
+        r->refused = check(s, c, method, url);
         r->checked = true;
+    }
+    if (r->refused != REFUSE_NONE) {
+        /* the body is read and dropped, never kept (answering before it is
+           read would close the connection with it unread: a reset that may
+           lose the answer); one above the limit is not read on */
+        if (*upload_size > 0 && r->dropped + *upload_size <= s->max_body) {
+            r->dropped += *upload_size;
+            *upload_size = 0;
+            return MHD_YES;
+        }
+        return refuse(c, r->refused);
     }
     if (*upload_size > 0) {
         if (!r->too_big && r->body.len + *upload_size > s->max_body) {
