@@ -75,14 +75,16 @@
 
   function showSignIn(done) {
     var tok = input('password', { autocomplete: 'current-password', required: 'required', spellcheck: 'false' });
-    var err = el('p', { class: 'field-error', id: 'login-token-error', role: 'alert' });
     var go = el('button', { type: 'submit', id: 'b-login' }, 'Sign in');
+    var tokField = field('login-token', 'Access token', tok);
+    var err = tokField.querySelector('.field-error');
+    err.setAttribute('role', 'alert');
     var f = el('form', { id: 'login-form', method: 'dialog' },
       el('h2', { id: 'login-title' }, 'Sign in'),
       el('p', { id: 'login-hint' }, 'This server needs its access token: the first line of the file given to ' +
         'pgvolley serve --token-file. Signing in keeps a session (a cookie) until you sign out, ' +
         'the server restarts or 12 hours pass without use.'),
-      field('login-token', 'Access token', tok), err, el('div', { class: 'actions' }, go));
+      tokField, el('div', { class: 'actions' }, go));
     var dlg = el('dialog', { id: 'pv-login', 'aria-labelledby': 'login-title', 'aria-describedby': 'login-hint' }, f);
     /* Escape would close the dialog with the requests still waiting for it */
     dlg.addEventListener('cancel', function (e) { e.preventDefault(); });
