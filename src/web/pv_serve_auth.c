@@ -211,6 +211,9 @@ enum MHD_Result pv_serve__logout(pv_serve *s, struct MHD_Connection *c)
 
 bool pv_serve__secure_origin(struct MHD_Connection *c)
 {
+    /* Trusting either costs nothing: a client that lies gets a cookie its
+       browser will not send over http, and harms itself only. */
     const char *o = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
-    return o && strncasecmp(o, "https://", 8) == 0;
+    const char *proto = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-Proto");
+    return (o && strncasecmp(o, "https://", 8) == 0) || (proto && strcasecmp(proto, "https") == 0);
 }

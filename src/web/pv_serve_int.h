@@ -73,8 +73,9 @@ enum MHD_Result pv_serve__login(pv_serve *s, struct MHD_Connection *c, const cha
 /* POST /api/logout: drops the cookie's session (if any); 204 clearing the
    cookie. */
 enum MHD_Result pv_serve__logout(pv_serve *s, struct MHD_Connection *c);
-/* Whether the request's Origin is https (the page was loaded over TLS, as
-   behind a TLS proxy): the cookie is then marked Secure. */
+/* Whether the request's Origin is https (the page was loaded over TLS) or
+   a proxy says so (X-Forwarded-Proto: https): the cookie is then marked
+   Secure. */
 bool pv_serve__secure_origin(struct MHD_Connection *c);
 
 /* ---- routes (pv_serve_api.c) ---- */

@@ -377,9 +377,12 @@ class ServeTest(ServerTest):
         attrs = m.group(2).split("; ")
         self.assertEqual(sorted(attrs), ["HttpOnly", "Path=/", "SameSite=Strict"])
         jar = {"Cookie": f"pgvolley_session={m.group(1)}"}
-        # a page loaded over https (a TLS proxy): the cookie is Secure
+        # a page loaded over https, or a TLS proxy saying so: the cookie is Secure
         status, resp, _ = s.request("POST", "/api/login", {"token": TOKEN},
                                     headers={"Origin": f"https://localhost:{s.port}"}, raw=True)
+        self.assertIn("; Secure", resp.getheader("Set-Cookie"))
+        status, resp, _ = s.request("POST", "/api/login", {"token": TOKEN},
+                                    headers={"X-Forwarded-Proto": "https"}, raw=True)
         self.assertIn("; Secure", resp.getheader("Set-Cookie"))
         # the cookie works for reading and for the event stream
         self.assertEqual(s.request("GET", "/api/runs", headers=jar)[0], 200)
