@@ -16,7 +16,9 @@
 #include "web/pv_history.h"
 
 #define DEFAULT_LISTEN     "127.0.0.1:8765"
-#define EPHEMERAL_MAX_CONC 100
+#define EPHEMERAL_MAX_CONC PV_SERVE_MAX_CONCURRENCY
+/* the run's connections, init's and a few to look at the server with */
+#define EPHEMERAL_MAX_CONNECTIONS (EPHEMERAL_MAX_CONC + 10)
 
 static const char usage[] =
     "Usage: pgvolley serve [OPTIONS]\n"
@@ -217,7 +219,8 @@ static int state_dir(const struct serve_opts *o, char *buf, size_t cap)
 static int load_targets(const struct serve_opts *o, struct cli_serve *sv)
 {
     pv_err err = {{0}};
-    if (o->targets && pv_datasets_load(o->targets, &sv->datasets, &err) != 0) {
+    if (o->targets &&
+        pv_datasets_load_max(o->targets, PV_SERVE_MAX_CONCURRENCY, &sv->datasets, &err) != 0) {
         cli_error("--targets: %s", err.msg);
         return CLI_EXIT_USAGE;
     }
@@ -255,7 +258,8 @@ static int start_ephemeral(pv_pgtmp **tmp)
 {
     pv_err err = {{0}};
     fputs("pgvolley serve: starting a throwaway PostgreSQL...\n", stderr);
-    if (pv_pgtmp_start(NULL, tmp, &err) != 0) {
+    struct pv_pgtmp_opts po = {.max_connections = EPHEMERAL_MAX_CONNECTIONS};
+    if (pv_pgtmp_start(&po, tmp, &err) != 0) {
         cli_error("%s", err.msg);
         return CLI_EXIT_CONNECT;
     }

@@ -89,3 +89,43 @@ bool pv_http_bearer_ok(const char *a, const char *token)
         a++;
     return pv_http_secret_equal(a, token);
 }
+
+bool pv_http_cookie_get(const char *cookie, const char *name, char *out, size_t cap)
+{
+    size_t nl = strlen(name);
+    if (cap > 0)
+        out[0] = '\0';
+    for (const char *p = cookie; p && *p;) {
+        while (*p == ' ' || *p == ';')
+            p++;
+        const char *end = strchr(p, ';');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
+            size_t vl = len - nl - 1;
+            while (vl > 0 && p[nl + vl] == ' ')
+                vl--; /* blanks before the ';' */
+            if (vl >= cap)
+                return false;
+            memcpy(out, p + nl + 1, vl);
+            out[vl] = '\0';
+            return true;
+        }
+        p = end;
+    }
+    return false;
+}
+
+bool pv_http_method_unsafe(const char *method)
+{
+    return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+           strcmp(method, "OPTIONS") != 0;
+}
+
+bool pv_http_cookie_request_ok(const char *method, const char *origin, const char *sec_fetch_site)
+{
+    if (!pv_http_method_unsafe(method))
+        return true;
+    if (!origin || !*origin)
+        return false;
+    return !sec_fetch_site || strcasecmp(sec_fetch_site, "same-origin") == 0;
+}

@@ -1,13 +1,15 @@
 /*
  * pv_http_guard.h - the checks every request to pgvolley's HTTP servers
  * passes (`pgvolley serve`, `pgvolley mcp --http`): Host and Origin (DNS
- * rebinding, cross-site requests) and the bearer token (compared in
- * constant time). Pure functions of the header texts: no HTTP library.
+ * rebinding, cross-site requests), the bearer token (compared in constant
+ * time), and the cookie of a signed-in browser (`pgvolley serve` only).
+ * Pure functions of the header texts: no HTTP library.
  */
 #ifndef PV_HTTP_GUARD_H
 #define PV_HTTP_GUARD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /** Whether o is http(s)://localhost|127.0.0.1|[::1] with an optional :port. */
 bool pv_http_origin_loopback(const char *o);
@@ -28,5 +30,26 @@ bool pv_http_secret_equal(const char *given, const char *secret);
 
 /** Whether an Authorization header (NULL: absent) is "Bearer TOKEN". */
 bool pv_http_bearer_ok(const char *authorization, const char *token);
+
+/**
+ * The value of cookie name in a Cookie header (NULL: absent), copied into
+ * out (cap bytes, NUL-terminated). @return false when the header has no
+ * such cookie or its value does not fit (out is then "").
+ */
+bool pv_http_cookie_get(const char *cookie, const char *name, char *out, size_t cap);
+
+/** Whether method may change something: anything but GET, HEAD and OPTIONS. */
+bool pv_http_method_unsafe(const char *method);
+
+/**
+ * The cross-site check of a request authenticated by a cookie (a browser
+ * sends the cookie with requests other sites make it send, unlike a bearer
+ * header), on top of pv_http_host_origin_ok: a request that may change
+ * something must carry an Origin (which pv_http_host_origin_ok compared
+ * with the Host) and, when the browser says where it comes from
+ * (Sec-Fetch-Site, NULL: absent), come from the same origin. Safe methods
+ * pass.
+ */
+bool pv_http_cookie_request_ok(const char *method, const char *origin, const char *sec_fetch_site);
 
 #endif /* PV_HTTP_GUARD_H */

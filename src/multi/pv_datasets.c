@@ -69,7 +69,7 @@ static const struct key_def keys[] = {
     {"description", KEY_TEXT, 0, 0, 0, 0},
     INT_KEY(max_rows, 1, 1000000, 1000),
     INT_KEY(statement_timeout_ms, 1, 86400000, 60000),
-    INT_KEY(max_concurrency, 1, 100, 10),
+    INT_KEY(max_concurrency, 1, PV_DATASETS_MAX_CONCURRENCY, 10),
     INT_KEY(pool_min, 0, 1000, 2),
     INT_KEY(pool_max, 1, 1000, 10),
     INT_KEY(idle_lifetime_s, 1, 86400, 300),
@@ -81,6 +81,7 @@ static const struct key_def keys[] = {
 };
 
 #define NKEYS        PV_ARRAY_LEN(keys)
+#define KEY_MAX_CONC 4
 #define KEY_POOL_MIN 5
 #define KEY_POOL_MAX 6
 
@@ -308,6 +309,7 @@ struct parse {
     int key_line[NKEYS]; /* where each key of the current section was set, or 0 */
     int rc;              /* first error: 0, VOLLEY_EINPUT or VOLLEY_ENOMEM */
     int found_at;        /* the line being read when that error was found */
+    int conc_max;        /* max_concurrency's upper bound */
     pv_err *err;
 };
 
@@ -515,14 +517,15 @@ static int on_key(void *user, const char *section, const char *name, const char 
     case KEY_INT: {
         long long v = 0;
         bool too_long = false;
+        int max = k == KEY_MAX_CONC ? p->conc_max : kd->max;
         if (!parse_decimal(value, &v, &too_long)) {
             bool hash = strchr(value, '#') != NULL;
-            return fail(p, "%s must be a decimal integer from %d to %d%s", kd->name, kd->min,
-                        kd->max, hash ? " (inline comments start with ';')" : "");
+            return fail(p, "%s must be a decimal integer from %d to %d%s", kd->name, kd->min, max,
+                        hash ? " (inline comments start with ';')" : "");
         }
-        if (too_long || v < kd->min || v > kd->max)
-            return fail(p, "%s must be from %d to %d, not %.24s%s", kd->name, kd->min, kd->max,
-                        value, strlen(value) > 24 ? "..." : "");
+        if (too_long || v < kd->min || v > max)
+            return fail(p, "%s must be from %d to %d, not %.24s%s", kd->name, kd->min, max, value,
+                        strlen(value) > 24 ? "..." : "");
         *int_field(ds, kd) = (int)v;
         return 1;
     }
@@ -543,11 +546,12 @@ static int on_key(void *user, const char *section, const char *name, const char 
 }
 
 /* Parses len bytes of text read from path. */
-static int parse_text(const char *path, const char *text, size_t len, pv_datasets **out,
-                      pv_err *err)
+static int parse_text(const char *path, const char *text, size_t len, int conc_max,
+                      pv_datasets **out, pv_err *err)
 {
     *out = NULL;
     struct parse p = {0};
+    p.conc_max = conc_max;
     p.path = path;
     p.pos = text;
     p.end = text + len;
@@ -585,18 +589,23 @@ static int parse_text(const char *path, const char *text, size_t len, pv_dataset
 
 int pv_datasets_parse(const char *path, const char *text, pv_datasets **out, pv_err *err)
 {
-    return parse_text(path, text, strlen(text), out, err);
+    return parse_text(path, text, strlen(text), PV_DATASETS_MAX_CONCURRENCY, out, err);
 }
 
-int pv_datasets_load(const char *path, pv_datasets **out, pv_err *err)
+int pv_datasets_load_max(const char *path, int max_concurrency_max, pv_datasets **out, pv_err *err)
 {
     *out = NULL;
     pv_buf b = PV_BUF_INIT;
     int rc = pv_buf_read_file(&b, path, err);
     if (rc == 0)
-        rc = parse_text(path, pv_buf_str(&b), b.len, out, err);
+        rc = parse_text(path, pv_buf_str(&b), b.len, max_concurrency_max, out, err);
     if (b.data)
         explicit_bzero(b.data, b.len); /* it holds DSNs */
     pv_buf_fini(&b);
     return rc;
+}
+
+int pv_datasets_load(const char *path, pv_datasets **out, pv_err *err)
+{
+    return pv_datasets_load_max(path, PV_DATASETS_MAX_CONCURRENCY, out, err);
 }

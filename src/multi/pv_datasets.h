@@ -56,6 +56,15 @@ typedef struct pv_datasets pv_datasets;
  */
 int pv_datasets_load(const char *path, pv_datasets **out, pv_err *err);
 
+/** The largest max_concurrency of pv_datasets_load (multi's and mcp's queries at once). */
+#define PV_DATASETS_MAX_CONCURRENCY 100
+
+/**
+ * pv_datasets_load with max_concurrency allowed up to max_concurrency_max
+ * instead (`pgvolley serve`'s targets: 1000, seed 000's range). Same returns.
+ */
+int pv_datasets_load_max(const char *path, int max_concurrency_max, pv_datasets **out, pv_err *err);
+
 /** Parses text as if it were the file path (for tests). Same returns. */
 int pv_datasets_parse(const char *path, const char *text, pv_datasets **out, pv_err *err);
 

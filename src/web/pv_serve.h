@@ -27,6 +27,9 @@
 #include "common/pv_common.h"
 #include "web/pv_history.h"
 
+/* The largest max_concurrency a target may have (seed 000's 1..1000). */
+#define PV_SERVE_MAX_CONCURRENCY 1000
+
 /* A target as the API shows it (the DSN stays with the runner). */
 struct pv_serve_target {
     const char *name;

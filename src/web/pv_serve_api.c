@@ -499,7 +499,7 @@ static enum MHD_Result route_run(pv_serve *s, struct MHD_Connection *c, const ch
 enum MHD_Result pv_serve__route(pv_serve *s, struct MHD_Connection *c, const char *method,
                                 const char *url, const char *body, size_t len)
 {
-    if (strncmp(url, "/api/", 5) != 0 && is(method, "GET"))
+    if (pv_serve__is_ui(method, url))
         return pv_serve__ui(c, url);
     if (strcmp(url, "/") == 0)
         return not_allowed(c, "GET"); /* GET /: the dashboard, above */
@@ -509,6 +509,10 @@ enum MHD_Result pv_serve__route(pv_serve *s, struct MHD_Connection *c, const cha
         return is(method, "GET") ? pv_serve__respond(c, 200, "application/json", doc, n, NULL, NULL)
                                  : not_allowed(c, "GET");
     }
+    if (strcmp(url, "/api/login") == 0)
+        return is(method, "POST") ? pv_serve__login(s, c, body, len) : not_allowed(c, "POST");
+    if (strcmp(url, "/api/logout") == 0)
+        return is(method, "POST") ? pv_serve__logout(s, c) : not_allowed(c, "POST");
     if (strcmp(url, "/api/targets") == 0)
         return is(method, "GET") ? get_targets(s, c) : not_allowed(c, "GET");
     if (strcmp(url, "/api/preview") == 0)

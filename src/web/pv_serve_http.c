@@ -73,6 +73,8 @@ struct req {
     pv_buf body;
     bool too_big;
     bool checked;
+    int refused;    /* enum refusal */
+    size_t dropped; /* bytes of a refused request's body read and dropped */
 };
 
 static const char *header(struct MHD_Connection *c, const char *name)
@@ -80,26 +82,50 @@ static const char *header(struct MHD_Connection *c, const char *name)
     return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
 }
 
-/* Host, Origin and the token. @return MHD_YES to go on, else the answer
-   was queued (*answered set). */
-static enum MHD_Result check(pv_serve *s, struct MHD_Connection *c, bool *answered)
+bool pv_serve__is_ui(const char *method, const char *url)
 {
-    *answered = true;
-    if (!pv_http_host_origin_ok(s->loopback, header(c, "Host"), header(c, "Origin")))
-        return pv_serve__error(c, 403, "Forbidden: Host or Origin not allowed");
-    if (s->token && !pv_http_bearer_ok(header(c, MHD_HTTP_HEADER_AUTHORIZATION), s->token)) {
-        json_t *e = json_pack("{s:{s:i,s:s}}", "error", "status", 401, "message",
-                              "Unauthorized: a bearer token is required");
-        char *t = e ? json_dumps(e, JSON_COMPACT) : NULL;
-        json_decref(e);
-        enum MHD_Result r = t ? pv_serve__respond(c, 401, "application/json", t, strlen(t),
-                                                  MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer")
-                              : MHD_NO;
-        free(t);
-        return r;
+    return strcmp(method, "GET") == 0 && strncmp(url, "/api/", 5) != 0;
+}
+
+/* Why a request is refused (REFUSE_NONE: it is not). */
+enum refusal { REFUSE_NONE, REFUSE_HOST, REFUSE_AUTH, REFUSE_COOKIE_ORIGIN };
+
+/* Host and Origin, then, with a token, who is asking: the dashboard's
+   files and POST /api/login are open to anybody; the rest needs the bearer
+   header, or a session's cookie (and, for a request that changes
+   something, an Origin: pv_http_cookie_request_ok). */
+static enum refusal check(pv_serve *s, struct MHD_Connection *c, const char *method,
+                          const char *url)
+{
+    const char *origin = header(c, "Origin");
+    if (!pv_http_host_origin_ok(s->loopback, header(c, "Host"), origin))
+        return REFUSE_HOST;
+    if (!pv_serve__auth_required(s->auth) || pv_serve__is_ui(method, url) ||
+        strcmp(url, "/api/login") == 0 ||
+        pv_http_bearer_ok(header(c, MHD_HTTP_HEADER_AUTHORIZATION), s->token))
+        return REFUSE_NONE;
+    if (!pv_serve__auth_session(s->auth, c))
+        return REFUSE_AUTH;
+    if (!pv_http_cookie_request_ok(method, origin, header(c, "Sec-Fetch-Site")))
+        return REFUSE_COOKIE_ORIGIN;
+    return REFUSE_NONE;
+}
+
+static enum MHD_Result refuse(struct MHD_Connection *c, enum refusal why)
+{
+    static const char body401[] = "{\"error\":{\"status\":401,\"message\":\"Unauthorized: a "
+                                  "bearer token or a session (POST /api/login) is required\"}}";
+    switch (why) {
+    case REFUSE_HOST: return pv_serve__error(c, 403, "Forbidden: Host or Origin not allowed");
+    case REFUSE_AUTH:
+        return pv_serve__respond(c, 401, "application/json", body401, sizeof(body401) - 1,
+                                 MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    case REFUSE_COOKIE_ORIGIN:
+    case REFUSE_NONE: break;
     }
-    *answered = false;
-    return MHD_YES;
+    return pv_serve__error(c, 403,
+                           "Forbidden: a request signed in by cookie that changes something "
+                           "must come from the dashboard (an Origin header of this server)");
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -117,12 +143,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *con_cls = r;
         return MHD_YES;
     }
-    if (!r->checked) { /* before reading a body: a refused request sends none */
-        bool answered;
-        enum MHD_Result ret = check(s, c, &answered);
-        if (answered)
-            return ret;
+    if (!r->checked) {
+        r->refused = check(s, c, method, url);
         r->checked = true;
+    }
+    if (r->refused != REFUSE_NONE) {
+        /* the body is read and dropped, never kept (answering before it is
+           read would close the connection with it unread: a reset that may
+           lose the answer); one above the limit is not read on */
+        if (*upload_size > 0 && r->dropped + *upload_size <= s->max_body) {
+            r->dropped += *upload_size;
+            *upload_size = 0;
+            return MHD_YES;
+        }
+        return refuse(c, r->refused);
     }
     if (*upload_size > 0) {
         if (!r->too_big && r->body.len + *upload_size > s->max_body) {
@@ -161,6 +195,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 static void serve_free(pv_serve *s)
 {
     pv_serve__runs_destroy(s->runs);
+    pv_serve__auth_destroy(s->auth);
     free(s->token);
     free(s);
 }
@@ -174,7 +209,9 @@ int pv_serve_start(const struct pv_serve_opts *o, pv_serve **out, pv_err *err)
     s->history = o->history;
     s->runner = o->runner;
     s->max_body = o->max_body ? o->max_body : DEFAULT_MAX_BODY;
-    if (o->token && !(s->token = strdup(o->token))) {
+    if ((o->token && !(s->token = strdup(o->token))) ||
+        pv_serve__auth_create(o->token, &s->auth) != 0) {
+        free(s->token);
         free(s);
         return pv_err_set(err, VOLLEY_ENOMEM, "out of memory");
     }
@@ -195,6 +232,7 @@ int pv_serve_start(const struct pv_serve_opts *o, pv_serve **out, pv_err *err)
         rc = pv_err_set(err, VOLLEY_ENOMEM, "out of memory");
     }
     if (rc != 0) {
+        pv_serve__auth_destroy(s->auth);
         free(s->token);
         free(s);
         return rc;

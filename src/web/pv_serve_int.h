@@ -3,6 +3,7 @@
  * (internal to src/web/):
  *
  *   pv_serve_http.c     the daemon: listening, request checks, bodies
+ *   pv_serve_auth.c     the token's sessions: sign-in, cookies, rate limit
  *   pv_serve_api.c      the routes of the JSON API
  *   pv_serve_runs.c     the run manager: queue, run threads, cancel
  *   pv_serve_sse.c      GET /api/runs/{id}/events
@@ -17,13 +18,18 @@
 #include "web/pv_serve.h"
 
 typedef struct pv_serve__runs pv_serve__runs;
+typedef struct pv_serve__auth pv_serve__auth;
+
+/* The session cookie's name. */
+#define PV_SERVE_COOKIE "pgvolley_session"
 
 struct pv_serve {
     struct MHD_Daemon *d;
     int fd;
     int port;
     bool loopback;
-    char *token;
+    char *token;          /* NULL: no authentication */
+    pv_serve__auth *auth; /* sessions of signed-in browsers */
     size_t max_body;
     pv_history *history;
     const struct pv_serve_runner *runner;
@@ -41,6 +47,36 @@ enum MHD_Result pv_serve__error(struct MHD_Connection *c, unsigned status, const
     PV_PRINTF(3, 4);
 /* A JSON value (consumed: decref'd) with status; 500 when out of memory. */
 enum MHD_Result pv_serve__json(struct MHD_Connection *c, unsigned status, json_t *v);
+
+/* ---- requests (pv_serve_http.c) ---- */
+
+/* Whether a request is for the dashboard's files (GET outside /api/): no
+   data, so open to anybody; the router sends exactly these to the UI. */
+bool pv_serve__is_ui(const char *method, const char *url);
+
+/* ---- sessions (pv_serve_auth.c) ---- */
+
+/* token NULL: no authentication. @return 0 or VOLLEY_ENOMEM. */
+int pv_serve__auth_create(const char *token, pv_serve__auth **out);
+/* NULL is a no-op. */
+void pv_serve__auth_destroy(pv_serve__auth *a);
+/* Whether the server has a token. */
+bool pv_serve__auth_required(const pv_serve__auth *a);
+/* Whether the request's cookie names a live session (its idle clock then
+   starts again). Any thread. */
+bool pv_serve__auth_session(pv_serve__auth *a, struct MHD_Connection *c);
+/* POST /api/login {"token": "..."}: 204 with the session's cookie, 401
+   (wrong token), 429 (too many failures lately: Retry-After), 400 (a bad
+   body; a server without a token). */
+enum MHD_Result pv_serve__login(pv_serve *s, struct MHD_Connection *c, const char *body,
+                                size_t len);
+/* POST /api/logout: drops the cookie's session (if any); 204 clearing the
+   cookie. */
+enum MHD_Result pv_serve__logout(pv_serve *s, struct MHD_Connection *c);
+/* Whether the request's Origin is https (the page was loaded over TLS) or
+   a proxy says so (X-Forwarded-Proto: https): the cookie is then marked
+   Secure. */
+bool pv_serve__secure_origin(struct MHD_Connection *c);
 
 /* ---- routes (pv_serve_api.c) ---- */
 

@@ -4,15 +4,17 @@
 Installs playwright-core (npm ci, from package-lock.json) when node_modules
 is missing, starts `pgvolley serve --ephemeral` (a throwaway PostgreSQL with
 the sample data of `pgvolley init`) on a free loopback port with a fresh
-state directory, and runs serve_ui.mjs against it in headless Chromium: the
-form, a preview, a bad file's error, a live run cancelled, a run finished
-and its report, the history and a comparison; screenshots go to
-PV_BROWSER_OUT (default build/browser).
+state directory and a random token (--token-file; the script gets it as
+PV_TOKEN), and runs serve_ui.mjs against it in headless Chromium: signing
+in, the form, a preview, a bad file's error, a live run cancelled, a run
+finished and its report, the history (refreshing by itself) and a
+comparison; screenshots go to PV_BROWSER_OUT (default build/browser).
 
 Environment: PGVOLLEY (default build/pgvolley), PV_BROWSER_OUT, CHROMIUM
 (default /usr/bin/chromium). Exit code: 0 when every step passes."""
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -47,9 +49,14 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     state = tempfile.mkdtemp(prefix="pv-serve-ui-")
     err_path = os.path.join(state, "serve.err")
+    token = secrets.token_hex(16)
+    token_path = os.path.join(state, "token")
+    with open(token_path, "w") as f:
+        f.write(token + "\n")
     with open(err_path, "w") as err:
         proc = subprocess.Popen([PGVOLLEY, "serve", "--ephemeral", "--listen", "127.0.0.1:0",
-                                 "--state-dir", state], stdin=subprocess.DEVNULL,
+                                 "--state-dir", state, "--token-file", token_path],
+                                stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=err, text=True)
     try:
         line = proc.stdout.readline().strip()
@@ -58,7 +65,7 @@ def main():
             with open(err_path) as f:
                 print(f"run_serve_ui: serve did not start: {line!r}\n{f.read()}", file=sys.stderr)
             return 1
-        env = dict(os.environ, CHROMIUM=CHROMIUM)
+        env = dict(os.environ, CHROMIUM=CHROMIUM, PV_TOKEN=token)
         rc = subprocess.run(["node", os.path.join(HERE, "serve_ui.mjs"), line, OUT], cwd=HERE,
                             env=env, timeout=240).returncode
         if rc != 0:

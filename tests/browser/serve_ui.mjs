@@ -3,12 +3,15 @@
 //
 //   node serve_ui.mjs URL OUTDIR
 //
-// URL is a running `pgvolley serve --ephemeral` (its first stdout line).
-// Opens the dashboard, checks that every form control has a label, previews
+// URL is a running `pgvolley serve --ephemeral` (its first stdout line), with
+// the token PV_TOKEN (--token-file) when that is set. Opens the dashboard and
+// signs in through its form (a wrong token first), checks that every form
+// control has a label, previews
 // a workload, shows a bad file's error (file:line:col) next to the workload,
 // starts a run on the ephemeral target and watches its live charts grow,
 // cancels it, starts a second run and lets it finish, opens its report,
-// then compares the two runs chosen in the history. Fails on any console
+// then compares the two runs chosen in the history, which shows a run created
+// through the API meanwhile, and its end, by itself. Fails on any console
 // error or warning (a Content-Security-Policy violation is one), page
 // error, or request to another origin. Screenshots go to OUTDIR. Prints one
 // line per step; exit code 0 when all pass.
@@ -22,7 +25,9 @@ const [base, outDir] = [process.argv[2], process.argv[3]];
 const origin = new URL(base).origin;
 const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-chromium-'));
 const problems = [];
+const TOKEN = process.env.PV_TOKEN || '';
 let expect400 = false;
+let expect401 = false;
 let step = 'start';
 let secondId = 0;
 
@@ -51,6 +56,8 @@ try {
     if (m.type() !== 'error' && m.type() !== 'warning') return;
     // the browser logs every 4xx answer; the bad-input step expects its 400s
     if (expect400 && /status of 400/.test(m.text())) return;
+    // ... and signing in its 401s (the first requests, then a wrong token)
+    if (expect401 && /status of 401/.test(m.text())) return;
     problems.push(`${step}: console ${m.type()}: ${m.text()}`);
   });
   page.on('pageerror', (e) => problems.push(`${step}: page error: ${e.message}`));
@@ -64,8 +71,34 @@ try {
   const shot = (name) => page.screenshot({ path: path.join(outDir, name), fullPage: true });
   const ok = (what) => console.log(`ok   ${what}`);
 
+  if (TOKEN) {
+    step = 'sign in';
+    expect401 = true;
+    await page.goto(base, { waitUntil: 'load' });
+    await page.waitForSelector('dialog#pv-login[open]');
+    const label = await page.evaluate(() => document.getElementById('login-token').labels[0].textContent);
+    check(label === 'Access token', `the token field's label: ${label}`);
+    check(await page.getAttribute('#login-token', 'type') === 'password', 'the token is not a password field');
+    check(await page.evaluate(() => document.activeElement.id) === 'login-token', 'the token field has not the focus');
+    await page.keyboard.type('not-the-token');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#login-token-error:not(:empty)');
+    check(/Wrong token/.test(await page.textContent('#login-token-error')), 'a wrong token is not said so');
+    await shot('serve-ui-signin.png');
+    await page.fill('#login-token', TOKEN);
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('body[data-view="new"]');
+    check(!(await page.$('dialog#pv-login')), 'the sign-in dialog stays');
+    const cookies = await context.cookies(base);
+    const sc = cookies.find((c) => c.name === 'pgvolley_session');
+    check(sc && sc.httpOnly && sc.sameSite === 'Strict', `the session cookie: ${JSON.stringify(sc)}`);
+    check(await page.evaluate(() => !document.cookie.includes('pgvolley_session')), 'the cookie is readable by scripts');
+    expect401 = false;
+    ok('signed in through the form (a wrong token refused first); the cookie is HttpOnly, SameSite=Strict');
+  }
+
   step = 'form';
-  await page.goto(base, { waitUntil: 'load' });
+  if (!TOKEN) await page.goto(base, { waitUntil: 'load' });
   await page.waitForSelector('body[data-view="new"]');
   const unlabelled = await page.evaluate(() => [...document.querySelectorAll('input, select, textarea')]
     .filter((x) => x.type !== 'hidden' && x.labels.length === 0 && !x.getAttribute('aria-label'))
@@ -167,6 +200,25 @@ try {
   await page.check(`tr.run-row[data-id="${firstId}"] input[type="checkbox"]`);
   await page.check(`tr.run-row[data-id="${secondId}"] input[type="checkbox"]`);
   await shot('serve-ui-history.png');
+  ok('the history lists the runs');
+
+  step = 'history refresh';
+  const made = await fetch(`${base}api/runs`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...(TOKEN ? { Authorization: `Bearer ${TOKEN}` } : {}) },
+    body: JSON.stringify({ target: 'ephemeral', name: 'from the API', concurrency: 2, duration: 1,
+      files: [{ name: 'api.sql', content: WORKLOAD }] }),
+  });
+  check(made.status === 201, `POST /api/runs through the API: ${made.status}`);
+  const apiId = (await made.json()).id;
+  await page.waitForSelector(`tr.run-row[data-id="${apiId}"]`, { timeout: 15000 });
+  await page.waitForSelector(`tr.run-row[data-id="${apiId}"][data-state="finished"]`, { timeout: 30000 });
+  check(await page.isChecked(`tr.run-row[data-id="${firstId}"] input[type="checkbox"]`) &&
+    await page.isChecked(`tr.run-row[data-id="${secondId}"] input[type="checkbox"]`), 'the refresh lost the selection');
+  check(await page.isEnabled('#b-compare'), 'the refresh disabled Compare');
+  ok(`the history showed run ${apiId} (made through the API) and its end by itself`);
+
+  step = 'compare';
   await page.click('#b-compare');
   await page.waitForSelector('body[data-view="compare"]');
   await page.waitForSelector('#comparison');
@@ -198,6 +250,16 @@ try {
   check((await page.locator('#uploads li').count()) === 2, 'the files are not carried over');
   check(/p99 < 10s/.test(await page.inputValue('#f-threshold')), 'the threshold is not carried over');
   ok('a new run from a finished one\'s settings');
+
+  if (TOKEN) {
+    step = 'sign out';
+    expect401 = true;
+    await page.click('#b-logout');
+    await page.waitForSelector('dialog#pv-login[open]');
+    check(!(await context.cookies(base)).some((c) => c.name === 'pgvolley_session'), 'the cookie stays after signing out');
+    expect401 = false;
+    ok('signed out: the sign-in form again');
+  }
 } catch (e) {
   failed = true;
   console.log(`FAIL ${step}: ${e.message.split('\n')[0]}`);

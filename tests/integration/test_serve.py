@@ -57,11 +57,12 @@ class Serve:
                           r.getheader("Content-Type", "").startswith("application/json")
                           else data)
 
-    def events(self, run_id, until="end", timeout=30):
+    def events(self, run_id, until="end", timeout=30, headers=None):
         """The run's server-sent events [(event, data)] until `until`."""
         c = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         c.request("GET", f"/api/runs/{run_id}/events",
-                  headers={"Authorization": f"Bearer {self.token}"} if self.token else {})
+                  headers=headers or
+                  ({"Authorization": f"Bearer {self.token}"} if self.token else {}))
         r = c.getresponse()
         assert r.status == 200, r.status
         assert r.getheader("Content-Type") == "text/event-stream"
@@ -345,6 +346,106 @@ class ServeTest(ServerTest):
                            capture_output=True, text=True, timeout=30)
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn("needs --token-file", p.stderr)
+
+    def test_browser_sign_in(self):
+        """--token-file: the dashboard's files are open, /api/ needs the bearer header or
+        a session's cookie (POST /api/login); failed sign-ins are rate limited; a cookie
+        request that changes something needs the server's Origin."""
+        tok = self.write("token", TOKEN + "\n")
+        s = self.serve("--token-file", tok)
+        origin = f"http://127.0.0.1:{s.port}"
+        for path in ["/", "/ui/app.js", "/ui/app.css"]:
+            self.assertEqual(s.request("GET", path)[0], 200, path)
+        status, resp, _ = s.request("GET", "/api/runs", raw=True)
+        self.assertEqual((status, resp.getheader("WWW-Authenticate")), (401, "Bearer"))
+        self.assertEqual(s.request("POST", "/api/login", "{}")[0], 400)
+        # wrong tokens: 401 five times at once, then 429 for every attempt (the right
+        # one too, unseen) until the bucket refills at one a second
+        codes = [s.request("POST", "/api/login", {"token": "wrong-" + str(i)})[0]
+                 for i in range(5)]
+        self.assertEqual(codes, [401] * 5)
+        status, resp, _ = s.request("POST", "/api/login", {"token": TOKEN}, raw=True)
+        self.assertEqual((status, resp.getheader("Retry-After")), (429, "1"))
+        self.assertIsNone(resp.getheader("Set-Cookie"))
+        time.sleep(1.2)
+        status, resp, _ = s.request("POST", "/api/login", {"token": TOKEN},
+                                    headers={"Origin": origin}, raw=True)
+        self.assertEqual(status, 204)
+        cookie = resp.getheader("Set-Cookie")
+        m = re.match(r"pgvolley_session=([0-9a-f]{64}); (.*)$", cookie)
+        self.assertTrue(m, cookie)
+        attrs = m.group(2).split("; ")
+        self.assertEqual(sorted(attrs), ["HttpOnly", "Path=/", "SameSite=Strict"])
+        jar = {"Cookie": f"pgvolley_session={m.group(1)}"}
+        # a page loaded over https, or a TLS proxy saying so: the cookie is Secure
+        status, resp, _ = s.request("POST", "/api/login", {"token": TOKEN},
+                                    headers={"Origin": f"https://localhost:{s.port}"}, raw=True)
+        self.assertIn("; Secure", resp.getheader("Set-Cookie"))
+        status, resp, _ = s.request("POST", "/api/login", {"token": TOKEN},
+                                    headers={"X-Forwarded-Proto": "https"}, raw=True)
+        self.assertIn("; Secure", resp.getheader("Set-Cookie"))
+        # the cookie works for reading and for the event stream
+        self.assertEqual(s.request("GET", "/api/runs", headers=jar)[0], 200)
+        self.assertEqual(s.request("GET", "/api/runs",
+                                   headers={"Cookie": "pgvolley_session=" + "0" * 64})[0], 401)
+        # ... but a change needs the server's own Origin (and no cross-site fetch)
+        status, e = s.request("POST", "/api/runs", run_req(), headers=jar)
+        self.assertEqual(status, 403, e)
+        self.assertIn("Origin", e["error"]["message"])
+        self.assertEqual(s.request("POST", "/api/runs", run_req(), headers={
+            **jar, "Origin": origin, "Sec-Fetch-Site": "cross-site"})[0], 403)
+        self.assertEqual(s.request("POST", "/api/runs", run_req(), headers={
+            **jar, "Origin": "http://evil.example"})[0], 403)
+        run = self.create_with(s, run_req(), {**jar, "Origin": origin,
+                                              "Sec-Fetch-Site": "same-origin"})
+        ev = s.events(run["id"], headers=jar)
+        self.assertEqual(ev[-2][1]["state"], "finished")
+        # the bearer header still works, Origin or not
+        s.token = TOKEN
+        self.create(s, run_req(duration=None))
+        s.token = None
+        # signing out ends the session (its cookie then gets 401)
+        status, resp, _ = s.request("POST", "/api/logout", headers={**jar, "Origin": origin},
+                                    raw=True)
+        self.assertEqual(status, 204)
+        self.assertIn("Max-Age=0", resp.getheader("Set-Cookie"))
+        self.assertEqual(s.request("GET", "/api/runs", headers=jar)[0], 401)
+
+    def create_with(self, s, req, headers):
+        status, body = s.request("POST", "/api/runs", req, headers=headers)
+        self.assertEqual(status, 201, body)
+        return body
+
+    def test_concurrency_to_1000(self):
+        """serve's targets may allow up to 1000 (seed 000's range; multi and mcp keep
+        100), and so does the ephemeral target: a run at 300 on it finishes."""
+        big = self.write("big.ini", f"[big]\ndsn = {self.server.dsn}\nmax_concurrency = 1000\n")
+        s = self.serve("--ephemeral", "--targets", big)
+        status, t = s.request("GET", "/api/targets")
+        self.assertEqual({x["name"]: x["max_concurrency"] for x in t["targets"]},
+                         {"big": 1000, "ephemeral": 1000})
+        run = self.create(s, run_req(target="ephemeral", concurrency=300, duration=None,
+                                     exec_count=1200))
+        ev = s.events(run["id"], timeout=120)
+        self.assertEqual((ev[-2][1]["state"], ev[-2][1]["exit_code"]), ("finished", 0), ev[-2])
+        status, rep = s.request("GET", f"/api/runs/{run['id']}")
+        self.assertEqual(rep["config"]["concurrency"], 300)
+        status, e = s.request("POST", "/api/runs", run_req(target="ephemeral", concurrency=1001))
+        self.assertEqual(status, 400)
+        self.assertEqual(e["error"]["message"], "concurrency 1001 is above the limit of target "
+                         "'ephemeral' (max_concurrency 1000)")
+        over = self.write("over.ini", f"[big]\ndsn = {self.server.dsn}\nmax_concurrency = 1001\n")
+        p = subprocess.run([PGVOLLEY, "serve", "--targets", over, "--state-dir",
+                            os.path.join(self.dir, "s3"), "--listen", "127.0.0.1:0"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("max_concurrency must be from 1 to 1000, not 1001", p.stderr)
+        # multi keeps its 100
+        q = self.write("q.json", '{"queries": [{"query": "SELECT 1"}]}')
+        p = subprocess.run([PGVOLLEY, "multi", "--datasets", big, q], capture_output=True,
+                           text=True, timeout=30)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("max_concurrency must be from 1 to 100, not 1000", p.stderr)
 
     def test_openapi_agrees(self):
         s = self.serve()

@@ -45,12 +45,36 @@ static void test_token(void **state)
     assert_true(pv_http_secret_equal("", ""));
 }
 
+static void test_cookie(void **state)
+{
+    (void)state;
+    char v[16];
+    assert_true(
+        pv_http_cookie_get("a=1; pgvolley_session=abc; b=2", "pgvolley_session", v, sizeof(v)));
+    assert_string_equal(v, "abc");
+    assert_true(pv_http_cookie_get("pgvolley_session=xyz", "pgvolley_session", v, sizeof(v)));
+    assert_string_equal(v, "xyz");
+    assert_false(pv_http_cookie_get("xpgvolley_session=abc", "pgvolley_session", v, sizeof(v)));
+    assert_false(pv_http_cookie_get(NULL, "pgvolley_session", v, sizeof(v)));
+    assert_false(pv_http_cookie_get("s=0123456789abcdef", "s", v, sizeof(v))); /* too long */
+    assert_string_equal(v, "");
+    /* a cookie changing something needs an Origin, and a same-origin fetch */
+    assert_true(pv_http_cookie_request_ok("GET", NULL, NULL));
+    assert_true(pv_http_cookie_request_ok("POST", "http://localhost:1", NULL));
+    assert_true(pv_http_cookie_request_ok("DELETE", "http://localhost:1", "same-origin"));
+    assert_false(pv_http_cookie_request_ok("POST", NULL, NULL));
+    assert_false(pv_http_cookie_request_ok("PUT", "", "same-origin"));
+    assert_false(pv_http_cookie_request_ok("POST", "http://localhost:1", "cross-site"));
+    assert_false(pv_http_cookie_request_ok("POST", "http://localhost:1", "same-site"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loopback),
         cmocka_unit_test(test_beyond_loopback),
         cmocka_unit_test(test_token),
+        cmocka_unit_test(test_cookie),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

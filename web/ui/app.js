@@ -15,9 +15,10 @@
   var app = document.getElementById('pv-app');
   var STATES = ['queued', 'running', 'finished', 'failed', 'cancelled', 'interrupted'];
   var ACTIVE = { queued: true, running: true };
+  var HISTORY_REFRESH_MS = 3000; /* the history asks again this often while visible */
 
   /* what the current view holds open: closed when the view changes */
-  var view = { es: null, timer: null, gen: 0 };
+  var view = { es: null, timer: null, gen: 0, refresh: null };
 
   /* ---- helpers ------------------------------------------------------------ */
 
@@ -36,6 +37,10 @@
       init.body = JSON.stringify(opts.body);
     }
     return fetch(path, init).then(function (r) {
+      if (r.status === 401 && !opts.noSignIn) {
+        /* the server has a token: sign in, then ask again */
+        return signIn().then(function () { return api(path, opts); });
+      }
       return r.text().then(function (t) {
         var body = null;
         try {
@@ -45,6 +50,85 @@
         }
         return { status: r.status, body: body };
       });
+    });
+  }
+
+  /* ---- signing in (a server with --token-file) ---------------------------- */
+
+  var signing = null; /* the sign-in under way: every 401 waits for it */
+  var signins = 0;
+
+  /* Shows the sign-in dialog until the server takes the token (POST
+     api/login sets the session's cookie). @return a promise, resolved once
+     signed in. */
+  function signIn() {
+    if (!signing) {
+      signing = new Promise(function (resolve) { showSignIn(resolve); }).then(function () {
+        signing = null;
+        signins++;
+        sessionStorage.setItem('pv-signed-in', '1');
+        document.getElementById('b-logout').hidden = false;
+      });
+    }
+    return signing;
+  }
+
+  function showSignIn(done) {
+    var tok = input('password', { autocomplete: 'current-password', required: 'required', spellcheck: 'false' });
+    var go = el('button', { type: 'submit', id: 'b-login' }, 'Sign in');
+    var tokField = field('login-token', 'Access token', tok);
+    var err = tokField.querySelector('.field-error');
+    err.setAttribute('role', 'alert');
+    var f = el('form', { id: 'login-form', method: 'dialog' },
+      el('h2', { id: 'login-title' }, 'Sign in'),
+      el('p', { id: 'login-hint' }, 'This server needs its access token: the first line of the file given to ' +
+        'pgvolley serve --token-file. Signing in keeps a session (a cookie) until you sign out, ' +
+        'the server restarts or 12 hours pass without use.'),
+      tokField, el('div', { class: 'actions' }, go));
+    var dlg = el('dialog', { id: 'pv-login', 'aria-labelledby': 'login-title', 'aria-describedby': 'login-hint' }, f);
+    /* Escape would close the dialog with the requests still waiting for it */
+    dlg.addEventListener('cancel', function (e) { e.preventDefault(); });
+    f.addEventListener('submit', function (e) {
+      e.preventDefault();
+      err.textContent = '';
+      tok.removeAttribute('aria-invalid');
+      if (!tok.value) {
+        err.textContent = 'Type the token.';
+        tok.setAttribute('aria-invalid', 'true');
+        tok.focus();
+        return;
+      }
+      go.disabled = true;
+      api('api/login', { method: 'POST', body: { token: tok.value }, noSignIn: true }).then(function (res) {
+        go.disabled = false;
+        if (res.status === 204) {
+          dlg.close();
+          dlg.remove();
+          announce('Signed in');
+          done();
+          return;
+        }
+        err.textContent = res.status === 401 ? 'Wrong token.' : res.status === 429
+          ? 'Too many wrong tokens: wait a second and try again.' : errorText(res);
+        tok.setAttribute('aria-invalid', 'true');
+        tok.select();
+        tok.focus();
+      }, function () {
+        go.disabled = false;
+        err.textContent = 'The server cannot be reached.';
+      });
+    });
+    document.body.appendChild(dlg);
+    dlg.showModal();
+    tok.focus();
+    document.body.setAttribute('data-signin', 'shown');
+  }
+
+  function signOut() {
+    api('api/logout', { method: 'POST', noSignIn: true }).then(function () {
+      document.getElementById('b-logout').hidden = true;
+      announce('Signed out');
+      route();
     });
   }
 
@@ -100,6 +184,7 @@
       clearInterval(view.timer);
       view.timer = null;
     }
+    view.refresh = null;
     R.charts.forEach(function (u) { u.destroy(); });
     R.charts.length = 0;
     app.textContent = '';
@@ -153,6 +238,8 @@
     document.getElementById('f-pool_size').placeholder = String(p.size);
     document.getElementById('f-max_overflow').placeholder = String(p.overflow);
     document.getElementById('f-concurrency').setAttribute('aria-valuemax', String(maxConcurrency()));
+    document.getElementById('f-concurrency-hint').textContent = 'Concurrent executions, 1 to ' +
+      maxConcurrency() + ' (the target\'s limit); a sweep as a list: 1,10,50.';
   }
 
   function clearErrors() {
@@ -663,6 +750,20 @@
     };
     es.addEventListener('summary', finish);
     es.addEventListener('end', finish);
+    es.addEventListener('error', function () {
+      if (es.readyState !== EventSource.CLOSED || gen !== view.gen) {
+        return; /* the browser reconnects by itself */
+      }
+      /* refused (a session that expired: 401): sign in and follow it again */
+      var before = signins;
+      api('api/runs/' + id + '?view=run').then(function () {
+        if (gen === view.gen && signins !== before) {
+          route();
+        } else if (gen === view.gen) {
+          setText('live-level', 'The live stream was lost: reload the page to follow the run again.');
+        }
+      });
+    });
     view.timer = setInterval(function () {
       if (!dirty) {
         return;
@@ -751,58 +852,109 @@
     var cmp = el('button', { type: 'button', id: 'b-compare', disabled: 'disabled' }, 'Compare the two selected');
     var bar = el('div', { class: 'toolbar' }, cmp, el('span', { class: 'hint' }, 'Select two runs with a report: the older is the base.'));
     app.appendChild(bar);
-    var box = el('div', { id: 'history' });
+    var box = el('div', { id: 'history', 'aria-live': 'off' });
     app.appendChild(box);
     var selected = [];
     cmp.addEventListener('click', function () {
       var s = selected.slice().sort(function (a, b) { return a - b; });
       location.hash = '#/compare' + query({ base: s[0], 'new': s[1] });
     });
+    /* the runs shown (the first page, and older ones asked for), kept up
+       to date every few seconds while the page is visible */
+    var shown = [];
+    var next = null;
+    var last = '';
+    var busy = false;
+    var draw = function () {
+      var focused = document.activeElement;
+      var focusRow = focused && focused.closest ? focused.closest('tr.run-row') : null;
+      var focusKey = focusRow ? focusRow.getAttribute('data-id') + (focused.tagName === 'A' ? 'a' : 'cb') : null;
+      var y = window.scrollY;
+      box.textContent = '';
+      if (shown.length === 0) {
+        box.appendChild(el('p', { class: 'note' }, 'No run yet.'));
+      }
+      selected = selected.filter(function (id) {
+        return shown.some(function (r) { return r.id === id && r.summary; });
+      });
+      cmp.disabled = selected.length !== 2;
+      var rows = shown.map(function (r) {
+        var sum = r.summary || {};
+        var cb = input('checkbox', { 'aria-label': 'Select run ' + r.id + ' to compare', disabled: r.summary ? null : 'disabled' });
+        cb.checked = selected.indexOf(r.id) >= 0;
+        cb.addEventListener('change', function () {
+          if (cb.checked) {
+            selected.push(r.id);
+          } else {
+            selected = selected.filter(function (x) { return x !== r.id; });
+          }
+          cmp.disabled = selected.length !== 2;
+        });
+        return R.row([el('span', null, cb), R.numCell(r.id), el('a', { href: '#/runs/' + r.id }, r.name ? String(r.name) : 'run ' + r.id),
+          String(r.target || ''), stateBadge(r.state), when(r.created_at), R.numCell(R.fmtInt(sum.executions)),
+          R.numCell(R.fmtInt(sum.failed)), R.numCell(sum.qps === undefined ? '–' : R.fmt(sum.qps)),
+          R.numCell(R.fmtMs(sum.p95_ms))], { class: 'run-row', 'data-id': r.id, 'data-state': r.state });
+      });
+      if (rows.length) {
+        box.appendChild(R.table(['compare', 'id', 'name', 'target', 'state', 'created', 'executions', 'failed', 'qps', 'p95'], rows, 'history'));
+      }
+      if (next) {
+        var more = el('button', { type: 'button', class: 'secondary', id: 'b-older' }, 'Older runs');
+        more.addEventListener('click', function () { load(next); });
+        box.appendChild(more);
+      }
+      if (focusKey) {
+        var row = box.querySelector('tr.run-row[data-id="' + focusKey.replace(/\D/g, '') + '"]');
+        var target = row && row.querySelector(/a$/.test(focusKey) ? 'a' : 'input');
+        if (target) {
+          target.focus({ preventScroll: true });
+        }
+      }
+      window.scrollTo(window.scrollX, y);
+    };
+    /* before: a page of older runs; null: the newest again (as many as shown) */
     var load = function (before) {
-      api('api/runs' + query({ state: hp.state, target: hp.target, name: hp.name, before: before, limit: 50 })).then(function (res) {
+      if (busy) {
+        return;
+      }
+      busy = true;
+      var limit = before ? 50 : Math.min(1000, Math.max(50, shown.length));
+      api('api/runs' + query({ state: hp.state, target: hp.target, name: hp.name, before: before, limit: limit })).then(function (res) {
+        busy = false;
         if (gen !== view.gen) {
           return;
         }
         if (res.status !== 200) {
+          box.textContent = '';
           box.appendChild(el('p', { class: 'warn' }, errorText(res)));
           ready('runs');
           return;
         }
         var runs = res.body.runs || [];
-        if (!before && runs.length === 0) {
-          box.appendChild(el('p', { class: 'note' }, 'No run yet.'));
+        var text = JSON.stringify(res.body);
+        if (!before && text === last && box.firstChild) {
+          return; /* nothing changed: the page stays as it is */
         }
-        var rows = runs.map(function (r) {
-          var sum = r.summary || {};
-          var cb = input('checkbox', { 'aria-label': 'Select run ' + r.id + ' to compare', disabled: r.summary ? null : 'disabled' });
-          cb.addEventListener('change', function () {
-            if (cb.checked) {
-              selected.push(r.id);
-            } else {
-              selected = selected.filter(function (x) { return x !== r.id; });
-            }
-            cmp.disabled = selected.length !== 2;
-          });
-          return R.row([el('span', null, cb), R.numCell(r.id), el('a', { href: '#/runs/' + r.id }, r.name ? String(r.name) : 'run ' + r.id),
-            String(r.target || ''), stateBadge(r.state), when(r.created_at), R.numCell(R.fmtInt(sum.executions)),
-            R.numCell(R.fmtInt(sum.failed)), R.numCell(sum.qps === undefined ? '–' : R.fmt(sum.qps)),
-            R.numCell(R.fmtMs(sum.p95_ms))], { class: 'run-row', 'data-id': r.id, 'data-state': r.state });
-        });
-        if (rows.length) {
-          box.appendChild(R.table(['compare', 'id', 'name', 'target', 'state', 'created', 'executions', 'failed', 'qps', 'p95'], rows, 'history'));
+        if (before) {
+          shown = shown.concat(runs);
+        } else {
+          shown = runs;
+          last = text;
         }
-        if (res.body.next_before) {
-          var more = el('button', { type: 'button', class: 'secondary' }, 'Older runs');
-          more.addEventListener('click', function () {
-            more.remove();
-            load(res.body.next_before);
-          });
-          box.appendChild(more);
-        }
+        next = res.body.next_before || null;
+        draw();
+        box.setAttribute('data-loaded', String(++loads));
         ready('runs');
-      });
+      }, function () { busy = false; });
     };
+    var loads = 0;
     load(null);
+    view.refresh = function () { load(null); };
+    view.timer = setInterval(function () {
+      if (document.visibilityState === 'visible') {
+        load(null);
+      }
+    }, HISTORY_REFRESH_MS);
   }
 
   /* ---- a comparison ------------------------------------------------------------- */
@@ -917,5 +1069,17 @@
   }
 
   window.addEventListener('hashchange', route);
+  /* back to a hidden tab: the history is brought up to date at once */
+  document.addEventListener('visibilitychange', function () {
+    if (document.visibilityState === 'visible' && view.refresh) {
+      view.refresh();
+    }
+  });
+  var logout = document.getElementById('b-logout');
+  logout.hidden = !sessionStorage.getItem('pv-signed-in');
+  logout.addEventListener('click', function () {
+    sessionStorage.removeItem('pv-signed-in');
+    signOut();
+  });
   route();
 }());
