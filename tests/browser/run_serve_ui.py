@@ -8,10 +8,16 @@ state directory and a random token (--token-file; the script gets it as
 PV_TOKEN), and runs serve_ui.mjs against it in headless Chromium: signing
 in, the form, a preview, a bad file's error, a live run cancelled, a run
 finished and its report, the history (refreshing by itself) and a
-comparison; screenshots go to PV_BROWSER_OUT (default build/browser).
+comparison. Then it starts a long run through the API, stops serve
+(SIGTERM) while that run is running, starts serve again on the same state
+directory and runs serve_ui.mjs --after-restart: the cancelled, finished
+and interrupted runs are in the history, with the finished run's report,
+and two of them compare. Screenshots go to PV_BROWSER_OUT (default
+build/browser).
 
 Environment: PGVOLLEY (default build/pgvolley), PV_BROWSER_OUT, CHROMIUM
 (default /usr/bin/chromium). Exit code: 0 when every step passes."""
+import json
 import os
 import re
 import secrets
@@ -19,6 +25,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -53,34 +61,76 @@ def main():
     token_path = os.path.join(state, "token")
     with open(token_path, "w") as f:
         f.write(token + "\n")
-    with open(err_path, "w") as err:
-        proc = subprocess.Popen([PGVOLLEY, "serve", "--ephemeral", "--listen", "127.0.0.1:0",
-                                 "--state-dir", state, "--token-file", token_path],
-                                stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=err, text=True)
-    try:
+
+    def start():
+        with open(err_path, "a") as err:
+            proc = subprocess.Popen([PGVOLLEY, "serve", "--ephemeral", "--listen", "127.0.0.1:0",
+                                     "--state-dir", state, "--token-file", token_path],
+                                    stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=err, text=True)
         line = proc.stdout.readline().strip()
         if not re.match(r"http://127\.0\.0\.1:\d+/$", line):
-            proc.wait(timeout=30)
+            stop(proc)
             with open(err_path) as f:
-                print(f"run_serve_ui: serve did not start: {line!r}\n{f.read()}", file=sys.stderr)
-            return 1
+                raise SystemExit(f"run_serve_ui: serve did not start: {line!r}\n{f.read()}")
+        return proc, line
+
+    def api(base, method, path, body=None):
+        req = urllib.request.Request(base + path, method=method,
+                                     data=json.dumps(body).encode() if body else None,
+                                     headers={"Authorization": f"Bearer {token}",
+                                              "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read())
+
+    def tour(base, *extra, runs=None):
         env = dict(os.environ, CHROMIUM=CHROMIUM, PV_TOKEN=token)
-        rc = subprocess.run(["node", os.path.join(HERE, "serve_ui.mjs"), line, OUT], cwd=HERE,
-                            env=env, timeout=240).returncode
+        if runs:
+            env["PV_RUNS"] = json.dumps(runs)
+        rc = subprocess.run(["node", os.path.join(HERE, "serve_ui.mjs"), base, OUT, *extra],
+                            cwd=HERE, env=env, timeout=240).returncode
         if rc != 0:
             with open(err_path) as f:
                 sys.stderr.write("run_serve_ui: the server's messages:\n" + f.read())
         return rc
+
+    proc = None
+    try:
+        proc, base = start()
+        rc = tour(base)
+        if rc != 0:
+            return rc
+        with open(os.path.join(OUT, "serve-ui-runs.json")) as f:
+            runs = json.load(f)
+        # a run still running when serve stops
+        run = api(base, "POST", "api/runs", {
+            "target": "ephemeral", "name": "running at the stop", "concurrency": 2,
+            "duration": 120, "files": [{"name": "sleep.sql", "content": "SELECT pg_sleep(0.01);\n"}]})
+        runs["interrupted"] = run["id"]
+        deadline = time.monotonic() + 30
+        while api(base, "GET", f"api/runs/{run['id']}?view=run")["state"] != "running":
+            if time.monotonic() > deadline:
+                raise SystemExit("run_serve_ui: the long run did not start")
+            time.sleep(0.2)
+        time.sleep(1.5)  # executions to keep: its report so far
+        stop(proc)
+        print(f"ok   serve stopped while run {run['id']} was running; started again")
+        proc, base = start()
+        return tour(base, "--after-restart", runs=runs)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc:
+            stop(proc)
         shutil.rmtree(state, ignore_errors=True)
 
+
+def stop(proc):
+    proc.terminate()
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    proc.stdout.close()
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,7 +1,15 @@
 // serve_ui.mjs - the dashboard of `pgvolley serve` in headless Chromium
 // (Debian's /usr/bin/chromium, driven by playwright-core), end to end.
 //
-//   node serve_ui.mjs URL OUTDIR
+//   node serve_ui.mjs URL OUTDIR              the whole tour
+//   node serve_ui.mjs URL OUTDIR --after-restart
+//
+// The tour ends by writing OUTDIR/serve-ui-runs.json ({cancelled, finished}:
+// run ids). --after-restart is for the same state directory once serve has
+// been restarted, with PV_RUNS holding {cancelled, finished, interrupted}:
+// signs in again (sessions do not outlive the server), finds the three runs
+// in the history in those states, opens the finished run's report and
+// compares the cancelled and the finished runs.
 //
 // URL is a running `pgvolley serve --ephemeral` (its first stdout line), with
 // the token PV_TOKEN (--token-file) when that is set. Opens the dashboard and
@@ -26,6 +34,7 @@ const origin = new URL(base).origin;
 const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-chromium-'));
 const problems = [];
 const TOKEN = process.env.PV_TOKEN || '';
+const AFTER = process.argv[4] === '--after-restart';
 let expect400 = false;
 let expect401 = false;
 let step = 'start';
@@ -96,6 +105,62 @@ try {
     expect401 = false;
     ok('signed in through the form (a wrong token refused first); the cookie is HttpOnly, SameSite=Strict');
   }
+  if (AFTER) {
+    await afterRestart(page, shot, ok);
+  } else {
+    await tour(page, shot, ok);
+  }
+} catch (e) {
+  failed = true;
+  console.log(`FAIL ${step}: ${e.message.split('\n')[0]}`);
+} finally {
+  await context.close();
+  fs.rmSync(userDataDir, { recursive: true, force: true });
+}
+problems.forEach((p) => console.log(`FAIL ${p}`));
+process.exit(failed || problems.length ? 1 : 0);
+
+// After a restart of serve on the same history: the runs are there, in
+// their end states, with their reports; two of them compare.
+async function afterRestart(page, shot, ok) {
+  const runs = JSON.parse(process.env.PV_RUNS);
+  step = 'history after a restart';
+  await page.goto(`${base}#/runs`);
+  await page.waitForSelector('body[data-view="runs"]');
+  for (const state of ['cancelled', 'finished', 'interrupted']) {
+    await page.waitForSelector(`tr.run-row[data-id="${runs[state]}"][data-state="${state}"]`);
+  }
+  // the interrupted run kept its report so far: its executions are listed
+  const cols = await page.locator('tr.run-row th, thead th').allTextContents();
+  const col = cols.indexOf('executions') + 1;
+  const done = await page.textContent(`tr.run-row[data-id="${runs.interrupted}"] td:nth-child(${col})`);
+  check(col > 0 && /^[\d,]+$/.test(done.trim()) && done.trim() !== '0',
+    `the interrupted run's executions: ${done} (columns ${cols})`);
+  await shot('serve-ui-after-restart.png');
+  ok(`after the restart the history has runs ${runs.cancelled} cancelled, ${runs.finished} finished, ` +
+    `${runs.interrupted} interrupted (running when serve stopped; ${done.trim()} executions kept)`);
+
+  step = 'report after a restart';
+  await page.goto(`${base}#/runs/${runs.finished}`);
+  await page.waitForSelector('body[data-view="report"]');
+  check(/finished/.test(await page.textContent('#run-state')), 'the run is not shown finished');
+  check((await page.locator('#report .uplot canvas').count()) >= 3, 'the report has not its charts');
+  ok(`run ${runs.finished}'s report, with its charts`);
+
+  step = 'compare after a restart';
+  await page.goto(`${base}#/runs`);
+  await page.waitForSelector(`tr.run-row[data-id="${runs.finished}"]`);
+  await page.check(`tr.run-row[data-id="${runs.cancelled}"] input[type="checkbox"]`);
+  await page.check(`tr.run-row[data-id="${runs.finished}"] input[type="checkbox"]`);
+  await page.click('#b-compare');
+  await page.waitForSelector('#comparison');
+  check(/Verdict:/.test(await page.textContent('#comparison .verdict')), 'no verdict');
+  await shot('serve-ui-compare-after-restart.png');
+  ok(`compared after the restart: ${await page.textContent('#comparison .verdict')}`);
+}
+
+// The whole tour of a fresh server.
+async function tour(page, shot, ok) {
 
   step = 'form';
   if (!TOKEN) await page.goto(base, { waitUntil: 'load' });
@@ -260,12 +325,6 @@ try {
     expect401 = false;
     ok('signed out: the sign-in form again');
   }
-} catch (e) {
-  failed = true;
-  console.log(`FAIL ${step}: ${e.message.split('\n')[0]}`);
-} finally {
-  await context.close();
-  fs.rmSync(userDataDir, { recursive: true, force: true });
+  fs.writeFileSync(path.join(outDir, 'serve-ui-runs.json'),
+    JSON.stringify({ cancelled: firstId, finished: secondId }));
 }
-problems.forEach((p) => console.log(`FAIL ${p}`));
-process.exit(failed || problems.length ? 1 : 0);
