@@ -8,6 +8,8 @@
 #include <libpq-fe.h>
 
 #include "common/pv_buf.h"
+#include "engine/pv_conn.h"
+#include "engine/pv_conninfo.h"
 
 /* pg_stat_activity read every this many ms during a test */
 #define CLI_DIAG_SAMPLE_MS 100
@@ -117,9 +119,15 @@ int cli_diag_pgtmp_start(pv_pgtmp **out, pv_err *err)
     struct pv_pgtmp_opts opts = {.extra_settings = preload};
     if (pv_pgtmp_start(&opts, out, err) != 0)
         return pv_pgtmp_start(NULL, out, err);
-    PGconn *pg = PQconnectdb(pv_pgtmp_conninfo(*out));
-    if (PQstatus(pg) == CONNECTION_OK)
+    /* a failure leaves the diagnosis' note about the extension */
+    pv_conninfo *ci = NULL;
+    PGconn *pg = NULL;
+    pv_err ignored = {{0}};
+    if (pv_conninfo_create(pv_pgtmp_conninfo(*out), "pgvolley", &ci, &ignored) == 0 &&
+        pv_conn_connect_blocking(pv_conninfo_keywords(ci), pv_conninfo_values(ci), &pg,
+                                 &ignored) == 0)
         PQclear(PQexec(pg, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"));
-    PQfinish(pg); /* a failure leaves the diagnosis' note about the extension */
+    PQfinish(pg);
+    pv_conninfo_destroy(ci);
     return 0;
 }
