@@ -124,8 +124,8 @@ int cli_diag_pgtmp_start(pv_pgtmp **out, pv_err *err)
     PGconn *pg = NULL;
     pv_err ignored = {{0}};
     if (pv_conninfo_create(pv_pgtmp_conninfo(*out), "pgvolley", &ci, &ignored) == 0 &&
-        pv_conn_connect_blocking(pv_conninfo_keywords(ci), pv_conninfo_values(ci), &pg,
-                                 &ignored) == 0)
+        pv_conn_connect_blocking(pv_conninfo_keywords(ci), pv_conninfo_values(ci), &pg, &ignored) ==
+            0)
         PQclear(PQexec(pg, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"));
     PQfinish(pg);
     pv_conninfo_destroy(ci);
