@@ -2,9 +2,10 @@
 """The cost of the live view of `pgvolley serve` (issue 13, item 5): the
 same run through the API with no client on its event stream and with
 WATCHERS clients reading it, in pairs whose order alternates; reports each
-pair's throughput ratio (watched / unwatched) and the serve process's CPU
-per query. Not a test: it asserts nothing. `make bench` imports measure()
-for its row 9; alone:
+pair's throughput ratio (watched / unwatched), the serve process's CPU per
+query, and the CPU time of serve's HTTP threads (the API and the event
+streams: what the live view costs). Not a test: it asserts nothing. `make
+bench` imports measure() for its row 9; alone:
 
     build/pgvolley ephemeral -- python3 bench/serve_overhead.py build/pgvolley [workload.sql]
 
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 
 def _request(port, method, path, body=None):
@@ -56,30 +58,82 @@ def _cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+class _ThreadCpu:
+    """Samples, every 20 ms, the CPU time (schedstat, ns) of serve's
+    libmicrohttpd connection threads (named MHD-connection): the threads
+    that answer the API and feed the event streams. Keeps each thread's
+    last figure, so threads that end are counted up to their last sample."""
+
+    def __init__(self, pid):
+        self.pid, self.seen, self.stop = pid, {}, threading.Event()
+        self.t = threading.Thread(target=self._loop)
+        self.t.start()
+
+    def _loop(self):
+        while not self.stop.wait(0.02):
+            try:
+                tids = os.listdir(f"/proc/{self.pid}/task")
+            except OSError:
+                return
+            for tid in tids:
+                try:
+                    with open(f"/proc/{self.pid}/task/{tid}/comm") as f:
+                        if f.read().strip() != "MHD-connection":
+                            continue
+                    with open(f"/proc/{self.pid}/task/{tid}/schedstat") as f:
+                        self.seen[tid] = int(f.read().split()[0])
+                except (OSError, ValueError, IndexError):
+                    pass  # the thread ended meanwhile
+
+    def total_s(self):
+        self.stop.set()
+        self.t.join()
+        return sum(self.seen.values()) / 1e9
+
+
+def _poll(port, run_id):
+    """Waits for the end of the run without watching it: GET the run object
+    every half second, as a script would."""
+    while True:
+        run = _request(port, "GET", f"/api/runs/{run_id}?view=run")
+        if run["state"] not in ("queued", "running"):
+            return
+        time.sleep(0.5)
+
+
 def _one(port, pid, body, watchers):
+    """One run; watchers > 0: that many clients read its event stream to
+    the end; 0: nothing watches it (the run's end is polled)."""
     run = _request(port, "POST", "/api/runs", body)
-    counts = [0] * (watchers + 1)
-    # the last thread only waits for the end, for the unwatched run too
+    counts = [0] * watchers
     threads = [threading.Thread(target=_watch, args=(port, run["id"], counts, i))
-               for i in range(watchers + 1)]
+               for i in range(watchers)]
+    if not watchers:
+        threads = [threading.Thread(target=_poll, args=(port, run["id"]))]
+    mhd = _ThreadCpu(pid)
     cpu0 = _cpu_s(pid)
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     cpu1 = _cpu_s(pid)
+    http_s = mhd.total_s()
     rep = _request(port, "GET", f"/api/runs/{run['id']}")
     s = rep["summary"]
-    return {"qps": s["qps"], "events": sum(counts[:-1]),
-            "cpu_us": 1e6 * (cpu1 - cpu0) / max(1, s["executions"])}
+    return {"qps": s["qps"], "events": sum(counts), "wall_s": s["wall_s"],
+            "cpu_us": 1e6 * (cpu1 - cpu0) / max(1, s["executions"]),
+            # the HTTP threads' CPU, as a share of all the machine's CPUs over the run
+            "http_cpu_s": http_s, "http_share": http_s / (os.cpu_count() * s["wall_s"])}
 
 
 def measure(pgvolley, dsn, sql, rounds=3, duration=5.0, watchers=4, concurrency=10):
     """Runs `rounds` pairs (unwatched, watched), the order alternating, of
     `duration`-second runs of `sql` at `concurrency` through `pgvolley serve`
     on dsn, after one uncounted warm-up run. Returns {"base": [...],
-    "watched": [...]} of {qps, events, cpu_us} (serve's CPU per query,
-    engine included) per round."""
+    "watched": [...]} of {qps, events, wall_s, cpu_us (serve's CPU per
+    query, engine included), http_cpu_s (its HTTP threads' CPU: the API and
+    the event streams), http_share (that over all CPUs x wall_s)} per
+    round."""
     d = tempfile.mkdtemp(prefix="pv-serve-bench-")
     targets = os.path.join(d, "targets.ini")
     with open(targets, "w") as f:
@@ -120,7 +174,9 @@ def main():
     print(f"serve live view: c={conc}, {duration:g} s runs, {rounds} pairs, {watchers} watchers")
     for b, w, x in zip(r["base"], r["watched"], ratios):
         print(f"  {b['qps']:9.0f} q/s unwatched, {w['qps']:9.0f} watched ({w['events']} events):"
-              f" ratio {x:.3f}; serve CPU {b['cpu_us']:.2f} / {w['cpu_us']:.2f} us/query")
+              f" ratio {x:.3f}; serve CPU {b['cpu_us']:.2f} / {w['cpu_us']:.2f} us/query; HTTP"
+              f" threads {1e3 * b['http_cpu_s']:.1f} / {1e3 * w['http_cpu_s']:.1f} ms CPU"
+              f" ({100 * w['http_share']:.3f}% of the machine while watched)")
     print(f"  median ratio {statistics.median(ratios):.3f} (spread {min(ratios):.3f}-"
           f"{max(ratios):.3f})")
 
