@@ -673,7 +673,7 @@ static enum MHD_Result do_post(pv_mcp_http *h, struct MHD_Connection *c, struct 
     json_decref(root);
 
     if (nreq == 0) {
-        pv_mcp__hx_unref(x);
+        pv_mcp__hx_abandon(x);
         ret = respond(c, MHD_HTTP_ACCEPTED, NULL, NULL, 0, NULL, NULL);
     } else if (stream) {
         ret = respond_stream(h, c, x, &ps);

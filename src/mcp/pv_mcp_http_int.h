@@ -143,7 +143,10 @@ bool pv_mcp__modern_headers_ok(struct MHD_Connection *c, json_t *root, const cha
  * Bounds per session: at most PV_MCP__RESUME_MAX_EVENTS events and
  * PV_MCP__RESUME_MAX_BYTES bytes of data; over either, the oldest progress
  * notifications are dropped (this stream's first, then any stream's);
- * final answers are always kept.
+ * final answers are kept. A stream that starts while the session's buffer
+ * is at either bound is not resumable (closing it cancels the call, as in
+ * 2026-07-28), so that the final answers kept stay bounded too: by the
+ * bound plus the answers of the calls already buffered.
  */
 #define PV_MCP__RESUME_GRACE_MS   30000 /* PGVOLLEY_MCP_RESUME_GRACE_MS overrides (tests) */
 #define PV_MCP__RESUME_MAX_EVENTS 256   /* per session; PGVOLLEY_MCP_RESUME_MAX_EVENTS lowers it */
@@ -230,6 +233,10 @@ void pv_mcp__streams_expire(pv_mcp__streams *ss);
 struct pv_mcp__hx *pv_mcp__hx_new(bool stream, pv_mcp_session *s, pv_mcp__streams *ss,
                                   bool priming);
 void pv_mcp__hx_unref(struct pv_mcp__hx *x);
+/** Drops the caller's reference to an exchange that will never be answered
+    (a POST of notifications or responses only), and its stream from the
+    session's buffer. */
+void pv_mcp__hx_abandon(struct pv_mcp__hx *x);
 void pv_mcp__hx_send(void *arg, json_t *msg, bool notification); /* the sink's */
 void pv_mcp__hx_done(void *arg);                                 /* the sink's */
 

@@ -156,7 +156,7 @@ struct pv_mcp__hx *pv_mcp__hx_new(bool stream, pv_mcp_session *s, pv_mcp__stream
     pv_buf_init(&x->out);
     if (ss && stream) {
         pthread_mutex_lock(&ss->mu);
-        if (!ss->closed) {
+        if (!ss->closed && ss->nev < ss->max_events && ss->bytes < PV_MCP__RESUME_MAX_BYTES) {
             ss->refs++;
             x->ss = ss;
             x->mu = &ss->mu;
@@ -192,6 +192,21 @@ void pv_mcp__hx_unref(struct pv_mcp__hx *x)
     pv_mcp__streams *ss = x->ss;
     free(x);
     streams_unref(ss);
+}
+
+void pv_mcp__hx_abandon(struct pv_mcp__hx *x)
+{
+    bool listed = false;
+    pthread_mutex_lock(x->mu);
+    if (x->ss && x->listed) {
+        unlink_locked(x->ss, x);
+        x->attached = false;
+        listed = true;
+    }
+    pthread_mutex_unlock(x->mu);
+    if (listed)
+        pv_mcp__hx_unref(x); /* the buffer's */
+    pv_mcp__hx_unref(x);
 }
 
 void pv_mcp__hx_send(void *arg, json_t *msg, bool notification)
@@ -369,16 +384,17 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
     return ret;
 }
 
-static void sse_free(void *cls)
+/* The end of reader gen of x (complete: it sent the stream to its end):
+   x is detached, and dropped from the buffer when delivered or a
+   standalone stream; drops the reader's reference. */
+static void reader_end(struct pv_mcp__hx *x, unsigned gen, bool complete)
 {
-    struct rd *r = cls;
-    struct pv_mcp__hx *x = r->x;
     bool drop = false;
     pthread_mutex_lock(x->mu);
-    if (x->ss && x->gen == r->gen) {
+    if (x->ss && x->gen == gen) {
         x->attached = false;
         x->detached_ns = pv_now_ns();
-        if (x->listed && (r->complete || x->standalone)) {
+        if (x->listed && (complete || x->standalone)) {
             unlink_locked(x->ss, x); /* delivered, or nothing to replay */
             drop = true;
         }
@@ -388,9 +404,18 @@ static void sse_free(void *cls)
         pv_mcp__hx_unref(x); /* the buffer's */
     if (x->release)          /* a stateless request's session: its stream has ended */
         pv_mcp_session_release(x->s);
+    pv_mcp__hx_unref(x);
+}
+
+static void sse_free(void *cls)
+{
+    struct rd *r = cls;
+    struct pv_mcp__hx *x = r->x;
+    bool complete = r->complete;
+    unsigned gen = r->gen;
     pv_buf_fini(&r->pend);
     free(r);
-    pv_mcp__hx_unref(x);
+    reader_end(x, gen, complete);
 }
 
 enum MHD_Result pv_mcp__sse_respond(struct MHD_Connection *c, struct pv_mcp__hx *x, uint32_t after,
@@ -398,7 +423,7 @@ enum MHD_Result pv_mcp__sse_respond(struct MHD_Connection *c, struct pv_mcp__hx 
 {
     struct rd *r = calloc(1, sizeof(*r));
     if (!r) {
-        pv_mcp__hx_unref(x);
+        reader_end(x, gen, false); /* detached: resumable within the grace period */
         return MHD_NO;
     }
     r->x = x;

@@ -169,6 +169,45 @@ class Resume(ServerTest):
         self.assertEqual(progress, sorted(progress))
         self.assertEqual(progress[-1], n)
 
+    def test_stream_started_with_a_full_buffer_is_not_resumable(self):
+        # a finished, abandoned call fills the session's buffer (MAX_EVENTS
+        # events); a call streamed then gets no ids, and closing its stream
+        # cancels it at once rather than after the grace period: what a
+        # session keeps stays bounded
+        sid = self.session()
+        queries = [{"dataset": "default", "query": f"SELECT {i} AS q"} for i in range(20)]
+        s, _ = self.post_stream(sid, call(5, "execute_multi_query", {"queries": queries}))
+        s.close()
+        time.sleep(1.5)
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        data = call(6, "query_dataset", {"dataset": "default",
+                                         "query": f"SELECT pg_sleep(30) AS {MARK}"}).encode()
+        s.sendall((f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
+                   "Content-Type: application/json\r\n"
+                   "Accept: application/json, text/event-stream\r\n"
+                   f"Mcp-Session-Id: {sid}\r\nMCP-Protocol-Version: {V}\r\n"
+                   f"Content-Length: {len(data)}\r\n\r\n").encode() + data)
+        deadline = time.monotonic() + 10
+        while self.running() != 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.assertEqual(self.running(), 1)
+        s.settimeout(0.5)
+        got = b""
+        try:
+            while b"\r\n\r\n" not in got:
+                got += s.recv(4096)
+            got += s.recv(4096)
+        except socket.timeout:
+            pass
+        self.assertIn(b"text/event-stream", got)
+        self.assertNotIn(b"\nid: ", got, "a stream started with a full buffer has ids")
+        s.close()
+        t0 = time.monotonic()
+        while self.running() != 0 and time.monotonic() - t0 < 10:
+            time.sleep(0.02)
+        self.assertEqual(self.running(), 0)
+        self.assertLess(time.monotonic() - t0, GRACE_MS / 1000 / 2, "not cancelled at once")
+
     def test_standalone_stream_ends_with_its_session(self):
         sid = self.session()
         c, r = self.get(sid)
