@@ -49,6 +49,7 @@
    instance id, or 0 while the schema is checked or created. */
 #define PG_LOCK_CLASS        "1886808179"
 #define PG_CONNECT_TIMEOUT   "5"
+#define PG_LOCK_TIMEOUT      "10s" /* e.g. retaking the instance lock after a reconnect */
 #define PG_STATEMENT_TIMEOUT "30s"
 #define PG_APPLICATION_NAME  "pgvolley serve history"
 #define SCHEMA               "pgvolley_history."
@@ -63,19 +64,16 @@ struct pg {
 
 /* ---- messages ----------------------------------------------------------- */
 
-/* Cuts every copy of the connection string's password out of msg. */
+/* Masks every copy of the connection string's password in msg with as
+   many '*': in place, so msg never grows. */
 static void redact(const struct pg *b, char *msg)
 {
     const char *pw = b->ci ? pv_conninfo_get(b->ci, "password") : NULL;
     size_t n = pw ? strlen(pw) : 0;
     if (n == 0)
         return;
-    for (char *p = strstr(msg, pw); p; p = strstr(p, pw)) {
-        size_t rest = strlen(p + n);
-        memcpy(p, "...", 3);
-        memmove(p + 3, p + n, rest + 1);
-        p += 3;
-    }
+    for (char *p = strstr(msg, pw); p; p = strstr(p + n, pw))
+        memset(p, '*', n);
 }
 
 /* A value fit for a message: none of the characters a connection string
@@ -161,12 +159,26 @@ static int pg_connect(struct pg *b, pv_err *err)
         return VOLLEY_EIO;
     }
     describe(b);
-    rc = simple(b, "SET statement_timeout = '" PG_STATEMENT_TIMEOUT "'", "set up the session", err);
+    rc = simple(b,
+                "SET statement_timeout = '" PG_STATEMENT_TIMEOUT
+                "'; SET lock_timeout = '" PG_LOCK_TIMEOUT "'",
+                "set up the session", err);
     if (rc == 0 && b->instance > 0) {
         struct params p = {0};
         par_i(&p, b->instance);
-        PGresult *r = PQexecParams(b->conn, "SELECT pg_advisory_lock(" PG_LOCK_CLASS ", $1::int)",
-                                   p.n, NULL, p.v, NULL, NULL, 0);
+        /* After a lost connection the old backend may still hold the lock
+           until the server notices the client is gone (its TCP keepalive:
+           hours by default): end that backend, which only this instance
+           uses, then take the lock, waiting at most the lock timeout. */
+        PGresult *r = PQexecParams(
+            b->conn,
+            "SELECT pg_terminate_backend(l.pid) FROM pg_locks l WHERE l.locktype = 'advisory' "
+            "AND l.classid = " PG_LOCK_CLASS " AND l.objid = $1::int AND l.objsubid = 2 "
+            "AND l.granted AND l.pid <> pg_backend_pid()",
+            p.n, NULL, p.v, NULL, NULL, 0);
+        PQclear(r);
+        r = PQexecParams(b->conn, "SELECT pg_advisory_lock(" PG_LOCK_CLASS ", $1::int)", p.n, NULL,
+                         p.v, NULL, NULL, 0);
         if (PQresultStatus(r) != PGRES_TUPLES_OK)
             rc = pg_fail(b, r, "lock the instance", err);
         PQclear(r);
@@ -396,7 +408,21 @@ int pv_history__pg_open(const char *conninfo, int64_t *interrupted, void **be, p
         return rc == VOLLEY_ENOMEM ? pv_err_set(err, rc, "out of memory")
                                    : pv_err_set(err, VOLLEY_EIO, "run history: %s", e.msg);
     }
-    if (pv_conninfo_set_default(b->ci, "connect_timeout", PG_CONNECT_TIMEOUT) != 0) {
+    /* a silently dead network path is noticed within about a minute (TCP
+       keepalives, tcp_user_timeout), not after the kernel's 15 minutes of
+       retransmissions with the history's mutex held */
+    static const char *const defaults[][2] = {
+        {"connect_timeout", PG_CONNECT_TIMEOUT},
+        {"keepalives", "1"},
+        {"keepalives_idle", "30"},
+        {"keepalives_interval", "10"},
+        {"keepalives_count", "3"},
+        {"tcp_user_timeout", "60000"},
+    };
+    bool set_ok = true;
+    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+        set_ok = set_ok && pv_conninfo_set_default(b->ci, defaults[i][0], defaults[i][1]) == 0;
+    if (!set_ok) {
         pg_close(b);
         return pv_err_set(err, VOLLEY_ENOMEM, "out of memory");
     }
