@@ -121,11 +121,22 @@ bool pv_http_method_unsafe(const char *method)
            strcmp(method, "OPTIONS") != 0;
 }
 
-bool pv_http_cookie_request_ok(const char *method, const char *origin, const char *sec_fetch_site)
+/* Whether origin is exactly http:// or https:// followed by host (ASCII
+   case aside). */
+static bool origin_is_host(const char *origin, const char *host)
+{
+    const char *rest = strncasecmp(origin, "http://", 7) == 0    ? origin + 7
+                       : strncasecmp(origin, "https://", 8) == 0 ? origin + 8
+                                                                 : NULL;
+    return rest && host && *host && strcasecmp(rest, host) == 0;
+}
+
+bool pv_http_cookie_request_ok(const char *method, const char *host, const char *origin,
+                               const char *sec_fetch_site)
 {
     if (!pv_http_method_unsafe(method))
         return true;
-    if (!origin || !*origin)
+    if (!origin || !origin_is_host(origin, host))
         return false;
     return !sec_fetch_site || strcasecmp(sec_fetch_site, "same-origin") == 0;
 }

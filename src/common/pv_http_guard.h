@@ -45,11 +45,14 @@ bool pv_http_method_unsafe(const char *method);
  * The cross-site check of a request authenticated by a cookie (a browser
  * sends the cookie with requests other sites make it send, unlike a bearer
  * header), on top of pv_http_host_origin_ok: a request that may change
- * something must carry an Origin (which pv_http_host_origin_ok compared
- * with the Host) and, when the browser says where it comes from
- * (Sec-Fetch-Site, NULL: absent), come from the same origin. Safe methods
- * pass.
+ * something must carry an Origin that is exactly http:// or https:// and
+ * the request's Host (on loopback pv_http_host_origin_ok lets any loopback
+ * origin through, and a cookie's SameSite does not tell ports apart: a page
+ * of another local port must not act with the cookie) and, when the
+ * browser says where it comes from (Sec-Fetch-Site, NULL: absent), come
+ * from the same origin. Safe methods pass.
  */
-bool pv_http_cookie_request_ok(const char *method, const char *origin, const char *sec_fetch_site);
+bool pv_http_cookie_request_ok(const char *method, const char *host, const char *origin,
+                               const char *sec_fetch_site);
 
 #endif /* PV_HTTP_GUARD_H */

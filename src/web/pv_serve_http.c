@@ -106,7 +106,7 @@ static enum refusal check(pv_serve *s, struct MHD_Connection *c, const char *met
         return REFUSE_NONE;
     if (!pv_serve__auth_session(s->auth, c))
         return REFUSE_AUTH;
-    if (!pv_http_cookie_request_ok(method, origin, header(c, "Sec-Fetch-Site")))
+    if (!pv_http_cookie_request_ok(method, header(c, "Host"), origin, header(c, "Sec-Fetch-Site")))
         return REFUSE_COOKIE_ORIGIN;
     return REFUSE_NONE;
 }

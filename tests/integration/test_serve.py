@@ -396,6 +396,12 @@ class ServeTest(ServerTest):
             **jar, "Origin": origin, "Sec-Fetch-Site": "cross-site"})[0], 403)
         self.assertEqual(s.request("POST", "/api/runs", run_req(), headers={
             **jar, "Origin": "http://evil.example"})[0], 403)
+        # another local port is another origin, though the guard lets any
+        # loopback origin through and SameSite does not tell ports apart
+        other = re.sub(r":\d+$", ":1", origin)
+        self.assertNotEqual(other, origin)
+        self.assertEqual(s.request("POST", "/api/runs", run_req(), headers={
+            **jar, "Origin": other})[0], 403)
         run = self.create_with(s, run_req(), {**jar, "Origin": origin,
                                               "Sec-Fetch-Site": "same-origin"})
         ev = s.events(run["id"], headers=jar)

@@ -59,13 +59,21 @@ static void test_cookie(void **state)
     assert_false(pv_http_cookie_get("s=0123456789abcdef", "s", v, sizeof(v))); /* too long */
     assert_string_equal(v, "");
     /* a cookie changing something needs an Origin, and a same-origin fetch */
-    assert_true(pv_http_cookie_request_ok("GET", NULL, NULL));
-    assert_true(pv_http_cookie_request_ok("POST", "http://localhost:1", NULL));
-    assert_true(pv_http_cookie_request_ok("DELETE", "http://localhost:1", "same-origin"));
-    assert_false(pv_http_cookie_request_ok("POST", NULL, NULL));
-    assert_false(pv_http_cookie_request_ok("PUT", "", "same-origin"));
-    assert_false(pv_http_cookie_request_ok("POST", "http://localhost:1", "cross-site"));
-    assert_false(pv_http_cookie_request_ok("POST", "http://localhost:1", "same-site"));
+    const char *h = "localhost:1";
+    assert_true(pv_http_cookie_request_ok("GET", h, NULL, NULL));
+    assert_true(pv_http_cookie_request_ok("POST", h, "http://localhost:1", NULL));
+    assert_true(pv_http_cookie_request_ok("POST", h, "HTTPS://LocalHost:1", NULL));
+    assert_true(pv_http_cookie_request_ok("DELETE", h, "http://localhost:1", "same-origin"));
+    assert_false(pv_http_cookie_request_ok("POST", h, NULL, NULL));
+    assert_false(pv_http_cookie_request_ok("PUT", h, "", "same-origin"));
+    assert_false(pv_http_cookie_request_ok("POST", h, "http://localhost:1", "cross-site"));
+    assert_false(pv_http_cookie_request_ok("POST", h, "http://localhost:1", "same-site"));
+    /* another port of the same loopback host: another origin */
+    assert_false(pv_http_cookie_request_ok("POST", h, "http://localhost:3000", NULL));
+    assert_false(pv_http_cookie_request_ok("POST", h, "http://127.0.0.1:1", NULL));
+    assert_false(pv_http_cookie_request_ok("POST", h, "http://localhost:1/x", NULL));
+    assert_false(pv_http_cookie_request_ok("POST", NULL, "http://localhost:1", NULL));
+    assert_false(pv_http_cookie_request_ok("POST", h, "ftp://localhost:1", NULL));
 }
 
 int main(void)
