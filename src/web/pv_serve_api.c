@@ -354,6 +354,11 @@ static enum MHD_Result cancel_run(pv_serve *s, struct MHD_Connection *c, int64_t
         pv_history_run_fini(&r);
         if (rc != 0)
             return history_error(c, rc, &err);
+        if (st == PV_HISTORY_QUEUED || st == PV_HISTORY_RUNNING) /* a shared history */
+            return pv_serve__error(c, 409,
+                                   "run %lld is %s on another pgvolley serve sharing this "
+                                   "history: cancel it there",
+                                   (long long)id, pv_history_state_name(st));
         return pv_serve__error(c, 409, "run %lld has already ended (%s)", (long long)id,
                                pv_history_state_name(st));
     }

@@ -163,6 +163,10 @@ class ServeHistoryPgTest(ServerTest):
         self.assertEqual([x["id"] for x in r["runs"]], [long["id"]])
         self.assertEqual(self.history_sql(
             "SELECT count(*) FROM pgvolley_history.instances"), "2")
+        # b cannot cancel it, and says where it runs
+        status, e = b.json("POST", f"/api/runs/{long['id']}/cancel")
+        self.assertEqual(status, 409, e)
+        self.assertIn("on another pgvolley serve sharing this history", e["error"]["message"])
         b.stop()
         a.stop(signal.SIGKILL)
         s = self.serve("--targets", self.targets)
