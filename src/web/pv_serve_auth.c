@@ -7,11 +7,15 @@
  * SESSION_MAX, the least recently used evicted first, each dropped after
  * SESSION_IDLE_S without a request. A session id is 32 random bytes
  * (getrandom) in hex, compared in constant time with every live one.
- * Failed sign-ins take from a bucket of LOGIN_BURST refilled at
- * LOGIN_RATE a second; while it is empty every sign-in gets 429 without
- * its token being looked at, so the token cannot be guessed quickly.
+ * Failed sign-ins take from two buckets: the client address's (LOGIN_BURST
+ * refilled at LOGIN_RATE a second; ADDR_MAX addresses kept, the least
+ * recently used forgotten first) and the server's (GLOBAL_BURST refilled
+ * at GLOBAL_RATE). While either is empty a sign-in gets 429 without its
+ * token being looked at, so the token cannot be guessed quickly, and one
+ * client failing on purpose does not lock the others out.
  */
 #include <math.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +29,10 @@
 #define SESSION_IDLE_S (12.0 * 3600.0)
 #define SESSION_BYTES  32
 #define LOGIN_BURST    5.0
-#define LOGIN_RATE     1.0 /* failed sign-ins a second, in the long run */
+#define LOGIN_RATE     1.0 /* failed sign-ins a second per address, in the long run */
+#define GLOBAL_BURST   20.0
+#define GLOBAL_RATE    5.0 /* failed sign-ins a second in all, in the long run */
+#define ADDR_MAX       64
 #define COOKIE_ATTRS   "Path=/; HttpOnly; SameSite=Strict"
 
 struct session {
@@ -33,11 +40,22 @@ struct session {
     double last;                    /* monotonic seconds of its last use */
 };
 
+/* A bucket of failed sign-ins allowed. */
+struct bucket {
+    double tokens, at; /* at: monotonic seconds of the last refill */
+};
+
+struct addr_bucket {
+    char addr[NI_MAXHOST]; /* "" = free */
+    struct bucket b;
+};
+
 struct pv_serve__auth {
     pthread_mutex_t mu;
     char *token;
     struct session s[SESSION_MAX];
-    double bucket, bucket_at;
+    struct bucket global;
+    struct addr_bucket addrs[ADDR_MAX];
 };
 
 static double now_s(void)
@@ -53,8 +71,7 @@ int pv_serve__auth_create(const char *token, pv_serve__auth **out)
         return VOLLEY_ENOMEM;
     }
     pthread_mutex_init(&a->mu, NULL);
-    a->bucket = LOGIN_BURST;
-    a->bucket_at = now_s();
+    a->global = (struct bucket){GLOBAL_BURST, now_s()};
     *out = a;
     return 0;
 }
@@ -142,6 +159,42 @@ static const char *login_token(const char *body, size_t len, json_t **doc)
     return t;
 }
 
+/* Refills b (burst, rate a second) to now; whether a failure may be tried. */
+static bool bucket_ok(struct bucket *b, double burst, double rate, double now, double *wait)
+{
+    b->tokens = PV_MIN(burst, b->tokens + (now - b->at) * rate);
+    b->at = now;
+    if (b->tokens >= 1.0)
+        return true;
+    *wait = PV_MAX(*wait, (1.0 - b->tokens) / rate);
+    return false;
+}
+
+/* The bucket of the request's client address (a new one, or the least
+   recently used slot taken over). Called locked. */
+static struct bucket *addr_bucket(pv_serve__auth *a, struct MHD_Connection *c, double now)
+{
+    char addr[NI_MAXHOST] = "?";
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr) {
+        socklen_t len = ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                               : sizeof(struct sockaddr_in);
+        if (getnameinfo(ci->client_addr, len, addr, sizeof(addr), NULL, 0, NI_NUMERICHOST) != 0)
+            snprintf(addr, sizeof(addr), "?");
+    }
+    for (int i = 0; i < ADDR_MAX; i++)
+        if (strcmp(a->addrs[i].addr, addr) == 0)
+            return &a->addrs[i].b;
+    int slot = 0; /* a free one, else the least recently used */
+    for (int i = 0; i < ADDR_MAX && a->addrs[slot].addr[0]; i++)
+        if (!a->addrs[i].addr[0] || a->addrs[i].b.at < a->addrs[slot].b.at)
+            slot = i;
+    snprintf(a->addrs[slot].addr, sizeof(a->addrs[slot].addr), "%s", addr);
+    a->addrs[slot].b = (struct bucket){LOGIN_BURST, now};
+    return &a->addrs[slot].b;
+}
+
 enum MHD_Result pv_serve__login(pv_serve *s, struct MHD_Connection *c, const char *body, size_t len)
 {
     pv_serve__auth *a = s->auth;
@@ -160,14 +213,15 @@ enum MHD_Result pv_serve__login(pv_serve *s, struct MHD_Connection *c, const cha
     int status = 204;
     double wait = 0;
     pthread_mutex_lock(&a->mu);
-    a->bucket = PV_MIN(LOGIN_BURST, a->bucket + (now - a->bucket_at) * LOGIN_RATE);
-    a->bucket_at = now;
-    if (a->bucket < 1.0) {
+    struct bucket *mine = addr_bucket(a, c, now);
+    bool ok_addr = bucket_ok(mine, LOGIN_BURST, LOGIN_RATE, now, &wait);
+    bool ok_all = bucket_ok(&a->global, GLOBAL_BURST, GLOBAL_RATE, now, &wait);
+    if (!ok_addr || !ok_all) {
         status = 429;
-        wait = (1.0 - a->bucket) / LOGIN_RATE;
     } else if (!pv_http_secret_equal(given, a->token)) {
         status = 401;
-        a->bucket -= 1.0;
+        mine->tokens -= 1.0;
+        a->global.tokens -= 1.0;
     } else if (!new_session(a, now, id, sizeof(id))) {
         status = 500;
     }

@@ -367,6 +367,15 @@ class ServeTest(ServerTest):
         status, resp, _ = s.request("POST", "/api/login", {"token": TOKEN}, raw=True)
         self.assertEqual((status, resp.getheader("Retry-After")), (429, "1"))
         self.assertIsNone(resp.getheader("Set-Cookie"))
+        # ... for that client address only: another one signs in meanwhile
+        c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30,
+                                       source_address=("127.0.0.2", 0))
+        c.request("POST", "/api/login", body=json.dumps({"token": TOKEN}),
+                  headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        r.read()
+        c.close()
+        self.assertEqual(r.status, 204, "one client's failures locked another out")
         time.sleep(1.2)
         status, resp, _ = s.request("POST", "/api/login", {"token": TOKEN},
                                     headers={"Origin": origin}, raw=True)
