@@ -137,10 +137,12 @@ class ServerTest(unittest.TestCase):
         cp = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         return Result(cp)
 
-    def start_mcp_http(self, *extra):
-        """Starts `pgvolley mcp --http 127.0.0.1:0` on the test's server
-        (stopped at cleanup); returns the port it printed."""
-        p = subprocess.Popen([PGVOLLEY, "mcp", "--allow-superuser", "-d", self.server.dsn,
+    def start_mcp_http(self, *extra, source=None):
+        """Starts `pgvolley mcp --http 127.0.0.1:0` on the test's server, or
+        on source (e.g. ["--datasets", FILE]), stopped at cleanup; returns
+        the port it printed."""
+        source = source or ["-d", self.server.dsn]
+        p = subprocess.Popen([PGVOLLEY, "mcp", "--allow-superuser", *source,
                               "--http", "127.0.0.1:0", *extra],
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True)

@@ -120,18 +120,8 @@ class Limits(ServerTest):
         self.assertFalse(c.call("list_available_datasets")["isError"])
 
     def start_http(self, *extra):
-        p = subprocess.Popen([PGVOLLEY, "mcp", "--allow-superuser", "--datasets",
-                              self.datasets("[db]\ndsn = DSN\n"), "--http", "127.0.0.1:0",
-                              *extra],
-                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)
-        line = p.stderr.readline()
-        m = re.search(r"http://127\.0\.0\.1:(\d+)/mcp", line)
-        if not m:
-            p.wait(timeout=30)
-            self.fail(line + p.stderr.read())
-        self.addCleanup(lambda: (p.terminate(), p.wait(timeout=30), p.stderr.close()))
-        return int(m.group(1))
+        return self.start_mcp_http(*extra,
+                                   source=["--datasets", self.datasets("[db]\ndsn = DSN\n")])
 
     def modern_call(self, port, id_):
         body = json.dumps({"jsonrpc": "2.0", "id": id_, "method": "tools/call",
