@@ -66,3 +66,16 @@ int pv_listen_tcp(const char *host, int port, int backlog, struct pv_listen *out
     bound(fd, out);
     return 0;
 }
+
+void pv_listen_peer_text(const struct sockaddr *sa, char *buf, size_t cap)
+{
+    if (cap == 0)
+        return;
+    buf[0] = '\0';
+    if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
+        return;
+    socklen_t len =
+        sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    if (getnameinfo(sa, len, buf, (socklen_t)cap, NULL, 0, NI_NUMERICHOST) != 0)
+        buf[0] = '\0';
+}

@@ -6,6 +6,7 @@
 #define PV_LISTEN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "common/pv_common.h"
 
@@ -24,5 +25,14 @@ struct pv_listen {
  *         already in use"), err set; nothing is left open on error.
  */
 int pv_listen_tcp(const char *host, int port, int backlog, struct pv_listen *out, pv_err *err);
+
+struct sockaddr;
+
+/**
+ * A peer's address as numeric text ("127.0.0.1", "::1") into buf (cap
+ * bytes; NI_MAXHOST is enough): "" when sa is NULL or not IPv4/IPv6. For
+ * the rate limits and logs of the HTTP servers.
+ */
+void pv_listen_peer_text(const struct sockaddr *sa, char *buf, size_t cap);
 
 #endif /* PV_LISTEN_H */

@@ -54,6 +54,7 @@
 
 #include "common/pv_buf.h"
 #include "common/pv_http_guard.h"
+#include "common/pv_listen.h"
 #include "mcp/pv_jsonrpc.h"
 #include "mcp/pv_mcp.h"
 #include "mcp/pv_mcp_http_int.h"
@@ -451,15 +452,9 @@ static bool retry_after(const pv_buf *out, char *buf, size_t bufsz)
 /* The client's address as numeric text ("" when unknown), for the rate limits and the audit. */
 static void client_address(struct MHD_Connection *c, char *buf, size_t bufsz)
 {
-    buf[0] = '\0';
     const union MHD_ConnectionInfo *ai =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (!ai || !ai->client_addr)
-        return;
-    socklen_t len = ai->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                           : sizeof(struct sockaddr_in);
-    if (getnameinfo(ai->client_addr, len, buf, (socklen_t)bufsz, NULL, 0, NI_NUMERICHOST) != 0)
-        buf[0] = '\0';
+    pv_listen_peer_text(ai ? ai->client_addr : NULL, buf, bufsz);
 }
 
 /* Which session a POST runs on; exactly one of the three is set. */

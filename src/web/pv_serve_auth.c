@@ -23,6 +23,7 @@
 #include <sys/random.h>
 
 #include "common/pv_http_guard.h"
+#include "common/pv_listen.h"
 #include "web/pv_serve_int.h"
 
 #define SESSION_MAX    64
@@ -174,15 +175,12 @@ static bool bucket_ok(struct bucket *b, double burst, double rate, double now, d
    recently used slot taken over). Called locked. */
 static struct bucket *addr_bucket(pv_serve__auth *a, struct MHD_Connection *c, double now)
 {
-    char addr[NI_MAXHOST] = "?";
+    char addr[NI_MAXHOST];
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (ci && ci->client_addr) {
-        socklen_t len = ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                               : sizeof(struct sockaddr_in);
-        if (getnameinfo(ci->client_addr, len, addr, sizeof(addr), NULL, 0, NI_NUMERICHOST) != 0)
-            snprintf(addr, sizeof(addr), "?");
-    }
+    pv_listen_peer_text(ci ? ci->client_addr : NULL, addr, sizeof(addr));
+    if (!addr[0])
+        snprintf(addr, sizeof(addr), "?"); /* unknown peers share one bucket */
     for (int i = 0; i < ADDR_MAX; i++)
         if (strcmp(a->addrs[i].addr, addr) == 0)
             return &a->addrs[i].b;

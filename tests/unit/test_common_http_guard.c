@@ -1,4 +1,4 @@
-/* test_web_guard.c - the Host, Origin and token checks of `pgvolley serve`. */
+/* test_common_http_guard.c - the Host, Origin, token and cookie checks of the HTTP servers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
