@@ -424,6 +424,8 @@ int pv_run_start(pv_run *r, pv_err *err)
         w->wake_open = true;
     }
     free(cpus);
+    /* without it (no thread to be had) each worker merges its own intervals */
+    (void)pv_run__tl_agg_start(r);
     for (int i = 0; i < r->nworkers; i++) {
         if (uv_thread_create(&r->workers[i].thread, worker_main, &r->workers[i]) != 0) {
             /* cannot happen in practice; threads already started would wait
@@ -502,6 +504,7 @@ int pv_run_wait(pv_run *r, pv_err *err)
         uv_loop_close(&r->workers[i].loop);
     }
     r->joined = true;
+    pv_run__tl_agg_stop(r); /* each worker waited for its jobs before its last */
 
     int rc = pv_run__merge(r);
     pv_run__tl_result(r);
@@ -523,6 +526,7 @@ void pv_run_destroy(pv_run *r)
         pv_run_stop(r);
         pv_run_wait(r, NULL);
     }
+    pv_run__tl_agg_stop(r); /* a start that failed after starting it */
     for (int i = 0; r->workers && i < r->nworkers; i++) {
         struct worker *w = &r->workers[i];
         for (size_t j = 0; w->stats && j < r->nscen; j++)

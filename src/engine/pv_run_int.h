@@ -26,7 +26,8 @@
  * run goes on is a handful of atomics (the work counters, the stop flag and
  * the progress counters and gauges); statistics are merged after the
  * threads joined. The timeline is the exception: at each interval boundary
- * a worker hands its interval's figures over under r->tl_mu.
+ * a worker hands its interval's figures over to the run's aggregator thread
+ * (pv_run_timeline.c), which merges them under r->tl_mu.
  */
 #ifndef PV_RUN_INT_H
 #define PV_RUN_INT_H
@@ -141,6 +142,17 @@ struct conn {
     char pipe_err[6]; /* the first error SQLSTATE of the pipeline in flight */
 };
 
+/* A worker's interval (or run of empty ones) handed over to the aggregator. */
+struct tl_job {
+    struct tl_job *next;
+    struct worker *w;
+    struct pv_stat *stats;        /* per flat scenario: the interval's figures */
+    struct pv_sched_stats *sched; /* per query (open model; else NULL) */
+    uint64_t from_k, upto;        /* intervals from_k (with the figures) to upto - 1 */
+    uint64_t in_flight, pool_waits, started;
+    bool queued; /* under r->agg_mu */
+};
+
 struct worker {
     pv_run *run;
     int id;
@@ -216,7 +228,15 @@ struct worker {
     uint64_t tl_k, tl_next_ns;
     uv_timer_t tl_timer;
     bool tl_timer_open;
-    int rc; /* first internal error (VOLLEY_ENOMEM) */
+    /* the other set of interval figures (swapped with tl_stats and tl_sched
+       at a boundary), NULL while the aggregator holds it in tl_job; under
+       r->agg_mu while tl_job.queued */
+    struct pv_stat *tl_spare;
+    struct pv_sched_stats *tl_sched_spare;
+    struct tl_job tl_job;
+    int tl_agg_rc;      /* the aggregator's error on w's figures; under r->agg_mu */
+    uint64_t tl_done_k; /* w's intervals before this one are merged; under tl_mu */
+    int rc;             /* first internal error (VOLLEY_ENOMEM) */
 };
 
 struct scen_ref {
@@ -269,6 +289,14 @@ struct pv_run {
     /* The timeline (pv_run_timeline.c), all guarded by tl_mu. */
     uv_mutex_t tl_mu;
     bool tl_mu_init;
+    /* Its aggregator thread: the workers' handed-over intervals (tl_job),
+       merged off the workers' threads, in the order handed over. */
+    uv_thread_t agg_thread;
+    uv_mutex_t agg_mu;
+    uv_cond_t agg_cond; /* a job, or agg_quit */
+    uv_cond_t agg_back; /* a job done: a worker's spare set is back */
+    struct tl_job *agg_head, *agg_tail;
+    bool agg_init, agg_started, agg_quit;
     uint64_t tl_interval_ns;
     struct tl_pending *tl_pend; /* intervals some worker has not handed over yet */
     size_t tl_npend, tl_pendcap;
@@ -478,6 +506,10 @@ void pv_run__tl_roll(struct worker *w, uint64_t now);
 void pv_run__tl_final(struct worker *w);
 /* After the join: the kept points move into r->result.timeline. */
 void pv_run__tl_result(pv_run *r);
+/* Starts the aggregator thread (before the workers). @return 0 or VOLLEY_EIO. */
+int pv_run__tl_agg_start(pv_run *r);
+/* After the workers joined (every job is done): ends it. */
+void pv_run__tl_agg_stop(pv_run *r);
 /* Records a counted execution into w's interval. @return 0 or VOLLEY_ENOMEM. */
 static inline int pv_run__tl_record(struct worker *w, const struct exec *e, uint64_t lat,
                                     uint64_t t_end)

@@ -87,14 +87,18 @@ int pv_run__tl_worker_init(struct worker *w)
     pv_run *r = w->run;
     w->tl_next_ns = UINT64_MAX;
     w->tl_stats = calloc(r->nscen, sizeof(*w->tl_stats));
-    if (!w->tl_stats)
+    w->tl_spare = calloc(r->nscen, sizeof(*w->tl_spare));
+    if (!w->tl_stats || !w->tl_spare)
         return VOLLEY_ENOMEM;
+    w->tl_job.w = w;
     if (pv_run__open_model(r)) {
         w->tl_sched = calloc(r->nqueries, sizeof(*w->tl_sched));
-        if (!w->tl_sched)
+        w->tl_sched_spare = calloc(r->nqueries, sizeof(*w->tl_sched_spare));
+        if (!w->tl_sched || !w->tl_sched_spare)
             return VOLLEY_ENOMEM;
         for (size_t i = 0; i < r->nqueries; i++)
-            if (pv_sched_stats_init(&w->tl_sched[i]) != 0)
+            if (pv_sched_stats_init(&w->tl_sched[i]) != 0 ||
+                pv_sched_stats_init(&w->tl_sched_spare[i]) != 0)
                 return VOLLEY_ENOMEM;
     }
     return 0;
@@ -104,8 +108,10 @@ void pv_run__tl_worker_fini(struct worker *w)
 {
     stat_array_free(w->tl_stats, w->run->nscen);
     sched_array_free(w->tl_sched, w->run->nqueries);
-    w->tl_stats = NULL;
-    w->tl_sched = NULL;
+    stat_array_free(w->tl_spare, w->run->nscen);
+    sched_array_free(w->tl_sched_spare, w->run->nqueries);
+    w->tl_stats = w->tl_spare = NULL;
+    w->tl_sched = w->tl_sched_spare = NULL;
 }
 
 /* ---- the worker's timer ------------------------------------------------ */
@@ -193,44 +199,45 @@ static void stat_clear(struct pv_stat *s)
         pv_hist_reset(h);
 }
 
-/* w's figures of its current interval join its figures of the whole run
+/* An interval's figures of w (j's set) join w's figures of the whole run
    (the hot path records into the interval's only). Not under tl_mu. */
-static int fold(struct worker *w)
+static int fold(struct worker *w, const struct tl_job *j)
 {
     pv_run *r = w->run;
     int rc = 0;
-    for (size_t j = 0; rc == 0 && j < r->nscen; j++)
-        if (pv_stat_executions(&w->tl_stats[j]) > 0 || w->tl_stats[j].retries > 0)
-            rc = pv_stat_merge(&w->stats[j], &w->tl_stats[j]);
-    for (size_t i = 0; rc == 0 && w->tl_sched && i < r->nqueries; i++)
-        rc = pv_sched_stats_merge(&w->sched[i], &w->tl_sched[i]);
+    for (size_t i = 0; rc == 0 && i < r->nscen; i++)
+        if (pv_stat_executions(&j->stats[i]) > 0 || j->stats[i].retries > 0)
+            rc = pv_stat_merge(&w->stats[i], &j->stats[i]);
+    for (size_t i = 0; rc == 0 && j->sched && i < r->nqueries; i++)
+        rc = pv_sched_stats_merge(&w->sched[i], &j->sched[i]);
     return rc;
 }
 
-/* w's figures of its current interval into p; w's are cleared. Under tl_mu. */
-static int merge_into(struct worker *w, struct tl_pending *p)
+/* j's figures into p (NULL: out of memory, only cleared); j's set is
+   cleared for its next interval. Under tl_mu. */
+static int merge_into(pv_run *r, const struct tl_job *j, struct tl_pending *p)
 {
-    pv_run *r = w->run;
-    int rc = 0;
-    for (size_t j = 0; j < r->nscen; j++) {
-        struct pv_stat *s = &w->tl_stats[j];
+    int rc = p ? 0 : VOLLEY_ENOMEM;
+    for (size_t i = 0; i < r->nscen; i++) {
+        struct pv_stat *s = &j->stats[i];
         if (pv_stat_executions(s) == 0 && s->retries == 0)
             continue;
         if (rc == 0)
-            rc = pv_stat_merge(&p->scen[j], s);
+            rc = pv_stat_merge(&p->scen[i], s);
         stat_clear(s);
     }
-    for (size_t i = 0; w->tl_sched && i < r->nqueries; i++) {
-        struct pv_sched_stats *s = &w->tl_sched[i];
+    for (size_t i = 0; j->sched && i < r->nqueries; i++) {
+        struct pv_sched_stats *s = &j->sched[i];
         if (rc == 0)
             rc = pv_sched_stats_merge(&p->sched[i], s);
         pv_hist_reset(s->intended);
         pv_hist_reset(s->lag);
         s->dropped = 0;
     }
-    p->pool_waits += w->tl_pool_waits;
-    p->started += w->tl_started;
-    w->tl_pool_waits = w->tl_started = 0;
+    if (p) {
+        p->pool_waits += j->pool_waits;
+        p->started += j->started;
+    }
     return rc;
 }
 
@@ -239,7 +246,7 @@ static int advance(pv_run *r)
 {
     uint64_t low = UINT64_MAX;
     for (int i = 0; i < r->nworkers; i++)
-        low = PV_MIN(low, r->workers[i].tl_k);
+        low = PV_MIN(low, r->workers[i].tl_done_k);
     int rc = 0;
     size_t n = 0;
     while (n < r->tl_npend && r->tl_pend[n].k < low) {
@@ -257,39 +264,168 @@ static int advance(pv_run *r)
 }
 
 /*
- * Hands w's interval tl_k over, and the empty ones before `upto` (w's
- * executions in flight are those at each of their boundaries). final: w
- * is finishing (its end, end_s, may end the last point); it then leaves
- * the timeline (tl_k = UINT64_MAX).
+ * Merges job j: its figures join w's whole-run figures and the pending
+ * point of interval j->from_k, the empty intervals after it up to j->upto
+ * are marked whole (w's executions in flight are those at each of their
+ * boundaries), and the points every worker has handed over are finished.
+ * final: w is finishing (its end, end_s, may end the last point); it then
+ * leaves the timeline (tl_done_k = UINT64_MAX). On the aggregator's thread,
+ * or on w's own at its end.
+ */
+static int job_run(pv_run *r, struct tl_job *j, bool final, double end_s)
+{
+    struct worker *w = j->w;
+    int rc = fold(w, j);
+    uv_mutex_lock(&r->tl_mu);
+    bool merged = false;
+    for (uint64_t k = j->from_k; k < j->upto || (final && k == j->from_k); k++) {
+        struct tl_pending *p = pending_get(r, k);
+        if (k == j->from_k) {
+            int mrc = merge_into(r, j, p);
+            rc = rc ? rc : mrc;
+            merged = true;
+        }
+        if (!p)
+            break;
+        if (final) {
+            p->end_s = PV_MAX(p->end_s, end_s);
+        } else {
+            p->whole = true;
+            p->in_flight += j->in_flight;
+        }
+    }
+    if (!merged)
+        merge_into(r, j, NULL); /* cleared all the same */
+    w->tl_done_k = final ? UINT64_MAX : j->upto;
+    int arc = advance(r);
+    uv_mutex_unlock(&r->tl_mu);
+    return rc ? rc : arc;
+}
+
+/* Waits until the aggregator has given w's spare set back; takes its error. */
+static void spare_wait(struct worker *w)
+{
+    pv_run *r = w->run;
+    uv_mutex_lock(&r->agg_mu);
+    while (w->tl_job.queued)
+        uv_cond_wait(&r->agg_back, &r->agg_mu);
+    if (w->tl_agg_rc != 0 && w->rc == 0)
+        w->rc = w->tl_agg_rc;
+    w->tl_agg_rc = 0;
+    uv_mutex_unlock(&r->agg_mu);
+}
+
+/*
+ * Hands w's interval tl_k over, with the empty ones before `upto`. A
+ * boundary swaps w's set of figures with its spare and queues the filled
+ * one for the aggregator, so the worker goes on at once: merging and
+ * finishing a point takes milliseconds with many parameter sets (a hundred:
+ * 2 to 10 ms a second per worker), which every execution due meanwhile
+ * would wait for. final: w is finishing; its last interval is merged here,
+ * once the aggregator is done with its earlier ones.
  */
 static void hand_over(struct worker *w, uint64_t upto, bool final, double end_s)
 {
     pv_run *r = w->run;
     uint64_t busy = (uint64_t)(w->slots - w->slots_free), waiting = (uint64_t)w->pend.n;
-    uint64_t in_flight = busy > waiting ? busy - waiting : 0;
-    int rc = fold(w);
-    uv_mutex_lock(&r->tl_mu);
-    for (uint64_t k = w->tl_k; rc == 0 && (k < upto || (final && k == w->tl_k)); k++) {
-        struct tl_pending *p = pending_get(r, k);
-        if (!p) {
-            rc = VOLLEY_ENOMEM;
-            break;
-        }
-        if (k == w->tl_k)
-            rc = merge_into(w, p);
-        if (final) {
-            p->end_s = PV_MAX(p->end_s, end_s);
-        } else {
-            p->whole = true;
-            p->in_flight += in_flight;
-        }
-    }
+    struct tl_job *j = &w->tl_job;
+    if (r->agg_started)
+        spare_wait(w); /* at most one job of w in the queue */
+    j->stats = w->tl_stats;
+    j->sched = w->tl_sched;
+    j->from_k = w->tl_k;
+    j->upto = upto;
+    j->in_flight = busy > waiting ? busy - waiting : 0;
+    j->pool_waits = w->tl_pool_waits;
+    j->started = w->tl_started;
+    w->tl_pool_waits = w->tl_started = 0;
     w->tl_k = final ? UINT64_MAX : upto;
-    int arc = advance(r);
-    uv_mutex_unlock(&r->tl_mu);
-    rc = rc ? rc : arc;
-    if (rc != 0 && w->rc == 0)
-        w->rc = rc;
+    if (final || !r->agg_started) {
+        int rc = job_run(r, j, final, end_s);
+        if (rc != 0 && w->rc == 0)
+            w->rc = rc;
+        return;
+    }
+    /* the spare, cleared by the aggregator, takes the next interval */
+    w->tl_stats = w->tl_spare;
+    w->tl_sched = w->tl_sched_spare;
+    uv_mutex_lock(&r->agg_mu);
+    w->tl_spare = NULL;
+    w->tl_sched_spare = NULL;
+    j->queued = true;
+    j->next = NULL;
+    if (r->agg_tail)
+        r->agg_tail->next = j;
+    else
+        r->agg_head = j;
+    r->agg_tail = j;
+    uv_cond_signal(&r->agg_cond);
+    uv_mutex_unlock(&r->agg_mu);
+}
+
+static void agg_main(void *arg)
+{
+    pv_run *r = arg;
+    uv_mutex_lock(&r->agg_mu);
+    for (;;) {
+        while (!r->agg_head && !r->agg_quit)
+            uv_cond_wait(&r->agg_cond, &r->agg_mu);
+        struct tl_job *j = r->agg_head;
+        if (!j)
+            break;
+        r->agg_head = j->next;
+        if (!r->agg_head)
+            r->agg_tail = NULL;
+        uv_mutex_unlock(&r->agg_mu);
+        int rc = job_run(r, j, false, 0);
+        uv_mutex_lock(&r->agg_mu);
+        struct worker *w = j->w;
+        w->tl_spare = j->stats;
+        w->tl_sched_spare = j->sched;
+        j->queued = false;
+        if (rc != 0 && w->tl_agg_rc == 0)
+            w->tl_agg_rc = rc;
+        uv_cond_broadcast(&r->agg_back);
+    }
+    uv_mutex_unlock(&r->agg_mu);
+}
+
+int pv_run__tl_agg_start(pv_run *r)
+{
+    if (uv_mutex_init(&r->agg_mu) != 0)
+        return VOLLEY_EIO;
+    if (uv_cond_init(&r->agg_cond) != 0) {
+        uv_mutex_destroy(&r->agg_mu);
+        return VOLLEY_EIO;
+    }
+    if (uv_cond_init(&r->agg_back) != 0) {
+        uv_cond_destroy(&r->agg_cond);
+        uv_mutex_destroy(&r->agg_mu);
+        return VOLLEY_EIO;
+    }
+    r->agg_init = true;
+    if (uv_thread_create(&r->agg_thread, agg_main, r) != 0)
+        return VOLLEY_EIO; /* the workers merge their own intervals */
+    r->agg_started = true;
+    return 0;
+}
+
+void pv_run__tl_agg_stop(pv_run *r)
+{
+    if (r->agg_started) {
+        uv_mutex_lock(&r->agg_mu);
+        r->agg_quit = true;
+        uv_cond_signal(&r->agg_cond);
+        uv_mutex_unlock(&r->agg_mu);
+        uv_thread_join(&r->agg_thread);
+        r->agg_started = false;
+    }
+    if (r->agg_init) {
+        uv_cond_destroy(&r->agg_back);
+        uv_cond_destroy(&r->agg_cond);
+        uv_mutex_destroy(&r->agg_mu);
+        r->agg_init = false;
+    }
 }
 
 void pv_run__tl_roll(struct worker *w, uint64_t now)
