@@ -462,6 +462,13 @@ void pv_run__tl_final(struct worker *w)
         hand_over(w, (now - w->measure_ns) / w->run->tl_interval_ns, false, 0);
     hand_over(w, 0, true, (double)(last - w->measure_ns) / 1e9);
     w->tl_next_ns = UINT64_MAX;
+    /* The two sets are empty now, but keep their histograms' memory for a
+       next interval there will not be: given back before the report is
+       rendered, whatever the last intervals held. */
+    for (size_t j = 0; j < w->run->nscen; j++) {
+        pv_stat_fini(&w->tl_stats[j]);
+        pv_stat_fini(&w->tl_spare[j]);
+    }
 }
 
 void pv_run__tl_result(pv_run *r)
