@@ -144,7 +144,7 @@ struct conn {
 
 /* A worker's interval (or run of empty ones) handed over to the aggregator. */
 struct tl_job {
-    struct tl_job *next;
+    struct pv_slink link; /* in r->agg_jobs */
     struct worker *w;
     struct pv_stat *stats;        /* per flat scenario: the interval's figures */
     struct pv_sched_stats *sched; /* per query (open model; else NULL) */
@@ -293,9 +293,9 @@ struct pv_run {
        merged off the workers' threads, in the order handed over. */
     uv_thread_t agg_thread;
     uv_mutex_t agg_mu;
-    uv_cond_t agg_cond; /* a job, or agg_quit */
-    uv_cond_t agg_back; /* a job done: a worker's spare set is back */
-    struct tl_job *agg_head, *agg_tail;
+    uv_cond_t agg_cond;      /* a job, or agg_quit */
+    uv_cond_t agg_back;      /* a job done: a worker's spare set is back */
+    struct pv_fifo agg_jobs; /* struct tl_job, oldest first */
     bool agg_init, agg_started, agg_quit;
     uint64_t tl_interval_ns;
     struct tl_pending *tl_pend; /* intervals some worker has not handed over yet */

@@ -353,12 +353,7 @@ static void hand_over(struct worker *w, uint64_t upto, bool final, double end_s)
     w->tl_spare = NULL;
     w->tl_sched_spare = NULL;
     j->queued = true;
-    j->next = NULL;
-    if (r->agg_tail)
-        r->agg_tail->next = j;
-    else
-        r->agg_head = j;
-    r->agg_tail = j;
+    pv_fifo_push(&r->agg_jobs, &j->link);
     uv_cond_signal(&r->agg_cond);
     uv_mutex_unlock(&r->agg_mu);
 }
@@ -368,14 +363,12 @@ static void agg_main(void *arg)
     pv_run *r = arg;
     uv_mutex_lock(&r->agg_mu);
     for (;;) {
-        while (!r->agg_head && !r->agg_quit)
+        while (!r->agg_jobs.head && !r->agg_quit)
             uv_cond_wait(&r->agg_cond, &r->agg_mu);
-        struct tl_job *j = r->agg_head;
-        if (!j)
+        struct pv_slink *link = pv_fifo_pop(&r->agg_jobs);
+        if (!link)
             break;
-        r->agg_head = j->next;
-        if (!r->agg_head)
-            r->agg_tail = NULL;
+        struct tl_job *j = PV_CONTAINER_OF(link, struct tl_job, link);
         uv_mutex_unlock(&r->agg_mu);
         int rc = job_run(r, j, false, 0);
         uv_mutex_lock(&r->agg_mu);

@@ -46,6 +46,23 @@ class TimelineTest(ServerTest):
                 self.assertEqual(p["queries"][i]["name"], q["name"])
         return points
 
+    def test_exact_counts_over_many_intervals(self):
+        # the workers hand an interval over to the run's aggregator thread at
+        # each boundary: over hundreds of them, none is lost or counted twice,
+        # in the summary (against the planned count of each parameter set)
+        # and in the points
+        sets = ", ".join(f"[{i}]" for i in range(1, 41))
+        f = self.write("many.sql", f"-- PARAMETERS: [{sets}]\n-- EXEC_COUNT: 25\n"
+                       "SELECT pg_sleep(0.0005), %s::int /* pgvolley-tl-exact */;\n")
+        rep = self.run_json("-c", "4", "-j", "2", "--interval", "0.005", f)
+        self.assertEqual(rep["summary"]["executions"], 1000)
+        self.assertEqual(rep["summary"]["failed"], 0)
+        scen = rep["queries"][0]["scenarios"]
+        self.assertEqual(len(scen), 40)
+        self.assertEqual(sorted({s["executions"] for s in scen}), [25])
+        points = self.check_sums(rep)
+        self.assertGreater(len(points), 50)
+
     def test_points_add_up_to_the_summary(self):
         a, b = self.two_files()
         rep = self.run_json("-c", "4", "-j", "2", "-T", "2", "--interval", "0.25", a, b)
