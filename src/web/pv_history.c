@@ -43,6 +43,47 @@ void pv_history_run_fini(struct pv_history_run *r)
     memset(r, 0, sizeof(*r));
 }
 
+/* A copy of column col's text ("" for NULL); NULL only out of memory. */
+static char *row_dup(const struct pv_history__row *row, int col)
+{
+    const char *t = row->text(row->src, col);
+    return pv_strdup(t ? t : "");
+}
+
+int pv_history__run_from_row(const struct pv_history__row *row, bool with_report,
+                             struct pv_history_run *r)
+{
+    void *src = row->src;
+    memset(r, 0, sizeof(*r));
+    r->id = row->i64(src, 0);
+    r->name = row_dup(row, 1);
+    r->target = row_dup(row, 2);
+    const char *state = row->text(src, 3);
+    int s = state ? pv_history_state_parse(state) : -1;
+    r->state = s < 0 ? PV_HISTORY_INTERRUPTED : (enum pv_history_state)s;
+    r->created_at = row->dbl(src, 4);
+    r->started_at = row->dbl(src, 5);
+    r->finished_at = row->dbl(src, 6);
+    r->has_summary = row->text(src, 7) != NULL;
+    r->summary.executions = row->i64(src, 7);
+    r->summary.failed = row->i64(src, 8);
+    r->summary.qps = row->dbl(src, 9);
+    r->summary.avg_ms = row->dbl(src, 10);
+    r->summary.p95_ms = row->dbl(src, 11);
+    r->summary.wall_s = row->dbl(src, 12);
+    r->exit_code = (int)row->i64(src, 13);
+    r->message = row_dup(row, 14);
+    r->config = row_dup(row, 15);
+    r->npoints = row->i64(src, 16);
+    const char *report = with_report ? row->text(src, PV_HISTORY__RUN_NCOLUMNS) : NULL;
+    if ((report && !(r->report = pv_strdup(report))) || !r->name || !r->target || !r->message ||
+        !r->config) {
+        pv_history_run_fini(r);
+        return VOLLEY_ENOMEM;
+    }
+    return 0;
+}
+
 int pv_history__no_run(pv_err *err, int64_t id)
 {
     return pv_err_set(err, VOLLEY_EINPUT, "no run %lld in the history", (long long)id);

@@ -55,6 +55,31 @@ int pv_history__sqlite_open(const char *path, int64_t *interrupted, void **be, p
 extern const struct pv_history__ops pv_history__pg_ops;
 int pv_history__pg_open(const char *conninfo, int64_t *interrupted, void **be, pv_err *err);
 
+/*
+ * A run's row, the same in both backends: the columns of
+ * PV_HISTORY__RUN_COLUMNS (POINTS: the points table, as the backend names
+ * it), then with a report the report in column PV_HISTORY__RUN_NCOLUMNS.
+ */
+#define PV_HISTORY__RUN_COLUMNS(POINTS)                                                            \
+    "r.id, r.name, r.target, r.state, r.created_at, r.started_at, r.finished_at, "                 \
+    "r.executions, r.failed, r.qps, r.avg_ms, r.p95_ms, r.wall_s, r.exit_code, r.message, "        \
+    "r.config, (SELECT count(*) FROM " POINTS " p WHERE p.run_id = r.id)"
+#define PV_HISTORY__RUN_NCOLUMNS 17
+
+/* How a backend reads column col of its current row: text is NULL for SQL
+   NULL; i64 and dbl are 0 for it. */
+struct pv_history__row {
+    const char *(*text)(void *src, int col);
+    int64_t (*i64)(void *src, int col);
+    double (*dbl)(void *src, int col);
+    void *src;
+};
+
+/** Fills r from a row of PV_HISTORY__RUN_COLUMNS (and its report with
+    with_report). @return 0 or VOLLEY_ENOMEM (r is then freed). */
+int pv_history__run_from_row(const struct pv_history__row *row, bool with_report,
+                             struct pv_history_run *r);
+
 /** "no run ID in the history" as VOLLEY_EINPUT. */
 int pv_history__no_run(pv_err *err, int64_t id);
 

@@ -544,45 +544,36 @@ static int pg_finish(void *be, int64_t id, enum pv_history_state state, double n
 
 /* ---- reads -------------------------------------------------------------- */
 
-#define RUN_COLUMNS                                                                                \
-    "r.id, r.name, r.target, r.state, r.created_at, r.started_at, r.finished_at, "                 \
-    "r.executions, r.failed, r.qps, r.avg_ms, r.p95_ms, r.wall_s, r.exit_code, r.message, "        \
-    "r.config, (SELECT count(*) FROM " SCHEMA "points p WHERE p.run_id = r.id)"
-#define RUN_NCOLUMNS 17
+/* A row of a PGresult, for pv_history__run_from_row. */
+struct pg_row {
+    const PGresult *res;
+    int i;
+};
 
-/* Fills r from row i of RUN_COLUMNS (and the report in column
-   RUN_NCOLUMNS when with_report). @return 0 or VOLLEY_ENOMEM. */
+static const char *pg_text(void *src, int col)
+{
+    const struct pg_row *x = src;
+    return PQgetisnull(x->res, x->i, col) ? NULL : PQgetvalue(x->res, x->i, col);
+}
+
+static int64_t pg_i64(void *src, int col)
+{
+    const struct pg_row *x = src;
+    return get_i(x->res, x->i, col);
+}
+
+static double pg_dbl(void *src, int col)
+{
+    const struct pg_row *x = src;
+    return get_d(x->res, x->i, col);
+}
+
+/* Fills r from row i of res (pv_history__run_from_row). */
 static int run_from_row(const PGresult *res, int i, bool with_report, struct pv_history_run *r)
 {
-    memset(r, 0, sizeof(*r));
-    r->id = get_i(res, i, 0);
-    r->name = pv_strdup(PQgetvalue(res, i, 1));
-    r->target = pv_strdup(PQgetvalue(res, i, 2));
-    int s = pv_history_state_parse(PQgetvalue(res, i, 3));
-    r->state = s < 0 ? PV_HISTORY_INTERRUPTED : (enum pv_history_state)s;
-    r->created_at = get_d(res, i, 4);
-    r->started_at = get_d(res, i, 5);
-    r->finished_at = get_d(res, i, 6);
-    r->has_summary = !PQgetisnull(res, i, 7);
-    r->summary.executions = get_i(res, i, 7);
-    r->summary.failed = get_i(res, i, 8);
-    r->summary.qps = get_d(res, i, 9);
-    r->summary.avg_ms = get_d(res, i, 10);
-    r->summary.p95_ms = get_d(res, i, 11);
-    r->summary.wall_s = get_d(res, i, 12);
-    r->exit_code = (int)get_i(res, i, 13);
-    r->message = pv_strdup(PQgetvalue(res, i, 14));
-    r->config = pv_strdup(PQgetvalue(res, i, 15));
-    r->npoints = get_i(res, i, 16);
-    if (with_report && !PQgetisnull(res, i, RUN_NCOLUMNS) &&
-        !(r->report = pv_strdup(PQgetvalue(res, i, RUN_NCOLUMNS))))
-        goto oom;
-    if (!r->name || !r->target || !r->message || !r->config)
-        goto oom;
-    return 0;
-oom:
-    pv_history_run_fini(r);
-    return VOLLEY_ENOMEM;
+    struct pg_row x = {res, i};
+    struct pv_history__row row = {pg_text, pg_i64, pg_dbl, &x};
+    return pv_history__run_from_row(&row, with_report, r);
 }
 
 static int pg_get(void *be, int64_t id, bool with_report, struct pv_history_run *out, pv_err *err)
@@ -591,11 +582,13 @@ static int pg_get(void *be, int64_t id, bool with_report, struct pv_history_run 
     struct params p = {0};
     par_i(&p, id);
     PGresult *r;
-    int rc =
-        run(b,
-            with_report ? "SELECT " RUN_COLUMNS ", r.report FROM " SCHEMA "runs r WHERE r.id = $1"
-                        : "SELECT " RUN_COLUMNS " FROM " SCHEMA "runs r WHERE r.id = $1",
-            &p, "read a run", &r, err);
+    int rc = run(b,
+                 with_report
+                     ? "SELECT " PV_HISTORY__RUN_COLUMNS(SCHEMA "points") ", r.report FROM " SCHEMA
+                                                                          "runs r WHERE r.id = $1"
+                     : "SELECT " PV_HISTORY__RUN_COLUMNS(SCHEMA "points") " FROM " SCHEMA
+                                                                          "runs r WHERE r.id = $1",
+                 &p, "read a run", &r, err);
     if (rc != 0)
         return rc;
     if (PQntuples(r) == 0)
@@ -608,15 +601,18 @@ static int pg_get(void *be, int64_t id, bool with_report, struct pv_history_run 
 
 /* As the SQLite backend's: a bit test on the state's position, and a
    substring (strpos), never a LIKE pattern. */
-static const char list_sql[] =
-    "SELECT " RUN_COLUMNS " FROM " SCHEMA "runs r WHERE"
-    " ($1::bigint & (1::bigint << CASE r.state WHEN 'queued' THEN 0 WHEN 'running' THEN 1"
-    "  WHEN 'finished' THEN 2 WHEN 'failed' THEN 3 WHEN 'cancelled' THEN 4 ELSE 5 END)) <> 0"
-    " AND ($2::text IS NULL OR r.target = $2)"
-    " AND ($3::text IS NULL OR strpos(lower(r.name), lower($3)) > 0)"
-    " AND ($4::float8 = 0 OR r.created_at >= $4) AND ($5::float8 = 0 OR r.created_at < $5)"
-    " AND ($6::bigint = 0 OR r.id < $6)"
-    " ORDER BY r.id DESC LIMIT $7::bigint";
+static const char list_sql[] = "SELECT " PV_HISTORY__RUN_COLUMNS(
+    SCHEMA
+    "points") " FROM " SCHEMA "runs r WHERE"
+              " ($1::bigint & (1::bigint << CASE r.state WHEN 'queued' THEN 0 WHEN 'running' THEN 1"
+              "  WHEN 'finished' THEN 2 WHEN 'failed' THEN 3 WHEN 'cancelled' THEN 4 ELSE 5 END)) "
+              "<> 0"
+              " AND ($2::text IS NULL OR r.target = $2)"
+              " AND ($3::text IS NULL OR strpos(lower(r.name), lower($3)) > 0)"
+              " AND ($4::float8 = 0 OR r.created_at >= $4) AND ($5::float8 = 0 OR r.created_at < "
+              "$5)"
+              " AND ($6::bigint = 0 OR r.id < $6)"
+              " ORDER BY r.id DESC LIMIT $7::bigint";
 
 static int pg_list(void *be, const struct pv_history_filter *f, pv_history_run_fn fn, void *arg,
                    pv_err *err)

@@ -69,13 +69,6 @@ static int exec_sql(struct sq *h, const char *sql, pv_err *err, const char *what
     return rc == SQLITE_OK ? 0 : db_fail(h->db, rc, err, what);
 }
 
-/* A copy of column i's text ("" for NULL); NULL only out of memory. */
-static char *col_dup(sqlite3_stmt *st, int i)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return pv_strdup(t ? (const char *)t : "");
-}
-
 /* ---- open --------------------------------------------------------------- */
 
 static int user_version(struct sq *h, int *v, pv_err *err)
@@ -297,52 +290,35 @@ static int sq_finish(void *be, int64_t id, enum pv_history_state state, double n
 
 /* ---- reads -------------------------------------------------------------- */
 
-#define RUN_COLUMNS                                                                                \
-    "r.id, r.name, r.target, r.state, r.created_at, r.started_at, r.finished_at, "                 \
-    "r.executions, r.failed, r.qps, r.avg_ms, r.p95_ms, r.wall_s, r.exit_code, r.message, "        \
-    "r.config, (SELECT count(*) FROM points p WHERE p.run_id = r.id)"
-#define RUN_NCOLUMNS 17
+static const char *sq_text(void *src, int col)
+{
+    return (const char *)sqlite3_column_text(src, col); /* NULL for NULL */
+}
 
-/* Fills r from a row of RUN_COLUMNS (and the report in column
-   RUN_NCOLUMNS when with_report). @return 0 or VOLLEY_ENOMEM. */
+static int64_t sq_i64(void *src, int col)
+{
+    return sqlite3_column_int64(src, col);
+}
+
+static double sq_dbl(void *src, int col)
+{
+    return sqlite3_column_double(src, col);
+}
+
+/* Fills r from st's row (pv_history__run_from_row). */
 static int run_from_row(sqlite3_stmt *st, bool with_report, struct pv_history_run *r)
 {
-    memset(r, 0, sizeof(*r));
-    r->id = sqlite3_column_int64(st, 0);
-    r->name = col_dup(st, 1);
-    r->target = col_dup(st, 2);
-    int s = pv_history_state_parse((const char *)sqlite3_column_text(st, 3));
-    r->state = s < 0 ? PV_HISTORY_INTERRUPTED : (enum pv_history_state)s;
-    r->created_at = sqlite3_column_double(st, 4);
-    r->started_at = sqlite3_column_double(st, 5);
-    r->finished_at = sqlite3_column_double(st, 6);
-    r->has_summary = sqlite3_column_type(st, 7) != SQLITE_NULL;
-    r->summary.executions = sqlite3_column_int64(st, 7);
-    r->summary.failed = sqlite3_column_int64(st, 8);
-    r->summary.qps = sqlite3_column_double(st, 9);
-    r->summary.avg_ms = sqlite3_column_double(st, 10);
-    r->summary.p95_ms = sqlite3_column_double(st, 11);
-    r->summary.wall_s = sqlite3_column_double(st, 12);
-    r->exit_code = sqlite3_column_int(st, 13);
-    r->message = col_dup(st, 14);
-    r->config = col_dup(st, 15);
-    r->npoints = sqlite3_column_int64(st, 16);
-    if (with_report && sqlite3_column_type(st, RUN_NCOLUMNS) != SQLITE_NULL &&
-        !(r->report = col_dup(st, RUN_NCOLUMNS)))
-        goto oom;
-    if (!r->name || !r->target || !r->message || !r->config)
-        goto oom;
-    return 0;
-oom:
-    pv_history_run_fini(r);
-    return VOLLEY_ENOMEM;
+    struct pv_history__row row = {sq_text, sq_i64, sq_dbl, st};
+    return pv_history__run_from_row(&row, with_report, r);
 }
 
 static int sq_get(void *be, int64_t id, bool with_report, struct pv_history_run *out, pv_err *err)
 {
     struct sq *h = be;
     sqlite3_stmt *st;
-    int rc = prep(h, "SELECT " RUN_COLUMNS ", r.report FROM runs r WHERE r.id = ?1", &st, err);
+    int rc = prep(
+        h, "SELECT " PV_HISTORY__RUN_COLUMNS("points") ", r.report FROM runs r WHERE r.id = ?1",
+        &st, err);
     if (rc != 0)
         return rc;
     sqlite3_bind_int64(st, 1, id);
@@ -378,15 +354,16 @@ static void bind_filter(sqlite3_stmt *st, const struct pv_history_filter *f)
  * (CASE below, in the same order); the name test is instr() on lower():
  * a substring, never a LIKE pattern the caller's % or _ would change.
  */
-static const char list_sql[] =
-    "SELECT " RUN_COLUMNS " FROM runs r WHERE"
-    " (?1 & (1 << CASE r.state WHEN 'queued' THEN 0 WHEN 'running' THEN 1"
-    "  WHEN 'finished' THEN 2 WHEN 'failed' THEN 3 WHEN 'cancelled' THEN 4 ELSE 5 END)) != 0"
-    " AND (?2 IS NULL OR r.target = ?2)"
-    " AND (?3 IS NULL OR instr(lower(r.name), lower(?3)) > 0)"
-    " AND (?4 = 0 OR r.created_at >= ?4) AND (?5 = 0 OR r.created_at < ?5)"
-    " AND (?6 = 0 OR r.id < ?6)"
-    " ORDER BY r.id DESC LIMIT ?7";
+static const char list_sql[] = "SELECT " PV_HISTORY__RUN_COLUMNS(
+    "points") " FROM runs r WHERE"
+              " (?1 & (1 << CASE r.state WHEN 'queued' THEN 0 WHEN 'running' THEN 1"
+              "  WHEN 'finished' THEN 2 WHEN 'failed' THEN 3 WHEN 'cancelled' THEN 4 ELSE 5 END)) "
+              "!= 0"
+              " AND (?2 IS NULL OR r.target = ?2)"
+              " AND (?3 IS NULL OR instr(lower(r.name), lower(?3)) > 0)"
+              " AND (?4 = 0 OR r.created_at >= ?4) AND (?5 = 0 OR r.created_at < ?5)"
+              " AND (?6 = 0 OR r.id < ?6)"
+              " ORDER BY r.id DESC LIMIT ?7";
 
 static int sq_list(void *be, const struct pv_history_filter *f, pv_history_run_fn fn, void *arg,
                    pv_err *err)
