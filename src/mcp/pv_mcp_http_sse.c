@@ -60,6 +60,7 @@ struct rd {
     size_t off;
     bool primed;   /* the start (priming event) is done */
     bool complete; /* the stream was sent to its end */
+    bool unlinked; /* ... and dropped from the buffer (the buffer's reference is ours to drop) */
     uint64_t keep_ns;
 };
 
@@ -347,6 +348,12 @@ static ssize_t fill_locked(struct rd *r)
             continue;
         if (x->done || (x->standalone && x->ss->closed) || x->gone) {
             r->complete = x->done;
+            if (x->done && x->ss && x->listed && x->gen == r->gen) {
+                /* delivered: gone from the buffer before the client can
+                   see the end and ask again (MHD frees the reader later) */
+                unlink_locked(x->ss, x);
+                r->unlinked = true;
+            }
             ret = x->gone ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
             break;
         }
@@ -384,12 +391,13 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
     return ret;
 }
 
-/* The end of reader gen of x (complete: it sent the stream to its end):
-   x is detached, and dropped from the buffer when delivered or a
-   standalone stream; drops the reader's reference. */
-static void reader_end(struct pv_mcp__hx *x, unsigned gen, bool complete)
+/* The end of reader gen of x (complete: it sent the stream to its end;
+   unlinked: and took it out of the buffer then): x is detached, and
+   dropped from the buffer when delivered or a standalone stream; drops
+   the reader's reference. */
+static void reader_end(struct pv_mcp__hx *x, unsigned gen, bool complete, bool unlinked)
 {
-    bool drop = false;
+    bool drop = unlinked;
     pthread_mutex_lock(x->mu);
     if (x->ss && x->gen == gen) {
         x->attached = false;
@@ -411,11 +419,11 @@ static void sse_free(void *cls)
 {
     struct rd *r = cls;
     struct pv_mcp__hx *x = r->x;
-    bool complete = r->complete;
+    bool complete = r->complete, unlinked = r->unlinked;
     unsigned gen = r->gen;
     pv_buf_fini(&r->pend);
     free(r);
-    reader_end(x, gen, complete);
+    reader_end(x, gen, complete, unlinked);
 }
 
 enum MHD_Result pv_mcp__sse_respond(struct MHD_Connection *c, struct pv_mcp__hx *x, uint32_t after,
@@ -423,7 +431,7 @@ enum MHD_Result pv_mcp__sse_respond(struct MHD_Connection *c, struct pv_mcp__hx 
 {
     struct rd *r = calloc(1, sizeof(*r));
     if (!r) {
-        reader_end(x, gen, false); /* detached: resumable within the grace period */
+        reader_end(x, gen, false, false); /* detached: resumable within the grace period */
         return MHD_NO;
     }
     r->x = x;
