@@ -1,12 +1,13 @@
 # Thin wrapper over CMake. `make` builds build/pgvolley and libvolley;
-# `make check` runs every test (also under ASan+UBSan); `make demo` runs the
+# `make check` runs every test (the unit and integration ones also under
+# ASan+UBSan; `make check-asan-all`: all of them there); `make demo` runs the
 # demo on a throwaway server; `make bench` compares with pgbench.
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD  ?= build
 ASAN   ?= build-asan
 CMAKE  ?= cmake
 
-.PHONY: all deps build asan check check-fast check-build demo bench profile format format-check lint clean \
+.PHONY: all deps build asan check check-asan-all check-fast check-build demo bench profile format format-check lint clean \
 	fuzz fuzz-build fuzz-check
 
 all: build
@@ -26,16 +27,26 @@ $(ASAN)/CMakeCache.txt: | deps
 asan: deps $(ASAN)/CMakeCache.txt
 	$(CMAKE) --build $(ASAN) -j $(JOBS)
 
-# Every test, in the normal build and in the sanitizer build, then each
-# fuzz target for a short fixed time. Four tests at a time on 2 cores: most
-# of a test's time is spent waiting on a server or a sleep (about one core
-# busy at -j 2), and the tests that time a fault or a stall run alone
-# (RUN_SERIAL in CMakeLists.txt).
+# Every test in the normal build; in the sanitizer build every test that
+# runs our C code (unit and integration), then each fuzz target for a short
+# fixed time. The sanitizer build leaves out what would only repeat work
+# outside our C code: the build checks (label build: the same sources and
+# link lines), the browser tests (Chromium's work; the pages are written by
+# report code the integration tests run) and the end-to-end MCP clients
+# (Node.js's work; test_mcp_* drive the same server paths); `make
+# check-asan-all` runs them too. Four tests at a time on 2 cores: most of a
+# test's time is spent waiting on a server or a sleep, and the tests that
+# time a fault or a stall run alone (RUN_SERIAL in CMakeLists.txt).
 CHECK_JOBS ?= 4
+ASAN_ONLY_ONCE := build|browser|e2e
 check: build asan format-check lint
 	cd $(BUILD) && ctest --output-on-failure -j $(CHECK_JOBS)
-	cd $(ASAN) && ctest --output-on-failure -j $(CHECK_JOBS)
+	cd $(ASAN) && ctest --output-on-failure -j $(CHECK_JOBS) -LE '^($(ASAN_ONLY_ONCE))$$'
 	$(MAKE) --no-print-directory fuzz-check
+
+# Every test in the sanitizer build, those above included.
+check-asan-all: asan
+	cd $(ASAN) && ctest --output-on-failure -j $(CHECK_JOBS)
 
 # Only the normal build (quicker while developing).
 check-fast: build

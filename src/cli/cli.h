@@ -92,6 +92,11 @@ extern volatile sig_atomic_t cli_signalled;
 /* Installs the flag-setting handler for SIGINT and SIGTERM. */
 void cli_signals_install(void);
 
+struct pv_pgtmp_opts;
+/* Throwaway-server options from the environment: PGVOLLEY_INITDB_CACHE (a
+ * directory keeping an initialised cluster to copy instead of running initdb). */
+void cli_pgtmp_env(struct pv_pgtmp_opts *o);
+
 int cmd_run(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_demo(int argc, char **argv);

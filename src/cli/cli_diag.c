@@ -7,6 +7,7 @@
 
 #include <libpq-fe.h>
 
+#include "cli/cli.h"
 #include "common/pv_buf.h"
 #include "engine/pv_conn.h"
 #include "engine/pv_conninfo.h"
@@ -117,8 +118,11 @@ int cli_diag_pgtmp_start(pv_pgtmp **out, pv_err *err)
 {
     static const char *const preload[] = {"shared_preload_libraries=pg_stat_statements", NULL};
     struct pv_pgtmp_opts opts = {.extra_settings = preload};
-    if (pv_pgtmp_start(&opts, out, err) != 0)
-        return pv_pgtmp_start(NULL, out, err);
+    cli_pgtmp_env(&opts);
+    if (pv_pgtmp_start(&opts, out, err) != 0) {
+        opts.extra_settings = NULL;
+        return pv_pgtmp_start(&opts, out, err);
+    }
     /* a failure leaves the diagnosis' note about the extension */
     pv_conninfo *ci = NULL;
     PGconn *pg = NULL;

@@ -87,7 +87,7 @@ static void write_point(struct cli_timeline *t, const struct pv_tl_point *p)
 static void poll_run(struct cli_timeline *t)
 {
     struct pv_tl_point p;
-    int rc;
+    int rc = 0;
     while (t->run && (rc = pv_run_timeline_next(t->run, &t->seq, &p)) == 1) {
         write_point(t, &p);
         pv_tl_point_fini(&p, pv_workload_count(t->wl));

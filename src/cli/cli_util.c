@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 
 #include "common/pv_buf.h"
+#include "pgtmp/pv_pgtmp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -145,4 +146,11 @@ int cli_listen_host(const char *s, const char *colon, const char **host, size_t 
     *host = h;
     *len = n;
     return 0;
+}
+
+void cli_pgtmp_env(struct pv_pgtmp_opts *o)
+{
+    const char *cache = getenv("PGVOLLEY_INITDB_CACHE");
+    if (cache && *cache)
+        o->initdb_cache = cache;
 }

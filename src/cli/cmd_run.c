@@ -626,7 +626,9 @@ static int run_ephemeral(const struct cli_run_opts *o)
     pv_pgtmp *tmp = NULL;
     if (!o->quiet)
         fputs("pgvolley: starting a throwaway PostgreSQL...\n", stderr);
-    int rc = pv_pgtmp_start(NULL, &tmp, &err);
+    struct pv_pgtmp_opts po = {0};
+    cli_pgtmp_env(&po);
+    int rc = pv_pgtmp_start(&po, &tmp, &err);
     if (rc != 0) {
         cli_error("%s", err.msg);
         return CLI_EXIT_CONNECT;

@@ -260,6 +260,7 @@ static int start_ephemeral(pv_pgtmp **tmp)
     pv_err err = {{0}};
     fputs("pgvolley serve: starting a throwaway PostgreSQL...\n", stderr);
     struct pv_pgtmp_opts po = {.max_connections = EPHEMERAL_MAX_CONNECTIONS};
+    cli_pgtmp_env(&po);
     if (pv_pgtmp_start(&po, tmp, &err) != 0) {
         cli_error("%s", err.msg);
         return CLI_EXIT_CONNECT;

@@ -106,13 +106,19 @@ static void worker_main(void *arg)
 
     /* Phase 2: everyone connected; start the clock together. */
     uv_barrier_wait(&r->barrier);
-    w->start_ns = pv_now_ns();
-    if (w->id == 0) /* the report's started_at: when the clock started */
-        r->result.started_at = pv_wall_time();
+    /* One clock for all: the first worker past the barrier starts it, and
+     * the others take its start. A worker descheduled here on a loaded
+     * machine would otherwise start its intervals, warm-up and -T late (by
+     * 20 ms seen under ASan), ending after the others' timeline. */
+    uint64_t now = pv_now_ns(), first = 0;
+    if (atomic_compare_exchange_strong(&r->clock_ns, &first, now)) {
+        r->result.started_at = pv_wall_time(); /* the report's: when the clock started */
+        first = now;
+    }
+    w->start_ns = first;
     w->measure_ns = w->start_ns + (uint64_t)(r->cfg.warmup_s * 1e9);
     w->end_ns = w->measure_ns + (uint64_t)(r->cfg.duration_s * 1e9);
     pv_run__tl_start(w);
-    atomic_store(&r->clock_started, 1);
     pv_run__sched_start(w);
     stop_check(w);
     pv_run__worker_fill(w);
@@ -476,13 +482,12 @@ void pv_run_progress(const pv_run *r, struct pv_progress *p)
         p->failed += atomic_load_explicit(&r->workers[i].failed, memory_order_relaxed);
     }
     p->total = r->cfg.duration_s > 0 ? 0 : r->total_items;
-    p->connecting = !atomic_load(&((pv_run *)r)->clock_started);
-    if (!p->connecting && r->nworkers > 0) {
-        /* start_ns of worker 0 is written before clock_started is set */
-        const struct worker *w = &r->workers[0];
-        uint64_t now = pv_now_ns();
-        p->warming_up = now < w->measure_ns;
-        p->elapsed_s = now > w->measure_ns ? (double)(now - w->measure_ns) / 1e9 : 0;
+    uint64_t clock = atomic_load(&((pv_run *)r)->clock_ns);
+    p->connecting = clock == 0;
+    if (!p->connecting) {
+        uint64_t now = pv_now_ns(), measure = clock + (uint64_t)(r->cfg.warmup_s * 1e9);
+        p->warming_up = now < measure;
+        p->elapsed_s = now > measure ? (double)(now - measure) / 1e9 : 0;
     }
     for (int i = 0; i < r->nworkers; i++) {
         const struct worker *w = &r->workers[i];

@@ -56,6 +56,11 @@
    attempts on a server that is down, and back within half a second of it. */
 #define PV_RUN_CONNECT_BACKOFF_MIN_NS 50000000ull
 #define PV_RUN_CONNECT_BACKOFF_MAX_NS 500000000ull
+/* A refused connect fails a waiting execution only when the run has had no
+   connection open for this long (or never had one): the server counts the
+   run's own closed connections against its limits until their backends
+   have exited, which takes tens of ms on a loaded machine. */
+#define PV_RUN_CONNECT_SETTLE_NS 1000000000ull
 /* The timeout sweep runs every 1/20 of the timeout, within [5 ms, 1 s]. */
 #define PV_RUN_SWEEP_DIVISOR 20
 #define PV_RUN_SWEEP_MIN_MS  5
@@ -265,7 +270,7 @@ struct pv_run {
     _Atomic uint64_t next_item; /* count-based runs: next item to claim */
     _Atomic int stop;           /* 1: pv_run_stop, 2: pv_run_stop_now */
     _Atomic int workers_left;
-    _Atomic int clock_started;
+    _Atomic uint64_t clock_ns; /* the clock's start, one for every worker (0: not yet) */
     uv_barrier_t barrier;
     uv_mutex_t stop_mu;
     /* Executions handed over by workers the server gave no connection,
@@ -274,8 +279,9 @@ struct pv_run {
     struct orphan *orphans, **orphans_tail;
     int live_workers;
     _Atomic size_t norphans;
-    _Atomic int open_conns;     /* connected now, across the run */
-    _Atomic int max_open_conns; /* most of them at once */
+    _Atomic int open_conns;         /* connected now, across the run */
+    _Atomic uint64_t conns_gone_ns; /* when open_conns last fell to 0 (0: never) */
+    _Atomic int max_open_conns;     /* most of them at once */
     uint64_t t0;
     uint64_t timeout_ns;  /* command timeout; 0 = none */
     _Atomic int aborting; /* pv_run__abort was called: abort_reason is set */

@@ -98,7 +98,8 @@ void pv_run__conn_close(struct conn *c)
         w->nconnecting--;
     } else {
         w->pool.closed++;
-        atomic_fetch_sub_explicit(&w->run->open_conns, 1, memory_order_relaxed);
+        if (atomic_fetch_sub_explicit(&w->run->open_conns, 1, memory_order_relaxed) == 1)
+            atomic_store_explicit(&w->run->conns_gone_ns, pv_now_ns(), memory_order_relaxed);
     }
     /* swap-remove from the connection array */
     struct conn *last = w->conns[--w->nconns];
@@ -147,7 +148,10 @@ static void on_connect_timer(uv_timer_t *t)
  * connections it has: waiting executions are served as those are
  * released. Only a worker with no connection at all fails the oldest
  * waiting execution (with the reason), so that a dead server cannot leave
- * executions waiting.
+ * executions waiting; and only when the run has had no connection open for
+ * PV_RUN_CONNECT_SETTLE_NS: the last connected worker to finish closes its
+ * connections while another still waits to connect, and the server refuses
+ * that one until their backends have exited.
  */
 static void connect_failed(struct conn *c, const char *why)
 {
@@ -171,7 +175,9 @@ static void connect_failed(struct conn *c, const char *why)
         pv_run__worker_fill(w);
         return;
     }
-    if (!connected && w->pend.n > w->nconnecting * pv_run__per_conn(w->run)) {
+    uint64_t gone = atomic_load_explicit(&w->run->conns_gone_ns, memory_order_relaxed);
+    bool settling = gone && now < gone + PV_RUN_CONNECT_SETTLE_NS;
+    if (!connected && !settling && w->pend.n > w->nconnecting * pv_run__per_conn(w->run)) {
         struct exec *e = pv_run__fifo_pop(&w->pend);
         if (w->run->cfg.duration_s > 0 && now >= w->end_ns)
             e->interrupted = true; /* time is up and it never started: not counted */

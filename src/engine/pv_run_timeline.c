@@ -9,9 +9,9 @@
  * finished (pv_run_snapshot.c) once every worker not yet finished has
  * handed that interval over.
  *
- * Intervals are aligned to each worker's clock start (w->measure_ns, after
- * the warm-up; the workers start theirs together, within microseconds):
- * interval k holds the executions that ended in [k, k + 1) intervals.
+ * Intervals are aligned to the clock's start (w->measure_ns, after the
+ * warm-up; one start for every worker, pv_run.c): interval k holds the
+ * executions that ended in [k, k + 1) intervals.
  */
 #include <math.h>
 #include <stdlib.h>

@@ -37,7 +37,7 @@ static bool conninfo_value(char *out, size_t n, const char *v)
 
 int pv_pgtmp_start(const struct pv_pgtmp_opts *opts, pv_pgtmp **out, pv_err *err)
 {
-    static const struct pv_pgtmp_opts defaults = {NULL, 0, 0.0, NULL};
+    static const struct pv_pgtmp_opts defaults = {.bindir = NULL};
     if (!opts)
         opts = &defaults;
     *out = NULL;
@@ -58,6 +58,11 @@ int pv_pgtmp_start(const struct pv_pgtmp_opts *opts, pv_pgtmp **out, pv_err *err
                               "server setting \"%s\" is not of the form name=value",
                               opts->extra_settings[i]);
     }
+    if (opts->initdb_cache) {
+        int crc = pv_pgtmp__cache_check(opts->initdb_cache, err);
+        if (crc)
+            return crc;
+    }
     uint64_t deadline = pv_pgtmp__deadline_after(timeout_s);
 
     pv_pgtmp_cleanup_stale();
@@ -76,9 +81,14 @@ int pv_pgtmp_start(const struct pv_pgtmp_opts *opts, pv_pgtmp **out, pv_err *err
     rc = pv_pgtmp__make_dirs(p, &as, &made, err);
     if (rc)
         goto fail;
-    rc = pv_pgtmp__run_initdb(p, &as, deadline, timeout_s, err);
-    if (rc)
-        goto fail;
+    p->from_cache = opts->initdb_cache && pv_pgtmp__cache_fetch(p, opts->initdb_cache, &as);
+    if (!p->from_cache) {
+        rc = pv_pgtmp__run_initdb(p, &as, deadline, timeout_s, err);
+        if (rc)
+            goto fail;
+        if (opts->initdb_cache)
+            pv_pgtmp__cache_store(p, opts->initdb_cache, &as);
+    }
     for (int attempt = 1;; attempt++) {
         rc = pv_pgtmp__start_server(p, &as, opts, max_connections, deadline, timeout_s,
                                     attempt < PV_PGTMP_PORT_ATTEMPTS, err);
@@ -146,4 +156,9 @@ int pv_pgtmp_port(const pv_pgtmp *p)
 int pv_pgtmp_pid(const pv_pgtmp *p)
 {
     return (int)p->pid;
+}
+
+bool pv_pgtmp_from_cache(const pv_pgtmp *p)
+{
+    return p->from_cache;
 }

@@ -31,6 +31,12 @@ struct pv_pgtmp_opts {
     int max_connections;               /* 0 = 1100 */
     double start_timeout_s;            /* 0 = 60 */
     const char *const *extra_settings; /* NULL-terminated "name=value" list, or NULL */
+    /* NULL = initdb every time; else a directory (created if missing; it must
+     * belong to the caller and be writable by nobody else) where the first
+     * start keeps a copy of its fresh cluster, per server build, and later
+     * starts copy it instead of running initdb (about 0.3 s instead of
+     * 1.5 s of CPU here). The copies share one system identifier. */
+    const char *initdb_cache;
 };
 
 typedef struct pv_pgtmp pv_pgtmp;
@@ -61,6 +67,8 @@ const char *pv_pgtmp_bindir(const pv_pgtmp *p);
 int pv_pgtmp_port(const pv_pgtmp *p);
 /** Process id of the postmaster. */
 int pv_pgtmp_pid(const pv_pgtmp *p);
+/** true if the cluster was copied from opts->initdb_cache, not made by initdb. */
+bool pv_pgtmp_from_cache(const pv_pgtmp *p);
 
 /**
  * Removes pgvolley-* directories under $TMPDIR whose owning pgvolley process

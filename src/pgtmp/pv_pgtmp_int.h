@@ -18,6 +18,8 @@
  *                      and waiting until it accepts connections, log tails
  *   pv_pgtmp_stale.c   removing directories left by crashed runs
  *                      (pv_pgtmp_cleanup_stale)
+ *   pv_pgtmp_cache.c   the initdb cache (opts->initdb_cache): a cluster
+ *                      copied instead of running initdb
  *
  * Errors: functions taking a pv_err return 0 or VOLLEY_ESERVER (or
  * VOLLEY_ENOMEM) with err set to one line; err may be NULL where noted.
@@ -61,6 +63,7 @@ struct pv_pgtmp {
     char server_log[PATH_MAX];
     char conninfo[PATH_MAX + 128];
     char uri[128];
+    bool from_cache; /* the cluster was copied from the initdb cache */
 };
 
 /* Whom the children run as: the caller, or `postgres` when we are root. */
@@ -151,5 +154,14 @@ int pv_pgtmp__run_initdb(pv_pgtmp *p, const struct run_as *as, uint64_t deadline
 int pv_pgtmp__start_server(pv_pgtmp *p, const struct run_as *as, const struct pv_pgtmp_opts *opts,
                            int max_connections, uint64_t deadline, double timeout_s, bool may_retry,
                            pv_err *err);
+
+/* ---- pv_pgtmp_cache.c ---- */
+
+/* Creates the cache directory if needed; it must be the caller's and writable by nobody else. */
+int pv_pgtmp__cache_check(const char *cache, pv_err *err);
+/* Copies the cached cluster for p->bindir into p->datadir; false (nothing left) if none. */
+bool pv_pgtmp__cache_fetch(pv_pgtmp *p, const char *cache, const struct run_as *as);
+/* Keeps a copy of the fresh cluster in p->datadir, unless there is one; best effort. */
+void pv_pgtmp__cache_store(const pv_pgtmp *p, const char *cache, const struct run_as *as);
 
 #endif /* PV_PGTMP_INT_H */

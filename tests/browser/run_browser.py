@@ -138,6 +138,11 @@ def main():
         proc = subprocess.Popen([PGVOLLEY, "run", *common, "-T", "60", "--html",
                                  out("interrupted.html"), files[0]],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        # interrupted once its 3 connections have run the query (a loaded
+        # machine can take seconds to open them; a run interrupted before
+        # any execution has no charts to draw), a second more: five
+        # intervals of 0.2 s
+        server.backends("SELECT count(*) FROM generate_series(1, %", 3, timeout=30)
         time.sleep(1.0)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)

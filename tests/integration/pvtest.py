@@ -64,16 +64,17 @@ class Server:
         with open(os.path.join(self.sql("SHOW data_directory"), "postmaster.pid")) as f:
             return int(f.readline())
 
-    def backends(self, like, n):
-        """The pids of n backends whose query is LIKE like (waits up to 5 s)."""
-        pids = []
-        for _ in range(100):
+    def backends(self, like, n, timeout=5):
+        """The pids of the backends whose query is LIKE like, once there are n
+        (or what there are after timeout seconds: a loaded machine can take
+        seconds to connect)."""
+        deadline = time.monotonic() + timeout
+        while True:
             pids = self.sql("SELECT pid FROM pg_stat_activity WHERE query LIKE "
                             f"'{like}' AND pid <> pg_backend_pid()").split()
-            if len(pids) >= n:
-                break
+            if len(pids) >= n or time.monotonic() >= deadline:
+                return [int(p) for p in pids]
             time.sleep(0.05)
-        return [int(p) for p in pids]
 
 
 def wait_while_stopped(proc, pids, timeout):

@@ -221,30 +221,45 @@ class McpTools(ServerTest):
                                    "statement_timeout_ms = 300\n")
         m = Mcp("@" + ini, "--allow-superuser")
         self.addCleanup(m.close)
+        # the query would sleep for minutes: ended by the 300 ms timeout,
+        # whatever a loaded machine adds (connecting, the sanitizer build)
         t0 = time.monotonic()
-        r = m.call("explain_query", query="SELECT pg_sleep(5)", analyze=True)
-        self.assertLess(time.monotonic() - t0, 4)
+        r = m.call("explain_query", query="SELECT pg_sleep(300)", analyze=True)
+        self.assertLess(time.monotonic() - t0, 30)
         self.assertTrue(r["isError"])
         self.assertEqual(r["structuredContent"]["error"]["sqlstate"], "57014")
 
     # ---- the health tools ----------------------------------------------------------------
 
+    def wait_until(self, count_sql, timeout=30):
+        """Until count_sql (a count) is 1 or more."""
+        deadline = time.monotonic() + timeout
+        while int(self.server.sql(count_sql)) < 1:
+            if time.monotonic() > deadline:
+                self.fail(f"never seen: {count_sql}")
+            time.sleep(0.05)
+
     def test_lock_wait_and_long_transaction_are_seen(self):
+        # the lock held until the test's cleanup ends it (a holder timed to
+        # outlast the test raced it on a loaded machine)
         holder = subprocess.Popen(
             [self.server.psql_bin, "-X", "-q", "-d", self.server.dsn, "-c",
-             "BEGIN; LOCK TABLE acct IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(6);"],
+             "BEGIN; LOCK TABLE acct IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(600);"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.addCleanup(holder.wait)
         self.addCleanup(self.server.sql, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                         "WHERE query LIKE 'BEGIN; LOCK TABLE acct%'")
-        time.sleep(1.2)
+        self.assertEqual(len(self.server.backends("BEGIN; LOCK TABLE acct%", 1, timeout=30)), 1)
         waiter = subprocess.Popen(
             [self.server.psql_bin, "-X", "-q", "-d", self.server.dsn, "-c",
              "SELECT count(*) FROM acct"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.addCleanup(waiter.wait)
         self.addCleanup(waiter.terminate)
-        self.server.backends("SELECT count(*) FROM acct", 1)
-        time.sleep(0.3)
+        # the waiter waits for the lock; the holder's transaction is older than 1 s
+        self.wait_until("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND query = 'SELECT count(*) FROM acct'")
+        self.wait_until("SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
+                        "'BEGIN; LOCK TABLE acct%' AND now() - xact_start > interval '1.1 s'")
         r = self.mcp.call("get_locks")
         self.assertFalse(r["isError"], text(r))
         sc = r["structuredContent"]

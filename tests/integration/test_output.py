@@ -32,8 +32,9 @@ from pvtest import PGVOLLEY, ServerTest  # noqa: E402
 ROOT = os.geteuid() == 0
 NOBODY = 65534
 
-SLEEP_BATCH = {"queries": [{"query": "SELECT pg_sleep(30)", "label": "sleep-a"},
-                           {"query": "SELECT pg_sleep(30)", "label": "sleep-b"},
+# queries that would sleep for minutes: a stop cancels them long before
+SLEEP_BATCH = {"queries": [{"query": "SELECT pg_sleep(300)", "label": "sleep-a"},
+                           {"query": "SELECT pg_sleep(300)", "label": "sleep-b"},
                            {"query": "SELECT 42 AS answer", "label": "quick"}]}
 
 
@@ -308,25 +309,41 @@ class OutputTest(ServerTest):
 
     # ---- multi: Ctrl-C and SIGTERM -----------------------------------------
 
+    SLEEPING = ("FROM pg_stat_activity WHERE state = 'active' "
+                "AND query LIKE '%pg_sleep(300)%' AND pid <> pg_backend_pid()")
+
     def sleeping(self):
-        return self.server.sql("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
-                               "AND query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()")
+        return self.server.sql(f"SELECT count(*) {self.SLEEPING}")
+
+    def wait_for(self, what, count_sql, n):
+        """Until count_sql counts n or more (a loaded machine can take seconds)."""
+        deadline = time.monotonic() + 30
+        while int(self.server.sql(count_sql)) < n:
+            if time.monotonic() > deadline:
+                self.fail(f"{what}: {self.server.sql(count_sql)}, not {n}")
+            time.sleep(0.1)
 
     def test_multi_interrupted(self):
         req = self.write("sleep.json", json.dumps(SLEEP_BATCH))
+        # a test that fails leaves no sleeper behind for the next
+        self.addCleanup(self.server.sql, f"SELECT pg_cancel_backend(pid) {self.SLEEPING}")
         for sig in (signal.SIGINT, signal.SIGTERM):
             with self.subTest(signal=sig.name):
+                started = self.server.sql("SELECT now()")
                 p = subprocess.Popen([PGVOLLEY, "multi", "--allow-superuser", "-f", "json",
                                       "-d", self.server.dsn, req],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                deadline = time.time() + 10
-                while self.sleeping() != "2" and time.time() < deadline:
-                    time.sleep(0.1)
-                time.sleep(1)
-                t0 = time.time()
+                self.addCleanup(p.kill)  # a no-op once it has ended
+                # both sleeping, and the quick query done: its connection
+                # back in this multi's pool, reset (DISCARD ALL) and idle
+                self.wait_for("sleeping", f"SELECT count(*) {self.SLEEPING}", 2)
+                self.wait_for("the quick query done", "SELECT count(*) FROM pg_stat_activity "
+                              "WHERE state = 'idle' AND query LIKE 'DISCARD ALL%' "
+                              f"AND backend_start >= '{started}'", 1)
+                t0 = time.monotonic()
                 p.send_signal(sig)
-                out, err = p.communicate(timeout=15)
-                self.assertLess(time.time() - t0, 5, "multi took too long to stop")
+                out, err = p.communicate(timeout=60)
+                self.assertLess(time.monotonic() - t0, 20, "multi took too long to stop")
                 self.assertEqual(p.returncode, 130, err)
                 self.assertIn("interrupted", err)
                 res = {r["label"]: r for r in json.loads(out)["results"]}
@@ -334,18 +351,23 @@ class OutputTest(ServerTest):
                 for label in ("sleep-a", "sleep-b"):
                     self.assertFalse(res[label]["ok"], res[label])
                     self.assertIn("57014", json.dumps(res[label]))
+                # cancelled, not left to sleep for minutes (gone in a moment
+                # on a loaded machine)
+                deadline = time.monotonic() + 20
+                while self.sleeping() != "0" and time.monotonic() < deadline:
+                    time.sleep(0.1)
                 self.assertEqual(self.sleeping(), "0", "queries left running on the server")
 
     def test_multi_second_signal_exits_at_once(self):
         req = self.write("sleep.json", json.dumps(SLEEP_BATCH))
+        self.addCleanup(self.server.sql, f"SELECT pg_cancel_backend(pid) {self.SLEEPING}")
         p = subprocess.Popen([PGVOLLEY, "multi", "--allow-superuser", "-d", self.server.dsn,
                               req], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 10
-        while self.sleeping() != "2" and time.time() < deadline:
-            time.sleep(0.1)
+        self.addCleanup(p.kill)
+        self.wait_for("sleeping", f"SELECT count(*) {self.SLEEPING}", 2)
         p.send_signal(signal.SIGINT)
         p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=15)
+        out, err = p.communicate(timeout=60)  # not the minutes the queries sleep
         self.assertEqual(p.returncode, 130, err)
 
 

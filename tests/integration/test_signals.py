@@ -23,6 +23,50 @@ from pvtest import PGVOLLEY, ServerTest, wait_while_stopped
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+def wait_while_stopped_timed(proc, pids, timeout):
+    """pvtest.wait_while_stopped, and when the report came: SIGSTOPs pids,
+    waits for proc, SIGCONTs them whatever happens. Returns (stdout, stderr,
+    the time.monotonic() its first byte of stdout arrived, or None). The
+    report is written once the run has stopped, before the process's exit,
+    which the sanitizer build makes slow (the leak check). (A candidate for
+    pvtest.py.)"""
+    got = {}
+
+    def read(name, stream):
+        data = []
+        while True:
+            b = stream.read1(65536)
+            if not b:
+                break
+            got.setdefault(name + "_at", time.monotonic())
+            data.append(b)
+        got[name] = b"".join(data).decode()
+
+    readers = [threading.Thread(target=read, args=("out", proc.stdout.buffer), daemon=True),
+               threading.Thread(target=read, args=("err", proc.stderr.buffer), daemon=True)]
+    stopped = []
+    try:
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+            stopped.append(pid)
+        for t in readers:
+            t.start()
+        proc.wait(timeout=timeout)
+        for t in readers:
+            t.join(timeout)
+        return got.get("out", ""), got.get("err", ""), got.get("out_at")
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for t in readers:
+            t.join(timeout)
+        proc.stdout.close()
+        proc.stderr.close()
+
+
 class HoldingProxy:
     """A TCP proxy to the server that forwards its first `forward`
     connections and holds every later one open without a byte of answer."""
@@ -94,7 +138,7 @@ class SignalTest(ServerTest):
         return f"host=127.0.0.1 port={proxy.port} user=postgres dbname=postgres sslmode=disable"
 
     def wait_held(self, proxy, n):
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while proxy.nheld() < n and time.monotonic() < deadline:
             time.sleep(0.05)
         self.assertGreaterEqual(proxy.nheld(), n, "pgvolley never tried to connect")
@@ -107,7 +151,7 @@ class SignalTest(ServerTest):
     def stop_and_wait(self, p, sig, within):
         t0 = time.monotonic()
         p.send_signal(sig)
-        out, err = p.communicate(timeout=30)
+        out, err = p.communicate(timeout=60)
         elapsed = time.monotonic() - t0
         self.assertLess(elapsed, within, err)
         self.assertEqual(p.returncode, 130, err)
@@ -116,14 +160,17 @@ class SignalTest(ServerTest):
     # ---- run -------------------------------------------------------------
 
     def test_run_while_connecting(self):
+        # connections held for minutes (the connect timeout): a run that
+        # waited for them would take that long
         f = self.write("q.sql", "SELECT 1;\n")
         for sig in SIGNALS:
             with self.subTest(signal=sig.name):
                 proxy = HoldingProxy(self.port, forward=1)  # the probe goes through
                 try:
-                    p = self.start_run(self.proxy_dsn(proxy), "-c", "4", "-j", "2", f)
+                    p = self.start_run(self.proxy_dsn(proxy), "-c", "4", "-j", "2",
+                                       "--connect-timeout", "300", f)
                     self.wait_held(proxy, 4)
-                    out, _ = self.stop_and_wait(p, sig, 3)
+                    out, _ = self.stop_and_wait(p, sig, 15)
                 finally:
                     proxy.close()
                 rep = json.loads(out)
@@ -132,12 +179,14 @@ class SignalTest(ServerTest):
                 self.assertEqual(rep["summary"]["failed"], 0)
 
     def test_run_during_warmup(self):
+        # a warm-up of minutes, stopped once its queries run (a loaded
+        # machine can take seconds to connect)
         f = self.write("q.sql", "SELECT pg_sleep(0.01);\n")
         for sig in SIGNALS:
             with self.subTest(signal=sig.name):
-                p = self.start_run(self.server.dsn, "-c", "2", "--warmup", "30", "-T", "5", f)
-                time.sleep(1.5)
-                out, _ = self.stop_and_wait(p, sig, 3)
+                p = self.start_run(self.server.dsn, "-c", "2", "--warmup", "300", "-T", "5", f)
+                self.server.backends("SELECT pg_sleep(0.01)%", 2, timeout=30)
+                out, _ = self.stop_and_wait(p, sig, 15)
                 rep = json.loads(out)
                 self.assertTrue(rep["interrupted"])
                 # warm-up executions are never counted, not even when stopped
@@ -147,9 +196,13 @@ class SignalTest(ServerTest):
         f = self.write("q.sql", "SELECT pg_sleep(0.05);\n")
         for sig in SIGNALS:
             with self.subTest(signal=sig.name):
-                p = self.start_run(self.server.dsn, "-c", "4", "-T", "30", f)
-                time.sleep(1.5)
-                out, _ = self.stop_and_wait(p, sig, 3)
+                p = self.start_run(self.server.dsn, "-c", "4", "-T", "300", f)
+                # once its 4 connections have run a query (on a loaded
+                # machine connecting can take longer than a fixed sleep),
+                # a second more: about 80 executions of 50 ms
+                self.server.backends("SELECT pg_sleep(0.05)%", 4, timeout=30)
+                time.sleep(1.0)
+                out, _ = self.stop_and_wait(p, sig, 15)  # not the 5 minutes of -T
                 rep = json.loads(out)
                 self.assertTrue(rep["interrupted"])
                 self.assertGreater(rep["summary"]["executions"], 10)
@@ -157,45 +210,65 @@ class SignalTest(ServerTest):
 
     def frozen_run(self, signals, gap, quiet=True):
         """A run whose 2 queries sleep on a frozen server; sends signals
-        `gap` s apart. Returns (exit code, stdout, stderr, seconds)."""
+        `gap` s apart. Returns (exit code, stdout, stderr, seconds from just
+        before the first signal to the report's arrival, and to the exit
+        seen): never less than the run's own time from that signal to its
+        report."""
         f = self.write("stuck.sql", "SELECT pg_sleep(20);\n")
         postmaster = self.server.postmaster_pid()
         p = self.start_run(self.server.dsn, "-c", "2", "--exec-count", "2", f, quiet=quiet)
-        backends = self.server.backends("SELECT pg_sleep(20)%", 2)
+        backends = self.server.backends("SELECT pg_sleep(20)%", 2, timeout=30)
         self.assertEqual(len(backends), 2)
         frozen = [postmaster] + backends
+        first = []
 
         def send():
             time.sleep(0.5)
             for s in signals:
+                if not first:
+                    first.append(time.monotonic())
                 p.send_signal(s)
                 time.sleep(gap)
 
         threading.Thread(target=send, daemon=True).start()
-        out, err, elapsed = wait_while_stopped(p, frozen, 30)
+        out, err, report_at = wait_while_stopped_timed(p, frozen, 60)
+        exited = time.monotonic() - first[0]
+        self.assertIsNotNone(report_at, err)
+        elapsed = report_at - first[0]
         # the queries were cancelled once the server woke up
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and self.server.sql(
                 "SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
                 "'SELECT pg_sleep(20)%' AND pid <> pg_backend_pid()") != "0":
             time.sleep(0.1)
-        return p.returncode, out, err, elapsed - 0.5
+        return p.returncode, out, err, elapsed, exited
 
     def test_run_with_a_cancel_never_answered(self):
         for sig in SIGNALS:
             with self.subTest(signal=sig.name):
-                code, out, err, elapsed = self.frozen_run([sig], 0)
+                code, out, err, elapsed, exited = self.frozen_run([sig], 0)
                 self.assertEqual(code, 130, err)
-                self.assertLess(elapsed, 5)  # the 2 s stop grace, and slack
+                # the report after the 2 s stop grace, and slack; not after
+                # the 5 s grace of a command timeout's cancel, which could
+                # not come before 5 s
+                self.assertLess(elapsed, 4.9)
+                self.assertLess(exited, 20)  # and the process ends
                 rep = json.loads(out)
                 self.assertTrue(rep["interrupted"])
                 self.assertEqual(rep["summary"]["executions"], 0)  # cancelled: not counted
 
     def test_second_signal_stops_at_once_with_the_report(self):
-        code, out, err, elapsed = self.frozen_run([signal.SIGINT, signal.SIGINT], 0.3,
-                                                  quiet=False)
+        code, out, err, elapsed, exited = self.frozen_run([signal.SIGINT, signal.SIGINT], 0.3,
+                                                          quiet=False)
         self.assertEqual(code, 130, err)
-        self.assertLess(elapsed, 1.8)  # before the 2 s stop grace
+        # the report before the 2 s stop grace ended: the grace starts once
+        # the run has the first signal (after the time taken), so a report
+        # written when it ends comes no earlier than 2 s after that time.
+        # Timed to the report, not to the exit: the sanitizer build's exit
+        # (its leak check) can take most of the 2 s on a loaded machine, and
+        # the stop grace is not an option of run's to make longer.
+        self.assertLess(elapsed, 1.95)
+        self.assertLess(exited, 20)  # and the process ends
         self.assertIn("closing the connections now", err)
         rep = json.loads(out)
         self.assertTrue(rep["interrupted"])
@@ -209,14 +282,15 @@ class SignalTest(ServerTest):
         f = self.write("q.sql", "SELECT 1;\n")
         proxy = HoldingProxy(self.port, forward=1)
         try:
-            p = self.start_run(self.proxy_dsn(proxy), "-c", "2", f)
+            # connections held for minutes (the connect timeout)
+            p = self.start_run(self.proxy_dsn(proxy), "-c", "2", "--connect-timeout", "300", f)
             self.wait_held(proxy, 2)
             t0 = time.monotonic()
             for _ in range(3):
                 p.send_signal(signal.SIGINT)
                 time.sleep(0.05)
-            out, err = p.communicate(timeout=10)
-            self.assertLess(time.monotonic() - t0, 3)
+            out, err = p.communicate(timeout=60)
+            self.assertLess(time.monotonic() - t0, 15)
         finally:
             proxy.close()
         self.assertEqual(p.returncode, 130, err)
@@ -234,13 +308,16 @@ class SignalTest(ServerTest):
         for sig in SIGNALS:
             with self.subTest(signal=sig.name):
                 proxy = HoldingProxy(self.port, forward=0)
+                # connections held for minutes (the connect timeout)
+                ds = self.write("ds.ini", f"[default]\ndsn = {self.proxy_dsn(proxy)}\n"
+                                "connect_timeout_s = 300\n")
                 try:
                     p = subprocess.Popen([PGVOLLEY, "multi", "--allow-superuser", "-f", "json",
-                                          "-d", self.proxy_dsn(proxy), req],
+                                          "--datasets", ds, req],
                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                          text=True)
                     self.wait_held(proxy, 1)
-                    out, err = self.stop_and_wait(p, sig, 3)
+                    out, err = self.stop_and_wait(p, sig, 15)
                 finally:
                     proxy.close()
                 results = json.loads(out)["results"]
@@ -256,12 +333,20 @@ class SignalTest(ServerTest):
                 p = subprocess.Popen([PGVOLLEY, "multi", "--allow-superuser", "-f", "json",
                                       "-d", self.server.dsn, req],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                backends = self.server.backends("SELECT pg_sleep(20)", 1)
+                backends = self.server.backends("SELECT pg_sleep(20)", 1, timeout=30)
                 self.assertEqual(len(backends), 1)
-                threading.Timer(0.5, p.send_signal, (sig,)).start()
-                out, err, elapsed = wait_while_stopped(p, backends + [postmaster], 30)
+                sent = []
+
+                def send(sig=sig):
+                    sent.append(time.monotonic())
+                    p.send_signal(sig)
+                threading.Timer(0.5, send).start()
+                out, err, _ = wait_while_stopped(p, backends + [postmaster], 60)
+                elapsed = time.monotonic() - sent[0]
                 self.assertEqual(p.returncode, 130, err)
-                self.assertLess(elapsed, 9)  # 5 s for the cancel, and slack
+                # 5 s for the cancel, and slack for a loaded machine (a multi
+                # waiting for the answer never ends: the 60 s above)
+                self.assertLess(elapsed, 20)
                 res = json.loads(out)["results"][0]
                 self.assertFalse(res["ok"])
                 self.assertEqual(res["error"]["sqlstate"], "57014")

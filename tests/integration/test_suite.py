@@ -116,12 +116,27 @@ class SuiteTest(ServerTest):
         r = self.suite(*only, "-o", out)
         self.assertEqual(r.code, 1, r.stderr)
         with open(out) as f:
-            diag = json.load(f)["runs"][0]["diagnosis"]
+            slow = json.load(f)["runs"][0]
+        diag = slow["diagnosis"]
         text = next(f["text"] for f in diag["findings"] if f["kind"] == "no_index")
         create = text[text.index("CREATE INDEX"):text.index(" would serve")]
+        # "pass" is judged against this run's own speed, not the built-in
+        # target's absolute figures (a loaded machine misses those with the
+        # index too): the exported test, targeted at a third of the average
+        # it had without the index (an index scan here is ~10x faster)
+        dest = os.path.join(self.dir, "exported")
+        self.assertEqual(self.pgvolley("suite", "--export", dest).code, 0)
+        path = os.path.join(dest, "02-indexed", "04-runs_by_finished_at.sql")
+        with open(path) as f:
+            sql = f.read()
+        self.assertIn("-- TARGET: avg < 5ms, p95 < 10ms, qps > 500\n", sql)
+        slow_avg = slow["summary"]["latency_ms"]["avg"]
+        with open(path, "w") as f:
+            f.write(sql.replace("-- TARGET: avg < 5ms, p95 < 10ms, qps > 500\n",
+                                f"-- TARGET: avg < {slow_avg / 3:.3f}ms\n"))
         self.server.sql(create)
         try:
-            r = self.suite(*only, "-o", out)
+            r = self.suite(dest, *only, "-o", out)
             self.assertEqual(r.code, 0, r.stdout + r.stderr)
             with open(out) as f:
                 self.assertNotIn("diagnosis", json.load(f)["runs"][0])

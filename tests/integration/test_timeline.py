@@ -93,11 +93,19 @@ class TimelineTest(ServerTest):
         a, _ = self.two_files()
         rep = self.run_json("-c", "4", "-T", "2", "--rate", "200", "--arrival", "uniform", a)
         points = self.check_sums(rep)
+        # uniform arrivals: exactly R x T scheduled, and without --max-lag
+        # every one runs, late or not
+        self.assertEqual(rep["summary"]["executions"], 400)
+        self.assertEqual(rep["summary"]["dropped"], 0)
+        # each point's rate counts the executions started in it: together,
+        # all of them (a loaded machine starts some late, in a later point)
+        self.assertAlmostEqual(sum(p["rate"] * p["interval_s"] for p in points), 400, delta=0.5)
         full = [p for p in points if abs(p["interval_s"] - 1.0) < 1e-9]
         self.assertGreaterEqual(len(full), 1)
         for p in full:
-            self.assertAlmostEqual(p["rate"], 200, delta=10)
             self.assertIn("p99", p["lag_ms"])
+            if p["lag_ms"]["max"] < 20:  # the client kept to the schedule in it
+                self.assertAlmostEqual(p["rate"], 200, delta=10)
 
     def test_a_stall_shows_in_its_interval(self):
         a, _ = self.two_files()

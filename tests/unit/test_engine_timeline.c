@@ -186,7 +186,9 @@ static int group_setup(void **state)
     if (!mkdtemp(g_tmp) || chmod(g_tmp, 0755) != 0 || setenv("TMPDIR", g_tmp, 1) != 0)
         return -1;
     pv_err err = {{0}};
-    if (pv_pgtmp_start(NULL, &g_server, &err) != 0) {
+    /* the initdb cache ctest names, if any (CMakeLists.txt) */
+    struct pv_pgtmp_opts opts = {.initdb_cache = getenv("PGVOLLEY_INITDB_CACHE")};
+    if (pv_pgtmp_start(&opts, &g_server, &err) != 0) {
         fprintf(stderr, "cannot start a throwaway server: %s\n", err.msg);
         return -1;
     }

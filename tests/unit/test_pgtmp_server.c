@@ -1,7 +1,7 @@
 /*
  * test_pgtmp_server.c - the throwaway server: start, connect over the socket
  * and over TCP, stop, leave nothing behind; stale-directory cleanup; clear
- * errors. Every test runs with TMPDIR pointing at a private directory, so it
+ * errors; the initdb cache. Every test runs with TMPDIR pointing at a private directory, so it
  * neither sees nor touches other users of /tmp.
  */
 #include <setjmp.h>
@@ -210,7 +210,7 @@ static void test_start_connect_stop(void **state)
 {
     (void)state;
     const char *extra[] = {"work_mem=7MB", NULL};
-    struct pv_pgtmp_opts opts = {NULL, 0, 0.0, extra};
+    struct pv_pgtmp_opts opts = {.extra_settings = extra};
     uint64_t t0 = pv_now_ns();
     pv_pgtmp *p = start_ok(&opts);
     uint64_t t1 = pv_now_ns();
@@ -329,7 +329,7 @@ static void test_owner_crash(void **state)
         close(fds[0]);
         pv_pgtmp *p = NULL;
         pv_err err;
-        struct pv_pgtmp_opts opts = {NULL, 20, 0.0, NULL};
+        struct pv_pgtmp_opts opts = {.max_connections = 20};
         int pid = pv_pgtmp_start(&opts, &p, &err) == 0 ? pv_pgtmp_pid(p) : -1;
         ssize_t w = write(fds[1], &pid, sizeof(pid));
         (void)w;
@@ -356,7 +356,7 @@ static void test_owner_crash(void **state)
 static void test_cleanup_stops_server(void **state)
 {
     (void)state;
-    struct pv_pgtmp_opts opts = {NULL, 20, 0.0, NULL};
+    struct pv_pgtmp_opts opts = {.max_connections = 20};
     pv_pgtmp *p = start_ok(&opts);
     pid_t pid = (pid_t)pv_pgtmp_pid(p);
     char dir[PATH_MAX];
@@ -381,7 +381,7 @@ static void test_cleanup_stops_server(void **state)
 static void test_bogus_bindir(void **state)
 {
     (void)state;
-    struct pv_pgtmp_opts opts = {"/nonexistent/pg/bin", 0, 0.0, NULL};
+    struct pv_pgtmp_opts opts = {.bindir = "/nonexistent/pg/bin"};
     pv_pgtmp *p = (pv_pgtmp *)&opts;
     pv_err err = {""};
     assert_int_equal(pv_pgtmp_start(&opts, &p, &err), VOLLEY_ESERVER);
@@ -396,12 +396,12 @@ static void test_bad_options(void **state)
 {
     (void)state;
     const char *extra[] = {"fsync", NULL};
-    struct pv_pgtmp_opts opts = {NULL, 0, 0.0, extra};
+    struct pv_pgtmp_opts opts = {.extra_settings = extra};
     pv_pgtmp *p;
     pv_err err = {""};
     assert_int_equal(pv_pgtmp_start(&opts, &p, &err), VOLLEY_ESERVER);
     assert_non_null(strstr(err.msg, "name=value"));
-    struct pv_pgtmp_opts neg = {NULL, -1, 0.0, NULL};
+    struct pv_pgtmp_opts neg = {.max_connections = -1};
     assert_int_equal(pv_pgtmp_start(&neg, &p, &err), VOLLEY_ESERVER);
     assert_int_equal(count_pgvolley_dirs(), 0);
 }
@@ -412,7 +412,7 @@ static void test_server_fails(void **state)
 {
     (void)state;
     const char *extra[] = {"shared_buffers=lots", NULL};
-    struct pv_pgtmp_opts opts = {NULL, 20, 0.0, extra};
+    struct pv_pgtmp_opts opts = {.max_connections = 20, .extra_settings = extra};
     pv_pgtmp *p;
     pv_err err = {""};
     assert_int_equal(pv_pgtmp_start(&opts, &p, &err), VOLLEY_ESERVER);
@@ -441,7 +441,7 @@ static void test_port_taken(void **state)
     char setting[32];
     snprintf(setting, sizeof(setting), "port=%d", ntohs(a.sin_port));
     const char *extra[] = {setting, NULL};
-    struct pv_pgtmp_opts opts = {NULL, 20, 0.0, extra};
+    struct pv_pgtmp_opts opts = {.max_connections = 20, .extra_settings = extra};
     pv_pgtmp *p;
     pv_err err = {""};
     assert_int_equal(pv_pgtmp_start(&opts, &p, &err), VOLLEY_ESERVER);
@@ -466,6 +466,81 @@ static void test_tmpdir_not_traversable(void **state)
     assert_int_equal(count_pgvolley_dirs(), 0);
 }
 
+/* Number of entries in dir whose name starts with prefix. */
+static int count_entries(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    closedir(d);
+    return n;
+}
+
+/* The first start with an initdb cache runs initdb and keeps a pristine copy
+ * of the cluster (made before the server started); the next start copies it:
+ * no initdb log, a working server, nothing of the first server's data. */
+static void test_initdb_cache(void **state)
+{
+    (void)state;
+    char cache[PATH_MAX], dir[PATH_MAX], path[PATH_MAX + 32];
+    snprintf(cache, sizeof(cache), "%s/cache", g_tmp);
+    struct pv_pgtmp_opts opts = {.max_connections = 20, .initdb_cache = cache};
+
+    pv_pgtmp *p = start_ok(&opts);
+    assert_false(pv_pgtmp_from_cache(p));
+    assert_int_equal(count_entries(cache, "pg-"), 1);
+    PGconn *c = connect_ok(pv_pgtmp_conninfo(p));
+    PQclear(PQexec(c, "CREATE TABLE made_in_the_first (x int)"));
+    check_value(c, "SELECT count(*) FROM pg_class WHERE relname = 'made_in_the_first'", "1");
+    PQfinish(c);
+    pv_pgtmp_stop(p);
+
+    uint64_t t0 = pv_now_ns();
+    p = start_ok(&opts);
+    uint64_t t1 = pv_now_ns();
+    assert_true(pv_pgtmp_from_cache(p));
+    server_dir(p, dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/initdb.log", dir);
+    assert_false(exists(path));
+    snprintf(path, sizeof(path), "%s/data", dir);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    if (geteuid() == 0) {
+        struct passwd *pw = getpwnam("postgres");
+        assert_non_null(pw);
+        assert_int_equal(st.st_uid, pw->pw_uid);
+    }
+    c = connect_ok(pv_pgtmp_conninfo(p));
+    check_value(c, "SHOW max_connections", "20");
+    check_value(c, "SELECT count(*) FROM pg_class WHERE relname = 'made_in_the_first'", "0");
+    check_value(c, "SELECT count(*) FROM pg_database WHERE datname = 'template1'", "1");
+    PQfinish(c);
+    pv_pgtmp_stop(p);
+    assert_int_equal(count_pgvolley_dirs(), 0);
+    assert_int_equal(count_entries(cache, "pg-"), 1); /* kept, and no .tmp- left */
+    print_message("start from the cache %.0f ms\n", (double)(t1 - t0) / 1e6);
+
+    /* a cache others may write to is refused, and nothing is started */
+    assert_int_equal(chmod(cache, 0777), 0);
+    pv_err err = {""};
+    assert_int_equal(pv_pgtmp_start(&opts, &p, &err), VOLLEY_ESERVER);
+    assert_non_null(strstr(err.msg, "writable by nobody else"));
+    assert_non_null(strstr(err.msg, cache));
+    /* so is a file */
+    snprintf(path, sizeof(path), "%s/a-file", g_tmp);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fclose(f);
+    opts.initdb_cache = path;
+    assert_int_equal(pv_pgtmp_start(&opts, &p, &err), VOLLEY_ESERVER);
+    assert_non_null(strstr(err.msg, "not a directory"));
+    assert_int_equal(count_pgvolley_dirs(), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -478,6 +553,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_server_fails, setup_tmp, teardown_tmp),
         cmocka_unit_test_setup_teardown(test_port_taken, setup_tmp, teardown_tmp),
         cmocka_unit_test_setup_teardown(test_tmpdir_not_traversable, setup_tmp, teardown_tmp),
+        cmocka_unit_test_setup_teardown(test_initdb_cache, setup_tmp, teardown_tmp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

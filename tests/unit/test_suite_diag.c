@@ -392,7 +392,8 @@ static int group_setup(void **state)
     if (!mkdtemp(g_tmp) || chmod(g_tmp, 0755) != 0 || setenv("TMPDIR", g_tmp, 1) != 0)
         return -1;
     static const char *const settings[] = {"shared_preload_libraries=pg_stat_statements", NULL};
-    struct pv_pgtmp_opts opts = {.extra_settings = settings};
+    struct pv_pgtmp_opts opts = {.extra_settings = settings,
+                                 .initdb_cache = getenv("PGVOLLEY_INITDB_CACHE")};
     pv_err err = {{0}};
     if (pv_pgtmp_start(&opts, &g_server, &err) != 0 ||
         pv_conninfo_create(pv_pgtmp_conninfo(g_server), "test_suite_diag", &g_ci, &err) != 0) {

@@ -530,7 +530,9 @@ static int group_setup(void **state)
 {
     (void)state;
     pv_err err = {{0}};
-    if (pv_pgtmp_start(NULL, &g_server, &err) != 0) {
+    /* the initdb cache ctest names, if any (CMakeLists.txt) */
+    struct pv_pgtmp_opts opts = {.initdb_cache = getenv("PGVOLLEY_INITDB_CACHE")};
+    if (pv_pgtmp_start(&opts, &g_server, &err) != 0) {
         fprintf(stderr, "set-up: %s\n", err.msg);
         return -1;
     }
