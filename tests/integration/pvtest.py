@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -77,23 +78,95 @@ class Server:
             time.sleep(0.05)
 
 
-def wait_while_stopped(proc, pids, timeout):
-    """SIGSTOPs pids (a frozen server), waits for proc, and SIGCONTs them
-    whatever happens. Returns (stdout, stderr, seconds waited)."""
+def children(pid):
+    """{pid: process title} of pid's child processes (from /proc)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            kids = [int(k) for k in f.read().split()]
+    except OSError:
+        kids = []
+    out = {}
+    for k in kids:
+        try:
+            with open(f"/proc/{k}/cmdline") as f:
+                out[k] = f.read().replace("\0", " ").strip()
+        except OSError:
+            pass  # gone meanwhile
+    return out
+
+
+def running_backends(postmaster, n, before, timeout=30):
+    """The pids of the n backends of postmaster, other than those in before,
+    running a SELECT by their process title, once there are n (or what
+    there are after timeout seconds). Read from /proc, not with psql
+    (Server.backends): a loaded machine can take a second to start psql and
+    connect it, longer than a query's timeout may leave to freeze the
+    backends running it."""
+    deadline = time.monotonic() + timeout
+    last = []
+    while True:
+        pids = sorted(pid for pid, title in children(postmaster).items()
+                      if pid not in before and title.startswith("postgres: ")
+                      and title.split()[-1] == "SELECT")
+        # the same ones twice in a row: running, not a statement passing by
+        if (len(pids) >= n and pids == last) or time.monotonic() >= deadline:
+            return pids
+        last = pids
+        time.sleep(0.01)
+
+
+def wait_while_stopped_timed(proc, pids, timeout):
+    """SIGSTOPs pids (a frozen server), waits for proc (started with
+    text=True and pipes for stdout and stderr), and SIGCONTs them whatever
+    happens. Returns (stdout, stderr, seconds waited, the time.monotonic()
+    the first byte of stdout arrived or None): a report is written once a
+    run has stopped, before the process's exit, which the sanitizer build
+    makes slow (its leak check)."""
+    got = {}
+
+    def read(name, stream):
+        data = []
+        while True:
+            b = stream.read1(65536)
+            if not b:
+                break
+            got.setdefault(name + "_at", time.monotonic())
+            data.append(b)
+        got[name] = b"".join(data).decode()
+
+    readers = [threading.Thread(target=read, args=("out", proc.stdout.buffer), daemon=True),
+               threading.Thread(target=read, args=("err", proc.stderr.buffer), daemon=True)]
     stopped = []
     try:
         for pid in pids:
             os.kill(pid, signal.SIGSTOP)
             stopped.append(pid)
         t0 = time.monotonic()
-        out, err = proc.communicate(timeout=timeout)
-        return out, err, time.monotonic() - t0
+        for t in readers:
+            t.start()
+        proc.wait(timeout=timeout)
+        elapsed = time.monotonic() - t0
+        for t in readers:
+            t.join(timeout)
+        return got.get("out", ""), got.get("err", ""), elapsed, got.get("out_at")
     finally:
         for pid in stopped:
             os.kill(pid, signal.SIGCONT)
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        for t in readers:
+            if t.ident is not None:  # started
+                t.join(timeout)
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def wait_while_stopped(proc, pids, timeout):
+    """wait_while_stopped_timed without the report's time: (stdout, stderr,
+    seconds waited)."""
+    out, err, elapsed, _ = wait_while_stopped_timed(proc, pids, timeout)
+    return out, err, elapsed
 
 
 class Result:
@@ -121,6 +194,22 @@ class ServerTest(unittest.TestCase):
 
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="pvtest-")
+
+    def wait_executed(self, like):
+        """Until a backend running a query LIKE like has started it again:
+        an execution has ended (a loaded machine can take seconds to get
+        there)."""
+        sql = ("SELECT pid || ' ' || query_start FROM pg_stat_activity "
+               f"WHERE query LIKE '{like}' AND pid <> pg_backend_pid()")
+        first = {}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            now = dict(row.split(" ", 1) for row in self.server.sql(sql).splitlines())
+            if any(pid in first and first[pid] != start for pid, start in now.items()):
+                return
+            first = {**now, **first}
+            time.sleep(0.05)
+        self.fail(f"no execution of {like} ended")
 
     def tearDown(self):
         shutil.rmtree(self.dir, ignore_errors=True)

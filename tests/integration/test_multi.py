@@ -9,46 +9,11 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from pvtest import PGVOLLEY, ServerTest, wait_while_stopped  # noqa: E402
+from pvtest import (PGVOLLEY, ServerTest, children, running_backends,  # noqa: E402
+                    wait_while_stopped)
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "data")
 
-
-def running_backends(postmaster, n, before, timeout=30):
-    """The pids of the n backends of postmaster, other than those in before,
-    running a SELECT by their process title, once there are n (or what
-    there are after timeout seconds). Read from /proc, not with psql: a
-    loaded machine can take a second to start psql and connect it, longer
-    than the query's timeout leaves to freeze the backends running it.
-    (A candidate for pvtest.py, next to Server.backends.)"""
-    deadline = time.monotonic() + timeout
-    last = []
-    while True:
-        pids = sorted(pid for pid, title in children(postmaster).items()
-                      if pid not in before and title.startswith("postgres: ")
-                      and title.split()[-1] == "SELECT")
-        # the same ones twice in a row: running, not a statement passing by
-        if (len(pids) >= n and pids == last) or time.monotonic() >= deadline:
-            return pids
-        last = pids
-        time.sleep(0.01)
-
-
-def children(pid):
-    """{pid: process title} of pid's child processes (from /proc)."""
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            kids = [int(k) for k in f.read().split()]
-    except OSError:
-        kids = []
-    out = {}
-    for k in kids:
-        try:
-            with open(f"/proc/{k}/cmdline") as f:
-                out[k] = f.read().replace("\0", " ").strip()
-        except OSError:
-            pass  # gone meanwhile
-    return out
 
 
 class MultiTest(ServerTest):

@@ -212,22 +212,6 @@ class PrometheusTest(ServerTest):
                      "pgvolley_pool_connections", "pgvolley_target_rate"):
             self.assertIn(must, used)
 
-    def wait_executed(self, like):
-        """Until a backend running a query LIKE like has started it again:
-        an execution has ended (a loaded machine can take seconds to get
-        there)."""
-        sql = ("SELECT pid || ' ' || query_start FROM pg_stat_activity "
-               f"WHERE query LIKE '{like}' AND pid <> pg_backend_pid()")
-        first = {}
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            now = dict(row.split(" ", 1) for row in self.server.sql(sql).splitlines())
-            if any(pid in first and first[pid] != start for pid, start in now.items()):
-                return
-            first = {**now, **first}
-            time.sleep(0.05)
-        self.fail(f"no execution of {like} ended")
-
     def test_interrupted_run_writes_the_file(self):
         q = self.write("slow.sql", "SELECT pg_sleep(0.01);\n")
         prom = os.path.join(self.dir, "int.prom")

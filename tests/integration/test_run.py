@@ -12,7 +12,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from pvtest import PGVOLLEY, ServerTest, scenario, wait_while_stopped  # noqa: E402
+from pvtest import (PGVOLLEY, ServerTest, children, running_backends,  # noqa: E402
+                    scenario, wait_while_stopped)
 
 CUSTOMER = """\
 -- PARAMETERS: [[1, "AAAAAAAABAAAAAAA", 100], [2, "AAAAAAAACAAAAAAA", 50], [3, "AAAAAAAADAAAAAAA", 200], [4, "AAAAAAAAEAAAAAAA", 1000]]
@@ -25,42 +26,6 @@ LIMIT %s;
 """
 
 
-def running_backends(postmaster, n, before, timeout=30):
-    """The pids of the n backends of postmaster, other than those in before,
-    running a SELECT by their process title, once there are n (or what
-    there are after timeout seconds). Read from /proc, not with psql: a
-    loaded machine can take a second to start psql and connect it, longer
-    than the query's timeout leaves to freeze the backends running it.
-    (A candidate for pvtest.py, next to Server.backends.)"""
-    deadline = time.monotonic() + timeout
-    last = []
-    while True:
-        pids = sorted(pid for pid, title in children(postmaster).items()
-                      if pid not in before and title.startswith("postgres: ")
-                      and title.split()[-1] == "SELECT")
-        # the same ones twice in a row: running, not a statement passing by
-        if (len(pids) >= n and pids == last) or time.monotonic() >= deadline:
-            return pids
-        last = pids
-        time.sleep(0.01)
-
-
-def children(pid):
-    """{pid: process title} of pid's child processes (from /proc)."""
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            kids = [int(k) for k in f.read().split()]
-    except OSError:
-        kids = []
-    out = {}
-    for k in kids:
-        try:
-            with open(f"/proc/{k}/cmdline") as f:
-                out[k] = f.read().replace("\0", " ").strip()
-        except OSError:
-            pass  # gone meanwhile
-    return out
-
 
 class RunTest(ServerTest):
     @classmethod
@@ -71,22 +36,6 @@ class RunTest(ServerTest):
             "INSERT INTO customer SELECT g, 'AAAAAAAA' || chr(65 + g % 16) || 'AAAAAAA' "
             "FROM generate_series(1, 1000) g;"
             "CREATE TABLE sink (v int);")
-
-    def wait_executed(self, like):
-        """Until a backend running a query LIKE like has started it again:
-        an execution has ended (a loaded machine can take seconds to get
-        there)."""
-        sql = ("SELECT pid || ' ' || query_start FROM pg_stat_activity "
-               f"WHERE query LIKE '{like}' AND pid <> pg_backend_pid()")
-        first = {}
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            now = dict(row.split(" ", 1) for row in self.server.sql(sql).splitlines())
-            if any(pid in first and first[pid] != start for pid, start in now.items()):
-                return
-            first = {**now, **first}
-            time.sleep(0.05)
-        self.fail(f"no execution of {like} ended")
 
     def wait_gone(self, like, timeout=20):
         """The number of active queries LIKE like once there are none (or

@@ -18,53 +18,9 @@ import threading
 import time
 import unittest
 
-from pvtest import PGVOLLEY, ServerTest, wait_while_stopped
+from pvtest import PGVOLLEY, ServerTest, wait_while_stopped, wait_while_stopped_timed
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-def wait_while_stopped_timed(proc, pids, timeout):
-    """pvtest.wait_while_stopped, and when the report came: SIGSTOPs pids,
-    waits for proc, SIGCONTs them whatever happens. Returns (stdout, stderr,
-    the time.monotonic() its first byte of stdout arrived, or None). The
-    report is written once the run has stopped, before the process's exit,
-    which the sanitizer build makes slow (the leak check). (A candidate for
-    pvtest.py.)"""
-    got = {}
-
-    def read(name, stream):
-        data = []
-        while True:
-            b = stream.read1(65536)
-            if not b:
-                break
-            got.setdefault(name + "_at", time.monotonic())
-            data.append(b)
-        got[name] = b"".join(data).decode()
-
-    readers = [threading.Thread(target=read, args=("out", proc.stdout.buffer), daemon=True),
-               threading.Thread(target=read, args=("err", proc.stderr.buffer), daemon=True)]
-    stopped = []
-    try:
-        for pid in pids:
-            os.kill(pid, signal.SIGSTOP)
-            stopped.append(pid)
-        for t in readers:
-            t.start()
-        proc.wait(timeout=timeout)
-        for t in readers:
-            t.join(timeout)
-        return got.get("out", ""), got.get("err", ""), got.get("out_at")
-    finally:
-        for pid in stopped:
-            os.kill(pid, signal.SIGCONT)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for t in readers:
-            t.join(timeout)
-        proc.stdout.close()
-        proc.stderr.close()
 
 
 class HoldingProxy:
@@ -231,7 +187,7 @@ class SignalTest(ServerTest):
                 time.sleep(gap)
 
         threading.Thread(target=send, daemon=True).start()
-        out, err, report_at = wait_while_stopped_timed(p, frozen, 60)
+        out, err, _, report_at = wait_while_stopped_timed(p, frozen, 60)
         exited = time.monotonic() - first[0]
         self.assertIsNotNone(report_at, err)
         elapsed = report_at - first[0]
