@@ -13,6 +13,9 @@
  * both copy, and the second rename fails harmlessly. Filling is best
  * effort: a failure leaves the fresh cluster in use and the cache as it was.
  *
+ * A start killed while filling leaves its .tmp- directory: the next fill
+ * removes those older than PV_PGTMP_CACHE_TMP_AGE_S (a fill takes a second).
+ *
  * The cache directory must belong to the caller and be writable by nobody
  * else: a cluster planted there would run its configuration as postgres.
  */
@@ -24,12 +27,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pgtmp/pv_pgtmp_int.h"
 
 /* Bump when run_initdb's arguments change: entries made with the old ones are not used. */
 #define PV_PGTMP_INITDB_ARGS_VERSION 1
+/* A .tmp- directory this old was left by a start killed while filling. */
+#define PV_PGTMP_CACHE_TMP_AGE_S 600
 /* Directory levels copied at most (a cluster has three). */
 #define COPY_MAX_DEPTH 8
 
@@ -240,10 +246,31 @@ bool pv_pgtmp__cache_fetch(pv_pgtmp *p, const char *cache, const struct run_as *
     return copy_cluster(entry, p->datadir, as) == 0;
 }
 
+/* Removes the pg-*.tmp-* directories of fills that ended long ago without a rename. */
+static void remove_stale_fills(const char *cache)
+{
+    DIR *d = opendir(cache);
+    if (!d)
+        return;
+    time_t now = time(NULL);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        char path[PATH_MAX];
+        struct stat st;
+        if (strncmp(e->d_name, "pg-", 3) != 0 || !strstr(e->d_name, ".tmp-") ||
+            !pv_pgtmp__fmt(path, sizeof(path), "%s/%s", cache, e->d_name) ||
+            lstat(path, &st) != 0 || !S_ISDIR(st.st_mode) ||
+            now - st.st_mtime < PV_PGTMP_CACHE_TMP_AGE_S)
+            continue;
+        pv_pgtmp__remove_tree(path);
+    }
+    closedir(d);
+}
+
 void pv_pgtmp__cache_store(const pv_pgtmp *p, const char *cache, const struct run_as *as)
 {
     char entry[PATH_MAX], tmp[PATH_MAX + 16], data[PATH_MAX + 24];
     struct stat st;
+    remove_stale_fills(cache);
     if (!entry_path(cache, p->bindir, as, entry, sizeof(entry)) || lstat(entry, &st) == 0 ||
         !pv_pgtmp__fmt(tmp, sizeof(tmp), "%s.tmp-XXXXXX", entry) || !mkdtemp(tmp))
         return;

@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libpq-fe.h>
@@ -489,7 +490,20 @@ static void test_initdb_cache(void **state)
     snprintf(cache, sizeof(cache), "%s/cache", g_tmp);
     struct pv_pgtmp_opts opts = {.max_connections = 20, .initdb_cache = cache};
 
+    /* the directories of fills killed long ago go, a recent one stays */
+    char old_fill[PATH_MAX + 64], new_fill[PATH_MAX + 64];
+    assert_int_equal(mkdir(cache, 0700), 0);
+    snprintf(old_fill, sizeof(old_fill), "%s/pg-0123456789abcdef.tmp-OLDOLD", cache);
+    snprintf(new_fill, sizeof(new_fill), "%s/pg-0123456789abcdef.tmp-NEWNEW", cache);
+    assert_int_equal(mkdir(old_fill, 0700), 0);
+    assert_int_equal(mkdir(new_fill, 0700), 0);
+    struct timespec long_ago[2] = {{.tv_sec = time(NULL) - 3600}, {.tv_sec = time(NULL) - 3600}};
+    assert_int_equal(utimensat(AT_FDCWD, old_fill, long_ago, 0), 0);
+
     pv_pgtmp *p = start_ok(&opts);
+    assert_false(exists(old_fill));
+    assert_true(exists(new_fill));
+    rmdir(new_fill);
     assert_false(pv_pgtmp_from_cache(p));
     assert_int_equal(count_entries(cache, "pg-"), 1);
     PGconn *c = connect_ok(pv_pgtmp_conninfo(p));
