@@ -32,8 +32,6 @@
 
 #include "pgtmp/pv_pgtmp_int.h"
 
-/* Bump when run_initdb's arguments change: entries made with the old ones are not used. */
-#define PV_PGTMP_INITDB_ARGS_VERSION 1
 /* A .tmp- directory this old was left by a start killed while filling. */
 #define PV_PGTMP_CACHE_TMP_AGE_S 600
 /* Directory levels copied at most (a cluster has three). */

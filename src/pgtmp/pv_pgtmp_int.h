@@ -49,6 +49,9 @@
 #define PV_PGTMP_MAX_SOCKDIR (sizeof(((struct sockaddr_un *)0)->sun_path) - 1 - 15)
 /* Polling a child or the server backs off from 1 ms up to this. */
 #define PV_PGTMP_POLL_MAX_MS 16
+/* Part of the initdb cache's key: bump it with run_initdb's arguments, so
+ * that clusters made with the old ones are not copied. */
+#define PV_PGTMP_INITDB_ARGS_VERSION 1
 /* pv_pgtmp__start_server: the port was taken, try another. */
 #define PV_PGTMP_START_RETRY 1
 

@@ -125,7 +125,9 @@ int pv_pgtmp__run_initdb(pv_pgtmp *p, const struct run_as *as, uint64_t deadline
     char a_d[] = "-D", a_u[] = "-U", a_user[] = "postgres", a_a[] = "-A", a_trust[] = "trust",
          a_e[] = "-E", a_utf8[] = "UTF8", a_locale[] = "--locale=C", a_nosync[] = "--no-sync",
          a_noinstr[] = "--no-instructions";
-    /* argv[0] must be the full path: initdb finds postgres next to it. */
+    /* argv[0] must be the full path: initdb finds postgres next to it.
+     * Changing the arguments: bump PV_PGTMP_INITDB_ARGS_VERSION (the initdb
+     * cache's key, pv_pgtmp_int.h). */
     char *argv[] = {exe, a_d,    p->datadir, a_u,      a_user,    a_a, a_trust,
                     a_e, a_utf8, a_locale,   a_nosync, a_noinstr, NULL};
     int log = pv_pgtmp__open_high(p->initdb_log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
